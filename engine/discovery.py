@@ -1,0 +1,172 @@
+"""Finding step and stream files under a project and importing them as Motia's runtime does.
+
+A step module is imported as part of a package named after its path from the project's parent
+folder, so relative imports work, and the project root is on `sys.path`, so absolute imports
+from `src.` work. File and folder names need not be identifiers: module names are plain
+strings to the import system. Every failure becomes a `StepError` with file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import traceback
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.steps import StepError
+
+SEARCH_ROOTS = ("steps", "src")
+SKIP_DIRS = {"node_modules", ".venv", "venv", "python_modules", "__pycache__"}
+STEP_SUFFIXES = ("_step.py", ".step.py")
+STREAM_SUFFIXES = ("_stream.py", ".stream.py")
+
+
+def is_step_file(path: Path) -> bool:
+    return path.name.endswith(STEP_SUFFIXES)
+
+
+def is_stream_file(path: Path) -> bool:
+    return path.name.endswith(STREAM_SUFFIXES)
+
+
+def _skipped(path: Path, project_dir: Path) -> bool:
+    try:
+        parts = path.relative_to(project_dir).parts
+    except ValueError:
+        return True
+    if not parts or parts[0] not in SEARCH_ROOTS:
+        return True
+    return any(part in SKIP_DIRS or part.startswith(".") for part in parts[:-1])
+
+
+def is_project_file(path: Path, project_dir: Path) -> bool:
+    """Whether a path is a step or stream file the engine should load."""
+    return (is_step_file(path) or is_stream_file(path)) and not _skipped(path, project_dir)
+
+
+def find_files(project_dir: Path) -> Iterator[Path]:
+    """Step and stream files in a stable order (sorted), so loading is deterministic."""
+    for root in SEARCH_ROOTS:
+        base = project_dir / root
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*.py")):
+            if is_project_file(path, project_dir):
+                yield path
+
+
+def config_line(path: Path) -> int:
+    """The line where `config` is assigned, for error messages that point at it."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (SyntaxError, ValueError, OSError):
+        return 1
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "config" for t in targets):
+            return node.lineno
+    return 1
+
+
+def _module_name(path: Path, project_dir: Path) -> str:
+    relative = path.relative_to(project_dir.parent)
+    stem = path.name[: -len(".py")].replace(".", "_")
+    return ".".join((*relative.parts[:-1], stem))
+
+
+def _ensure_packages(path: Path, project_dir: Path) -> str:
+    """Register the folders from the project's parent down to the file as packages."""
+    folder = project_dir.parent
+    name = ""
+    for part in path.relative_to(folder).parts[:-1]:
+        folder = folder / part
+        name = f"{name}.{part}" if name else part
+        module = sys.modules.get(name)
+        if module is None or not hasattr(module, "__path__"):
+            init = folder / "__init__.py"
+            if init.is_file():
+                spec = importlib.util.spec_from_file_location(
+                    name, init, submodule_search_locations=[str(folder)]
+                )
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                spec.loader.exec_module(module)
+            else:
+                module = types.ModuleType(name)
+                module.__path__ = [str(folder)]
+                module.__package__ = name
+                sys.modules[name] = module
+    return name
+
+
+def prepare_import_path(project_dir: Path) -> None:
+    """Put the project root first on sys.path, as Motia's runner does."""
+    root = str(project_dir)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
+def import_file(path: Path, project_dir: Path) -> types.ModuleType:
+    """Import (or re-import) one file; raise StepError naming the file and failing line."""
+    prepare_import_path(project_dir)
+    name = _module_name(path, project_dir)
+    try:
+        package = _ensure_packages(path, project_dir)
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise StepError(path, 1, "cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = package
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except StepError:
+        raise
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        raise StepError(path, exc.lineno, f"syntax error: {exc.msg}") from None
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise StepError(path, 1, f"import raised {type(exc).__name__}") from None
+        raise StepError(
+            path, _failing_line(exc, path), f"import failed: {_describe(exc)}"
+        ) from None
+    return module
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _failing_line(exc: BaseException, path: Path) -> int:
+    line = 1
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == path and frame.lineno:
+            line = frame.lineno
+    return line
+
+
+def module_attr(module: types.ModuleType, name: str) -> Any:
+    return getattr(module, name, None)
+
+
+def forget_project_modules(project_dir: Path, keep: set[str] | None = None) -> None:
+    """Drop the project's helper modules from sys.modules so the next import reads them anew."""
+    root = str(project_dir)
+    for name, module in list(sys.modules.items()):
+        if keep and name in keep:
+            continue
+        file = getattr(module, "__file__", None)
+        if file and file.startswith(root) and not hasattr(module, "__path__"):
+            del sys.modules[name]

@@ -1,0 +1,80 @@
+"""The flow graph: nodes from steps, edges from what a step emits to who subscribes.
+
+Real edges join an emitted topic to the event steps that subscribe to it; virtual edges join
+`virtualEmits` to `virtualSubscribes` (how a noop or an outside actor is drawn into a flow).
+A step may sit in several flows; each flow's graph holds only its own steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.steps import Step
+
+
+def _node(step: Step) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "id": step.name,
+        "name": step.name,
+        "type": step.type,
+        "description": step.description,
+        "emits": [e.topic for e in step.emits],
+        "subscribes": step.subscribes,
+        "virtualEmits": [e.topic for e in step.virtual_emits],
+        "virtualSubscribes": step.virtual_subscribes,
+        "file": str(step.file),
+    }
+    if step.type == "api":
+        node["path"] = step.path
+        node["method"] = step.method
+    if step.type == "cron":
+        node["cron"] = step.cron
+    return node
+
+
+def flow_edges(steps: list[Step]) -> list[dict[str, Any]]:
+    edges: list[dict[str, Any]] = []
+    for source in steps:
+        for emit in source.emits:
+            for target in steps:
+                if emit.topic in target.subscribes:
+                    edge: dict[str, Any] = {
+                        "from": source.name,
+                        "to": target.name,
+                        "topic": emit.topic,
+                        "virtual": False,
+                    }
+                    if emit.label:
+                        edge["label"] = emit.label
+                    if emit.conditional:
+                        edge["conditional"] = True
+                    edges.append(edge)
+        for emit in source.virtual_emits:
+            for target in steps:
+                if emit.topic in target.virtual_subscribes or emit.topic in target.subscribes:
+                    edge = {
+                        "from": source.name,
+                        "to": target.name,
+                        "topic": emit.topic,
+                        "virtual": True,
+                    }
+                    if emit.label:
+                        edge["label"] = emit.label
+                    edges.append(edge)
+    return edges
+
+
+def build_flows(steps: list[Step]) -> list[dict[str, Any]]:
+    """One graph per flow name, sorted by name; steps with no flow are left out."""
+    by_flow: dict[str, list[Step]] = {}
+    for step in steps:
+        for flow in step.flows:
+            by_flow.setdefault(flow, []).append(step)
+    return [
+        {
+            "name": name,
+            "nodes": [_node(s) for s in members],
+            "edges": flow_edges(members),
+        }
+        for name, members in sorted(by_flow.items())
+    ]

@@ -1,0 +1,380 @@
+"""The HTTP face of a project: one route per api step, plus the engine's own endpoints.
+
+Api requests are served by a lean ASGI router rather than per-request Starlette objects,
+because this is the hot path the benchmarks compare with a bare Starlette route. The router
+rebuilds its table when the engine's steps change, so hot reload never restarts the server.
+Every error the server answers itself has one JSON shape: `{"error", "details"?, "traceId"?}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from engine.execution import error_info
+from engine.records import ApiRequest, wrap
+from engine.steps import Step, path_pattern
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+NO_BODY_STATUSES = {204, 304}
+_JSON = (b"content-type", b"application/json")
+_HIDDEN_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+
+
+class RequestError(Exception):
+    """A request the server refuses before any handler runs."""
+
+    def __init__(self, status: int, message: str, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+def error_body(message: str, details: Any = None, trace_id: str | None = None) -> bytes:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    if trace_id:
+        body["traceId"] = trace_id
+    return json.dumps(body).encode()
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()
+) -> None:  # type: ignore[assignment]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *extra],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Route:
+    __slots__ = ("names", "pattern", "step")
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self.pattern, self.names = path_pattern(step.path or "/")
+
+
+class ApiRouter:
+    """Dispatches requests to api steps."""
+
+    def __init__(self, engine: Engine, cors_origins: str | None) -> None:
+        self._engine = engine
+        self._executor = engine.executor
+        self._max_body = engine.settings.max_body_bytes
+        self._cors = self._cors_headers(cors_origins)
+        self._version = -1
+        self._static: dict[str, dict[str, Step]] = {}
+        self._dynamic: list[_Route] = []
+        self._check_responses = engine.mode == "dev"
+
+    @staticmethod
+    def _cors_headers(origins: str | None) -> list[tuple[bytes, bytes]]:
+        if not origins:
+            return []
+        return [
+            (b"access-control-allow-origin", origins.encode()),
+            (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
+            (b"access-control-allow-headers", b"*"),
+        ]
+
+    def _refresh(self) -> None:
+        static: dict[str, dict[str, Step]] = {}
+        dynamic: list[_Route] = []
+        for step in self._engine.steps.values():
+            if step.type != "api" or step.path is None or step.method is None:
+                continue
+            if ":" in step.path:
+                dynamic.append(_Route(step))
+            else:
+                key = step.path.rstrip("/") or "/"
+                static.setdefault(key, {})[step.method] = step
+        self._static, self._dynamic = static, dynamic
+        self._version = self._engine.routes_version
+
+    def match(self, method: str, path: str) -> tuple[Step | None, dict[str, str], set[str]]:
+        """The step for a request, its path params, and the methods the path allows."""
+        if self._version != self._engine.routes_version:
+            self._refresh()
+        allowed: set[str] = set()
+        by_method = self._static.get(path.rstrip("/") or "/")
+        if by_method:
+            step = by_method.get(method) or (by_method.get("GET") if method == "HEAD" else None)
+            if step is not None:
+                return step, {}, allowed
+            allowed.update(by_method)
+        for route in self._dynamic:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            step_method = route.step.method
+            if step_method == method or (method == "HEAD" and step_method == "GET"):
+                return route.step, dict(zip(route.names, found.groups(), strict=True)), allowed
+            allowed.add(step_method or "")
+        return None, {}, allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        step, path_params, allowed = self.match(method, path)
+        if step is None:
+            if method == "OPTIONS" and self._cors and allowed:
+                await send({"type": "http.response.start", "status": 204, "headers": self._cors})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            if allowed:
+                await send_json(
+                    send,
+                    405,
+                    error_body(f"method {method} not allowed for {path}", sorted(allowed)),
+                    [(b"allow", ", ".join(sorted(allowed)).encode()), *self._cors],
+                )
+            else:
+                await send_json(send, 404, error_body(f"no route for {method} {path}"), self._cors)
+            return
+        try:
+            request = await self._request(scope, receive, step, path_params)
+        except RequestError as exc:
+            await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
+            return
+        await self._run(step, request, method, send)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise RequestError(400, "invalid Content-Length header") from None
+                if declared > self._max_body:
+                    raise RequestError(
+                        413,
+                        f"request body over the limit of {self._max_body} "
+                        "bytes (setting max_body_bytes)",
+                    )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestError(400, "client disconnected")
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self._max_body:
+                    raise RequestError(
+                        413,
+                        f"request body over the limit of {self._max_body} "
+                        "bytes (setting max_body_bytes)",
+                    )
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _request(
+        self, scope: Scope, receive: Receive, step: Step, path_params: dict[str, str]
+    ) -> ApiRequest:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        raw = (
+            await self._read_body(scope, receive) if scope["method"] not in ("GET", "HEAD") else b""
+        )
+        raw_text = raw.decode("utf-8", errors="replace")
+        body = parse_body(raw, raw_text, headers.get("content-type", ""))
+        if step.body_schema is not None:
+            problems = step.body_schema.errors(body)
+            if problems:
+                raise RequestError(400, "request body does not match the schema", problems)
+        return ApiRequest(
+            body=wrap(body),
+            pathParams=wrap(path_params),
+            queryParams=wrap(parse_query(scope.get("query_string", b""))),
+            headers=wrap(headers),
+            rawBody=raw_text,
+            method=scope["method"],
+            path=scope["path"],
+        )
+
+    async def _run(self, step: Step, request: ApiRequest, method: str, send: Send) -> None:
+        executor = self._executor
+        span_input = {
+            "method": method,
+            "path": request["path"],
+            "pathParams": request["pathParams"],
+            "queryParams": request["queryParams"],
+            "body": request["body"],
+            "headers": {k: v for k, v in request["headers"].items() if k not in _HIDDEN_HEADERS},
+        }
+        run = executor.begin(step, "api", span_input)
+        trace_header = (b"x-trace-id", run.trace_id.encode())
+        try:
+            result = await executor.invoke(step, run, (request,))
+            status, headers, body = self._response(step, result)
+        except Exception as exc:
+            error = error_info(exc, executor.project_dir)
+            executor.log_failure(run, f"{step.name} failed: {error['message']}", error)
+            executor.end(run, error=error)
+            done = executor.commit(run, durable=True)
+            if done is not None:
+                await done
+            await send_json(
+                send,
+                500,
+                error_body(f"{step.name} failed: {error['message']}", trace_id=run.trace_id),
+                [trace_header, *self._cors],
+            )
+            return
+        executor.end(run, output={"status": status, "body": _loggable(body)})
+        if self._check_responses and step.response_schemas:
+            self._check_response(step, run, status, body)
+        done = executor.commit(run, durable=True)
+        if done is not None:
+            await done
+        encoded, content_type = encode_body(body)
+        out = [trace_header, *self._cors]
+        if content_type and not any(k == b"content-type" for k, _ in headers):
+            out.append((b"content-type", content_type))
+        out.extend(headers)
+        if status in NO_BODY_STATUSES or method == "HEAD":
+            if method == "HEAD":
+                out.append((b"content-length", str(len(encoded)).encode()))
+            encoded = b""
+        else:
+            out.append((b"content-length", str(len(encoded)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": encoded})
+
+    @staticmethod
+    def _response(step: Step, result: Any) -> tuple[int, list[tuple[bytes, bytes]], Any]:
+        if not isinstance(result, dict):
+            raise TypeError(
+                f"handler returned {type(result).__name__}, not a response dict "
+                '{"status": int, "body": ...}'
+            )
+        status = result.get("status")
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise TypeError(f"handler response has no valid integer 'status' (got {status!r})")
+        raw_headers = result.get("headers") or {}
+        if not isinstance(raw_headers, dict):
+            raise TypeError("handler response 'headers' must be a dict")
+        headers = [
+            (str(k).lower().encode("latin-1"), str(v).encode("latin-1"))
+            for k, v in raw_headers.items()
+            if str(k).lower() != "content-length"
+        ]
+        return status, headers, result.get("body")
+
+    def _check_response(self, step: Step, run: Any, status: int, body: Any) -> None:
+        if status not in step.response_schemas:
+            return
+        schema = step.response_schemas[status]
+        problems = schema.errors(body) if schema is not None else []
+        if problems:
+            self._executor._step_logger(run).warn(
+                f"{step.name} answered {status} with a body that does not match its responseSchema",
+                {"details": problems},
+            )
+
+
+def _loggable(body: Any) -> Any:
+    if isinstance(body, bytes):
+        return f"<{len(body)} bytes>"
+    return body
+
+
+def encode_body(body: Any) -> tuple[bytes, bytes | None]:
+    """A `str` or `bytes` body as it is, anything else as JSON; None as nothing."""
+    if body is None:
+        return b"", None
+    if isinstance(body, bytes):
+        return body, b"application/octet-stream"
+    if isinstance(body, str):
+        return body.encode(), b"text/plain; charset=utf-8"
+    return json.dumps(body, default=str).encode(), b"application/json"
+
+
+def parse_body(raw: bytes, text: str, content_type: str) -> Any:
+    """JSON, form-urlencoded or text by content type; an empty body is `{}` as in Motia."""
+    if not raw:
+        return {}
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json") or (not kind and raw[:1] in b"[{"):
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, f"malformed JSON body: {exc}") from None
+    if kind == "application/x-www-form-urlencoded":
+        return parse_query(raw)
+    return text
+
+
+def parse_query(raw: bytes | str) -> dict[str, str | list[str]]:
+    """A value is a string, or a list when its key repeats."""
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    if not text:
+        return {}
+    return {
+        k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()
+    }
+
+
+_MOTIA_PREFIX = re.compile(r"^/__motia(/|$)")
+
+
+def build_app(
+    engine: Engine,
+    *,
+    cors_origins: str | None,
+    introspection: ASGIApp | None,
+    streams: ASGIApp | None,
+) -> ASGIApp:
+    """The one ASGI app uvicorn serves: api routes, `/__motia/`, the stream socket at `/`."""
+    router = ApiRouter(engine, cors_origins)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            if scope["path"].startswith("/__motia") and _MOTIA_PREFIX.match(scope["path"]):
+                if introspection is None:
+                    await send_json(send, 404, error_body(f"no route for {scope['path']}"))
+                    return
+                await introspection(scope, receive, send)
+                return
+            await router(scope, receive, send)
+        elif kind == "websocket":
+            if introspection is not None and _MOTIA_PREFIX.match(scope["path"]):
+                await introspection(scope, receive, send)
+            elif streams is not None and scope["path"] in ("/", ""):
+                await streams(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 4404})
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    app.router = router  # type: ignore[attr-defined]
+    return app

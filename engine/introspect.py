@@ -1,0 +1,332 @@
+"""The `/__motia/` API: JSON views and controls of a running engine, and its events socket.
+
+Remote clients (`motia tui --attach`, `motia emit`, scripts) see exactly what the workbench
+sees. It is never readable from a web page: no CORS headers, a foreign `Origin` or `Host`
+gets 403 (DNS rebinding), and a token, when set, is required on every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from engine.logs import LEVELS
+from engine.state import StateError
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+
+PREFIX = "/__motia"
+_HOST_PORT = re.compile(r"^(\[[^\]]+\]|[^:]+)(?::(\d+))?$")
+_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def _error(status: int, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+def filter_logs(
+    records: list[dict[str, Any]],
+    trace_id: str | None,
+    step: str | None,
+    level: str | None,
+    text: str | None,
+) -> list[dict[str, Any]]:
+    """The API's log filter over in-memory records; `level` is a minimum."""
+    floor = LEVELS.get(level or "", 0)
+    needle = text.lower() if text else None
+    result = []
+    for record in records:
+        if trace_id and record.get("traceId") != trace_id:
+            continue
+        if step and record.get("step") != step:
+            continue
+        if floor and LEVELS.get(record.get("level", ""), 0) < floor:
+            continue
+        if needle and needle not in json.dumps(record, default=repr).lower():
+            continue
+        result.append(record)
+    return result
+
+
+class IntrospectionApi:
+    """An ASGI app mounted at `/__motia`."""
+
+    def __init__(self, engine: Engine, token: str | None, host: str) -> None:
+        self.engine = engine
+        self.token = token
+        self._host = host
+        routes = [
+            Route("/steps", self.steps),
+            Route("/flows", self.flows),
+            Route("/stats", self.stats),
+            Route("/traces", self.traces),
+            Route("/traces/{trace_id}", self.trace),
+            Route("/logs", self.logs),
+            Route("/state", self.state),
+            Route("/state/{group}", self.state_group, methods=["GET", "DELETE"]),
+            Route("/state/{group}/{key}", self.state_item, methods=["GET", "PUT", "DELETE"]),
+            Route("/streams", self.streams),
+            Route("/streams/{name}/{group}", self.stream_group),
+            Route("/dlq", self.dlq),
+            Route("/dlq/{item_id}/retry", self.dlq_retry, methods=["POST"]),
+            Route("/dlq/{item_id}", self.dlq_delete, methods=["DELETE"]),
+            Route("/emit", self.emit, methods=["POST"]),
+            Route("/cron/{name}/trigger", self.cron_trigger, methods=["POST"]),
+            WebSocketRoute("/events", self.events),
+        ]
+        self._app = Starlette(routes=routes)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            status, message = refusal
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 4000 + status})
+                return
+            await _error(status, message)(scope, receive, send)
+            return
+        scope = dict(scope)
+        scope["path"] = scope["path"][len(PREFIX) :] or "/"
+        scope["root_path"] = scope.get("root_path", "") + PREFIX
+        await self._app(scope, receive, send)
+
+    # -- security --------------------------------------------------------------------
+
+    def _allowed_hosts(self, port: int | None) -> set[str] | None:
+        if self._host in ("0.0.0.0", "::", ""):
+            return None
+        names = _LOOPBACK_NAMES if self._host in _LOOPBACK_NAMES else {self._host}
+        hosts = set(names)
+        if port is not None:
+            hosts |= {f"{name}:{port}" for name in names}
+        return hosts
+
+    def _refusal(self, scope: Any) -> tuple[int, str] | None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        server = scope.get("server")
+        allowed = self._allowed_hosts(server[1] if server else None)
+        host = headers.get("host")
+        if allowed is not None and host is not None and host not in allowed:
+            return 403, f"host {host!r} is not this server (DNS rebinding protection)"
+        origin = headers.get("origin")
+        if origin is not None:
+            origin_host = re.sub(r"^[a-z]+://", "", origin)
+            if origin_host != host and (allowed is None or origin_host not in allowed):
+                return 403, "cross-origin requests to /__motia are refused"
+        if self.token is not None:
+            supplied = None
+            auth = headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                supplied = auth[7:].strip()
+            elif scope["type"] == "websocket":
+                query = scope.get("query_string", b"").decode()
+                match = re.search(r"(?:^|&)token=([^&]*)", query)
+                supplied = match.group(1) if match else None
+            if supplied is None or not hmac.compare_digest(supplied, self.token):
+                return 401, "missing or wrong introspection token"
+        return None
+
+    # -- views ----------------------------------------------------------------------
+
+    async def steps(self, request: Request) -> Response:
+        return JSONResponse(self.engine.steps_json())
+
+    async def flows(self, request: Request) -> Response:
+        return JSONResponse(self.engine.flows_json())
+
+    async def stats(self, request: Request) -> Response:
+        data = self.engine.stats_json()
+        data["cron"] = self.engine.cron.next_fires()
+        return JSONResponse(data)
+
+    async def traces(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            limit = max(1, min(int(params.get("limit", "100")), 10_000))
+        except ValueError:
+            return _error(400, "limit must be a whole number")
+        return JSONResponse(
+            {
+                "traces": self.engine.traces.list(
+                    limit, params.get("status") or None, params.get("step") or None
+                )
+            }
+        )
+
+    async def trace(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"]
+        trace = self.engine.traces.get(
+            trace_id
+        ) or await asyncio.get_running_loop().run_in_executor(
+            None, self.engine.traces.load, trace_id
+        )
+        if trace is None:
+            return _error(404, f"no trace {trace_id}")
+        return JSONResponse(trace)
+
+    async def logs(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            limit = max(1, min(int(params.get("limit", "500")), 100_000))
+        except ValueError:
+            return _error(400, "limit must be a whole number")
+        level = params.get("level") or None
+        if level is not None and level not in LEVELS:
+            return _error(400, f"level must be one of {', '.join(LEVELS)}")
+        filters = (
+            params.get("traceId") or None,
+            params.get("step") or None,
+            level,
+            params.get("q") or None,
+        )
+        store = self.engine.logs
+        records = filter_logs(list(store.recent), *filters)
+        if len(records) < limit and store.total + len(store.recent) > (store.recent.maxlen or 0):
+            records = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: store.query(*filters, limit=limit)
+            )
+        return JSONResponse({"logs": records[-limit:]})
+
+    async def state(self, request: Request) -> Response:
+        return JSONResponse({"groups": self.engine.state.groups()})
+
+    async def state_group(self, request: Request) -> Response:
+        group = request.path_params["group"]
+        if request.method == "DELETE":
+            if not self.engine.delete_state(group, None):
+                return _error(404, f"no state group {group!r}")
+            return Response(status_code=204)
+        items = self.engine.state.groups().get(group)
+        if items is None:
+            return _error(404, f"no state group {group!r}")
+        return JSONResponse(items)
+
+    async def state_item(self, request: Request) -> Response:
+        group, key = request.path_params["group"], request.path_params["key"]
+        if request.method == "PUT":
+            try:
+                value = json.loads(await request.body())
+            except ValueError as exc:
+                return _error(400, f"malformed JSON body: {exc}")
+            try:
+                done = self.engine.set_state(group, key, value)
+            except StateError as exc:
+                return _error(400, str(exc))
+            if done is not None:
+                await done
+            return JSONResponse(value)
+        if request.method == "DELETE":
+            if not self.engine.delete_state(group, key):
+                return _error(404, f"no state {group}/{key}")
+            return Response(status_code=204)
+        value = self.engine.state.get(group, key)
+        if value is None:
+            return _error(404, f"no state {group}/{key}")
+        return JSONResponse(value)
+
+    async def streams(self, request: Request) -> Response:
+        store = self.engine.stream_store
+        return JSONResponse(
+            {
+                "streams": [
+                    {**definition.to_json(self.engine.project_dir), "groups": store.groups(name)}
+                    for name, definition in self.engine.stream_definitions.items()
+                ]
+            }
+        )
+
+    async def stream_group(self, request: Request) -> Response:
+        name, group = request.path_params["name"], request.path_params["group"]
+        if name not in self.engine.stream_definitions:
+            return _error(404, f"no stream {name!r}")
+        items = self.engine.executor.stream_get_group(None, name, group)
+        if asyncio.iscoroutine(items):
+            items = await items
+        return JSONResponse({"items": items})
+
+    async def dlq(self, request: Request) -> Response:
+        return JSONResponse({"items": list(self.engine.bus.dlq.values())})
+
+    async def dlq_retry(self, request: Request) -> Response:
+        try:
+            trace_id = self.engine.retry_dead_letter(request.path_params["item_id"])
+        except KeyError as exc:
+            return _error(404, f"cannot retry: {exc.args[0]}")
+        return JSONResponse({"traceId": trace_id}, status_code=202)
+
+    async def dlq_delete(self, request: Request) -> Response:
+        if self.engine.bus.remove_dead_letter(request.path_params["item_id"]) is None:
+            return _error(404, "no such dead-letter item")
+        return Response(status_code=204)
+
+    async def emit(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            return _error(400, f"malformed JSON body: {exc}")
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("topic"), str)
+            or not body["topic"]
+        ):
+            return _error(400, 'emit takes {"topic": string, "data": any}')
+        try:
+            trace_id = self.engine.emit(body["topic"], body.get("data"))
+        except TypeError as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"traceId": trace_id}, status_code=202)
+
+    async def cron_trigger(self, request: Request) -> Response:
+        try:
+            trace_id = self.engine.trigger_cron(request.path_params["name"])
+        except KeyError as exc:
+            return _error(404, exc.args[0])
+        return JSONResponse({"traceId": trace_id}, status_code=202)
+
+    async def events(self, websocket: WebSocket) -> None:
+        """Every engine event as JSON; a reader too slow to keep up is told what it lost."""
+        await websocket.accept()
+        subscription = self.engine.events.subscribe(maxsize=20_000)
+        closed = asyncio.ensure_future(self._wait_closed(websocket))
+        try:
+            while not closed.done():
+                waiter = asyncio.ensure_future(subscription.wait())
+                await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                dropped = subscription.take_dropped()
+                if dropped:
+                    await websocket.send_text(
+                        json.dumps(
+                            {"type": "events.dropped", "time": 0, "data": {"count": dropped}}
+                        )
+                    )
+                for event in subscription.drain():
+                    await websocket.send_text(json.dumps(event.to_json(), default=repr))
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            subscription.close()
+            closed.cancel()
+
+    @staticmethod
+    async def _wait_closed(websocket: WebSocket) -> None:
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+        except (WebSocketDisconnect, RuntimeError):
+            return

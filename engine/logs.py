@@ -1,0 +1,227 @@
+"""Structured log records, the step logger and the bounded log store.
+
+A record is a flat JSON object as Motia writes it: level, time, msg, traceId, flows, step,
+with the caller's fields merged in. The newest records stay in a ring for the workbench; all
+of them (up to the configured count) go to SQLite, indexed by trace, step and level, so deep
+filters are queries in a thread rather than scans on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from engine import events as ev
+from engine.events import EventHub
+from engine.store import Store
+
+LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+
+
+def jsonable_field(value: Any) -> Any:
+    """A value as it can be stored: JSON as is, anything else as its repr."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+    return value
+
+
+def merge_fields(record: dict[str, Any], fields: Any) -> None:
+    """Merge a dict, an object's vars, or store anything else under `data`."""
+    if fields is None:
+        return
+    if isinstance(fields, dict):
+        items = fields.items()
+    elif hasattr(fields, "__dict__"):
+        items = vars(fields).items()
+    else:
+        record["data"] = jsonable_field(fields)
+        return
+    for key, value in items:
+        record[str(key)] = jsonable_field(value)
+
+
+class LogStore:
+    """Newest records in a ring, all of them on disk."""
+
+    def __init__(self, hub: EventHub, store: Store, memory_window: int) -> None:
+        self._hub = hub
+        self._store = store
+        self.recent: deque[dict[str, Any]] = deque(maxlen=memory_window)
+        self.total = 0
+
+    def warm(self) -> None:
+        rows = self._store.read(
+            "SELECT record FROM logs ORDER BY id DESC LIMIT ?", (self.recent.maxlen,)
+        )
+        for (record,) in reversed(rows):
+            self.recent.append(json.loads(record))
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.recent.append(record)
+        self.total += 1
+        self._store.submit(
+            [
+                (
+                    "INSERT INTO logs (time, level, trace_id, step, msg, record) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        record["time"],
+                        LEVELS.get(record["level"], 20),
+                        record.get("traceId"),
+                        record.get("step"),
+                        record["msg"],
+                        json.dumps(record, default=repr),
+                    ),
+                )
+            ]
+        )
+        self._hub.publish(ev.LOG, record)
+
+    def query(
+        self,
+        trace_id: str | None = None,
+        step: str | None = None,
+        level: str | None = None,
+        text: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Matching records, oldest first, from the whole store (run it off the loop)."""
+        clauses, params = [], []
+        if trace_id:
+            clauses.append("trace_id = ?")
+            params.append(trace_id)
+        if step:
+            clauses.append("step = ?")
+            params.append(step)
+        if level:
+            clauses.append("level >= ?")
+            params.append(LEVELS.get(level, 0))
+        if text:
+            clauses.append("(msg LIKE ? OR record LIKE ?)")
+            params.extend([f"%{text}%"] * 2)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        conn: sqlite3.Connection = self._store.reader()
+        try:
+            rows = conn.execute(
+                f"SELECT record FROM logs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+            ).fetchall()
+        finally:
+            conn.close()
+        return [json.loads(r[0]) for r in reversed(rows)]
+
+
+class StepLogger:
+    """`context.logger`: records bound to a trace, a step and its flows."""
+
+    def __init__(
+        self,
+        emit_record: Callable[[dict[str, Any]], None],
+        trace_id: str | None,
+        step: str | None,
+        flows: list[str],
+        span_id: str | None = None,
+    ) -> None:
+        self._emit_record = emit_record
+        self._trace_id = trace_id
+        self._step = step
+        self._flows = flows
+        self._span_id = span_id
+
+    def _log(self, level: str, message: Any, fields: Any = None) -> None:
+        base: dict[str, Any] = {
+            "level": level,
+            "time": int(time.time() * 1000),
+            "msg": message if isinstance(message, str) else repr(message),
+            "traceId": self._trace_id,
+            "spanId": self._span_id,
+            "flows": self._flows,
+            "step": self._step,
+        }
+        record = dict(base)
+        merge_fields(record, fields)
+        record.update(base)
+        self._emit_record(record)
+
+    def info(self, message: Any, fields: Any = None) -> None:
+        self._log("info", message, fields)
+
+    def warn(self, message: Any, fields: Any = None) -> None:
+        self._log("warn", message, fields)
+
+    warning = warn
+
+    def error(self, message: Any, fields: Any = None) -> None:
+        self._log("error", message, fields)
+
+    def debug(self, message: Any, fields: Any = None) -> None:
+        self._log("debug", message, fields)
+
+    def log(self, message: Any, fields: Any = None) -> None:
+        self._log("info", message, fields)
+
+
+class RecordSink:
+    """Where records go: the store, the span they belong to, from any thread."""
+
+    def __init__(self, logs: LogStore, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._logs = logs
+        self.loop = loop
+
+    def __call__(self, record: dict[str, Any], span: Any = None) -> None:
+        loop = self.loop
+        if loop is not None and not _on_loop(loop):
+            loop.call_soon_threadsafe(self._add, record, span)
+        else:
+            self._add(record, span)
+
+    def _add(self, record: dict[str, Any], span: Any) -> None:
+        if span is not None:
+            span.add_log(record)
+        self._logs.add(record)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class LoggingBridge(logging.Handler):
+    """Routes Python `logging` (uvicorn's and the engine's own) into the log store, so no
+    library writes to the real stderr under a full-screen UI."""
+
+    def __init__(self, sink: RecordSink) -> None:
+        super().__init__(logging.INFO)
+        self._sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = (
+            "error"
+            if record.levelno >= 40
+            else "warn"
+            if record.levelno >= 30
+            else ("info" if record.levelno >= 20 else "debug")
+        )
+        data: dict[str, Any] = {
+            "level": level,
+            "time": int(record.created * 1000),
+            "msg": record.getMessage(),
+            "traceId": None,
+            "flows": [],
+            "step": None,
+            "logger": record.name,
+        }
+        if record.exc_info:
+            data["traceback"] = logging.Formatter().formatException(record.exc_info)
+        self._sink(data)

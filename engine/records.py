@@ -1,0 +1,48 @@
+"""Dicts with attribute access: how Motia's Python runtime hands requests and inputs over.
+
+`req.body.name`, `req["body"]["name"]` and `req.get("body")` must all work, on nested dicts
+and on dicts inside lists, because real step files use every one of those spellings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AttrDict(dict[str, Any]):
+    """A dict whose keys are also attributes; nested values are wrapped on the way in."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = wrap(value)
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def wrap(value: Any) -> Any:
+    """Wrap dicts (also inside lists) as AttrDicts; leave everything else alone."""
+    if isinstance(value, dict) and not isinstance(value, AttrDict):
+        return AttrDict({k: wrap(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [wrap(v) for v in value]
+    return value
+
+
+class ApiRequest(AttrDict):
+    """An api step's request: body, pathParams, queryParams, headers, rawBody."""
+
+    __slots__ = ()
+
+
+ApiResponse = dict[str, Any]

@@ -1,0 +1,348 @@
+"""`Engine`: loads a project, wires the stores, the bus, cron and the executor, reloads files.
+
+The engine is one object a caller starts and stops inside its own event loop: the headless
+server, the workbench and the tests all use it the same way. It never imports anything about
+terminals; whatever wants to watch it subscribes to `engine.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+from engine import discovery
+from engine import events as ev
+from engine.bus import Bus
+from engine.cron import CronScheduler
+from engine.events import EventHub
+from engine.execution import Executor
+from engine.flows import build_flows
+from engine.logs import LoggingBridge, LogStore
+from engine.settings import Settings
+from engine.state import MemoryState, SqliteState, StateStore, encode
+from engine.steps import Step, StepError, build_step
+from engine.store import Store
+from engine.streams import StreamDefinition, StreamStore, build_stream
+from engine.tracing import TraceStore
+
+ENGINE_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "motia", "asyncio", "watchfiles")
+
+
+class Engine:
+    """A running Motia-format project."""
+
+    def __init__(
+        self, project_dir: Path | str, settings: Settings | None = None, *, mode: str = "dev"
+    ) -> None:
+        self.project_dir = Path(project_dir).resolve()
+        self.settings = settings or Settings()
+        self.mode = mode
+        load_dotenv(self.project_dir / ".env", override=False)
+        self.events = EventHub()
+        self.store = Store(
+            self.settings.store_path(self.project_dir),
+            self.settings.trace_store,
+            self.settings.log_store,
+        )
+        self.traces = TraceStore(self.events, self.store, self.settings.memory_window)
+        self.logs = LogStore(self.events, self.store, self.settings.memory_window)
+        self.state: StateStore = (
+            MemoryState() if self.store.path is None else SqliteState(self.store)
+        )
+        self.stream_store = StreamStore(self.store if self.store.path is not None else None)
+        self.bus = Bus(
+            self.events, self.store, self.settings.retry_base_s, self.settings.retry_max_s
+        )
+        self.stream_definitions: dict[str, StreamDefinition] = {}
+        self.executor = Executor(
+            self.settings,
+            self.project_dir,
+            self.events,
+            self.store,
+            self.traces,
+            self.logs,
+            self.state,
+            self.stream_store,
+            self.bus,
+            self.stream_definitions,
+        )
+        self.steps = self.executor.steps
+        self.cron = CronScheduler(lambda step: self.executor.fire_cron(step))
+        self.files: dict[Path, list[str]] = {}
+        self.stream_files: dict[Path, str] = {}
+        self.errors: dict[Path, StepError] = {}
+        self.routes_version = 0
+        self.recovered = 0
+        self._watch_task: asyncio.Task[None] | None = None
+        self._bridge: LoggingBridge | None = None
+        self.started = False
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def start(self, *, watch: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        self.executor.bind(loop)
+        self.store.start(loop)
+        self._bridge = LoggingBridge(self.executor.record_sink)
+        for name in ENGINE_LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(self._bridge)
+            logger.propagate = False
+            if logger.level == logging.NOTSET or logger.level > logging.INFO:
+                logger.setLevel(logging.INFO)
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        self.traces.warm()
+        self.logs.warm()
+        self.bus.load_dlq()
+        self.load_all()
+        self.recovered = self.bus.recover(self.steps)
+        if self.recovered:
+            self.executor.system_log.info(
+                f"resuming {self.recovered} queued event(s) from the last run"
+            )
+        self.bus.max_retries_for = self._max_retries  # type: ignore[method-assign]
+        self.cron.start()
+        if watch:
+            self._watch_task = asyncio.ensure_future(self._watch())
+        self.started = True
+
+    def _max_retries(self, step_name: str) -> int:
+        step = self.steps.get(step_name)
+        return step.queue.max_retries if step else 0
+
+    async def stop(self) -> None:
+        """Stop taking work, let the store commit what it has, close the file."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+        await self.cron.stop()
+        await self.bus.stop()
+        if self._bridge is not None:
+            for name in ENGINE_LOGGERS:
+                logging.getLogger(name).removeHandler(self._bridge)
+        self.executor.shutdown()
+        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        self.started = False
+
+    # -- loading ----------------------------------------------------------------------
+
+    def load_all(self) -> None:
+        discovery.prepare_import_path(self.project_dir)
+        for path in discovery.find_files(self.project_dir):
+            self.load_file(path)
+
+    def load_file(self, path: Path) -> None:
+        """Import one step or stream file and put what it defines in service."""
+        path = path.resolve()
+        try:
+            module = discovery.import_file(path, self.project_dir)
+            line = discovery.config_line(path)
+            config = discovery.module_attr(module, "config")
+            if config is None:
+                raise StepError(path, 1, "no `config` defined")
+            if discovery.is_stream_file(path):
+                self._install_stream(path, build_stream(config, path, line))
+            else:
+                self._install_step(
+                    path, build_step(config, module.__dict__.get("handler"), path, line)
+                )
+        except StepError as exc:
+            self._fail(path, exc)
+
+    def _fail(self, path: Path, error: StepError) -> None:
+        self.errors[path] = error
+        self.executor.system_log.error(
+            f"failed to load {error.file}:{error.line}: {error.message}",
+            {"file": error.file, "line": error.line},
+        )
+        self.events.publish(ev.STEP_FAILED, {**error.to_json(), "steps": self.files.get(path, [])})
+
+    def _install_step(self, path: Path, step: Step) -> None:
+        for other in self.steps.values():
+            if other.name == step.name and other.file != path:
+                raise StepError(
+                    path,
+                    step.line,
+                    f"duplicate step name {step.name!r}: also defined in {other.file}",
+                )
+            if (
+                step.type == "api"
+                and other.type == "api"
+                and other.file != path
+                and other.method == step.method
+                and other.path == step.path
+            ):
+                raise StepError(
+                    path,
+                    step.line,
+                    f"route clash: {step.method} {step.path} is "
+                    f"already served by {other.name} ({other.file})",
+                )
+        for name in self.files.get(path, []):
+            if name != step.name:
+                self.steps.pop(name, None)
+        self.steps[step.name] = step
+        self.files[path] = [step.name]
+        self.errors.pop(path, None)
+        self._rewire()
+        for warning in step.warnings:
+            self.executor.system_log.warn(f"{path}:{step.line}: {warning}")
+        self.events.publish(ev.STEP_LOADED, step.to_json(self.project_dir))
+
+    def _install_stream(self, path: Path, definition: StreamDefinition) -> None:
+        owner = next((p for p, n in self.stream_files.items() if n == definition.name), None)
+        if owner is not None and owner != path:
+            raise StepError(
+                path,
+                definition.line,
+                f"duplicate stream name {definition.name!r}: also defined in {owner}",
+            )
+        old = self.stream_files.get(path)
+        if old is not None and old != definition.name:
+            self.stream_definitions.pop(old, None)
+        self.stream_definitions[definition.name] = definition
+        self.stream_files[path] = definition.name
+        self.errors.pop(path, None)
+        for warning in definition.warnings:
+            self.executor.system_log.warn(f"{path}:{definition.line}: {warning}")
+        self.events.publish(ev.STEP_LOADED, {"stream": definition.to_json(self.project_dir)})
+
+    def remove_file(self, path: Path) -> None:
+        path = path.resolve()
+        self.errors.pop(path, None)
+        for name in self.files.pop(path, []):
+            self.steps.pop(name, None)
+            self.events.publish(ev.STEP_REMOVED, {"name": name, "file": str(path)})
+        stream = self.stream_files.pop(path, None)
+        if stream is not None:
+            self.stream_definitions.pop(stream, None)
+            self.events.publish(ev.STEP_REMOVED, {"stream": stream, "file": str(path)})
+        self._rewire()
+
+    def _rewire(self) -> None:
+        steps = list(self.steps.values())
+        self.bus.rebuild(steps)
+        self.cron.reschedule(steps)
+        self.routes_version += 1
+
+    # -- hot reload ---------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        from watchfiles import Change, awatch
+
+        async for changes in awatch(
+            self.project_dir, debounce=50, step=20, watch_filter=lambda _c, p: p.endswith(".py")
+        ):
+            self.apply_changes([(kind == Change.deleted, Path(p)) for kind, p in changes])
+
+    def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:
+        """Reload what changed: a step file alone, or every step when a helper changed."""
+        helper_changed = False
+        for deleted, path in changes:
+            path = path.resolve()
+            if discovery.is_project_file(path, self.project_dir):
+                if deleted:
+                    self.remove_file(path)
+                    self.executor.system_log.info(f"removed {path.relative_to(self.project_dir)}")
+                continue
+            helper_changed = True
+        if helper_changed:
+            discovery.forget_project_modules(self.project_dir)
+            for path in list(self.files) + list(self.stream_files) + list(self.errors):
+                if path.exists():
+                    self.load_file(path)
+            self.executor.system_log.info("a helper module changed: reloaded every step")
+            return
+        for deleted, path in changes:
+            path = path.resolve()
+            if not deleted and discovery.is_project_file(path, self.project_dir):
+                self.load_file(path)
+                if path not in self.errors:
+                    self.executor.system_log.info(f"reloaded {path.relative_to(self.project_dir)}")
+
+    # -- views ----------------------------------------------------------------------------
+
+    def steps_json(self) -> dict[str, Any]:
+        return {
+            "steps": [s.to_json(self.project_dir) for s in self.steps.values()],
+            "streams": [d.to_json(self.project_dir) for d in self.stream_definitions.values()],
+            "errors": [e.to_json() for e in self.errors.values()],
+        }
+
+    def flows_json(self) -> dict[str, Any]:
+        return {"flows": build_flows(list(self.steps.values()))}
+
+    def stats_json(self) -> dict[str, Any]:
+        """Live counters for the flow graph: per node and per edge."""
+        return {
+            "steps": self.executor.stats,
+            "edges": [
+                {"topic": topic, "to": step, "queued": count}
+                for (topic, step), count in self.bus.queued_by_edge.items()
+            ],
+        }
+
+    # -- controls (the introspection API and the workbench call these) ------------------------
+
+    def emit(self, topic: str, data: Any) -> str:
+        """A manual emit: a new trace whose root span is the person who sent it."""
+        run = self.executor.manual_run(f"emit {topic}", data)
+        self.executor.emit_from_run(run, {"topic": topic, "data": data})
+        self.executor.finish_manual(run)
+        return run.trace_id
+
+    def trigger_cron(self, name: str) -> str:
+        step = self.steps.get(name)
+        if step is None or step.type != "cron":
+            raise KeyError(f"no cron step named {name!r}")
+        return self.executor.fire_cron(step)
+
+    def set_state(self, group: str, key: str, value: Any) -> asyncio.Future[None] | None:
+        encode(value)
+        run = self.executor.manual_run("manual state edit", {"group": group, "key": key})
+        self.executor.state_set(run, group, key, value)
+        return self.executor.finish_manual(run)
+
+    def delete_state(self, group: str, key: str | None) -> bool:
+        run = self.executor.manual_run("manual state edit", {"group": group, "key": key})
+        if key is None:
+            existed = bool(self.state.get_group(group))
+            self.executor.state_clear(run, group)
+        else:
+            existed = self.executor.state_delete(run, group, key) is not None
+        self.executor.finish_manual(run)
+        return existed
+
+    def retry_dead_letter(self, item_id: str) -> str:
+        item = self.bus.remove_dead_letter(item_id)
+        if item is None:
+            raise KeyError(item_id)
+        step = self.steps.get(item["step"])
+        if step is None:
+            raise KeyError(f"step {item['step']!r} no longer exists")
+        run = self.executor.manual_run(f"retry {item['topic']}", item["data"], item["traceId"])
+        run.emitted.extend(
+            self.bus.make_deliveries(
+                item["topic"], encode(item["data"]), run.trace_id, run.span.span_id, only=step.name
+            )
+        )
+        self.executor.finish_manual(run)
+        return item["traceId"]
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until no delivery is queued or running (tests and tools use it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.bus.in_flight or any(s["running"] for s in self.executor.stats.values()):
+            if loop.time() > deadline:
+                raise TimeoutError("engine still busy")
+            await asyncio.sleep(0.005)
+        with contextlib.suppress(Exception):
+            done = loop.create_future()
+            self.store.submit([], done)
+            await asyncio.wait_for(done, timeout)

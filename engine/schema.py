@@ -1,0 +1,64 @@
+"""Schemas as Motia steps write them: a JSON Schema dict, a pydantic model class, or None.
+
+Both kinds answer the same two questions: what the schema looks like as JSON Schema (for the
+workbench to show and pre-fill) and which fields a value gets wrong (for 400 answers and
+input warnings that name the failing fields).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+from jsonschema.validators import validator_for
+
+
+class Schema:
+    """A validated, reusable schema; `errors(value)` lists what is wrong, empty when valid."""
+
+    def __init__(self, json_schema: dict[str, Any], model: Any | None = None) -> None:
+        self.json_schema = json_schema
+        self._model = model
+        cls = validator_for(json_schema, default=jsonschema.Draft202012Validator)
+        cls.check_schema(json_schema)
+        self._validator = cls(json_schema)
+
+    def errors(self, value: Any) -> list[dict[str, str]]:
+        if self._model is not None:
+            from pydantic import ValidationError
+
+            try:
+                self._model.model_validate(value)
+            except ValidationError as exc:
+                return [
+                    {
+                        "field": ".".join(str(p) for p in err["loc"]) or "(root)",
+                        "message": err["msg"],
+                    }
+                    for err in exc.errors()
+                ]
+            return []
+        problems = []
+        for err in sorted(self._validator.iter_errors(value), key=lambda e: list(e.path)):
+            path = [str(p) for p in err.absolute_path]
+            if err.validator == "required" and isinstance(err.instance, dict):
+                missing = [k for k in err.validator_value if k not in err.instance]
+                path.extend(missing[:1])
+            problems.append({"field": ".".join(path) or "(root)", "message": err.message})
+        return problems
+
+
+def to_schema(raw: Any) -> Schema | None:
+    """Accept what Motia accepts; raise ValueError with a reason otherwise."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        try:
+            return Schema(raw)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"invalid JSON Schema: {exc.message}") from None
+    if isinstance(raw, type) and hasattr(raw, "model_json_schema"):
+        return Schema(raw.model_json_schema(), model=raw)
+    raise ValueError(
+        f"a schema must be a JSON Schema dict or a pydantic model, not {type(raw).__name__}"
+    )

@@ -1,0 +1,121 @@
+"""Serving an engine with uvicorn inside the caller's event loop.
+
+The server never installs signal handlers of its own (the headless runner or the workbench
+owns Ctrl+C) and never configures logging (`log_config=None`: uvicorn's records reach the
+log store through the engine's logging bridge, never the terminal directly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from engine.http import ASGIApp, build_app
+from engine.introspect import IntrospectionApi
+from engine.runtime import Engine
+from engine.stream_socket import StreamSocket
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK
+
+
+class QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signals to its host application."""
+
+    def install_signal_handlers(self) -> None:
+        """The host application owns signals."""
+
+    @property
+    def bound_port(self) -> int | None:
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return None
+
+
+class EngineServer:
+    """An engine, its ASGI app and the uvicorn server, started and stopped together."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        host: str,
+        port: int,
+        *,
+        introspect: bool,
+        token: str | None,
+        cors_origins: str | None,
+        watch: bool,
+    ) -> None:
+        self.engine = engine
+        self.host = host
+        self.watch = watch
+        if introspect and token is None and not is_loopback(host):
+            token = secrets.token_urlsafe(24)
+        self.token = token
+        self.introspection = IntrospectionApi(engine, token, host) if introspect else None
+        self.stream_socket = StreamSocket(engine)
+        self.app: ASGIApp = build_app(
+            engine,
+            cors_origins=cors_origins,
+            introspection=self.introspection,
+            streams=self.stream_socket,
+        )
+        self.config = uvicorn.Config(
+            self.app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=5,
+        )
+        self.server = QuietServer(self.config)
+        self._task: asyncio.Task[Any] | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.bound_port or self.config.port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start the engine, then the server; return once the port accepts connections."""
+        await self.engine.start(watch=self.watch)
+        self._task = asyncio.ensure_future(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                await self.engine.stop()
+                self._task.result()
+                raise RuntimeError(f"could not listen on {self.host}:{self.config.port}")
+            await asyncio.sleep(0.01)
+        self.engine.events.publish(
+            "server.started", {"url": self.url, "host": self.host, "port": self.port}
+        )
+
+    async def stop(self) -> None:
+        """Finish in-flight requests, then stop the engine (which commits its store)."""
+        if self.stream_socket is not None:
+            await self.stream_socket.close_all()
+        self.server.should_exit = True
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.engine.stop()
+
+    async def serve_until(self, stopped: Callable[[], Any]) -> None:
+        await self.start()
+        try:
+            await stopped()
+        finally:
+            await self.stop()

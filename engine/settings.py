@@ -1,0 +1,143 @@
+"""Project settings: `motia.toml`, then `MOTIA_*` environment variables, then command-line flags.
+
+A bad value stops the start with the key, where it came from and what is wrong, because a
+server that silently falls back to a default is worse than one that refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+SETTINGS_FILE = "motia.toml"
+ENV_PREFIX = "MOTIA_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, named with its source."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    max_body_bytes: int = 10 * 1024 * 1024
+    trace_store: int = 10_000
+    log_store: int = 1_000_000
+    memory_window: int = 10_000
+    retry_base_s: float = 1.0
+    retry_max_s: float = 30.0
+    handler_timeout_s: float = 300.0
+    state_get: str = "value"
+    cors_origins: str | None = None
+    introspect_token: str | None = None
+    store: str = ".motia/store.sqlite3"
+    thread_pool_size: int = 32
+
+    def store_path(self, project_dir: Path) -> Path | None:
+        """Where the SQLite store lives; `:memory:` keeps nothing on disk."""
+        if self.store == ":memory:":
+            return None
+        path = Path(self.store)
+        return path if path.is_absolute() else project_dir / path
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _port(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError("must be between 0 and 65535")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
+def _state_get(value: Any) -> str:
+    if value not in ("value", "wrapped"):
+        raise ValueError('must be "value" or "wrapped"')
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _text(value)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "host": _text,
+    "port": _port,
+    "max_body_bytes": _positive_int,
+    "trace_store": _positive_int,
+    "log_store": _positive_int,
+    "memory_window": _positive_int,
+    "retry_base_s": _positive_float,
+    "retry_max_s": _positive_float,
+    "handler_timeout_s": _positive_float,
+    "state_get": _state_get,
+    "cors_origins": _optional_text,
+    "introspect_token": _optional_text,
+    "store": _text,
+    "thread_pool_size": _positive_int,
+}
+KNOWN_KEYS = tuple(f.name for f in fields(Settings))
+
+
+def _apply(values: dict[str, Any], source: Mapping[str, Any], where: str) -> None:
+    for key, raw in source.items():
+        parser = _PARSERS.get(key)
+        if parser is None:
+            raise SettingsError(
+                f"unknown setting {key!r} in {where}; known: {', '.join(KNOWN_KEYS)}"
+            )
+        try:
+            values[key] = parser(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"setting {key!r} from {where}: {raw!r} {exc}") from None
+
+
+def load_settings(
+    project_dir: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    base: Settings | None = None,
+) -> Settings:
+    """Merge file, environment and flags, in rising precedence."""
+    values: dict[str, Any] = {}
+    path = project_dir / SETTINGS_FILE
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
+        _apply(values, data, str(path))
+    env = os.environ if environ is None else environ
+    from_env = {
+        key: env[ENV_PREFIX + key.upper()] for key in KNOWN_KEYS if ENV_PREFIX + key.upper() in env
+    }
+    _apply(values, from_env, "the environment")
+    _apply(
+        values, {k: v for k, v in (overrides or {}).items() if v is not None}, "the command line"
+    )
+    return replace(base or Settings(), **values)

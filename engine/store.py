@@ -1,0 +1,217 @@
+"""The embedded SQLite store: one file, one writer thread, group commits, off the event loop.
+
+Everything durable (state, stream items, queued deliveries, the dead-letter queue, spans and
+logs) goes through `submit()`: a batch of statements that commit together. The writer thread
+takes every batch waiting at once and commits them in one transaction, so many small runs
+share one fsync and the loop never waits on the disk. A batch that must be durable before an
+HTTP answer carries a future that resolves after its commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+Statement = tuple[str, Sequence[Any]]
+
+_log = logging.getLogger("motia.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    grp TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (grp, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_items (
+    stream TEXT NOT NULL, grp TEXT NOT NULL, id TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (stream, grp, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS queue (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, topic TEXT NOT NULL, step TEXT NOT NULL,
+    data TEXT NOT NULL, trace_id TEXT NOT NULL, parent_span TEXT, attempt INTEGER NOT NULL,
+    not_before REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS dlq (
+    id TEXT PRIMARY KEY, topic TEXT NOT NULL, step TEXT NOT NULL, data TEXT NOT NULL,
+    error TEXT NOT NULL, attempts INTEGER NOT NULL, trace_id TEXT NOT NULL,
+    failed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS traces (
+    trace_id TEXT PRIMARY KEY, started_at REAL NOT NULL, entry TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS traces_started ON traces (started_at);
+CREATE TABLE IF NOT EXISTS spans (
+    span_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, start REAL NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
+CREATE INDEX IF NOT EXISTS spans_start ON spans (start);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level INTEGER NOT NULL,
+    trace_id TEXT, step TEXT, msg TEXT NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
+CREATE INDEX IF NOT EXISTS logs_step ON logs (step, id);
+CREATE INDEX IF NOT EXISTS logs_level ON logs (level, id);
+"""
+
+_STOP = object()
+_PRUNE_EVERY = 2_000
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class Store:
+    """Owns the database file; reads at start-up, writes through the writer thread."""
+
+    def __init__(self, path: Path | None, trace_limit: int, log_limit: int) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._uri = str(path)
+        else:
+            self._uri = f"file:motia-{id(self):x}?mode=memory&cache=shared"
+        self.path = path
+        self._trace_limit = trace_limit
+        self._log_limit = log_limit
+        self._conn = self._open()
+        self._conn.executescript(SCHEMA)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writes_since_prune = 0
+        self.failed: BaseException | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path is None:
+            return sqlite3.connect(
+                self._uri, uri=True, check_same_thread=False, isolation_level=None
+            )
+        return _connect(self._uri)
+
+    # -- start-up reads (before the loop serves anything) --------------------------------
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A synchronous read, for start-up and for reader threads that own no connection."""
+        return self._conn.execute(sql, params).fetchall()
+
+    def reader(self) -> sqlite3.Connection:
+        """A separate connection for queries run in worker threads (WAL lets them overlap)."""
+        return self._open()
+
+    # -- the writer --------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="motia-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, statements: Iterable[Statement], done: asyncio.Future[None] | None = None
+    ) -> None:
+        """Queue statements to commit together; `done` resolves once they are on disk."""
+        batch = list(statements)
+        if self._thread is None:
+            self._execute([(batch, None)])
+            if done is not None:
+                done.set_result(None)
+            return
+        self._queue.put((batch, done))
+
+    def submit_after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` on the loop once everything submitted so far is committed."""
+        if self._loop is None:
+            callback()
+            return
+        future = self._loop.create_future()
+        future.add_done_callback(lambda _f: callback())
+        self.submit([], future)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            pending = [item]
+            stop = False
+            while len(pending) < 5_000:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                pending.append(more)
+            self._execute(pending)
+            if stop:
+                return
+
+    def _execute(self, pending: list[tuple[list[Statement], asyncio.Future[None] | None]]) -> None:
+        conn = self._conn
+        error: BaseException | None = None
+        try:
+            conn.execute("BEGIN")
+            for batch, _done in pending:
+                for sql, params in batch:
+                    conn.execute(sql, params)
+                    self._writes_since_prune += 1
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _log.exception("store commit failed")
+            error = exc
+            self.failed = exc
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        if self._writes_since_prune >= _PRUNE_EVERY:
+            self._writes_since_prune = 0
+            self._prune()
+        loop = self._loop
+        for _batch, done in pending:
+            if done is None:
+                continue
+            if loop is None:
+                _resolve(done, error)
+            else:
+                loop.call_soon_threadsafe(_resolve, done, error)
+
+    def _prune(self) -> None:
+        """Keep the configured number of traces and log records; drop the oldest."""
+        try:
+            row = self._conn.execute(
+                "SELECT started_at FROM traces ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+                (self._trace_limit,),
+            ).fetchone()
+            if row is not None:
+                self._conn.execute("BEGIN")
+                self._conn.execute(
+                    "DELETE FROM spans WHERE trace_id IN "
+                    "(SELECT trace_id FROM traces WHERE started_at <= ?)",
+                    (row[0],),
+                )
+                self._conn.execute("DELETE FROM traces WHERE started_at <= ?", (row[0],))
+                self._conn.execute("COMMIT")
+            row = self._conn.execute("SELECT max(id) FROM logs").fetchone()
+            if row and row[0] is not None and row[0] > self._log_limit:
+                self._conn.execute("DELETE FROM logs WHERE id <= ?", (row[0] - self._log_limit,))
+        except sqlite3.Error:
+            _log.exception("store prune failed")
+
+    def close(self) -> None:
+        """Commit everything queued, then stop the writer and close the file."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=30)
+            self._thread = None
+        self._conn.close()
+
+
+def _resolve(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -1,0 +1,258 @@
+"""Traces, spans and the bounded trace store.
+
+One trace per outside trigger (an HTTP request, a cron tick, a manual emit); one span per
+step run attempt, parented to the span that caused it. The newest traces live in memory for
+the workbench; every finished span is also written to the store so history survives a
+restart, pruned to the configured number of traces.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from engine import events as ev
+from engine.events import EventHub
+from engine.store import Store
+
+RUNNING, OK, ERROR = "running", "ok", "error"
+MAX_SPAN_LOGS = 200
+MAX_SPAN_OPS = 500
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def to_jsonable(value: Any) -> Any:
+    """Make any handler value JSON-safe for traces: unknown objects become their repr."""
+    try:
+        return json.loads(json.dumps(value, default=repr))
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+
+
+class Span:
+    """One attempt of one step run."""
+
+    __slots__ = (
+        "attempt",
+        "delivery_id",
+        "duration_ms",
+        "emits",
+        "error",
+        "input",
+        "kind",
+        "logs",
+        "output",
+        "parent_id",
+        "span_id",
+        "start",
+        "state_ops",
+        "status",
+        "step",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        trace_id: str,
+        parent_id: str | None,
+        step: str,
+        kind: str,
+        attempt: int,
+        input_: Any,
+        delivery_id: str | None = None,
+    ) -> None:
+        self.span_id = new_id()
+        self.trace_id = trace_id
+        self.parent_id = parent_id
+        self.step = step
+        self.kind = kind
+        self.attempt = attempt
+        self.delivery_id = delivery_id
+        self.status = RUNNING
+        self.start = time.time() * 1000
+        self.duration_ms: float | None = None
+        self.input = input_
+        self.output: Any = None
+        self.error: dict[str, Any] | None = None
+        self.emits: list[dict[str, Any]] = []
+        self.state_ops: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []
+
+    def add_op(self, op: dict[str, Any]) -> None:
+        if len(self.state_ops) < MAX_SPAN_OPS:
+            self.state_ops.append(op)
+
+    def add_log(self, record: dict[str, Any]) -> None:
+        if len(self.logs) < MAX_SPAN_LOGS:
+            self.logs.append(record)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "spanId": self.span_id,
+            "traceId": self.trace_id,
+            "parentId": self.parent_id,
+            "step": self.step,
+            "kind": self.kind,
+            "attempt": self.attempt,
+            "status": self.status,
+            "start": self.start,
+            "durationMs": self.duration_ms,
+            "input": self.input,
+            "emits": self.emits,
+            "stateOps": self.state_ops,
+            "logs": self.logs,
+        }
+        if self.delivery_id is not None:
+            data["deliveryId"] = self.delivery_id
+        if self.status == OK:
+            data["output"] = self.output
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+def trace_status(spans: list[dict[str, Any]]) -> str:
+    """Running while any span runs; an error when a run's last attempt failed."""
+    last: dict[str, dict[str, Any]] = {}
+    for span in spans:
+        if span["status"] == RUNNING:
+            return RUNNING
+        key = span.get("deliveryId") or span["spanId"]
+        if key not in last or span["attempt"] >= last[key]["attempt"]:
+            last[key] = span
+    return ERROR if any(s["status"] == ERROR for s in last.values()) else OK
+
+
+def trace_summary(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
+    if not spans:
+        return {
+            "traceId": trace_id,
+            "entry": None,
+            "status": OK,
+            "startedAt": None,
+            "durationMs": 0,
+            "spans": 0,
+        }
+    first = min(spans, key=lambda s: s["start"])
+    started = first["start"]
+    ends = [s["start"] + (s["durationMs"] or 0) for s in spans]
+    return {
+        "traceId": trace_id,
+        "entry": first["step"],
+        "kind": first.get("kind"),
+        "status": trace_status(spans),
+        "startedAt": started,
+        "durationMs": round(max(ends) - started, 3),
+        "spans": len(spans),
+        "errors": sum(1 for s in spans if s["status"] == ERROR),
+    }
+
+
+class TraceStore:
+    """The newest traces in memory, every finished span on disk."""
+
+    def __init__(self, hub: EventHub, store: Store, memory_window: int) -> None:
+        self._hub = hub
+        self._store = store
+        self._window = memory_window
+        self._traces: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+
+    def warm(self) -> None:
+        """Load the newest traces' spans from disk so the workbench opens with history."""
+        rows = self._store.read(
+            "SELECT data FROM spans WHERE trace_id IN (SELECT trace_id FROM traces "
+            "ORDER BY started_at DESC LIMIT ?) ORDER BY start",
+            (self._window,),
+        )
+        for (data,) in rows:
+            span = json.loads(data)
+            if span["status"] == RUNNING:
+                span["status"] = ERROR
+                span["error"] = {"message": "interrupted: the server stopped during this run"}
+            self._traces.setdefault(span["traceId"], {})[span["spanId"]] = span
+
+    def start_span(self, span: Span) -> None:
+        spans = self._traces.get(span.trace_id)
+        if spans is None:
+            spans = self._traces[span.trace_id] = {}
+            self._store.submit(
+                [
+                    (
+                        "INSERT OR IGNORE INTO traces (trace_id, started_at, entry) "
+                        "VALUES (?, ?, ?)",
+                        (span.trace_id, span.start, span.step),
+                    )
+                ]
+            )
+            while len(self._traces) > self._window:
+                self._traces.popitem(last=False)
+        data = span.to_json()
+        spans[span.span_id] = data
+        self._hub.publish(ev.SPAN_START, data)
+
+    def end_span(self, span: Span, status: str, output: Any = None, error: Any = None) -> None:
+        span.status = status
+        span.duration_ms = round(time.time() * 1000 - span.start, 3)
+        span.output = to_jsonable(output) if output is not None else None
+        span.error = error
+        data = span.to_json()
+        spans = self._traces.get(span.trace_id)
+        if spans is not None:
+            spans[span.span_id] = data
+        self._store.submit(
+            [
+                (
+                    "INSERT OR REPLACE INTO spans (span_id, trace_id, start, data) "
+                    "VALUES (?, ?, ?, ?)",
+                    (span.span_id, span.trace_id, span.start, json.dumps(data, default=repr)),
+                )
+            ]
+        )
+        self._hub.publish(ev.SPAN_END, data)
+
+    def list(
+        self, limit: int = 100, status: str | None = None, step: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first, from memory."""
+        result = []
+        for trace_id in reversed(self._traces):
+            spans = list(self._traces[trace_id].values())
+            if step and not any(s["step"] == step for s in spans):
+                continue
+            summary = trace_summary(trace_id, spans)
+            if status and summary["status"] != status:
+                continue
+            result.append(summary)
+            if len(result) >= limit:
+                break
+        return result
+
+    def get(self, trace_id: str) -> dict[str, Any] | None:
+        """A recent trace from memory, or None."""
+        spans = self._traces.get(trace_id)
+        if spans is None:
+            return None
+        return self._detail(trace_id, sorted(spans.values(), key=lambda s: s["start"]))
+
+    def load(self, trace_id: str) -> dict[str, Any] | None:
+        """An older trace from disk (blocking: call it in a thread)."""
+        conn = self._store.reader()
+        try:
+            rows = conn.execute(
+                "SELECT data FROM spans WHERE trace_id = ? ORDER BY start", (trace_id,)
+            ).fetchall()
+        finally:
+            conn.close()
+        return self._detail(trace_id, [json.loads(d) for (d,) in rows]) if rows else None
+
+    @staticmethod
+    def _detail(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
+        detail: dict[str, Any] = trace_summary(trace_id, spans)
+        detail["spans"] = spans
+        return detail
