@@ -1,0 +1,1 @@
+"""Motia TUI: a terminal workbench for the Motia-style step engine."""

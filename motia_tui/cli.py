@@ -1,0 +1,197 @@
+"""The `motia` command: create, dev, tui, start and emit.
+
+Settings come from flags, then `MOTIA_*` variables, then `motia.toml`, then defaults; a bad
+one stops the start with a message naming it. The workbench is imported only when it is
+used, so `motia dev --no-tui` and `motia start` never load Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from engine.runtime import Engine
+from engine.server import EngineServer
+from engine.settings import Settings, SettingsError, load_settings
+
+TEMPLATE = "default"
+_TEMPLATE_SKIP = {".motia", "__pycache__"}
+
+
+def _project_dir(value: str | None) -> Path:
+    path = Path(value or ".").resolve()
+    if not path.is_dir():
+        raise SystemExit(f"motia: no such project folder: {path}")
+    return path
+
+
+def _settings(args: argparse.Namespace, project_dir: Path) -> Settings:
+    overrides: dict[str, Any] = {"host": args.host, "port": args.port}
+    if getattr(args, "introspect_token", None):
+        overrides["introspect_token"] = args.introspect_token
+    try:
+        return load_settings(project_dir, overrides)
+    except SettingsError as exc:
+        raise SystemExit(f"motia: {exc}") from None
+
+
+def _server(settings: Settings, project_dir: Path, mode: str) -> EngineServer:
+    engine = Engine(project_dir, settings, mode=mode)
+    dev = mode == "dev"
+    token = settings.introspect_token
+    return EngineServer(
+        engine,
+        settings.host,
+        settings.port,
+        introspect=dev or token is not None,
+        token=token,
+        cors_origins=settings.cors_origins or ("*" if dev else None),
+        watch=dev,
+    )
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    project_dir = _project_dir(args.dir)
+    settings = _settings(args, project_dir)
+    if not args.no_tui and not args.json and sys.stdout.isatty():
+        return _run_workbench(args, project_dir, settings)
+    from motia_tui.headless import serve
+
+    return asyncio.run(serve(_server(settings, project_dir, "dev"), as_json=args.json))
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    project_dir = _project_dir(args.dir)
+    settings = _settings(args, project_dir)
+    from motia_tui.headless import serve
+
+    return asyncio.run(serve(_server(settings, project_dir, "start"), as_json=args.json))
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    if args.attach:
+        from motia_tui.app import run_tui
+        from motia_tui.source import RemoteSource
+
+        return run_tui(RemoteSource(args.attach, args.token), color=args.color,
+                       mouse=not args.no_mouse, slow_link=args.slow_link)
+    project_dir = _project_dir(args.dir)
+    return _run_workbench(args, project_dir, _settings(args, project_dir))
+
+
+def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settings) -> int:
+    from motia_tui.app import run_tui
+    from motia_tui.source import LocalSource
+
+    source = LocalSource(project_dir, settings, settings.host, settings.port)
+    return run_tui(source, color=getattr(args, "color", "auto"),
+                   mouse=not getattr(args, "no_mouse", False),
+                   slow_link=getattr(args, "slow_link", False))
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    import httpx
+
+    try:
+        data = json.loads(args.data)
+    except ValueError as exc:
+        print(f"motia emit: --data is not JSON: {exc}", file=sys.stderr)
+        return 2
+    headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
+    url = args.url.rstrip("/") + "/__motia/emit"
+    try:
+        response = httpx.post(url, json={"topic": args.topic, "data": data}, headers=headers,
+                              timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"motia emit: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+    if response.status_code != 202:
+        print(f"motia emit: {response.status_code} {response.text}", file=sys.stderr)
+        return 1
+    print(f"emitted {args.topic}: trace {response.json()['traceId']}")
+    return 0
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    target = Path(args.name).resolve()
+    if target.exists() and any(target.iterdir()):
+        print(f"motia create: {target} exists and is not empty", file=sys.stderr)
+        return 1
+    template = resources.files("motia_tui") / "templates" / TEMPLATE
+    with resources.as_file(template) as source:
+        shutil.copytree(source, target, dirs_exist_ok=True,
+                        ignore=lambda _d, names: [n for n in names if n in _TEMPLATE_SKIP])
+    print(f"created {target}")
+    print(f"next: cd {os.path.relpath(target)} && motia dev")
+    return 0
+
+
+def _serve_flags(parser: argparse.ArgumentParser, *, dev: bool) -> None:
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 3000)")
+    parser.add_argument("--dir", help="the project folder (default: the current one)")
+    if dev:
+        parser.add_argument("--no-tui", action="store_true",
+                            help="print logs to the console instead of opening the workbench")
+    parser.add_argument("--json", action="store_true", help="print every record as a JSON line")
+
+
+def _tui_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--color", choices=("auto", "truecolor", "256", "16"), default="auto",
+                        help="colour depth of the terminal")
+    parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
+    parser.add_argument("--slow-link", action="store_true",
+                        help="fewer frames and no animation, for slow SSH links")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="motia", description="Run Motia-format step projects.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    create = commands.add_parser("create", help="write a new project from the template")
+    create.add_argument("name", help="folder to create")
+    create.set_defaults(func=cmd_create)
+
+    dev = commands.add_parser("dev", help="the dev server with hot reload (and the workbench)")
+    _serve_flags(dev, dev=True)
+    _tui_flags(dev)
+    dev.set_defaults(func=cmd_dev)
+
+    tui = commands.add_parser("tui", help="the terminal workbench")
+    tui.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    tui.add_argument("--port", type=int, help="port to listen on (default 3000)")
+    tui.add_argument("--dir", help="the project folder (default: the current one)")
+    tui.add_argument("--attach", metavar="URL", help="open the workbench on a running engine")
+    tui.add_argument("--token", help="introspection token of the engine to attach to")
+    _tui_flags(tui)
+    tui.set_defaults(func=cmd_tui)
+
+    start = commands.add_parser("start", help="production: no reload, no workbench")
+    _serve_flags(start, dev=False)
+    start.add_argument("--introspect-token", metavar="T",
+                       help="serve /__motia/ to requests bearing this token")
+    start.set_defaults(func=cmd_start)
+
+    emit = commands.add_parser("emit", help="send an event to a running server")
+    emit.add_argument("--topic", required=True)
+    emit.add_argument("--data", default="{}", help="the event data, as JSON")
+    emit.add_argument("--url", default="http://127.0.0.1:3000")
+    emit.add_argument("--token", help="introspection token, when the server needs one")
+    emit.set_defaults(func=cmd_emit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Parse and apply the Logs pane filter, and format a record as styled segments.
+
+The logs pane may hold a million records, so `LogFilter.matches` is a short chain of early
+exits over precomputed values; JSON of a record's extra fields is only built when a text term
+is present and the message alone did not decide.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+LEVELS = ("debug", "info", "warn", "error")
+LEVEL_ALIASES = {"warning": "warn"}
+STANDARD_FIELDS = frozenset({"level", "time", "msg", "traceId", "step", "flows"})
+
+_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+_UNKNOWN_RANK = _RANK["info"]
+_TOKEN = re.compile(r"(level|step|flow|trace):(.*)", re.IGNORECASE)
+_BARE = re.compile(r"[^\s\"=]+")
+
+Segment = tuple[str, str]  # (text, style name); "" styles separators
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """A parsed filter; every present term must hold for a record to match."""
+
+    min_level: str | None = None
+    steps: tuple[str, ...] = ()
+    flows: tuple[str, ...] = ()
+    traces: tuple[str, ...] = ()
+    text: str = ""
+    invert: bool = False
+    literal: bool = field(init=False)  # text was not a valid regex, so it matches literally
+    is_empty: bool = field(init=False)
+    _rank: int = field(init=False, repr=False, compare=False)
+    _steps: frozenset[str] = field(init=False, repr=False, compare=False)
+    _flows: frozenset[str] = field(init=False, repr=False, compare=False)
+    _traces: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pattern: re.Pattern[str] | None = None
+        literal = False
+        if self.text:
+            try:
+                pattern = re.compile(self.text, re.IGNORECASE)
+            except re.error:
+                pattern = re.compile(re.escape(self.text), re.IGNORECASE)
+                literal = True
+        rank = _RANK[self.min_level] if self.min_level else 0
+        values = {
+            "literal": literal,
+            "is_empty": not (rank or self.steps or self.flows or self.traces or pattern),
+            "_rank": rank,
+            "_steps": frozenset(s.casefold() for s in self.steps),
+            "_flows": frozenset(f.casefold() for f in self.flows),
+            "_traces": tuple(t.casefold() for t in self.traces),
+            "_pattern": pattern,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def matches(self, record: Mapping[str, Any]) -> bool:
+        """Cheapest checks first; each multi-valued term needs all its values to hold."""
+        if self.is_empty:
+            return True
+        if self._rank and _RANK.get(record.get("level"), _UNKNOWN_RANK) < self._rank:
+            return False
+        if self._steps and {str(record.get("step") or "").casefold()} != self._steps:
+            return False
+        if self._traces:
+            trace = str(record.get("traceId") or "").casefold()
+            if not all(trace.startswith(prefix) for prefix in self._traces):
+                return False
+        if self._flows:
+            flows = {str(name).casefold() for name in record.get("flows") or ()}
+            if not self._flows <= flows:
+                return False
+        if self._pattern is not None:
+            return _text_hit(self._pattern, record) != self.invert
+        return True
+
+
+def parse_filter(text: str) -> LogFilter:
+    """`level:warn step:Name flow:name trace:abc` tokens plus free text, `!text` inverting.
+
+    A token with no value yet (`step:` while typing) is ignored; an unknown level is kept as
+    free text so the user sees it match nothing rather than silently vanish.
+    """
+    levels: list[str] = []
+    values: dict[str, list[str]] = {"step": [], "flow": [], "trace": []}
+    words: list[str] = []
+    for word in text.split():
+        token = _TOKEN.fullmatch(word)
+        if token is None:
+            words.append(word)
+            continue
+        key, value = token.group(1).lower(), token.group(2)
+        if not value:
+            continue
+        if key != "level":
+            values[key].append(value)
+        elif (level := _level(value)) is not None:
+            levels.append(level)
+        else:
+            words.append(word)
+    free = " ".join(words)
+    invert = free.startswith("!")
+    return LogFilter(
+        min_level=max(levels, key=_RANK.__getitem__) if levels else None,
+        steps=tuple(values["step"]),
+        flows=tuple(values["flow"]),
+        traces=tuple(values["trace"]),
+        text=free[1:].strip() if invert else free,
+        invert=invert,
+    )
+
+
+def format_record(record: Mapping[str, Any], tz: tzinfo | None = None) -> list[Segment]:
+    """`HH:MM:SS.mmm LEVEL step trace[:8] msg key=value ...` as (text, style) segments.
+
+    Styles are "log-time", "log-<level>", "log-step", "log-trace", "log-msg", "log-key",
+    "log-value" and "" for separators; `tz` defaults to local time.
+    """
+    level = str(record.get("level") or "info")
+    segments: list[Segment] = [
+        (_clock(record.get("time"), tz), "log-time"),
+        (" ", ""),
+        (level.upper().ljust(5), f"log-{level}" if level in _RANK else "log-info"),
+    ]
+    if record.get("step"):
+        segments += [(" ", ""), (str(record["step"]), "log-step")]
+    if record.get("traceId"):
+        segments += [(" ", ""), (str(record["traceId"])[:8], "log-trace")]
+    msg = str(record.get("msg") or "").replace("\r\n", "\n").replace("\n", "↵")
+    segments += [(" ", ""), (msg, "log-msg")]
+    for key, value in record.items():
+        if key not in STANDARD_FIELDS:
+            segments += [(" ", ""), (f"{key}=", "log-key"), (_field(value), "log-value")]
+    return segments
+
+
+def _text_hit(pattern: re.Pattern[str], record: Mapping[str, Any]) -> bool:
+    if pattern.search(str(record.get("msg") or "")):
+        return True
+    extra = {k: v for k, v in record.items() if k not in STANDARD_FIELDS}
+    return bool(extra) and pattern.search(_to_json(extra)) is not None
+
+
+def _level(value: str) -> str | None:
+    """Full names, aliases, or any prefix (`level:w` while typing)."""
+    value = value.lower()
+    value = LEVEL_ALIASES.get(value, value)
+    return next((name for name in LEVELS if name.startswith(value)), None)
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _field(value: Any) -> str:
+    """Bare words as is; anything that could be misread (spaces, quotes, non-strings) as JSON."""
+    if isinstance(value, str) and _BARE.fullmatch(value):
+        return value
+    return _to_json(value)
+
+
+def _clock(time_ms: Any, tz: tzinfo | None) -> str:
+    if not isinstance(time_ms, int | float):
+        return "--:--:--.---"
+    stamp = datetime.fromtimestamp(time_ms / 1000, tz)
+    return f"{stamp:%H:%M:%S}.{int(time_ms) % 1000:03d}"
