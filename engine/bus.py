@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import events as ev
+from engine import jsonio
 from engine.events import EventHub
 from engine.steps import Step
 from engine.store import Statement, Store
@@ -45,7 +45,7 @@ class Delivery:
 
     @property
     def data(self) -> Any:
-        return json.loads(self.data_json)
+        return jsonio.loads(self.data_json)
 
     def insert(self) -> Statement:
         self.stored = True
@@ -254,7 +254,7 @@ class Bus:
                 "id": row[0],
                 "topic": row[1],
                 "step": row[2],
-                "data": json.loads(row[3]),
+                "data": jsonio.loads(row[3]),
                 "error": row[4],
                 "attempts": row[5],
                 "traceId": row[6],

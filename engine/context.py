@@ -14,6 +14,7 @@ import concurrent.futures
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from engine.logs import StepLogger
@@ -36,6 +37,7 @@ class Run:
     emitted: list[Delivery] = field(default_factory=list)
     pending: list[asyncio.Future[Any]] = field(default_factory=list)
     declared_emits: set[str] | None = None
+    timed_out: bool = False
 
     @property
     def trace_id(self) -> str:
@@ -187,15 +189,25 @@ class FlowContext:
         self.trace_id = run.trace_id
         self.flows = run.flows
         self.step = run.step_name
-        self.logger = StepLogger(
-            lambda record: engine.record_sink(record, run.span),
+
+    @cached_property
+    def logger(self) -> StepLogger:
+        run = self._run
+        return StepLogger(
+            lambda record: self._engine.record_sink(record, run.span),
             run.trace_id,
             run.step_name,
             run.flows,
             run.span.span_id,
         )
-        self.state = StateClient(engine, run, self._caller)
-        self.streams = Streams(engine, run, self._caller)
+
+    @cached_property
+    def state(self) -> StateClient:
+        return StateClient(self._engine, self._run, self._caller)
+
+    @cached_property
+    def streams(self) -> Streams:
+        return Streams(self._engine, self._run, self._caller)
 
     @property
     def traceId(self) -> str:

@@ -125,24 +125,36 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
+        self._wanted: frozenset[str] | None = frozenset()
 
     def subscribe(
         self, maxsize: int = 10_000, types: frozenset[str] | set[str] | None = None
     ) -> Subscription:
         sub = Subscription(self, maxsize, frozenset(types) if types is not None else None)
         self._subscribers.append(sub)
+        self._recount()
         return sub
 
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subscribers:
             self._subscribers.remove(sub)
+            self._recount()
 
-    @property
-    def has_subscribers(self) -> bool:
-        return bool(self._subscribers)
+    def _recount(self) -> None:
+        wanted: set[str] = set()
+        for sub in self._subscribers:
+            if sub._types is None:
+                self._wanted = None
+                return
+            wanted |= sub._types
+        self._wanted = frozenset(wanted)
+
+    def wants(self, type_: str) -> bool:
+        """Whether anyone listens for this type, so publishers can skip building the data."""
+        return self._wanted is None or type_ in self._wanted
 
     def publish(self, type_: str, data: dict[str, Any]) -> None:
-        if not self._subscribers:
+        if not self.wants(type_):
             return
         event = EngineEvent(type_, time.time() * 1000, data)
         for sub in self._subscribers:

@@ -64,6 +64,45 @@ def _through(
     return call
 
 
+class Deadlines:
+    """Cancels runs that pass their step's timeout.
+
+    One sweep every tenth of a second rather than a timer per run: timeouts are seconds long,
+    and arming and disarming a timer per run costs more than a small handler on the hot path.
+    """
+
+    TICK_S = 0.1
+
+    def __init__(self) -> None:
+        self._runs: dict[int, tuple[float, asyncio.Task[Any], Run]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def watch(self, run: Run, task: asyncio.Task[Any], timeout_s: float) -> None:
+        loop = task.get_loop()
+        self._runs[id(run)] = (loop.time() + timeout_s, task, run)
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep())
+
+    def forget(self, run: Run) -> None:
+        self._runs.pop(id(run), None)
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._runs:
+            await asyncio.sleep(self.TICK_S)
+            now = loop.time()
+            for key, (deadline, task, run) in list(self._runs.items()):
+                if now >= deadline:
+                    del self._runs[key]
+                    run.timed_out = True
+                    task.cancel()
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+
+
 class Executor:
     """Runs handlers and carries out the context's calls."""
 
@@ -95,6 +134,7 @@ class Executor:
         self.steps: dict[str, Step] = {}
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.stats: dict[str, dict[str, int]] = {}
+        self.deadlines = Deadlines()
         bus.handle = self.handle_delivery
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -152,7 +192,7 @@ class Executor:
         assert handler is not None
 
         async def call_handler() -> Any:
-            if inspect.iscoroutinefunction(handler):
+            if step.is_async:
                 result = await handler(*args, context)
             else:
                 result = await self.loop.run_in_executor(
@@ -166,10 +206,18 @@ class Executor:
         for middleware in reversed(step.middleware):
             call = _through(middleware, args[0], context, call)
         timeout = step.timeout_s or self.settings.handler_timeout_s
+        task = asyncio.current_task()
+        assert task is not None
+        self.deadlines.watch(run, task, timeout)
         try:
-            result = await asyncio.wait_for(call(), timeout)
-        except TimeoutError:
+            result = await call()
+        except asyncio.CancelledError:
+            if not run.timed_out:
+                raise
+            task.uncancel()
             raise HandlerTimeout(f"{step.name} timed out after {timeout:g}s") from None
+        finally:
+            self.deadlines.forget(run)
         if run.pending:
             await asyncio.gather(*run.pending)
         return result
@@ -371,12 +419,16 @@ class Executor:
 
     def stream_get(self, run: Run | None, name: str, group: str, item_id: str) -> Any:
         definition = self._stream(name)
+        if run is not None:
+            run.span.add_op({"op": "stream.get", "stream": name, "groupId": group, "id": item_id})
         if definition.custom is not None:
             return call_custom(definition.custom, "get", group, item_id)
         return self.stream_store.get(name, group, item_id)
 
     def stream_get_group(self, run: Run | None, name: str, group: str) -> Any:
         definition = self._stream(name)
+        if run is not None:
+            run.span.add_op({"op": "stream.getGroup", "stream": name, "groupId": group})
         if definition.custom is not None:
             return call_custom(definition.custom, "get_group", group)
         return self.stream_store.get_group(name, group)

@@ -8,14 +8,14 @@ Every error the server answers itself has one JSON shape: `{"error", "details"?,
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from engine import jsonio
 from engine.execution import error_info
-from engine.records import ApiRequest, wrap
+from engine.records import ApiRequest, AttrDict, wrap
 from engine.steps import Step, path_pattern
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def error_body(message: str, details: Any = None, trace_id: str | None = None) -
         body["details"] = details
     if trace_id:
         body["traceId"] = trace_id
-    return json.dumps(body).encode()
+    return jsonio.dumps_bytes(body)
 
 
 async def send_json(
@@ -206,9 +206,9 @@ class ApiRouter:
                 raise RequestError(400, "request body does not match the schema", problems)
         return ApiRequest(
             body=wrap(body),
-            pathParams=wrap(path_params),
-            queryParams=wrap(parse_query(scope.get("query_string", b""))),
-            headers=wrap(headers),
+            pathParams=AttrDict(path_params),
+            queryParams=AttrDict(parse_query(scope.get("query_string", b""))),
+            headers=AttrDict(headers),
             rawBody=raw_text,
             method=scope["method"],
             path=scope["path"],
@@ -309,7 +309,7 @@ def encode_body(body: Any) -> tuple[bytes, bytes | None]:
         return body, b"application/octet-stream"
     if isinstance(body, str):
         return body.encode(), b"text/plain; charset=utf-8"
-    return json.dumps(body, default=str).encode(), b"application/json"
+    return jsonio.dumps_bytes(body, default=str), b"application/json"
 
 
 def parse_body(raw: bytes, text: str, content_type: str) -> Any:
@@ -319,8 +319,8 @@ def parse_body(raw: bytes, text: str, content_type: str) -> Any:
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json") or (not kind and raw[:1] in b"[{"):
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return jsonio.loads(raw)
+        except ValueError as exc:
             raise RequestError(400, f"malformed JSON body: {exc}") from None
     if kind == "application/x-www-form-urlencoded":
         return parse_query(raw)

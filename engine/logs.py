@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine import events as ev
+from engine import jsonio
 from engine.events import EventHub
 from engine.store import Store
 
@@ -80,7 +81,7 @@ class LogStore:
                         record.get("traceId"),
                         record.get("step"),
                         record["msg"],
-                        json.dumps(record, default=repr),
+                        jsonio.dumps_lenient(record),
                     ),
                 )
             ]

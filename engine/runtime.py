@@ -122,6 +122,7 @@ class Engine:
             await asyncio.gather(self._watch_task, return_exceptions=True)
         await self.cron.stop()
         await self.bus.stop()
+        await self.executor.deadlines.stop()
         if self._bridge is not None:
             for name in ENGINE_LOGGERS:
                 logging.getLogger(name).removeHandler(self._bridge)

@@ -75,6 +75,7 @@ class EngineServer:
             log_config=None,
             access_log=False,
             lifespan="off",
+            proxy_headers=False,
             ws="websockets-sansio",
             timeout_graceful_shutdown=5,
         )

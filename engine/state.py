@@ -8,9 +8,9 @@ change into the run's batch, which the store commits together with the run's oth
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
+from engine import jsonio
 from engine.store import Statement, Store
 
 
@@ -20,8 +20,8 @@ class StateError(ValueError):
 
 def encode(value: Any) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        return jsonio.dumps(value)
+    except TypeError as exc:
         raise StateError(f"state values must be JSON: {exc}") from None
 
 
@@ -53,13 +53,13 @@ class MemoryState:
 
     def get(self, group: str, key: str) -> Any:
         raw = self._groups.get(group, {}).get(key)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else jsonio.loads(raw)
 
     def set(self, group: str, key: str, value: Any, batch: list[Statement]) -> Any:
         raw = encode(value)
         self._groups.setdefault(group, {})[key] = raw
         self._persist_set(group, key, raw, batch)
-        return json.loads(raw)
+        return jsonio.loads(raw)
 
     def delete(self, group: str, key: str, batch: list[Statement]) -> Any:
         items = self._groups.get(group)
@@ -69,10 +69,10 @@ class MemoryState:
         if not items:
             del self._groups[group]
         self._persist_delete(group, key, batch)
-        return json.loads(raw)
+        return jsonio.loads(raw)
 
     def get_group(self, group: str) -> list[Any]:
-        return [json.loads(raw) for raw in self._groups.get(group, {}).values()]
+        return [jsonio.loads(raw) for raw in self._groups.get(group, {}).values()]
 
     def clear(self, group: str, batch: list[Statement]) -> None:
         if self._groups.pop(group, None) is not None:
@@ -80,7 +80,7 @@ class MemoryState:
 
     def groups(self) -> dict[str, dict[str, Any]]:
         return {
-            group: {key: json.loads(raw) for key, raw in items.items()}
+            group: {key: jsonio.loads(raw) for key, raw in items.items()}
             for group, items in self._groups.items()
         }
 

@@ -105,10 +105,7 @@ class Step:
     timeout_s: float | None = None
     queue: QueueConfig = field(default_factory=QueueConfig)
     warnings: list[str] = field(default_factory=list)
-
-    @property
-    def is_async(self) -> bool:
-        return self.handler is not None and inspect.iscoroutinefunction(self.handler)
+    is_async: bool = False
 
     @property
     def emit_topics(self) -> set[str]:
@@ -260,6 +257,7 @@ def build_step(config: Any, handler: Any, file: Path, line: int) -> Step:
             line=line,
             config=config,
             handler=handler if step_type != "noop" else None,
+            is_async=inspect.iscoroutinefunction(handler),
             description=str(config.get("description") or ""),
             flows=flows,
             emits=_emits(config.get("emits"), "emits"),

@@ -14,7 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +37,11 @@ CREATE TABLE IF NOT EXISTS dlq (
     id TEXT PRIMARY KEY, topic TEXT NOT NULL, step TEXT NOT NULL, data TEXT NOT NULL,
     error TEXT NOT NULL, attempts INTEGER NOT NULL, trace_id TEXT NOT NULL,
     failed_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS traces (
-    trace_id TEXT PRIMARY KEY, started_at REAL NOT NULL, entry TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS traces_started ON traces (started_at);
 CREATE TABLE IF NOT EXISTS spans (
-    span_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, start REAL NOT NULL, data TEXT NOT NULL);
+    span_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, root INTEGER NOT NULL, start REAL NOT NULL,
+    data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
-CREATE INDEX IF NOT EXISTS spans_start ON spans (start);
+CREATE INDEX IF NOT EXISTS spans_roots ON spans (root, start);
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level INTEGER NOT NULL,
     trace_id TEXT, step TEXT, msg TEXT NOT NULL, record TEXT NOT NULL);
@@ -52,7 +50,13 @@ CREATE INDEX IF NOT EXISTS logs_step ON logs (step, id);
 CREATE INDEX IF NOT EXISTS logs_level ON logs (level, id);
 """
 
+SCHEMA_VERSION = 1
 _STOP = object()
+
+
+class StoreError(RuntimeError):
+    """A store file this version cannot use."""
+
 _PRUNE_EVERY = 2_000
 
 
@@ -77,12 +81,26 @@ class Store:
         self._trace_limit = trace_limit
         self._log_limit = log_limit
         self._conn = self._open()
-        self._conn.executescript(SCHEMA)
+        self._migrate()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writes_since_prune = 0
         self.failed: BaseException | None = None
+
+    def _migrate(self) -> None:
+        """Create the schema in a new file; refuse a file written by another schema version
+        rather than guess at its layout."""
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version == 0 and tables == 0:
+            self._conn.executescript(SCHEMA)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by store schema version {version}, this is version "
+                f"{SCHEMA_VERSION}: move it away (or delete it) to start afresh"
+            )
 
     def _open(self) -> sqlite3.Connection:
         if self.path is None:
@@ -120,15 +138,6 @@ class Store:
             return
         self._queue.put((batch, done))
 
-    def submit_after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` on the loop once everything submitted so far is committed."""
-        if self._loop is None:
-            callback()
-            return
-        future = self._loop.create_future()
-        future.add_done_callback(lambda _f: callback())
-        self.submit([], future)
-
     def _run(self) -> None:
         while True:
             item = self._queue.get()
@@ -154,10 +163,12 @@ class Store:
         error: BaseException | None = None
         try:
             conn.execute("BEGIN")
-            for batch, _done in pending:
-                for sql, params in batch:
-                    conn.execute(sql, params)
-                    self._writes_since_prune += 1
+            for sql, rows in _runs(pending):
+                if len(rows) == 1:
+                    conn.execute(sql, rows[0])
+                else:
+                    conn.executemany(sql, rows)
+                self._writes_since_prune += len(rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _log.exception("store commit failed")
@@ -181,18 +192,15 @@ class Store:
         """Keep the configured number of traces and log records; drop the oldest."""
         try:
             row = self._conn.execute(
-                "SELECT started_at FROM traces ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+                "SELECT start FROM spans WHERE root = 1 ORDER BY start DESC LIMIT 1 OFFSET ?",
                 (self._trace_limit,),
             ).fetchone()
             if row is not None:
-                self._conn.execute("BEGIN")
                 self._conn.execute(
                     "DELETE FROM spans WHERE trace_id IN "
-                    "(SELECT trace_id FROM traces WHERE started_at <= ?)",
+                    "(SELECT trace_id FROM spans WHERE root = 1 AND start <= ?)",
                     (row[0],),
                 )
-                self._conn.execute("DELETE FROM traces WHERE started_at <= ?", (row[0],))
-                self._conn.execute("COMMIT")
             row = self._conn.execute("SELECT max(id) FROM logs").fetchone()
             if row and row[0] is not None and row[0] > self._log_limit:
                 self._conn.execute("DELETE FROM logs WHERE id <= ?", (row[0] - self._log_limit,))
@@ -206,6 +214,23 @@ class Store:
             self._thread.join(timeout=30)
             self._thread = None
         self._conn.close()
+
+
+def _runs(
+    pending: list[tuple[list[Statement], asyncio.Future[None] | None]],
+) -> Iterator[tuple[str, list[Sequence[Any]]]]:
+    """Consecutive statements with the same SQL, merged so SQLite can run them as one."""
+    sql: str | None = None
+    rows: list[Sequence[Any]] = []
+    for batch, _done in pending:
+        for statement, params in batch:
+            if statement != sql:
+                if sql is not None:
+                    yield sql, rows
+                sql, rows = statement, []
+            rows.append(params)
+    if sql is not None:
+        yield sql, rows
 
 
 def _resolve(done: asyncio.Future[None], error: BaseException | None) -> None:

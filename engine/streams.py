@@ -9,13 +9,13 @@ event stream), so live clients see each change once and in order.
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import jsonio
 from engine.schema import Schema, to_schema
 from engine.state import encode
 from engine.steps import StepError
@@ -125,10 +125,10 @@ class StreamStore:
 
     def get(self, stream: str, group: str, item_id: str) -> Any:
         raw = self._items.get((stream, group), {}).get(item_id)
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else jsonio.loads(raw)
 
     def get_group(self, stream: str, group: str) -> list[Any]:
-        return [json.loads(raw) for raw in self._items.get((stream, group), {}).values()]
+        return [jsonio.loads(raw) for raw in self._items.get((stream, group), {}).values()]
 
     def groups(self, stream: str) -> list[str]:
         return sorted(group for (name, group) in self._items if name == stream)
@@ -149,7 +149,7 @@ class StreamStore:
                     (stream, group, item_id, raw),
                 )
             )
-        return json.loads(raw), created
+        return jsonio.loads(raw), created
 
     def delete(self, stream: str, group: str, item_id: str, batch: list[Statement]) -> Any:
         items = self._items.get((stream, group))
@@ -165,7 +165,7 @@ class StreamStore:
                     (stream, group, item_id),
                 )
             )
-        return json.loads(raw)
+        return jsonio.loads(raw)
 
     def notify(self, change: dict[str, Any]) -> None:
         for listener in list(self.listeners):

@@ -9,12 +9,13 @@ restart, pruned to the configured number of traces.
 from __future__ import annotations
 
 import json
+import random
 import time
-import uuid
 from collections import OrderedDict
 from typing import Any
 
 from engine import events as ev
+from engine import jsonio
 from engine.events import EventHub
 from engine.store import Store
 
@@ -23,16 +24,13 @@ MAX_SPAN_LOGS = 200
 MAX_SPAN_OPS = 500
 
 
+_random = random.SystemRandom().getrandbits(64)
+_ids = random.Random(_random ^ time.time_ns())
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def to_jsonable(value: Any) -> Any:
-    """Make any handler value JSON-safe for traces: unknown objects become their repr."""
-    try:
-        return json.loads(json.dumps(value, default=repr))
-    except (TypeError, ValueError, RecursionError):
-        return repr(value)
+    """A 128-bit random hex id; seeded once from the OS, so ids are cheap on the hot path."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
 class Span:
@@ -84,6 +82,22 @@ class Span:
         self.state_ops: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Span:
+        """A span read back from the store."""
+        span = cls(data["traceId"], data.get("parentId"), data["step"], data.get("kind", ""),
+                   data.get("attempt", 1), data.get("input"), data.get("deliveryId"))
+        span.span_id = data["spanId"]
+        span.status = data["status"]
+        span.start = data["start"]
+        span.duration_ms = data.get("durationMs")
+        span.output = data.get("output")
+        span.error = data.get("error")
+        span.emits = data.get("emits") or []
+        span.state_ops = data.get("stateOps") or []
+        span.logs = data.get("logs") or []
+        return span
+
     def add_op(self, op: dict[str, Any]) -> None:
         if len(self.state_ops) < MAX_SPAN_OPS:
             self.state_ops.append(op)
@@ -117,40 +131,30 @@ class Span:
         return data
 
 
-def trace_status(spans: list[dict[str, Any]]) -> str:
+def trace_status(spans: list[Span]) -> str:
     """Running while any span runs; an error when a run's last attempt failed."""
-    last: dict[str, dict[str, Any]] = {}
+    last: dict[str, Span] = {}
     for span in spans:
-        if span["status"] == RUNNING:
+        if span.status == RUNNING:
             return RUNNING
-        key = span.get("deliveryId") or span["spanId"]
-        if key not in last or span["attempt"] >= last[key]["attempt"]:
+        key = span.delivery_id or span.span_id
+        if key not in last or span.attempt >= last[key].attempt:
             last[key] = span
-    return ERROR if any(s["status"] == ERROR for s in last.values()) else OK
+    return ERROR if any(s.status == ERROR for s in last.values()) else OK
 
 
-def trace_summary(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
-    if not spans:
-        return {
-            "traceId": trace_id,
-            "entry": None,
-            "status": OK,
-            "startedAt": None,
-            "durationMs": 0,
-            "spans": 0,
-        }
-    first = min(spans, key=lambda s: s["start"])
-    started = first["start"]
-    ends = [s["start"] + (s["durationMs"] or 0) for s in spans]
+def trace_summary(trace_id: str, spans: list[Span]) -> dict[str, Any]:
+    first = min(spans, key=lambda s: s.start)
+    end = max(s.start + (s.duration_ms or 0) for s in spans)
     return {
         "traceId": trace_id,
-        "entry": first["step"],
-        "kind": first.get("kind"),
+        "entry": first.step,
+        "kind": first.kind,
         "status": trace_status(spans),
-        "startedAt": started,
-        "durationMs": round(max(ends) - started, 3),
+        "startedAt": first.start,
+        "durationMs": round(end - first.start, 3),
         "spans": len(spans),
-        "errors": sum(1 for s in spans if s["status"] == ERROR),
+        "errors": sum(1 for s in spans if s.status == ERROR),
     }
 
 
@@ -161,69 +165,54 @@ class TraceStore:
         self._hub = hub
         self._store = store
         self._window = memory_window
-        self._traces: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
+        self._traces: OrderedDict[str, dict[str, Span]] = OrderedDict()
 
     def warm(self) -> None:
         """Load the newest traces' spans from disk so the workbench opens with history."""
         rows = self._store.read(
-            "SELECT data FROM spans WHERE trace_id IN (SELECT trace_id FROM traces "
-            "ORDER BY started_at DESC LIMIT ?) ORDER BY start",
+            "SELECT data FROM spans WHERE trace_id IN (SELECT trace_id FROM spans WHERE root = 1 "
+            "ORDER BY start DESC LIMIT ?) ORDER BY start",
             (self._window,),
         )
         for (data,) in rows:
-            span = json.loads(data)
-            if span["status"] == RUNNING:
-                span["status"] = ERROR
-                span["error"] = {"message": "interrupted: the server stopped during this run"}
-            self._traces.setdefault(span["traceId"], {})[span["spanId"]] = span
+            span = Span.from_json(json.loads(data))
+            if span.status == RUNNING:
+                span.status = ERROR
+                span.error = {"message": "interrupted: the server stopped during this run"}
+            self._traces.setdefault(span.trace_id, {})[span.span_id] = span
 
     def start_span(self, span: Span) -> None:
         spans = self._traces.get(span.trace_id)
         if spans is None:
             spans = self._traces[span.trace_id] = {}
-            self._store.submit(
-                [
-                    (
-                        "INSERT OR IGNORE INTO traces (trace_id, started_at, entry) "
-                        "VALUES (?, ?, ?)",
-                        (span.trace_id, span.start, span.step),
-                    )
-                ]
-            )
-            while len(self._traces) > self._window:
+            if len(self._traces) > self._window:
                 self._traces.popitem(last=False)
-        data = span.to_json()
-        spans[span.span_id] = data
-        self._hub.publish(ev.SPAN_START, data)
+        spans[span.span_id] = span
+        if self._hub.wants(ev.SPAN_START):
+            self._hub.publish(ev.SPAN_START, span.to_json())
 
     def end_span(self, span: Span, status: str, output: Any = None, error: Any = None) -> None:
         span.status = status
         span.duration_ms = round(time.time() * 1000 - span.start, 3)
-        span.output = to_jsonable(output) if output is not None else None
+        span.output = output
         span.error = error
         data = span.to_json()
-        spans = self._traces.get(span.trace_id)
-        if spans is not None:
-            spans[span.span_id] = data
-        self._store.submit(
-            [
-                (
-                    "INSERT OR REPLACE INTO spans (span_id, trace_id, start, data) "
-                    "VALUES (?, ?, ?, ?)",
-                    (span.span_id, span.trace_id, span.start, json.dumps(data, default=repr)),
-                )
-            ]
-        )
-        self._hub.publish(ev.SPAN_END, data)
+        self._store.submit([(
+            "INSERT OR REPLACE INTO spans (span_id, trace_id, root, start, data) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (span.span_id, span.trace_id, span.parent_id is None, span.start,
+             jsonio.dumps_lenient(data)),
+        )])
+        if self._hub.wants(ev.SPAN_END):
+            self._hub.publish(ev.SPAN_END, data)
 
-    def list(
-        self, limit: int = 100, status: str | None = None, step: str | None = None
-    ) -> list[dict[str, Any]]:
+    def list(self, limit: int = 100, status: str | None = None, step: str | None = None
+             ) -> list[dict[str, Any]]:
         """Newest first, from memory."""
         result = []
         for trace_id in reversed(self._traces):
             spans = list(self._traces[trace_id].values())
-            if step and not any(s["step"] == step for s in spans):
+            if not spans or (step and not any(s.step == step for s in spans)):
                 continue
             summary = trace_summary(trace_id, spans)
             if status and summary["status"] != status:
@@ -236,9 +225,9 @@ class TraceStore:
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A recent trace from memory, or None."""
         spans = self._traces.get(trace_id)
-        if spans is None:
+        if not spans:
             return None
-        return self._detail(trace_id, sorted(spans.values(), key=lambda s: s["start"]))
+        return self._detail(trace_id, sorted(spans.values(), key=lambda s: s.start))
 
     def load(self, trace_id: str) -> dict[str, Any] | None:
         """An older trace from disk (blocking: call it in a thread)."""
@@ -249,10 +238,11 @@ class TraceStore:
             ).fetchall()
         finally:
             conn.close()
-        return self._detail(trace_id, [json.loads(d) for (d,) in rows]) if rows else None
+        spans = [Span.from_json(json.loads(d)) for (d,) in rows]
+        return self._detail(trace_id, spans) if spans else None
 
     @staticmethod
-    def _detail(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
+    def _detail(trace_id: str, spans: list[Span]) -> dict[str, Any]:
         detail: dict[str, Any] = trace_summary(trace_id, spans)
-        detail["spans"] = spans
+        detail["spans"] = [s.to_json() for s in spans]
         return detail

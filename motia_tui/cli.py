@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Coroutine
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,20 @@ from typing import Any
 from engine.runtime import Engine
 from engine.server import EngineServer
 from engine.settings import Settings, SettingsError, load_settings
+from engine.store import StoreError
 
 TEMPLATE = "default"
 _TEMPLATE_SKIP = {".motia", "__pycache__"}
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    """Run the headless server on uvloop when it is installed (it comes with uvicorn)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def _project_dir(value: str | None) -> Path:
@@ -43,7 +55,10 @@ def _settings(args: argparse.Namespace, project_dir: Path) -> Settings:
 
 
 def _server(settings: Settings, project_dir: Path, mode: str) -> EngineServer:
-    engine = Engine(project_dir, settings, mode=mode)
+    try:
+        engine = Engine(project_dir, settings, mode=mode)
+    except StoreError as exc:
+        raise SystemExit(f"motia: {exc}") from None
     dev = mode == "dev"
     token = settings.introspect_token
     return EngineServer(
@@ -64,7 +79,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return _run_workbench(args, project_dir, settings)
     from motia_tui.headless import serve
 
-    return asyncio.run(serve(_server(settings, project_dir, "dev"), as_json=args.json))
+    return _run(serve(_server(settings, project_dir, "dev"), as_json=args.json))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -72,7 +87,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     settings = _settings(args, project_dir)
     from motia_tui.headless import serve
 
-    return asyncio.run(serve(_server(settings, project_dir, "start"), as_json=args.json))
+    return _run(serve(_server(settings, project_dir, "start"), as_json=args.json))
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

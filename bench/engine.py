@@ -1,0 +1,248 @@
+"""Engine benchmarks, measured as ratios against a baseline in the same run.
+
+    python bench/engine.py [--seconds 10] [--connections 64] [--events 20000]
+
+1. HTTP: an api step served by `motia start` against a bare Starlette route served by the
+   same uvicorn settings, each in its own process, both loaded by wrk on 127.0.0.1.
+2. Emit-to-handler latency when idle (p50, p99): one event at a time, timed from the emit
+   to the first line of the handler.
+3. Events per second through a three-step chain (event -> event -> event), on one core.
+
+Figures go to the "## Engine" section of bench/RESULTS.md (other sections are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if sys.path and Path(sys.path[0]).resolve() == HERE:
+    sys.path.pop(0)  # this file is named like the `engine` package it measures
+RESULTS = HERE / "RESULTS.md"
+SECTION = "## Engine"
+
+API_STEP = '''
+config = {"type": "api", "name": "Hello", "path": "/hello", "method": "GET", "emits": [],
+          "flows": ["bench"]}
+
+
+async def handler(req, context):
+    return {"status": 200, "body": {"message": "Hello World from Motia!"}}
+'''
+
+BARE_STARLETTE = '''
+import asyncio, sys
+import uvicorn, uvloop
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+async def hello(request):
+    return JSONResponse({"message": "Hello World from Motia!"})
+
+
+app = Starlette(routes=[Route("/hello", hello)])
+config = uvicorn.Config(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+                        access_log=False, lifespan="off")
+with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+    runner.run(uvicorn.Server(config).serve())
+'''
+
+CHAIN_STEPS = {
+    "first_step.py": ("First", "bench.start", "bench.middle"),
+    "second_step.py": ("Second", "bench.middle", "bench.last"),
+    "third_step.py": ("Third", "bench.last", None),
+}
+
+LATENCY_STEP = '''
+import time
+
+config = {"type": "event", "name": "Probe", "subscribes": ["bench.probe"], "emits": [],
+          "flows": ["bench"]}
+SEEN = []
+
+
+async def handler(input, context):
+    SEEN.append(time.perf_counter() - input["sent"])
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def wrk(port: int, seconds: int, connections: int) -> float:
+    """Requests per second reported by wrk (two threads: one per core)."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/hello"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} failed responses:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(match.group(1))
+
+
+def serve_and_load(command: list[str], port: int, seconds: int, connections: int,
+                   cwd: Path | None = None) -> float:
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        wrk(port, 2, connections)
+        return wrk(port, seconds, connections)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def bench_http(seconds: int, connections: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "httpbench"
+        (project / "steps").mkdir(parents=True)
+        (project / "steps" / "hello_step.py").write_text(API_STEP)
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE_STARLETTE)
+        port = free_port()
+        baseline = serve_and_load([sys.executable, str(bare), str(port)], port, seconds,
+                                  connections)
+        port = free_port()
+        motia = shutil.which("motia") or "motia"
+        ours = serve_and_load(
+            [motia, "start", "--dir", str(project), "--port", str(port)], port, seconds,
+            connections,
+        )
+    return {"starlette_rps": baseline, "api_step_rps": ours, "ratio": ours / baseline}
+
+
+def _write_chain(project: Path) -> None:
+    steps = project / "steps"
+    steps.mkdir(parents=True)
+    for file, (name, topic, emits) in CHAIN_STEPS.items():
+        emit = f'await context.emit({{"topic": "{emits}", "data": input}})' if emits else "pass"
+        steps.joinpath(file).write_text(
+            f'config = {{"type": "event", "name": "{name}", "subscribes": ["{topic}"], '
+            f'"emits": {[emits] if emits else []!r}, "flows": ["bench"]}}\n\n\n'
+            f"async def handler(input, context):\n    {emit}\n"
+        )
+    steps.joinpath("probe_step.py").write_text(LATENCY_STEP)
+
+
+async def bench_events(events: int) -> dict[str, float]:
+    from engine import Engine, Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "chainbench"
+        _write_chain(project)
+        engine = Engine(project, Settings(), mode="start")
+        await engine.start()
+        try:
+            module = sys.modules[next(n for n in sys.modules if n.endswith("probe_step"))]
+            for _ in range(200):
+                engine.emit("bench.probe", {"sent": time.perf_counter()})
+                await engine.idle()
+            module.SEEN.clear()
+            for _ in range(2000):
+                engine.emit("bench.probe", {"sent": time.perf_counter()})
+                await engine.idle()
+            latencies = sorted(module.SEEN)
+
+            started = time.perf_counter()
+            batch = 500
+            for offset in range(0, events, batch):
+                for index in range(offset, min(offset + batch, events)):
+                    engine.emit("bench.start", {"n": index})
+                await asyncio.sleep(0)
+            await engine.idle(timeout=600)
+            elapsed = time.perf_counter() - started
+            runs = engine.executor.stats["Third"]["runs"]
+        finally:
+            await engine.stop()
+    if runs != events:
+        raise RuntimeError(f"chain finished {runs} of {events} events")
+    return {
+        "emit_p50_ms": statistics.median(latencies) * 1000,
+        "emit_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "chain_events_per_s": events / elapsed,
+        "chain_steps_per_s": events * 3 / elapsed,
+    }
+
+
+def write_section(body: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
+    section = f"{SECTION}\n{body.rstrip()}\n"
+    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    http = bench_http(args.seconds, args.connections)
+    print(http)
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        events = runner.run(bench_events(args.events))
+    print(events)
+    cpu = platform.processor() or platform.machine()
+    body = f"""
+Run on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), Python
+{platform.python_version()}, `python bench/engine.py --seconds {args.seconds} --connections
+{args.connections} --events {args.events}`.
+
+| measure | figure | target |
+| --- | --- | --- |
+| bare Starlette route, same uvicorn (wrk, {args.connections} connections) | \
+{http['starlette_rps']:,.0f} req/s | baseline |
+| api step under `motia start` (wrk, same load) | {http['api_step_rps']:,.0f} req/s | |
+| api step / bare Starlette | {http['ratio']:.0%} | >= 60% |
+| emit-to-handler latency, idle, p50 | {events['emit_p50_ms']:.3f} ms | < 1 ms |
+| emit-to-handler latency, idle, p99 | {events['emit_p99_ms']:.3f} ms | |
+| events through a three-step chain | {events['chain_events_per_s']:,.0f} events/s \
+({events['chain_steps_per_s']:,.0f} step runs/s) | >= 5,000 events/s |
+
+Each api request is a traced run (a span written to SQLite through the group-committing
+writer thread); each chain event is three deliveries, each persisted before and removed after
+its run.
+"""
+    write_section(body)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

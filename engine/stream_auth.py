@@ -1,0 +1,128 @@
+"""Who may open the stream socket, and which streams they may join.
+
+A project opts in with `motia_auth.py` at its root: `authenticate(headers, query)` runs before
+the WebSocket upgrade and answers an auth context (any value) or None, which refuses the
+connection with 401. Each join then asks the stream's own `canAccess(subscription, context)`.
+Both hooks may be plain or async functions; plain ones run in the engine's worker threads, as
+sync handlers do, so a hook that blocks never stalls the loop. The file is re-imported when it
+changes, and when a helper reload has forgotten it, so a project's auth reloads like its steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine import discovery
+from engine.steps import StepError
+
+if TYPE_CHECKING:
+    from engine.runtime import Engine
+    from engine.streams import StreamDefinition
+
+AUTH_FILE = "motia_auth.py"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer to a connection attempt: a refusal status, or the auth context to keep."""
+
+    status: int | None
+    message: str = ""
+    context: Any = None
+
+
+class StreamAuth:
+    """The project's `authenticate` hook and the streams' `canAccess` checks."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._path = engine.project_dir / AUTH_FILE
+        self._stamp: tuple[int, int] | None = None
+        self._module: types.ModuleType | None = None
+        self._error: str | None = None
+
+    def _hook(self) -> tuple[Callable[..., Any] | None, str | None]:
+        """The current `authenticate` function, or why there is none that can be trusted."""
+        try:
+            stat = self._path.stat()
+        except FileNotFoundError:
+            self._stamp, self._module, self._error = None, None, None
+            return None, None
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        module = self._module
+        fresh = module is None or sys.modules.get(module.__name__) is module
+        if stamp != self._stamp or not fresh:
+            self._load(stamp)
+        if self._error is not None:
+            return None, self._error
+        hook = getattr(self._module, "authenticate", None)
+        if hook is None:
+            return None, None
+        if not callable(hook):
+            return None, f"{AUTH_FILE}: 'authenticate' must be a function"
+        return hook, None
+
+    def _load(self, stamp: tuple[int, int]) -> None:
+        self._stamp = stamp
+        try:
+            self._module = discovery.import_file(self._path, self._engine.project_dir)
+            self._error = None
+        except StepError as exc:
+            self._module = None
+            self._error = f"{AUTH_FILE} failed to load: {exc.message}"
+            self._engine.executor.system_log.error(
+                f"failed to load {exc.file}:{exc.line}: {exc.message}",
+                {"file": exc.file, "line": exc.line},
+            )
+            return
+        self._engine.executor.system_log.info(f"loaded {AUTH_FILE}")
+
+    async def authenticate(self, headers: dict[str, str], query: dict[str, Any]) -> Admission:
+        """Admit or refuse a connection; a hook that fails refuses rather than lets anyone in."""
+        hook, error = self._hook()
+        if error is not None:
+            return Admission(500, error)
+        if hook is None:
+            return Admission(None)
+        try:
+            context = await self._call(hook, headers, query)
+        except Exception as exc:
+            self._engine.executor.system_log.warn(
+                f"{AUTH_FILE}: authenticate raised {type(exc).__name__}: {exc}"
+            )
+            return Admission(401, "authentication failed")
+        if context is None or context is False:
+            return Admission(401, "authentication failed")
+        return Admission(None, context=context)
+
+    async def can_access(
+        self, definition: StreamDefinition, subscription: dict[str, Any], context: Any
+    ) -> str | None:
+        """None when the join is allowed, else the reason it is not."""
+        check = definition.can_access
+        if check is None:
+            return None
+        try:
+            allowed = await self._call(check, dict(subscription), context)
+        except Exception as exc:
+            self._engine.executor.system_log.warn(
+                f"stream {definition.name!r}: canAccess raised {type(exc).__name__}: {exc}"
+            )
+            return "access check failed"
+        return None if allowed else "access denied"
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            result = await fn(*args)
+        else:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._engine.executor.pool, fn, *args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
