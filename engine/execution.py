@@ -210,7 +210,12 @@ class Executor:
         assert task is not None
         self.deadlines.watch(run, task, timeout)
         try:
-            result = await call()
+            if step.middleware or not step.is_async:
+                result = await call()
+            else:
+                result = await handler(*args, context)
+                if inspect.isawaitable(result):
+                    result = await result
         except asyncio.CancelledError:
             if not run.timed_out:
                 raise
