@@ -118,14 +118,16 @@ class Bus:
         trace_id: str,
         parent_span: str | None,
         only: str | None = None,
+        delivery_id: str | None = None,
     ) -> list[Delivery]:
-        """One delivery per subscriber (or to `only`), dispatched now or after `delaySeconds`."""
+        """One delivery per subscriber (or to `only`, keeping `delivery_id` when a dead letter
+        is re-queued), dispatched now or after `delaySeconds`."""
         deliveries = []
         for step in self.subscribers.get(topic, ()):
             if only is not None and step.name != only:
                 continue
             delivery = Delivery(
-                new_id(),
+                delivery_id or new_id(),
                 next(_seq),
                 topic,
                 step.name,

@@ -9,6 +9,7 @@ strings to the import system. Every failure becomes a `StepError` with file and 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import sys
 import traceback
@@ -159,6 +160,13 @@ def _failing_line(exc: BaseException, path: Path) -> int:
 
 def module_attr(module: types.ModuleType, name: str) -> Any:
     return getattr(module, name, None)
+
+
+def forget_bytecode(path: Path) -> None:
+    """Drop a changed file's cached bytecode: the cache is checked by whole-second mtime and
+    size, so an edit within the same second that keeps the size would load the old code."""
+    with contextlib.suppress(OSError, ValueError, NotImplementedError):
+        Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
 
 
 def forget_project_modules(project_dir: Path, keep: set[str] | None = None) -> None:

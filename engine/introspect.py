@@ -37,6 +37,23 @@ def _error(status: int, message: str, details: Any = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+async def _refuse_websocket(scope: Any, send: Any, status: int, message: str) -> None:
+    """Refuse the upgrade with the real status (401, 403) where the server can say it; a
+    bare close would reach every client as 403."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 4000 + status})
+        return
+    body = json.dumps({"error": message}).encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
 def filter_logs(
     records: list[dict[str, Any]],
     trace_id: str | None,
@@ -94,7 +111,7 @@ class IntrospectionApi:
         if refusal is not None:
             status, message = refusal
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 4000 + status})
+                await _refuse_websocket(scope, send, status, message)
                 return
             await _error(status, message)(scope, receive, send)
             return

@@ -7,6 +7,7 @@ strings are written as strings, as `json.dumps` does, so step code behaves the s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,22 @@ loads: Callable[[str | bytes], Any] = orjson.loads
 
 def dumps(value: Any) -> str:
     """Strict: a value that is not JSON raises TypeError (state, emits, stream items)."""
-    return orjson.dumps(value, option=_OPTIONS).decode()
+    text = orjson.dumps(value, option=_OPTIONS).decode()
+    if "null" in text and _has_non_finite(value):
+        raise TypeError("NaN and infinite floats are not JSON")
+    return text
+
+
+def _has_non_finite(value: Any) -> bool:
+    """orjson writes NaN and infinities as null, which would change the value silently;
+    only output that holds a null needs this walk."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def dumps_bytes(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:

@@ -123,6 +123,7 @@ class Engine:
         await self.cron.stop()
         await self.bus.stop()
         await self.executor.deadlines.stop()
+        await self.traces.stop()
         if self._bridge is not None:
             for name in ENGINE_LOGGERS:
                 logging.getLogger(name).removeHandler(self._bridge)
@@ -246,6 +247,7 @@ class Engine:
         helper_changed = False
         for deleted, path in changes:
             path = path.resolve()
+            discovery.forget_bytecode(path)
             if discovery.is_project_file(path, self.project_dir):
                 if deleted:
                     self.remove_file(path)
@@ -320,16 +322,22 @@ class Engine:
         return existed
 
     def retry_dead_letter(self, item_id: str) -> str:
-        item = self.bus.remove_dead_letter(item_id)
+        item = self.bus.dlq.get(item_id)
         if item is None:
             raise KeyError(item_id)
         step = self.steps.get(item["step"])
-        if step is None:
-            raise KeyError(f"step {item['step']!r} no longer exists")
+        if step is None or item["topic"] not in step.subscribes:
+            raise KeyError(f"step {item['step']!r} no longer subscribes to {item['topic']!r}")
+        self.bus.remove_dead_letter(item_id)
         run = self.executor.manual_run(f"retry {item['topic']}", item["data"], item["traceId"])
         run.emitted.extend(
             self.bus.make_deliveries(
-                item["topic"], encode(item["data"]), run.trace_id, run.span.span_id, only=step.name
+                item["topic"],
+                encode(item["data"]),
+                run.trace_id,
+                run.span.span_id,
+                only=step.name,
+                delivery_id=item_id,
             )
         )
         self.executor.finish_manual(run)

@@ -57,6 +57,8 @@ class EngineServer:
         self.engine = engine
         self.host = host
         self.watch = watch
+        if engine.mode == "start" and token is None:
+            introspect = False  # production serves `/__motia/` only behind a token it was given
         if introspect and token is None and not is_loopback(host):
             token = secrets.token_urlsafe(24)
         self.token = token

@@ -8,6 +8,7 @@ restart, pruned to the configured number of traces.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -21,6 +22,7 @@ from engine.store import Store
 
 RUNNING, OK, ERROR = "running", "ok", "error"
 MAX_SPAN_LOGS = 200
+RUNNING_WRITE_DELAY_S = 0.2
 MAX_SPAN_OPS = 500
 
 
@@ -138,7 +140,7 @@ def trace_status(spans: list[Span]) -> str:
         if span.status == RUNNING:
             return RUNNING
         key = span.delivery_id or span.span_id
-        if key not in last or span.attempt >= last[key].attempt:
+        if key not in last or span.start >= last[key].start:
             last[key] = span
     return ERROR if any(s.status == ERROR for s in last.values()) else OK
 
@@ -166,6 +168,8 @@ class TraceStore:
         self._store = store
         self._window = memory_window
         self._traces: OrderedDict[str, dict[str, Span]] = OrderedDict()
+        self._unwritten: dict[str, Span] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def warm(self) -> None:
         """Load the newest traces' spans from disk so the workbench opens with history."""
@@ -188,23 +192,47 @@ class TraceStore:
             if len(self._traces) > self._window:
                 self._traces.popitem(last=False)
         spans[span.span_id] = span
+        self._unwritten[span.span_id] = span
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
         if self._hub.wants(ev.SPAN_START):
             self._hub.publish(ev.SPAN_START, span.to_json())
+
+    async def _flush_running(self) -> None:
+        """Write spans that have run for a while, so a run the process dies in reads as
+        interrupted after a restart instead of vanishing from its trace. Quick runs finish
+        first and are written once, at their end."""
+        while self._unwritten:
+            await asyncio.sleep(RUNNING_WRITE_DELAY_S)
+            cutoff = time.time() * 1000 - RUNNING_WRITE_DELAY_S * 1000
+            for span_id, span in list(self._unwritten.items()):
+                if span.start <= cutoff:
+                    del self._unwritten[span_id]
+                    self._write(span, span.to_json())
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
 
     def end_span(self, span: Span, status: str, output: Any = None, error: Any = None) -> None:
         span.status = status
         span.duration_ms = round(time.time() * 1000 - span.start, 3)
         span.output = output
         span.error = error
+        self._unwritten.pop(span.span_id, None)
         data = span.to_json()
+        self._write(span, data)
+        if self._hub.wants(ev.SPAN_END):
+            self._hub.publish(ev.SPAN_END, data)
+
+    def _write(self, span: Span, data: dict[str, Any]) -> None:
         self._store.submit([(
             "INSERT OR REPLACE INTO spans (span_id, trace_id, root, start, data) "
             "VALUES (?, ?, ?, ?, ?)",
             (span.span_id, span.trace_id, span.parent_id is None, span.start,
              jsonio.dumps_lenient(data)),
         )])
-        if self._hub.wants(ev.SPAN_END):
-            self._hub.publish(ev.SPAN_END, data)
 
     def list(self, limit: int = 100, status: str | None = None, step: str | None = None
              ) -> list[dict[str, Any]]:
