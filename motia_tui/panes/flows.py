@@ -1,0 +1,389 @@
+"""The Flows pane: every flow as a live graph, with the selected step's config beside it.
+
+Node counters come from `source.stats()` at load and are bumped by span events in between;
+edge queue counts can only be read from stats, so stats are fetched again (coalesced) while
+anything runs or waits. Hot reload events reload the graph at once; a step whose file no
+longer loads keeps its last node, drawn as broken, with the reason in the side panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Select, Static
+
+from motia_tui.messages import OpenEndpoint
+from motia_tui.source import EngineSource
+from motia_tui.widgets.confirm import ConfirmScreen
+from motia_tui.widgets.flow_canvas import RUNNING_MARK, FlowCanvas, with_counters
+from motia_tui.widgets.graph_layout import (
+    ERROR_MARK,
+    FlowLayout,
+    layout_flow,
+    node_label,
+    render_flow,
+)
+from motia_tui.widgets.json_editor import pretty
+
+STATS_INTERVAL_S = 0.5
+"""How often queue counts are re-read while something runs: live, yet cheap when attached."""
+RELOAD_EVENTS = frozenset({"step.loaded", "step.failed", "step.removed"})
+DETAIL_KEYS = ("bodySchema", "queryParams", "input", "infrastructure", "warnings")
+NO_FLOWS = (
+    "No flows yet. A step joins a flow through its config, e.g.\n"
+    '    "flows": ["orders"]\n'
+    "Every step naming the same flow is drawn in one graph here."
+)
+
+Counters = dict[str, int]
+
+
+@dataclass
+class FlowsModel:
+    """What the pane knows; redrawn from on each coalesced refresh."""
+
+    flows: list[dict[str, Any]] = field(default_factory=list)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, Counters] = field(default_factory=dict)
+    queued: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def apply_stats(self, stats: Mapping[str, Any]) -> None:
+        self.counters = {
+            name: {k: int(v.get(k, 0)) for k in ("runs", "failures", "running")}
+            for name, v in (stats.get("steps") or {}).items()
+        }
+        self.queued = {
+            (str(e.get("topic")), str(e.get("to"))): int(e.get("queued") or 0)
+            for e in stats.get("edges") or []
+        }
+
+    def apply_span(self, kind: str, span: Mapping[str, Any]) -> None:
+        counters = self.counters.setdefault(
+            str(span.get("step")), {"runs": 0, "failures": 0, "running": 0}
+        )
+        if kind == "span.start":
+            counters["running"] += 1
+            return
+        counters["running"] = max(0, counters["running"] - 1)
+        counters["runs"] += 1
+        if span.get("status") == "error":
+            counters["failures"] += 1
+
+    def broken(self, flow: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Nodes whose file failed to load on its last change, with the error."""
+        result: dict[str, dict[str, Any]] = {}
+        for error in self.errors:
+            failed = str(error.get("file") or "")
+            for node in flow.get("nodes") or []:
+                path = str(node.get("file") or "")
+                if path and (failed == path or failed.endswith("/" + path.lstrip("/"))):
+                    result[str(node["id"])] = error
+        return result
+
+    def is_busy(self) -> bool:
+        return any(self.queued.values()) or any(c["running"] for c in self.counters.values())
+
+
+class FlowsPane(Vertical):
+    """Flow graphs with live counters; Enter opens an api step (posting `OpenEndpoint` for
+    the workbench) or asks to trigger a cron step."""
+
+    BINDINGS = [
+        Binding("]", "cycle_flow(1)", "Next flow", id="flows-next-flow"),
+        Binding("[", "cycle_flow(-1)", "Previous flow", id="flows-previous-flow"),
+    ]
+
+    class _Loaded(Message):
+        def __init__(self, flows: Any, steps: Any, stats: Any) -> None:
+            super().__init__()
+            self.flows = flows
+            self.steps = steps
+            self.stats = stats
+
+    class _StatsRead(Message):
+        def __init__(self, stats: Any) -> None:
+            super().__init__()
+            self.stats = stats
+
+    class _CronTriggered(Message):
+        def __init__(self, name: str, trace_id: str | None, error: str | None) -> None:
+            super().__init__()
+            self.name = name
+            self.trace_id = trace_id
+            self.error = error
+
+    def __init__(self, source: EngineSource, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source = source
+        self.model = FlowsModel()
+        self._flow_name: str | None = None
+        self._layouts: dict[str, FlowLayout] = {}
+        self._stats_wanted = False
+
+    def compose(self) -> ComposeResult:
+        yield Select[str]([], prompt="flow", allow_blank=True, id="flows-picker")
+        yield Static("", markup=False, id="flows-errors")
+        with Horizontal(id="flows-body"):
+            yield FlowCanvas(id="flows-canvas")
+            yield Static(NO_FLOWS, markup=False, id="flows-empty")
+            with VerticalScroll(id="flows-detail"):
+                yield Static("", id="flows-detail-text")
+
+    def on_mount(self) -> None:
+        picker = self.query_one("#flows-picker")
+        picker.display = False
+        picker.disabled = True
+        self.query_one("#flows-errors").display = False
+        self.query_one("#flows-empty").display = False
+        self.set_interval(STATS_INTERVAL_S, self._maybe_read_stats)
+
+    # -- the pane contract ------------------------------------------------------------
+
+    async def reload(self) -> None:
+        flows, steps, stats = await asyncio.gather(
+            self.source.flows(), self.source.steps(), self.source.stats()
+        )
+        self.post_message(self._Loaded(flows, steps, stats))
+
+    def apply_events(self, events: list[dict[str, Any]]) -> None:
+        spans = reload = False
+        for event in events:
+            kind = event.get("type")
+            if kind in ("span.start", "span.end"):
+                self.model.apply_span(str(kind), event.get("data") or {})
+                spans = True
+            elif kind in RELOAD_EVENTS:
+                reload = True
+        if reload:
+            self._load()
+        if spans:
+            self._stats_wanted = True
+            self._redraw()
+
+    # -- loading ----------------------------------------------------------------------
+
+    @work(exclusive=True, group="flows-load")
+    async def _load(self) -> None:
+        await self.reload()
+
+    @work(exclusive=True, group="flows-stats")
+    async def _read_stats(self) -> None:
+        self.post_message(self._StatsRead(await self.source.stats()))
+
+    def _maybe_read_stats(self) -> None:
+        if self._stats_wanted or self.model.is_busy():
+            self._stats_wanted = False
+            self._read_stats()
+
+    @on(_Loaded)
+    def _loaded(self, message: _Loaded) -> None:
+        model = self.model
+        model.flows = list(message.flows.get("flows") or [])
+        model.steps = {s["name"]: s for s in message.steps.get("steps") or []}
+        model.errors = list(message.steps.get("errors") or [])
+        model.apply_stats(message.stats)
+        self._layouts = {str(f.get("name")): layout_flow(f) for f in model.flows}
+        names = list(self._layouts)
+        if self._flow_name not in self._layouts:
+            self._flow_name = names[0] if names else None
+        picker: Select[str] = self.query_one("#flows-picker", Select)
+        picker.set_options([(Content(name), name) for name in names])
+        if self._flow_name is not None:
+            picker.value = self._flow_name
+        picker.display = len(names) > 1
+        picker.disabled = len(names) < 2  # hidden and out of the focus order
+        self._show_errors()
+        self._redraw()
+
+    @on(_StatsRead)
+    def _stats_read(self, message: _StatsRead) -> None:
+        self.model.apply_stats(message.stats)
+        self._redraw()
+
+    # -- drawing --------------------------------------------------------------------
+
+    def _current_flow(self) -> dict[str, Any] | None:
+        return next((f for f in self.model.flows if f.get("name") == self._flow_name), None)
+
+    def _redraw(self) -> None:
+        canvas = self.query_one(FlowCanvas)
+        flow = self._current_flow()
+        layout = self._layouts.get(self._flow_name or "")
+        empty = flow is None or layout is None or not layout.nodes
+        canvas.display = not empty
+        self.query_one("#flows-empty").display = empty
+        if flow is None or layout is None:
+            canvas.show(render_flow(layout_flow({})), [], {}, frozenset())
+            self._show_detail(None)
+            return
+        model = self.model
+        edge_counts = {
+            (edge.source, edge.target, topic): model.queued.get((topic, edge.target), 0)
+            for edge in layout.edges
+            for topic in edge.topics
+        }
+        render = render_flow(layout, {}, edge_counts)
+        counts = {
+            node_id: (c["runs"], c["failures"], c["running"])
+            for node_id, c in model.counters.items()
+        }
+        kinds = {node.id: node.type for node in layout.nodes.values()}
+        canvas.show(render, with_counters(render, counts), kinds, frozenset(model.broken(flow)))
+        self._show_detail(canvas.selected)
+
+    def _show_errors(self) -> None:
+        errors = self.query_one("#flows-errors", Static)
+        lines = [
+            f"{ERROR_MARK} {e.get('file')}:{e.get('line')}: {e.get('message')}"
+            for e in self.model.errors
+        ]
+        errors.update("\n".join(lines))
+        errors.display = bool(lines)
+
+    def _show_detail(self, node_id: str | None) -> None:
+        flow = self._current_flow()
+        node = None
+        if flow is not None and node_id is not None:
+            node = next((n for n in flow.get("nodes") or [] if n.get("id") == node_id), None)
+        text = self.query_one("#flows-detail-text", Static)
+        if node is None:
+            text.update("")
+            return
+        name = str(node.get("name") or node_id)
+        text.update(
+            node_details(
+                node,
+                self.model.steps.get(name, {}),
+                self.model.broken(flow or {}).get(name),
+                self.model.counters.get(name, {}),
+            )
+        )
+
+    @on(FlowCanvas.NodeSelected)
+    def _node_selected(self, message: FlowCanvas.NodeSelected) -> None:
+        self._show_detail(message.node_id)
+
+    # -- actions --------------------------------------------------------------------
+
+    @on(Select.Changed, "#flows-picker")
+    def _flow_picked(self, message: Select.Changed) -> None:
+        if isinstance(message.value, str) and message.value != self._flow_name:
+            self._flow_name = message.value
+            self._redraw()
+
+    def action_cycle_flow(self, delta: int) -> None:
+        names = list(self._layouts)
+        if len(names) < 2:
+            return
+        index = names.index(self._flow_name) if self._flow_name in names else 0
+        self._flow_name = names[(index + delta) % len(names)]
+        self.query_one("#flows-picker", Select).value = self._flow_name
+        self._redraw()
+
+    @on(FlowCanvas.NodeActivated)
+    def _node_activated(self, message: FlowCanvas.NodeActivated) -> None:
+        step = self.model.steps.get(message.node_id)
+        if step is None:
+            return
+        if step.get("type") == "api":
+            self.post_message(OpenEndpoint(step["name"]))
+        elif step.get("type") == "cron":
+            name = step["name"]
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._trigger(name)
+
+            self.app.push_screen(
+                ConfirmScreen(f"Run cron step {name} now?", yes="Trigger now", no="Cancel"),
+                answered,
+            )
+
+    @work(group="flows-cron")
+    async def _trigger(self, name: str) -> None:
+        try:
+            trace_id = await self.source.trigger_cron(name)
+        except Exception as exc:
+            self.post_message(self._CronTriggered(name, None, str(exc)))
+        else:
+            self.post_message(self._CronTriggered(name, trace_id, None))
+
+    @on(_CronTriggered)
+    def _cron_triggered(self, message: _CronTriggered) -> None:
+        if message.error is not None:
+            self.notify(
+                f"{message.name}: {message.error}", title="Trigger failed", severity="error"
+            )
+        else:
+            self.notify(f"{message.name} triggered: trace {message.trace_id}", title="Cron")
+
+
+def node_details(
+    node: Mapping[str, Any],
+    step: Mapping[str, Any],
+    error: Mapping[str, Any] | None,
+    counters: Mapping[str, int],
+) -> Content:
+    """The side panel: what the step is, where it lives, what it does now."""
+    parts: list[str | tuple[str, str] | Content] = [(node_label(node), "bold"), "\n"]
+    file = step.get("file") or node.get("file")
+    parts += [(f"{file}:{step['line']}" if step.get("line") else str(file), "$text-accent"), "\n"]
+    description = step.get("description") or node.get("description")
+    if description:
+        parts += [(str(description), "italic $text-muted"), "\n"]
+    parts.append("\n")
+
+    def row(label: str, value: Any) -> None:
+        if value:
+            parts.extend([(f"{label:<8}", "$text-muted"), str(value), "\n"])
+
+    kind = node.get("type")
+    if kind == "api":
+        row("route", f"{node.get('method')} {node.get('path')}")
+    row("cron", node.get("cron"))
+    row("listens", ", ".join(str(t) for t in node.get("subscribes") or []))
+    row("emits", ", ".join(_emit_text(e) for e in step.get("emits") or node.get("emits") or []))
+    row("v-emits", ", ".join(_emit_text(e) for e in step.get("virtualEmits") or []))
+    row("v-subs", ", ".join(str(t) for t in step.get("virtualSubscribes") or []))
+    row("flows", ", ".join(str(f) for f in step.get("flows") or []))
+    row(
+        "runs",
+        f"{counters.get('runs', 0)} ({ERROR_MARK}{counters.get('failures', 0)} failed, "
+        f"{RUNNING_MARK}{counters.get('running', 0)} now)",
+    )
+    if error is not None:
+        parts += [
+            "\n",
+            (f"{ERROR_MARK} does not load: {error.get('message')}", "bold $text-error"),
+            "\n",
+            (f"  {error.get('file')}:{error.get('line')}", "$text-error"),
+            "\n",
+            ("  (the last version that loaded is still running)", "$text-muted"),
+            "\n",
+        ]
+    if kind == "api":
+        parts += ["\n", ("enter", "bold $accent"), " open in Endpoints\n"]
+    elif kind == "cron":
+        parts += ["\n", ("enter", "bold $accent"), " trigger now\n"]
+    for key in DETAIL_KEYS:
+        value = step.get(key)
+        if value:
+            parts += ["\n", (key, "bold"), "\n", pretty(value), "\n"]
+    return Content.assemble(*parts)
+
+
+def _emit_text(item: Any) -> str:
+    if isinstance(item, Mapping):
+        label = item.get("label")
+        return f"{item.get('topic')} ({label})" if label else str(item.get("topic"))
+    return str(item)

@@ -1,0 +1,251 @@
+"""The Flows pane against a real engine: graph, selection, live counters, cron, hot reload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pane_harness import PaneApp, copy_project, ready, wait_for
+from textual.pilot import Pilot
+from textual.widgets import Select, Static
+
+from motia_tui.messages import OpenEndpoint
+from motia_tui.panes.flows import FlowsPane
+from motia_tui.widgets.confirm import ConfirmScreen
+from motia_tui.widgets.flow_canvas import FlowCanvas
+from motia_tui.widgets.graph_layout import COUNT_MARK
+
+OTHER_FLOW_STEP = """\
+config = {
+    "type": "event",
+    "name": "Audit",
+    "subscribes": ["audit.requested"],
+    "emits": [],
+    "flows": ["audit"],
+}
+
+
+async def handler(input, context):
+    pass
+"""
+
+SLOW_STEP = """\
+import asyncio
+
+config = {
+    "type": "event",
+    "name": "SlowAudit",
+    "subscribes": ["greet.requested"],
+    "emits": [],
+    "flows": ["greetings"],
+}
+
+
+async def handler(input, context):
+    await asyncio.sleep(1.5)
+"""
+
+
+def canvas(app: PaneApp) -> FlowCanvas:
+    return app.pane.query_one(FlowCanvas)
+
+
+def picture(app: PaneApp) -> str:
+    return "\n".join(canvas(app)._lines)
+
+
+def detail(app: PaneApp) -> str:
+    return str(app.pane.query_one("#flows-detail-text", Static).render())
+
+
+async def select_node(pilot: Pilot[Any], app: PaneApp, name: str) -> None:
+    """Walk the selection with `j` until `name` is selected, as a user would."""
+    await wait_for(lambda: canvas(app).selected is not None, what="a selected node")
+    for _ in range(len(canvas(app)._render_data.order)):
+        if canvas(app).selected == name:
+            return
+        await pilot.press("j")
+    assert canvas(app).selected == name
+
+
+async def test_graph_draws_every_step_with_marks_edges_and_counters(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(120, 36)):
+        await ready(app)
+        await wait_for(lambda: "GreetApi" in picture(app), what="the graph")
+        text = picture(app)
+        for mark in (
+            "[API] GreetApi",
+            "(EVT) MakeGreeting",
+            "(EVT) RecordGreeting",
+            "<CRON> CountTicks",
+            "{NOOP} Announce",
+        ):
+            assert mark in text
+        assert "╌/greet╌" in text  # the virtual edge is dashed and labelled
+        assert "─greet.requested─" in text
+        assert text.count("runs 0") == 6
+        assert not app.pane.query_one("#flows-picker", Select).display  # one flow: no picker
+
+
+async def test_keys_move_the_selection_and_show_config_and_file(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        await select_node(pilot, app, "GreetApi")
+        assert "steps/greet_api_step.py:1" in detail(app)
+        assert "POST /greet" in detail(app)
+        assert '"minLength": 1' in detail(app)  # the bodySchema is part of the config shown
+        await pilot.press("k")
+        assert canvas(app).selected != "GreetApi"
+        await pilot.press("j")
+        await pilot.press("right")
+        assert canvas(app).selected == "MakeGreeting"
+        assert "greet.requested" in detail(app)
+        await pilot.press("left")
+        assert canvas(app).selected == "GreetApi"
+
+
+async def test_enter_on_an_api_node_asks_to_open_it_in_endpoints(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        await select_node(pilot, app, "GetGreeting")
+        await pilot.press("enter")
+        opened = await wait_for(
+            lambda: [m for m in app.posted if isinstance(m, OpenEndpoint)], what="OpenEndpoint"
+        )
+        assert opened[0].step == "GetGreeting"
+
+
+async def test_enter_on_a_cron_node_triggers_it_after_confirmation(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        engine = app.source.engine
+        await select_node(pilot, app, "CountTicks")
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await engine.idle()
+        assert engine.state.get("stats", "ticks") is None
+
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
+        await pilot.press("y")
+        await wait_for(lambda: engine.state.get("stats", "ticks") == 1, what="the cron run")
+        box = canvas(app).boxes["CountTicks"]
+        await wait_for(
+            lambda: "runs 1" in canvas(app)._lines[box.y + 3], what="the live run counter"
+        )
+
+
+async def test_counters_follow_requests_live(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(120, 36)):
+        await ready(app)
+        async with httpx.AsyncClient(base_url=app.source.label) as client:
+            for name in ("Ada", "Grace"):
+                response = await client.post("/greet", json={"name": name})
+                assert response.status_code == 200
+        await app.source.engine.idle()
+        for node in ("GreetApi", "MakeGreeting", "RecordGreeting"):
+            box = canvas(app).boxes[node]
+            await wait_for(
+                lambda box=box: "runs 2" in canvas(app)._lines[box.y + 3],
+                what=f"{node} to count two runs",
+            )
+        await wait_for(lambda: not app.pane.model.queued, what="the queues to drain")
+
+
+async def test_runs_in_flight_and_queued_events_show_while_a_step_works(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "slow_audit_step.py").write_text(SLOW_STEP)
+    app = PaneApp(project, FlowsPane)
+    async with app.run_test(size=(120, 36)):
+        await ready(app)
+        await wait_for(lambda: "SlowAudit" in canvas(app).boxes, what="the slow step")
+        async with httpx.AsyncClient(base_url=app.source.label) as client:
+            assert (await client.post("/greet", json={"name": "Ada"})).status_code == 200
+        box = canvas(app).boxes["SlowAudit"]
+        await wait_for(
+            lambda: "runs 0 ▸1" in canvas(app)._lines[box.y + 3], what="the run in flight"
+        )
+        await wait_for(
+            lambda: f"{COUNT_MARK}1" in picture(app), what="the queued count on the edge"
+        )
+        await wait_for(
+            lambda: "runs 1" in canvas(app)._lines[box.y + 3], timeout=5, what="the run to end"
+        )
+        await wait_for(lambda: f"{COUNT_MARK}1" not in picture(app), what="the edge to drain")
+
+
+async def test_a_broken_step_turns_red_with_its_reason_and_recovers(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    app = PaneApp(project, FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        engine = app.source.engine
+        step = project / "steps" / "make_greeting_step.py"
+        good = step.read_text()
+        step.write_text(good.replace('"subscribes"', '"subscribes": 5, "x"'))
+        engine.apply_changes([(False, step)])
+        await wait_for(
+            lambda: "MakeGreeting" in canvas(app)._broken, what="the node to be marked broken"
+        )
+        errors = app.pane.query_one("#flows-errors", Static)
+        assert errors.display
+        assert "make_greeting_step.py" in str(errors.render())
+        await select_node(pilot, app, "MakeGreeting")
+        assert "does not load" in detail(app)
+
+        step.write_text(good.replace("Compose the greeting text", "Compose it"))
+        engine.apply_changes([(False, step)])
+        await wait_for(lambda: not canvas(app)._broken, what="the node to recover")
+        await wait_for(lambda: "Compose it" in detail(app), what="the new config")
+        assert not errors.display
+
+
+async def test_several_flows_get_a_picker_and_bracket_keys_switch(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "audit_step.py").write_text(OTHER_FLOW_STEP)
+    app = PaneApp(project, FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        picker = app.pane.query_one("#flows-picker", Select)
+        await wait_for(lambda: picker.display, what="the flow picker")
+        assert picker.value == "audit"
+        assert "(EVT) Audit" in picture(app)
+        await pilot.press("]")
+        assert picker.value == "greetings"
+        assert "[API] GreetApi" in picture(app)
+        await pilot.press("[")
+        assert "(EVT) Audit" in picture(app)
+
+
+async def test_a_project_without_flows_says_how_to_make_one(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    for step in (project / "steps").glob("*_step.py"):
+        step.unlink()
+    app = PaneApp(project, FlowsPane)
+    async with app.run_test(size=(80, 24)):
+        await ready(app)
+        empty = app.pane.query_one("#flows-empty", Static)
+        await wait_for(lambda: empty.display, what="the message")
+        assert '"flows": ["orders"]' in str(empty.render())
+        assert not canvas(app).display
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_flows_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[int, int]) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+
+    async def settle(pilot: Pilot[Any]) -> None:
+        await ready(app)
+        await wait_for(lambda: "GreetApi" in picture(app), what="the graph")
+        await select_node(pilot, app, "GreetApi")
+
+    assert snap_compare(app, terminal_size=size, run_before=settle)
