@@ -180,10 +180,10 @@ class RecordSink:
 
     def __call__(self, record: dict[str, Any], span: Any = None) -> None:
         loop = self.loop
-        if loop is not None and not _on_loop(loop):
-            loop.call_soon_threadsafe(self._add, record, span)
-        else:
+        if loop is None or _on_loop(loop):
             self._add(record, span)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._add, record, span)
 
     def _add(self, record: dict[str, Any], span: Any) -> None:
         if span is not None:

@@ -96,16 +96,26 @@ class EngineServer:
     async def start(self) -> None:
         """Start the engine, then the server; return once the port accepts connections."""
         await self.engine.start(watch=self.watch)
-        self._task = asyncio.ensure_future(self.server.serve())
+        self._task = asyncio.ensure_future(self._serve())
         while not self.server.started:
             if self._task.done():
                 await self.engine.stop()
-                self._task.result()
-                raise RuntimeError(f"could not listen on {self.host}:{self.config.port}")
+                reason = self._task.exception() if not self._task.cancelled() else None
+                detail = "" if reason is None else f": {reason}"
+                raise RuntimeError(
+                    f"could not listen on {self.host}:{self.config.port}{detail}"
+                ) from None
             await asyncio.sleep(0.01)
         self.engine.events.publish(
             "server.started", {"url": self.url, "host": self.host, "port": self.port}
         )
+
+    async def _serve(self) -> None:
+        """uvicorn exits the process when it cannot bind; turn that into an error we report."""
+        try:
+            await self.server.serve()
+        except SystemExit as exc:
+            raise OSError(f"uvicorn could not start (exit status {exc.code})") from None
 
     async def stop(self) -> None:
         """Finish in-flight requests, then stop the engine (which commits its store)."""
