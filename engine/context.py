@@ -192,14 +192,7 @@ class FlowContext:
 
     @cached_property
     def logger(self) -> StepLogger:
-        run = self._run
-        return StepLogger(
-            lambda record: self._engine.record_sink(record, run.span),
-            run.trace_id,
-            run.step_name,
-            run.flows,
-            run.span.span_id,
-        )
+        return self._engine.step_logger(self._run)
 
     @cached_property
     def state(self) -> StateClient:

@@ -232,13 +232,7 @@ class Executor:
         return handler(*args, context)
 
     def log_failure(self, run: Run, what: str, error: dict[str, Any]) -> None:
-        StepLogger(
-            lambda record: self.record_sink(record, run.span),
-            run.trace_id,
-            run.step_name,
-            run.flows,
-            run.span.span_id,
-        ).error(
+        self.step_logger(run).error(
             what,
             {
                 "error": error["message"],
@@ -272,7 +266,7 @@ class Executor:
         if step.input_schema is not None:
             problems = step.input_schema.errors(data)
             if problems:
-                self._step_logger(run).warn(
+                self.step_logger(run).warn(
                     f"input does not match {step.name}'s schema", {"details": problems}
                 )
         try:
@@ -326,7 +320,8 @@ class Executor:
 
     # -- context operations ------------------------------------------------------------
 
-    def _step_logger(self, run: Run) -> StepLogger:
+    def step_logger(self, run: Run) -> StepLogger:
+        """Records bound to a run's trace, span, step and flows."""
         return StepLogger(
             lambda record: self.record_sink(record, run.span),
             run.trace_id,
@@ -341,7 +336,7 @@ class Executor:
         topic = event["topic"]
         data = event.get("data")
         if run.declared_emits is not None and topic not in run.declared_emits:
-            self._step_logger(run).warn(
+            self.step_logger(run).warn(
                 f"{run.step_name} emitted {topic!r}, which its config does not declare in 'emits'"
             )
         try:
@@ -350,7 +345,7 @@ class Executor:
             raise TypeError(f"emitted data for {topic!r} must be JSON: {exc}") from None
         deliveries = self.bus.make_deliveries(topic, data_json, run.trace_id, run.span.span_id)
         if not deliveries:
-            self._step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
+            self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
         run.emitted.extend(deliveries)
         run.span.emits.append({"topic": topic, "data": data, "subscribers": len(deliveries)})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.steps import Step
+from engine.steps import Emit, Step
 
 
 def _node(step: Step) -> dict[str, Any]:
@@ -32,35 +32,32 @@ def _node(step: Step) -> dict[str, Any]:
     return node
 
 
+def _edge(source: Step, target: Step, emit: Emit, virtual: bool) -> dict[str, Any]:
+    edge: dict[str, Any] = {
+        "from": source.name, "to": target.name, "topic": emit.topic, "virtual": virtual,
+    }
+    if emit.label:
+        edge["label"] = emit.label
+    if emit.conditional:
+        edge["conditional"] = True
+    return edge
+
+
 def flow_edges(steps: list[Step]) -> list[dict[str, Any]]:
+    """Emits join subscribes; virtual emits join virtual subscribes (or real ones)."""
     edges: list[dict[str, Any]] = []
     for source in steps:
-        for emit in source.emits:
-            for target in steps:
-                if emit.topic in target.subscribes:
-                    edge: dict[str, Any] = {
-                        "from": source.name,
-                        "to": target.name,
-                        "topic": emit.topic,
-                        "virtual": False,
-                    }
-                    if emit.label:
-                        edge["label"] = emit.label
-                    if emit.conditional:
-                        edge["conditional"] = True
-                    edges.append(edge)
-        for emit in source.virtual_emits:
-            for target in steps:
-                if emit.topic in target.virtual_subscribes or emit.topic in target.subscribes:
-                    edge = {
-                        "from": source.name,
-                        "to": target.name,
-                        "topic": emit.topic,
-                        "virtual": True,
-                    }
-                    if emit.label:
-                        edge["label"] = emit.label
-                    edges.append(edge)
+        for target in steps:
+            edges.extend(
+                _edge(source, target, emit, False)
+                for emit in source.emits
+                if emit.topic in target.subscribes
+            )
+            edges.extend(
+                _edge(source, target, emit, True)
+                for emit in source.virtual_emits
+                if emit.topic in target.virtual_subscribes or emit.topic in target.subscribes
+            )
     return edges
 
 

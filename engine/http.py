@@ -289,7 +289,7 @@ class ApiRouter:
         schema = step.response_schemas[status]
         problems = schema.errors(body) if schema is not None else []
         if problems:
-            self._executor._step_logger(run).warn(
+            self._executor.step_logger(run).warn(
                 f"{step.name} answered {status} with a body that does not match its responseSchema",
                 {"details": problems},
             )
