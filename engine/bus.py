@@ -192,7 +192,9 @@ class Bus:
         """A delivery whose run succeeded (or was abandoned): it leaves the queue."""
         delivery.done = True
         self._forget(delivery)
-        return [delivery.remove()] if delivery.stored else []
+        if not delivery.stored or self._store.retract(delivery.id):
+            return []
+        return [delivery.remove()]
 
     def _forget(self, delivery: Delivery) -> None:
         self.in_flight.pop(delivery.id, None)

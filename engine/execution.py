@@ -177,12 +177,16 @@ class Executor:
     ) -> asyncio.Future[None] | None:
         """Hand the run's effects to the store as one batch; a future when asked to wait."""
         statements = list(run.batch)
-        statements.extend(d.insert() for d in run.emitted if not d.done)
+        retractable = {}
+        for delivery in run.emitted:
+            if not delivery.done:
+                retractable[delivery.id] = len(statements)
+                statements.append(delivery.insert())
         statements.extend(extra)
         if not statements:
             return None
         done = self.loop.create_future() if durable else None
-        self.store.submit(statements, done)
+        self.store.submit(statements, done, retractable)
         return done
 
     async def invoke(self, step: Step, run: Run, args: tuple[Any, ...]) -> Any:
@@ -314,9 +318,9 @@ class Executor:
         self.traces.start_span(span)
         return Run(what, [], span)
 
-    def finish_manual(self, run: Run) -> asyncio.Future[None] | None:
+    def finish_manual(self, run: Run, durable: bool = True) -> asyncio.Future[None] | None:
         self.traces.end_span(run.span, OK)
-        return self.commit(run, durable=True)
+        return self.commit(run, durable=durable)
 
     # -- context operations ------------------------------------------------------------
 

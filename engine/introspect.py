@@ -301,7 +301,7 @@ class IntrospectionApi:
         ):
             return _error(400, 'emit takes {"topic": string, "data": any}')
         try:
-            trace_id = self.engine.emit(body["topic"], body.get("data"))
+            trace_id = await self.engine.emit_committed(body["topic"], body.get("data"))
         except TypeError as exc:
             return _error(400, str(exc))
         return JSONResponse({"traceId": trace_id}, status_code=202)

@@ -128,6 +128,7 @@ class Engine:
             for name in ENGINE_LOGGERS:
                 logging.getLogger(name).removeHandler(self._bridge)
         self.executor.shutdown()
+        self.store.flush()
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         self.started = False
 
@@ -293,11 +294,22 @@ class Engine:
     # -- controls (the introspection API and the workbench call these) ------------------------
 
     def emit(self, topic: str, data: Any) -> str:
-        """A manual emit: a new trace whose root span is the person who sent it."""
+        """A manual emit: a new trace whose root span is the person who sent it. Its events
+        reach the store within milliseconds; `emit_committed` waits until they have."""
+        return self._emit(topic, data, durable=False)[0]
+
+    async def emit_committed(self, topic: str, data: Any) -> str:
+        trace_id, done = self._emit(topic, data, durable=True)
+        if done is not None:
+            await done
+        return trace_id
+
+    def _emit(
+        self, topic: str, data: Any, durable: bool
+    ) -> tuple[str, asyncio.Future[None] | None]:
         run = self.executor.manual_run(f"emit {topic}", data)
         self.executor.emit_from_run(run, {"topic": topic, "data": data})
-        self.executor.finish_manual(run)
-        return run.trace_id
+        return run.trace_id, self.executor.finish_manual(run, durable=durable)
 
     def trigger_cron(self, name: str) -> str:
         step = self.steps.get(name)

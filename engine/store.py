@@ -14,7 +14,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ CREATE INDEX IF NOT EXISTS logs_level ON logs (level, id);
 """
 
 SCHEMA_VERSION = 1
+FLUSH_DELAY_S = 0.002
+FLUSH_ROWS = 2_000
 _STOP = object()
 
 
@@ -86,6 +88,9 @@ class Store:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writes_since_prune = 0
+        self._buffer: list[Statement | None] = []
+        self._retractable: dict[str, int] = {}
+        self._flush_timer: asyncio.TimerHandle | None = None
         self.failed: BaseException | None = None
 
     def _migrate(self) -> None:
@@ -127,21 +132,57 @@ class Store:
         self._thread.start()
 
     def submit(
-        self, statements: Iterable[Statement], done: asyncio.Future[None] | None = None
+        self,
+        statements: Iterable[Statement],
+        done: asyncio.Future[None] | None = None,
+        retractable: Mapping[str, int] | None = None,
     ) -> None:
-        """Queue statements to commit together; `done` resolves once they are on disk."""
-        batch = list(statements)
+        """Queue statements to commit together; `done` resolves once they are on disk.
+
+        Statements wait on the loop for a couple of milliseconds (or until a caller needs
+        them durable) so that work which undoes itself meanwhile never reaches the disk: a
+        delivery inserted and finished within the window costs nothing to store.
+        `retractable` names statements (by their position here) that `retract` may take back.
+        """
         if self._thread is None:
-            self._execute([(batch, None)])
+            self._execute([(list(statements), None)])
             if done is not None:
                 done.set_result(None)
             return
-        self._queue.put((batch, done))
+        start = len(self._buffer)
+        self._buffer.extend(statements)
+        if retractable:
+            for key, position in retractable.items():
+                self._retractable[key] = start + position
+        if done is not None or len(self._buffer) >= FLUSH_ROWS:
+            self.flush(done)
+        elif self._flush_timer is None and self._loop is not None:
+            self._flush_timer = self._loop.call_later(FLUSH_DELAY_S, self.flush)
+
+    def retract(self, key: str) -> bool:
+        """Take back a queued statement; False once it has left for the disk."""
+        index = self._retractable.pop(key, None)
+        if index is None:
+            return False
+        self._buffer[index] = None
+        return True
+
+    def flush(self, done: asyncio.Future[None] | None = None) -> None:
+        """Hand everything buffered to the writer thread as one transaction."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        batch = [statement for statement in self._buffer if statement is not None]
+        self._buffer = []
+        self._retractable.clear()
+        if batch or done is not None:
+            self._queue.put((batch, done))
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is _STOP:
+                self._prune()
                 return
             pending = [item]
             stop = False
@@ -156,6 +197,7 @@ class Store:
                 pending.append(more)
             self._execute(pending)
             if stop:
+                self._prune()
                 return
 
     def _execute(self, pending: list[tuple[list[Statement], asyncio.Future[None] | None]]) -> None:
@@ -208,7 +250,8 @@ class Store:
             _log.exception("store prune failed")
 
     def close(self) -> None:
-        """Commit everything queued, then stop the writer and close the file."""
+        """Commit everything handed to the writer, stop it and close the file (call `flush`
+        on the loop first)."""
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout=30)
