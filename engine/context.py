@@ -126,7 +126,8 @@ class StateClient:
 
 
 class StreamClient:
-    """`context.streams.<name>`."""
+    """`context.streams.<name>`; group and item ids are strings on the wire, so they are
+    made strings here, whatever the step passes."""
 
     def __init__(self, engine: Executor, run: Run, caller: _Caller, name: str) -> None:
         self._engine = engine
@@ -135,20 +136,22 @@ class StreamClient:
         self.name = name
 
     def get(self, group_id: str, item_id: str) -> Any:
-        return self._caller.call(self._engine.stream_get, self._run, self.name, group_id, item_id)
+        return self._caller.call(
+            self._engine.stream_get, self._run, self.name, str(group_id), str(item_id)
+        )
 
     def set(self, group_id: str, item_id: str, data: Any) -> Any:
         return self._caller.call(
-            self._engine.stream_set, self._run, self.name, group_id, item_id, data
+            self._engine.stream_set, self._run, self.name, str(group_id), str(item_id), data
         )
 
     def delete(self, group_id: str, item_id: str) -> Any:
         return self._caller.call(
-            self._engine.stream_delete, self._run, self.name, group_id, item_id
+            self._engine.stream_delete, self._run, self.name, str(group_id), str(item_id)
         )
 
     def get_group(self, group_id: str) -> Any:
-        return self._caller.call(self._engine.stream_get_group, self._run, self.name, group_id)
+        return self._caller.call(self._engine.stream_get_group, self._run, self.name, str(group_id))
 
     getGroup = get_group
 
