@@ -38,12 +38,12 @@ CREATE TABLE IF NOT EXISTS dlq (
     error TEXT NOT NULL, attempts INTEGER NOT NULL, trace_id TEXT NOT NULL,
     failed_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS spans (
-    span_id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, root INTEGER NOT NULL, start REAL NOT NULL,
+    span_id TEXT NOT NULL, trace_id TEXT NOT NULL, root INTEGER NOT NULL, start REAL NOT NULL,
     data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
 CREATE INDEX IF NOT EXISTS spans_roots ON spans (root, start);
 CREATE TABLE IF NOT EXISTS logs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, level INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY, time REAL NOT NULL, level INTEGER NOT NULL,
     trace_id TEXT, step TEXT, msg TEXT NOT NULL, record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_trace ON logs (trace_id);
 CREATE INDEX IF NOT EXISTS logs_step ON logs (step, id);

@@ -55,6 +55,7 @@ class Span:
         "status",
         "step",
         "trace_id",
+        "written",
     )
 
     def __init__(
@@ -83,6 +84,7 @@ class Span:
         self.emits: list[dict[str, Any]] = []
         self.state_ops: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
+        self.written = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Span:
@@ -227,12 +229,21 @@ class TraceStore:
             self._hub.publish(ev.SPAN_END, data)
 
     def _write(self, span: Span, data: dict[str, Any]) -> None:
-        self._store.submit([(
-            "INSERT OR REPLACE INTO spans (span_id, trace_id, root, start, data) "
-            "VALUES (?, ?, ?, ?, ?)",
+        """Spans have no unique index (it would cost a random B-tree insert per run); the rare
+        span written while running is deleted through its trace before it is written again."""
+        statements = []
+        if span.written:
+            statements.append((
+                "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
+                (span.trace_id, span.span_id),
+            ))
+        span.written = True
+        statements.append((
+            "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
             (span.span_id, span.trace_id, span.parent_id is None, span.start,
              jsonio.dumps_lenient(data)),
-        )])
+        ))
+        self._store.submit(statements)
 
     def list(self, limit: int = 100, status: str | None = None, step: str | None = None
              ) -> list[dict[str, Any]]:
