@@ -23,6 +23,7 @@ from engine.events import EventHub
 from engine.steps import Step
 from engine.store import Statement, Store
 from engine.tracing import new_id
+from engine.workers import WorkerPool
 
 _seq = itertools.count(int(time.time() * 1000) * 1000)
 
@@ -100,6 +101,7 @@ class Bus:
         self._fifo_workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pool: WorkerPool[Delivery] = WorkerPool(self._attempt)
         self.dlq: dict[str, dict[str, Any]] = {}
         self.queued_by_edge: dict[tuple[str, str], int] = {}
 
@@ -169,24 +171,25 @@ class Bus:
             self._start(delivery)
 
     def _start(self, delivery: Delivery) -> None:
-        task = asyncio.ensure_future(self._run_until_settled(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pool.submit(delivery)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        """One attempt on a pool worker; a retry waits for its backoff off the worker."""
+        assert self.handle is not None
+        if not await self.handle(delivery):
+            self._schedule(delivery)
 
     async def _fifo_worker(self, queue: asyncio.Queue[Delivery]) -> None:
-        while True:
-            await self._run_until_settled(await queue.get())
-
-    async def _run_until_settled(self, delivery: Delivery) -> None:
-        """Attempts until one succeeds or the delivery is dead-lettered; a fifo subscriber
-        waits through the retries, so its order holds."""
+        """One delivery at a time, waiting through retries, so a fifo step's order holds."""
         assert self.handle is not None
         while True:
-            wait = delivery.not_before - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if await self.handle(delivery):
-                return
+            delivery = await queue.get()
+            while True:
+                wait = delivery.not_before - time.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if await self.handle(delivery):
+                    break
 
     def finished(self, delivery: Delivery) -> list[Statement]:
         """A delivery whose run succeeded (or was abandoned): it leaves the queue."""
@@ -288,6 +291,7 @@ class Bus:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        await self._pool.stop()
         workers = list(self._fifo_workers.values()) + list(self._tasks)
         for task in workers:
             task.cancel()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
+import os
 import time
 from collections import OrderedDict
 from typing import Any
@@ -26,13 +26,10 @@ RUNNING_WRITE_DELAY_S = 0.2
 MAX_SPAN_OPS = 500
 
 
-_random = random.SystemRandom().getrandbits(64)
-_ids = random.Random(_random ^ time.time_ns())
-
-
 def new_id() -> str:
-    """A 128-bit random hex id; seeded once from the OS, so ids are cheap on the hot path."""
-    return f"{_ids.getrandbits(128):032x}"
+    """128 random bits as hex: trace ids reach users (and some projects key data by them),
+    so they must not be guessable."""
+    return os.urandom(16).hex()
 
 
 class Span:
