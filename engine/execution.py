@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -192,34 +192,15 @@ class Executor:
     async def invoke(self, step: Step, run: Run, args: tuple[Any, ...]) -> Any:
         """Call the handler (through the step's middleware) within the step's timeout."""
         context = FlowContext(self, run)
-        handler = step.handler
-        assert handler is not None
-
-        async def call_handler() -> Any:
-            if step.is_async:
-                result = await handler(*args, context)
-            else:
-                result = await self.loop.run_in_executor(
-                    self.pool, self._call_sync, handler, args, context
-                )
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        call = call_handler
-        for middleware in reversed(step.middleware):
-            call = _through(middleware, args[0], context, call)
         timeout = step.timeout_s or self.settings.handler_timeout_s
         task = asyncio.current_task()
         assert task is not None
         self.deadlines.watch(run, task, timeout)
         try:
-            if step.middleware or not step.is_async:
-                result = await call()
+            if step.middleware:
+                result = await self._through_middleware(step, args, context)
             else:
-                result = await handler(*args, context)
-                if inspect.isawaitable(result):
-                    result = await result
+                result = await self._call_handler(step, args, context)
         except asyncio.CancelledError:
             if not run.timed_out:
                 raise
@@ -230,6 +211,30 @@ class Executor:
         if run.pending:
             await asyncio.gather(*run.pending)
         return result
+
+    async def _call_handler(self, step: Step, args: tuple[Any, ...], context: FlowContext) -> Any:
+        handler = step.handler
+        assert handler is not None
+        if step.is_async:
+            result = await handler(*args, context)
+        else:
+            result = await self.loop.run_in_executor(
+                self.pool, self._call_sync, handler, args, context
+            )
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def _through_middleware(
+        self, step: Step, args: tuple[Any, ...], context: FlowContext
+    ) -> Awaitable[Any]:
+        def call_handler() -> Awaitable[Any]:
+            return self._call_handler(step, args, context)
+
+        call: Callable[[], Awaitable[Any]] = call_handler
+        for middleware in reversed(step.middleware):
+            call = _through(middleware, args[0], context, call)
+        return call()
 
     @staticmethod
     def _call_sync(handler: Callable[..., Any], args: tuple[Any, ...], context: Any) -> Any:
