@@ -16,7 +16,6 @@ import traceback
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from engine.steps import StepError
 
@@ -158,10 +157,6 @@ def _failing_line(exc: BaseException, path: Path) -> int:
     return line
 
 
-def module_attr(module: types.ModuleType, name: str) -> Any:
-    return getattr(module, name, None)
-
-
 def forget_bytecode(path: Path) -> None:
     """Drop a changed file's cached bytecode: the cache is checked by whole-second mtime and
     size, so an edit within the same second that keeps the size would load the old code."""
@@ -169,12 +164,10 @@ def forget_bytecode(path: Path) -> None:
         Path(importlib.util.cache_from_source(str(path))).unlink(missing_ok=True)
 
 
-def forget_project_modules(project_dir: Path, keep: set[str] | None = None) -> None:
+def forget_project_modules(project_dir: Path) -> None:
     """Drop the project's helper modules from sys.modules so the next import reads them anew."""
     root = str(project_dir)
     for name, module in list(sys.modules.items()):
-        if keep and name in keep:
-            continue
         file = getattr(module, "__file__", None)
         if file and file.startswith(root) and not hasattr(module, "__path__"):
             del sys.modules[name]

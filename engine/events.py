@@ -27,20 +27,6 @@ DLQ_ADDED: Final = "dlq.added"
 DLQ_REMOVED: Final = "dlq.removed"
 SERVER_STARTED: Final = "server.started"
 
-EVENT_TYPES: Final = (
-    LOG,
-    SPAN_START,
-    SPAN_END,
-    STATE_CHANGE,
-    STREAM_CHANGE,
-    STEP_LOADED,
-    STEP_FAILED,
-    STEP_REMOVED,
-    DLQ_ADDED,
-    DLQ_REMOVED,
-    SERVER_STARTED,
-)
-
 
 @dataclass(frozen=True, slots=True)
 class EngineEvent:

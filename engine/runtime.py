@@ -105,15 +105,10 @@ class Engine:
             self.executor.system_log.info(
                 f"resuming {self.recovered} queued event(s) from the last run"
             )
-        self.bus.max_retries_for = self._max_retries  # type: ignore[method-assign]
         self.cron.start()
         if watch:
             self._watch_task = asyncio.ensure_future(self._watch())
         self.started = True
-
-    def _max_retries(self, step_name: str) -> int:
-        step = self.steps.get(step_name)
-        return step.queue.max_retries if step else 0
 
     async def stop(self) -> None:
         """Stop taking work, let the store commit what it has, close the file."""
@@ -145,7 +140,7 @@ class Engine:
         try:
             module = discovery.import_file(path, self.project_dir)
             line = discovery.config_line(path)
-            config = discovery.module_attr(module, "config")
+            config = getattr(module, "config", None)
             if config is None:
                 raise StepError(path, 1, "no `config` defined")
             if discovery.is_stream_file(path):

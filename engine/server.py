@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 
+from engine import events as ev
 from engine.http import ASGIApp, build_app
 from engine.introspect import IntrospectionApi
 from engine.runtime import Engine
@@ -107,7 +107,7 @@ class EngineServer:
                 ) from None
             await asyncio.sleep(0.01)
         self.engine.events.publish(
-            "server.started", {"url": self.url, "host": self.host, "port": self.port}
+            ev.SERVER_STARTED, {"url": self.url, "host": self.host, "port": self.port}
         )
 
     async def _serve(self) -> None:
@@ -125,10 +125,3 @@ class EngineServer:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.engine.stop()
-
-    async def serve_until(self, stopped: Callable[[], Any]) -> None:
-        await self.start()
-        try:
-            await stopped()
-        finally:
-            await self.stop()
