@@ -34,7 +34,10 @@ def _node(step: Step) -> dict[str, Any]:
 
 def _edge(source: Step, target: Step, emit: Emit, virtual: bool) -> dict[str, Any]:
     edge: dict[str, Any] = {
-        "from": source.name, "to": target.name, "topic": emit.topic, "virtual": virtual,
+        "from": source.name,
+        "to": target.name,
+        "topic": emit.topic,
+        "virtual": virtual,
     }
     if emit.label:
         edge["label"] = emit.label

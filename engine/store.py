@@ -59,6 +59,7 @@ _STOP = object()
 class StoreError(RuntimeError):
     """A store file this version cannot use."""
 
+
 _PRUNE_EVERY = 2_000
 
 

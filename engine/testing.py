@@ -45,7 +45,9 @@ class ProjectUnderTest:
         return self
 
     async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.client.aclose()
@@ -69,7 +71,8 @@ class ProjectUnderTest:
 
     def logs(self, trace_id: str | None = None, step: str | None = None) -> list[dict[str, Any]]:
         return [
-            record for record in self.engine.logs.recent
+            record
+            for record in self.engine.logs.recent
             if (trace_id is None or record.get("traceId") == trace_id)
             and (step is None or record.get("step") == step)
         ]

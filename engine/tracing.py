@@ -101,8 +101,15 @@ class Span:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Span:
         """A span read back from the store."""
-        span = cls(data["traceId"], data.get("parentId"), data["step"], data.get("kind", ""),
-                   data.get("attempt", 1), data.get("input"), data.get("deliveryId"))
+        span = cls(
+            data["traceId"],
+            data.get("parentId"),
+            data["step"],
+            data.get("kind", ""),
+            data.get("attempt", 1),
+            data.get("input"),
+            data.get("deliveryId"),
+        )
         span.span_id = data["spanId"]
         span.status = data["status"]
         span.start = data["start"]
@@ -245,20 +252,30 @@ class TraceStore:
         span written while running is deleted through its trace before it is written again."""
         statements = []
         if span.written:
-            statements.append((
-                "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
-                (span.trace_id, span.span_id),
-            ))
+            statements.append(
+                (
+                    "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
+                    (span.trace_id, span.span_id),
+                )
+            )
         span.written = True
-        statements.append((
-            "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
-            (span.span_id, span.trace_id, span.parent_id is None, span.start,
-             jsonio.dumps_lenient(data)),
-        ))
+        statements.append(
+            (
+                "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
+                (
+                    span.span_id,
+                    span.trace_id,
+                    span.parent_id is None,
+                    span.start,
+                    jsonio.dumps_lenient(data),
+                ),
+            )
+        )
         self._store.submit(statements)
 
-    def list(self, limit: int = 100, status: str | None = None, step: str | None = None
-             ) -> list[dict[str, Any]]:
+    def list(
+        self, limit: int = 100, status: str | None = None, step: str | None = None
+    ) -> list[dict[str, Any]]:
         """Newest first, from memory."""
         result = []
         for trace_id in reversed(self._traces):
