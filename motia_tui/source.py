@@ -2,12 +2,42 @@
 
 Panes never touch engine internals; they talk to an `EngineSource`. Every method answers the
 same JSON shapes as the `/__motia/` introspection API, so a pane cannot tell whether it is
-looking at its own engine or attached to a remote one.
+looking at its own engine (`LocalSource`) or attached to a remote one (`RemoteSource`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from engine.events import Subscription
+from engine.introspect import filter_logs
+from engine.runtime import Engine
+from engine.server import EngineServer
+from engine.settings import Settings
+from engine.state import StateError
+
+FEED_SIZE = 50_000
+"""Events a feed buffers between two ticks before it starts dropping the oldest."""
+
+
+class SourceError(Exception):
+    """A call the engine refused or could not answer; `status` mirrors the API's HTTP code."""
+
+    def __init__(self, message: str, status: int = 500) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 class EventFeed(Protocol):
@@ -37,7 +67,7 @@ class HttpAnswer(Protocol):
 
 
 class EngineSource(Protocol):
-    """What every pane may ask of an engine."""
+    """What every pane may ask of an engine. Failures raise `SourceError`."""
 
     label: str
     """The server address shown in the header, e.g. `http://127.0.0.1:3000`."""
@@ -67,7 +97,9 @@ class EngineSource(Protocol):
 
     async def set_state(self, group: str, key: str, value: Any) -> None: ...
 
-    async def delete_state(self, group: str, key: str | None) -> None: ...
+    async def delete_state(self, group: str, key: str | None) -> bool:
+        """True when something was deleted."""
+        ...
 
     async def streams(self) -> list[dict[str, Any]]: ...
 
@@ -85,3 +117,426 @@ class EngineSource(Protocol):
                       body: str | None) -> HttpAnswer:
         """Send a request to the project's HTTP server (the Endpoints pane's send)."""
         ...
+
+
+@dataclass(slots=True)
+class Answer:
+    """A response from the project's HTTP server, as the Endpoints pane shows it."""
+
+    status: int
+    headers: dict[str, str]
+    body: str
+    elapsed_ms: float
+    trace_id: str | None
+
+
+async def _send(
+    client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], body: str | None
+) -> Answer:
+    started = time.perf_counter()
+    try:
+        response = await client.request(
+            method, url, headers=headers, content=body.encode() if body is not None else None
+        )
+    except httpx.HTTPError as exc:
+        raise SourceError(f"{method} {url}: {exc or type(exc).__name__}", 502) from None
+    return Answer(
+        status=response.status_code,
+        headers=dict(response.headers),
+        body=response.text,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+        trace_id=response.headers.get("x-trace-id"),
+    )
+
+
+# -- an engine in this process ------------------------------------------------------------
+
+
+class _LocalFeed:
+    """The engine's own subscription, handing out JSON-shaped events."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    def drain(self) -> list[dict[str, Any]]:
+        return [event.to_json() for event in self._subscription.drain()]
+
+    def take_dropped(self) -> int:
+        return self._subscription.take_dropped()
+
+    async def wait(self) -> None:
+        await self._subscription.wait()
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
+class LocalSource:
+    """Owns an engine and its uvicorn server, both running in the caller's event loop."""
+
+    def __init__(
+        self,
+        project_dir: Path | str,
+        settings: Settings,
+        host: str,
+        port: int,
+        *,
+        watch: bool = True,
+    ) -> None:
+        self.engine = Engine(project_dir, settings, mode="dev")
+        self.server = EngineServer(
+            self.engine,
+            host,
+            port,
+            introspect=True,
+            token=settings.introspect_token,
+            cors_origins=settings.cors_origins or "*",
+            watch=watch,
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._started = False
+
+    @property
+    def label(self) -> str:
+        return self.server.url
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._started = True
+        self._client = httpx.AsyncClient(base_url=self.server.url, timeout=30)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        await self.server.stop()
+
+    def subscribe(self) -> _LocalFeed:
+        return _LocalFeed(self.engine.events.subscribe(maxsize=FEED_SIZE))
+
+    async def steps(self) -> dict[str, Any]:
+        return self.engine.steps_json()
+
+    async def flows(self) -> dict[str, Any]:
+        return self.engine.flows_json()
+
+    async def stats(self) -> dict[str, Any]:
+        data = self.engine.stats_json()
+        data["cron"] = self.engine.cron.next_fires()
+        return json.loads(json.dumps(data))
+
+    async def traces(
+        self, limit: int = 200, status: str | None = None, step: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self.engine.traces.list(limit, status or None, step or None)
+
+    async def trace(self, trace_id: str) -> dict[str, Any] | None:
+        found = self.engine.traces.get(trace_id)
+        if found is None and self._started:
+            loop = asyncio.get_running_loop()
+            found = await loop.run_in_executor(None, self.engine.traces.load, trace_id)
+        return found
+
+    async def logs(
+        self,
+        trace_id: str | None = None,
+        step: str | None = None,
+        level: str | None = None,
+        q: str | None = None,
+        limit: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        store = self.engine.logs
+        filters = (trace_id or None, step or None, level or None, q or None)
+        records = filter_logs(list(store.recent), *filters)
+        if len(records) < limit and store.total + len(store.recent) > (store.recent.maxlen or 0):
+            loop = asyncio.get_running_loop()
+            records = await loop.run_in_executor(None, lambda: store.query(*filters, limit=limit))
+        return records[-limit:]
+
+    async def state(self) -> dict[str, dict[str, Any]]:
+        return self.engine.state.groups()
+
+    async def set_state(self, group: str, key: str, value: Any) -> None:
+        try:
+            done = self.engine.set_state(group, key, value)
+        except StateError as exc:
+            raise SourceError(str(exc), 400) from None
+        if done is not None:
+            await done
+
+    async def delete_state(self, group: str, key: str | None) -> bool:
+        return self.engine.delete_state(group, key)
+
+    async def streams(self) -> list[dict[str, Any]]:
+        engine = self.engine
+        return [
+            {**definition.to_json(engine.project_dir), "groups": engine.stream_store.groups(name)}
+            for name, definition in engine.stream_definitions.items()
+        ]
+
+    async def stream_group(self, name: str, group: str) -> list[dict[str, Any]]:
+        if name not in self.engine.stream_definitions:
+            raise SourceError(f"no stream {name!r}", 404)
+        items = self.engine.executor.stream_get_group(None, name, group)
+        if asyncio.iscoroutine(items):
+            items = await items
+        return list(items)
+
+    async def dlq(self) -> list[dict[str, Any]]:
+        return list(self.engine.bus.dlq.values())
+
+    async def retry_dlq(self, item_id: str) -> str:
+        try:
+            return self.engine.retry_dead_letter(item_id)
+        except KeyError as exc:
+            raise SourceError(f"cannot retry: {exc.args[0]}", 404) from None
+
+    async def emit(self, topic: str, data: Any) -> str:
+        return self.engine.emit(topic, data)
+
+    async def trigger_cron(self, name: str) -> str:
+        try:
+            return self.engine.trigger_cron(name)
+        except KeyError as exc:
+            raise SourceError(exc.args[0], 404) from None
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: str | None
+    ) -> Answer:
+        if self._client is None:
+            raise SourceError("the server is not running", 503)
+        return await _send(self._client, method, path, headers, body)
+
+
+# -- an engine reached over the network ---------------------------------------------------
+
+
+class _RemoteFeed:
+    """The `events` websocket, reconnecting after a drop; a gap counts as dropped events."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.url = url
+        self.headers = headers
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.dropped = 0
+        self.connected = False
+        self.closed = False
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while not self.closed:
+            try:
+                async with connect(
+                    self.url, additional_headers=self.headers, max_size=None
+                ) as socket:
+                    self.connected = True
+                    delay = 0.1
+                    self._offer_gap()
+                    async for message in socket:
+                        self._receive(message)
+            except InvalidStatus as exc:
+                if exc.response.status_code in (401, 403):
+                    self.closed = True
+                    self.connected = False
+                    self._wake()
+                    return
+            except (OSError, WebSocketException):
+                pass
+            self.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    def _offer_gap(self) -> None:
+        """Whatever happened while disconnected is unknown: tell the reader to reload."""
+        self.dropped += 1
+        self._wake()
+
+    def _receive(self, message: str | bytes) -> None:
+        event = json.loads(message)
+        if event.get("type") == "events.dropped":
+            self.dropped += int(event.get("data", {}).get("count", 1))
+        else:
+            if len(self.buffer) >= FEED_SIZE:
+                self.buffer.popleft()
+                self.dropped += 1
+            self.buffer.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def drain(self) -> list[dict[str, Any]]:
+        events = list(self.buffer)
+        self.buffer.clear()
+        return events
+
+    def take_dropped(self) -> int:
+        dropped, self.dropped = self.dropped, 0
+        return dropped
+
+    async def wait(self) -> None:
+        while not self.buffer and not self.dropped and not self.closed:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+        if self._task is not None:
+            self._task.cancel()
+
+
+class RemoteSource:
+    """An engine served elsewhere (`motia dev --no-tui`, `motia start --introspect-token`)."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        self.base = urlunsplit((parts.scheme, parts.netloc, "", "", "")).rstrip("/")
+        self.label = self.base
+        self.token = token
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self._api = httpx.AsyncClient(base_url=f"{self.base}/__motia/", headers=auth, timeout=30)
+        self._app = httpx.AsyncClient(base_url=self.base, timeout=30)
+        ws_scheme = "wss" if parts.scheme == "https" else "ws"
+        query = f"?token={quote(token, safe='')}" if token else ""
+        self._events_url = f"{ws_scheme}://{parts.netloc}/__motia/events{query}"
+        self._auth = auth
+        self._feeds: list[_RemoteFeed] = []
+        self._stopped = False
+
+    async def start(self) -> None:
+        """Check that the engine answers, so a wrong address or token fails at once."""
+        await self.steps()
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        for feed in self._feeds:
+            feed.close()
+        tasks = [f._task for f in self._feeds if f._task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._feeds.clear()
+        await self._api.aclose()
+        await self._app.aclose()
+
+    def subscribe(self) -> _RemoteFeed:
+        feed = _RemoteFeed(self._events_url, dict(self._auth))
+        feed.start()
+        self._feeds.append(feed)
+        return feed
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        missing_ok: bool = False,
+    ) -> Any:
+        content = None if body is None else json.dumps(body)
+        headers = {"content-type": "application/json"} if content is not None else None
+        query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        try:
+            response = await self._api.request(
+                method, path, params=query, content=content, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise SourceError(f"{self.base}: {exc or type(exc).__name__}", 502) from None
+        if response.status_code == 404 and missing_ok:
+            return None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text or response.reason_phrase
+            raise SourceError(f"{method} /__motia/{path}: {message}", response.status_code)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def steps(self) -> dict[str, Any]:
+        return await self._call("GET", "steps")
+
+    async def flows(self) -> dict[str, Any]:
+        return await self._call("GET", "flows")
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._call("GET", "stats")
+
+    async def traces(
+        self, limit: int = 200, status: str | None = None, step: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {"limit": limit, "status": status, "step": step}
+        return (await self._call("GET", "traces", params=params))["traces"]
+
+    async def trace(self, trace_id: str) -> dict[str, Any] | None:
+        return await self._call("GET", f"traces/{quote(trace_id, safe='')}", missing_ok=True)
+
+    async def logs(
+        self,
+        trace_id: str | None = None,
+        step: str | None = None,
+        level: str | None = None,
+        q: str | None = None,
+        limit: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        params = {"traceId": trace_id, "step": step, "level": level, "q": q, "limit": limit}
+        return (await self._call("GET", "logs", params=params))["logs"]
+
+    async def state(self) -> dict[str, dict[str, Any]]:
+        return (await self._call("GET", "state"))["groups"]
+
+    async def set_state(self, group: str, key: str, value: Any) -> None:
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise SourceError(f"state values must be JSON: {exc}", 400) from None
+        await self._call("PUT", f"state/{_segment(group)}/{_segment(key)}", body=value)
+
+    async def delete_state(self, group: str, key: str | None) -> bool:
+        path = f"state/{_segment(group)}" + ("" if key is None else f"/{_segment(key)}")
+        try:
+            await self._call("DELETE", path)
+        except SourceError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def streams(self) -> list[dict[str, Any]]:
+        return (await self._call("GET", "streams"))["streams"]
+
+    async def stream_group(self, name: str, group: str) -> list[dict[str, Any]]:
+        path = f"streams/{_segment(name)}/{_segment(group)}"
+        return (await self._call("GET", path))["items"]
+
+    async def dlq(self) -> list[dict[str, Any]]:
+        return (await self._call("GET", "dlq"))["items"]
+
+    async def retry_dlq(self, item_id: str) -> str:
+        return (await self._call("POST", f"dlq/{_segment(item_id)}/retry"))["traceId"]
+
+    async def emit(self, topic: str, data: Any) -> str:
+        return (await self._call("POST", "emit", body={"topic": topic, "data": data}))["traceId"]
+
+    async def trigger_cron(self, name: str) -> str:
+        return (await self._call("POST", f"cron/{_segment(name)}/trigger"))["traceId"]
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: str | None
+    ) -> Answer:
+        return await _send(self._app, method, path, headers, body)
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,457 @@
+"""`WorkbenchApp`: the engine, its HTTP server and six live panes in one event loop.
+
+The app is thin: it starts the source, owns the one subscription to the engine's event
+feed, and on a tick (15 a second, fewer when the engine is very busy) hands every pane the
+batch that arrived since the last one, so no pane ever redraws per event however busy the
+server is. It also turns failures into notifications, keeps the header current, and routes
+`messages` between panes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, ClassVar, Protocol, cast
+
+from rich.console import Console, RenderableType
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Label, TabbedContent, TabPane
+
+from motia_tui import messages
+from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
+from motia_tui.panes.endpoints import EndpointsPane
+from motia_tui.panes.flows import FlowsPane
+from motia_tui.panes.logs import LogsPane
+from motia_tui.panes.state import StatePane
+from motia_tui.panes.streams import StreamsPane
+from motia_tui.panes.traces import TracesPane
+from motia_tui.source import EngineSource, EventFeed
+from motia_tui.writer import WorkbenchDriver
+
+FPS = 15
+SLOW_LINK_FPS = 4
+MIN_FPS = 2
+BUSY_EVENTS_PER_S = 3_000
+"""Above this event rate the frame rate drops in proportion (to MIN_FPS): nobody reads a log
+scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
+TOAST_INTERVAL_S = 3.0
+"""Handler failures at 500 requests/s must not bury the screen: one toast per interval."""
+GC_THRESHOLD = 20_000
+COLOR_SYSTEMS = {"truecolor": "truecolor", "256": "256", "16": "standard"}
+NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
+Over SSH, ask for a terminal:   ssh -t HOST motia tui
+Without a terminal, run the server headless:   motia dev --no-tui"""
+
+
+class Pane(Protocol):
+    """What every tab offers the app."""
+
+    def apply_events(self, events: list[dict[str, Any]]) -> None: ...
+
+    async def reload(self) -> None: ...
+
+
+PANES: tuple[tuple[str, str, type[Widget]], ...] = (
+    ("flows", "Flows", FlowsPane),
+    ("endpoints", "Endpoints", EndpointsPane),
+    ("traces", "Traces", TracesPane),
+    ("logs", "Logs", LogsPane),
+    ("state", "State", StatePane),
+    ("streams", "Streams", StreamsPane),
+)
+
+
+class WorkbenchHeader(Horizontal):
+    """Server address, step count, errors since start."""
+
+    _shown: tuple[str, int, int, int] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("motia", id="header-brand")
+        yield Label("starting…", id="header-address")
+        yield Label("", id="header-steps")
+        yield Label("no errors", id="header-errors")
+
+    def show(self, address: str, steps: int, broken: int, errors: int) -> None:
+        """Only what changed is redrawn: this runs on every tick."""
+        shown = (address, steps, broken, errors)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.query_one("#header-address", Label).update(address)
+        text = f"{steps} step{'s' if steps != 1 else ''}"
+        if broken:
+            text += f" · {broken} broken"
+        steps_label = self.query_one("#header-steps", Label)
+        steps_label.update(text)
+        steps_label.set_class(bool(broken), "-broken")
+        errors_label = self.query_one("#header-errors", Label)
+        errors_text = f"{errors} error{'s' if errors != 1 else ''}" if errors else "no errors"
+        errors_label.update(errors_text)
+        errors_label.set_class(bool(errors), "-errors")
+
+
+class WorkbenchApp(App[int]):
+    """The terminal workbench over one `EngineSource`."""
+
+    CSS_PATH: ClassVar[list[str]] = ["workbench.tcss", "panes/panes.tcss"]
+    TITLE = "motia"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(str(n), f"show_tab('{tab}')", title, show=False, id=f"tab-{tab}")
+            for n, (tab, title, _cls) in enumerate(PANES, start=1)
+        ),
+        Binding("exclamation_mark", "errors", "Errors", id="errors"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("colon,ctrl+p", "command_palette", "Commands", show=False, id="palette"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        source: EngineSource,
+        *,
+        color: str = "auto",
+        mouse: bool = True,
+        slow_link: bool = False,
+    ) -> None:
+        super().__init__(driver_class=WorkbenchDriver)
+        self.source = source
+        self.use_mouse = mouse
+        self.slow_link = slow_link
+        self.fps = SLOW_LINK_FPS if slow_link else FPS
+        self.animation_level = "none"
+        """No sliding tab underline or smooth scrolling: each animation is a burst of frames
+        drawn on the loop the server shares (a tab switch cost 70 ms of them)."""
+        if color != "auto":
+            self.console = Console(
+                color_system=COLOR_SYSTEMS[color],  # type: ignore[arg-type]
+                file=self.console.file,
+                markup=True,
+                highlight=False,
+                emoji=False,
+                legacy_windows=False,
+                force_terminal=True,
+                safe_box=False,
+                soft_wrap=False,
+            )
+        self._color = color
+        self.panes: dict[str, Widget] = {}
+        self.ready = asyncio.Event()
+        """Set once the source runs and every pane has loaded (tests and benchmarks wait on
+        it)."""
+        self._feed: EventFeed | None = None
+        self._timer: Timer | None = None
+        self._last_tick = 0.0
+        self._steps = 0
+        self._broken = 0
+        self._errors = 0
+        self._failures_unshown: list[str] = []
+        self._last_toast = 0.0
+        self._quitting = False
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield WorkbenchHeader(id="header")
+        with TabbedContent(id="tabs", initial=PANES[0][0]):
+            for n, (tab, title, cls) in enumerate(PANES, start=1):
+                with TabPane(f"{n} {title}", id=tab):
+                    pane = cls(self.source)  # type: ignore[call-arg]
+                    self.panes[tab] = pane
+                    yield pane
+        yield KeyBar(id="keys")
+
+    def on_mount(self) -> None:
+        if self._color == "16":
+            self.theme = "ansi-dark"
+        self._feed = self.source.subscribe()
+        self._start()
+
+    @work(exclusive=True, group="source")
+    async def _start(self) -> None:
+        try:
+            await self.source.start()
+        except Exception as exc:
+            self.exit(return_code=1, message=f"motia: could not start: {exc}")
+            return
+        assert self._feed is not None
+        startup = self._feed.drain()
+        self._feed.take_dropped()
+        await self._reload_panes()
+        self._account(startup, starting=True)
+        self._last_tick = asyncio.get_running_loop().time()
+        self._timer = self.set_timer(1 / self.fps, self._tick, name="coalesce")
+        self.ready.set()
+
+    async def _reload_panes(self) -> None:
+        await asyncio.gather(*(pane.reload() for pane in self._pane_list()))
+        await self._count_steps()
+
+    def _pane_list(self) -> list[Pane]:
+        return [cast(Pane, pane) for pane in self.panes.values()]
+
+    # -- the coalescing tick ---------------------------------------------------------------
+
+    def _tick(self) -> None:
+        feed = self._feed
+        if feed is None or self._quitting:
+            return
+        dropped = feed.take_dropped()
+        events = feed.drain()
+        now = asyncio.get_running_loop().time()
+        rate = len(events) / max(now - self._last_tick, 1 / self.fps)
+        self._last_tick = now
+        self._timer = self.set_timer(self._next_frame(rate), self._tick, name="coalesce")
+        if dropped:
+            self._reload_after_drop()
+            return
+        if not events:
+            return
+        for pane in self._pane_list():
+            pane.apply_events(events)
+        self._account(events)
+
+    def _next_frame(self, rate: float) -> float:
+        """Seconds to the next tick: 1/fps, longer while events arrive very fast."""
+        if rate <= BUSY_EVENTS_PER_S:
+            return 1 / self.fps
+        return 1 / max(MIN_FPS, self.fps * BUSY_EVENTS_PER_S / rate)
+
+    @work(exclusive=True, group="reload")
+    async def _reload_after_drop(self) -> None:
+        assert self._feed is not None
+        self._feed.drain()
+        await self._reload_panes()
+
+    def _account(self, events: list[dict[str, Any]], *, starting: bool = False) -> None:
+        """Header counters and notifications for a batch."""
+        steps_changed = False
+        for event in events:
+            kind, data = event["type"], event["data"]
+            if kind == "log" and data.get("level") == "error":
+                self._errors += 1
+            elif kind == "step.failed":
+                steps_changed = True
+                self.notify(
+                    f"{data.get('file')}:{data.get('line')}: {data.get('message')}\n"
+                    "Press ! to see the errors.",
+                    title="A step failed to load",
+                    severity="error",
+                    timeout=8,
+                )
+            elif kind == "span.end" and data.get("status") == "error":
+                error = data.get("error") or {}
+                message = error.get("message") if isinstance(error, dict) else str(error)
+                self._failures_unshown.append(f"{data.get('step')}: {message}")
+            elif kind in ("step.loaded", "step.removed"):
+                steps_changed = True
+                if not starting:
+                    self._notify_reload(kind, data)
+            elif kind == "server.started":
+                self._show_header()
+        self._toast_failures()
+        if steps_changed:
+            self._recount()
+        else:
+            self._show_header()
+
+    def _notify_reload(self, kind: str, data: dict[str, Any]) -> None:
+        what = data.get("name") or (data.get("stream") or {}).get("name") or data.get("stream")
+        verb = "reloaded" if kind == "step.loaded" else "removed"
+        self.notify(f"{verb} {what}", timeout=2)
+
+    def _toast_failures(self) -> None:
+        failures = self._failures_unshown
+        now = asyncio.get_running_loop().time()
+        if not failures or now - self._last_toast < TOAST_INTERVAL_S:
+            return
+        self._last_toast = now
+        more = f"\n(and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        self.notify(
+            f"{failures[-1]}{more}\nPress ! to see the errors.",
+            title="A handler failed",
+            severity="error",
+            timeout=6,
+        )
+        failures.clear()
+
+    @work(exclusive=True, group="steps")
+    async def _recount(self) -> None:
+        await self._count_steps()
+
+    async def _count_steps(self) -> None:
+        answer = await self.source.steps()
+        self._steps = len(answer.get("steps", []))
+        self._broken = len(answer.get("errors", []))
+        self._show_header()
+
+    def _show_header(self) -> None:
+        self.query_one(WorkbenchHeader).show(
+            self.source.label, self._steps, self._broken, self._errors
+        )
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self._focus_pane(tab)
+
+    def _focus_pane(self, tab: str) -> None:
+        pane = self.panes[tab]
+        target = next((w for w in pane.query("*") if w.focusable), None)
+        if target is not None:
+            target.focus()
+
+    def action_errors(self) -> None:
+        self.action_show_tab("logs")
+        self.panes["logs"].set_filter("level:error")  # type: ignore[attr-defined]
+        self._focus_pane("logs")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_entries()))
+
+    def key_entries(self) -> list[KeyEntry]:
+        """Every binding: the app's, then each pane's in tab order (a widget used twice in a
+        pane lists its keys once)."""
+        entries = list(collect("Everywhere", [self]))
+        for tab, title, _cls in PANES:
+            pane = self.panes[tab]
+            entries.extend(collect(title, [pane, *pane.walk_children()]))
+        unique: dict[tuple[str, tuple[str, ...], str], KeyEntry] = {}
+        for entry in entries:
+            unique.setdefault((entry.section, entry.keys, entry.description), entry)
+        return list(unique.values())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        titles = {tab: title for tab, title, _cls in PANES}
+        for entry in self.key_entries():
+            if entry.action == "command_palette":
+                continue
+            if entry.node is self:
+                title = entry.description
+            else:
+                tab = next(t for t, pane in self.panes.items() if _within(entry.node, pane))
+                title = f"{titles[tab]}: {entry.description}"
+            yield SystemCommand(
+                title, f"key {', '.join(entry.keys)}", partial(self._run_entry, entry)
+            )
+
+    async def _run_entry(self, entry: KeyEntry) -> None:
+        node = entry.node
+        if node is not self:
+            tab = next(t for t, pane in self.panes.items() if _within(node, pane))
+            self.query_one(TabbedContent).active = tab
+            if isinstance(node, Widget) and node.focusable:
+                node.focus()
+        await self.run_action(entry.action, node)
+
+    async def action_quit(self) -> None:
+        """Stop the server cleanly, then leave with status 0."""
+        if self._quitting:
+            return
+        self._quitting = True
+        if self._timer is not None:
+            self._timer.stop()
+        if self._feed is not None:
+            self._feed.close()
+        await self.source.stop()
+        self.exit(return_code=0)
+
+    # -- routing between panes -------------------------------------------------------------
+
+    @on(messages.OpenTrace)
+    def _open_trace(self, message: messages.OpenTrace) -> None:
+        self.query_one(TabbedContent).active = "traces"
+        self.panes["traces"].open_trace(message.trace_id)  # type: ignore[attr-defined]
+
+    @on(messages.OpenLogs)
+    def _open_logs(self, message: messages.OpenLogs) -> None:
+        self.query_one(TabbedContent).active = "logs"
+        self.panes["logs"].set_filter(message.filter_text)  # type: ignore[attr-defined]
+        self._focus_pane("logs")
+
+    @on(messages.OpenEndpoint)
+    def _open_endpoint(self, message: messages.OpenEndpoint) -> None:
+        self.query_one(TabbedContent).active = "endpoints"
+        self.panes["endpoints"].open_endpoint(message.step)  # type: ignore[attr-defined]
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        """Mark screen updates so the writer may drop them when the terminal falls behind."""
+        driver = self._driver
+        if isinstance(driver, WorkbenchDriver):
+            with driver.frame():
+                super()._display(screen, renderable)
+        else:
+            super()._display(screen, renderable)
+
+
+def _within(node: DOMNode, ancestor: DOMNode) -> bool:
+    current: DOMNode | None = node
+    while current is not None:
+        if current is ancestor:
+            return True
+        current = current.parent
+    return False
+
+
+def make_workbench(
+    source: EngineSource, *, color: str = "auto", mouse: bool = True, slow_link: bool = False
+) -> WorkbenchApp:
+    """The one way the workbench is built, by the command line and by the tests alike."""
+    if color not in ("auto", *COLOR_SYSTEMS):
+        raise ValueError(f"--color must be auto, truecolor, 256 or 16, not {color!r}")
+    return WorkbenchApp(source, color=color, mouse=mouse, slow_link=slow_link)
+
+
+def run_tui(
+    source: EngineSource, *, color: str = "auto", mouse: bool = True, slow_link: bool = False
+) -> int:
+    """Run the workbench in this terminal; the process exit status."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(NO_TTY, file=sys.stderr)
+        return 2
+    app = make_workbench(source, color=color, mouse=mouse, slow_link=slow_link)
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(_run(app))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run(app))
+
+
+async def _run(app: WorkbenchApp) -> int:
+    settle = asyncio.ensure_future(_settle_memory(app))
+    try:
+        await app.run_async(mouse=app.use_mouse)
+    finally:
+        settle.cancel()
+        await app.source.stop()
+    return app.return_code or 0
+
+
+async def _settle_memory(app: WorkbenchApp) -> None:
+    """Once everything is loaded, keep the collector off the startup objects.
+
+    Textual, the engine and the loaded steps are a few hundred thousand long-lived objects;
+    without this every full collection walks them all, costing the server sharing the loop
+    a fifth of its time under load. Collections then run less often, as the panes hold many
+    small records that are freed by reference counting, not by the collector.
+    """
+    await app.ready.wait()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 50, 100)

@@ -1,0 +1,564 @@
+"""The Logs pane: every structured record, live, filterable, smooth with a million held.
+
+Records live in a fixed-capacity ring addressed by absolute index, so eviction never shifts
+anything and rendered strips can be cached by that index. A filter keeps the matching
+indices; a new filter is applied by scanning backwards from the newest record in small
+chunks between frames, so the tail the user is looking at appears first and the shared
+event loop (the engine and its HTTP server) is never held for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from datetime import tzinfo
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static
+
+from motia_tui import messages
+from motia_tui.source import EngineSource
+from motia_tui.widgets.line_view import LineView
+from motia_tui.widgets.log_filter import LogFilter, format_record, parse_filter
+
+CAPACITY = 1_000_000
+"""Records the pane keeps, as many as the engine's log store keeps on disk."""
+RELOAD_LIMIT = 10_000
+SCAN_CHUNK = 4_000
+"""Records a filter scan checks before yielding to the loop (a few milliseconds)."""
+DEDUPE_WINDOW = 2_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
+
+
+def record_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Identity of a record across a reload: the API gives records no id of their own."""
+    return (
+        record.get("time"),
+        record.get("level"),
+        record.get("msg"),
+        record.get("traceId"),
+        record.get("spanId"),
+        record.get("step"),
+    )
+
+
+def clean(text: str) -> str:
+    """Never let a record's bytes reach the terminal as control sequences."""
+    return _CONTROL.sub("\ufffd", text.replace("\t", " "))
+
+
+class RecordRing:
+    """The newest `capacity` records, addressed by an absolute index that only grows."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: list[dict[str, Any]] = []
+        self.start = 0
+        self.end = 0
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def append(self, record: dict[str, Any]) -> bool:
+        """Add a record; True when the oldest one was evicted to make room."""
+        if len(self._items) < self.capacity:
+            self._items.append(record)
+            self.end += 1
+            return False
+        self._items[self.end % self.capacity] = record
+        self.end += 1
+        self.start += 1
+        return True
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not self.start <= index < self.end:
+            raise IndexError(index)
+        return self._items[index % self.capacity]
+
+    def clear(self) -> None:
+        self._items = []
+        self.start = self.end
+
+
+class MatchView:
+    """Absolute indices of matching records, oldest first.
+
+    Two stacks: `_older` holds what the backward scan finds (newest first, so the oldest is
+    at the end and eviction pops it), `_newer` what arrives live after the scan began.
+    """
+
+    def __init__(self) -> None:
+        self._older: list[int] = []
+        self._newer: list[int] = []
+        self._newer_start = 0
+
+    def __len__(self) -> int:
+        return len(self._older) + len(self._newer) - self._newer_start
+
+    def __getitem__(self, line: int) -> int:
+        older = len(self._older)
+        if line < older:
+            return self._older[older - 1 - line]
+        return self._newer[self._newer_start + line - older]
+
+    def add_newer(self, index: int) -> None:
+        self._newer.append(index)
+
+    def add_older(self, index: int) -> None:
+        self._older.append(index)
+
+    def trim_below(self, start: int) -> int:
+        """Forget indices of evicted records; the number of lines removed."""
+        removed = 0
+        older = self._older
+        while older and older[-1] < start:
+            older.pop()
+            removed += 1
+        if not older:
+            newer = self._newer
+            while self._newer_start < len(newer) and newer[self._newer_start] < start:
+                self._newer_start += 1
+                removed += 1
+            if self._newer_start > 4096 and self._newer_start * 2 > len(newer):
+                del newer[: self._newer_start]
+                self._newer_start = 0
+        return removed
+
+
+class LogBuffer:
+    """Records plus the lines the current filter shows; no terminal involved."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.ring = RecordRing(capacity)
+        self.filter: LogFilter = parse_filter("")
+        self.view: MatchView | None = None
+        self._scan_next = -1
+        self._recent_keys: set[tuple[Any, ...]] = set()
+
+    @property
+    def scanning(self) -> bool:
+        return self.view is not None and self._scan_next >= self.ring.start
+
+    @property
+    def scan_progress(self) -> float:
+        total = self.ring.end - self.ring.start
+        if not self.scanning or total == 0:
+            return 1.0
+        return 1 - (self._scan_next - self.ring.start) / total
+
+    def __len__(self) -> int:
+        return len(self.ring) if self.view is None else len(self.view)
+
+    def index_at(self, line: int) -> int:
+        return self.ring.start + line if self.view is None else self.view[line]
+
+    def record_at(self, line: int) -> dict[str, Any]:
+        return self.ring[self.index_at(line)]
+
+    def append(self, records: list[dict[str, Any]]) -> int:
+        """Add live records; the number of lines that fell off the top."""
+        ring, view, matches = self.ring, self.view, self.filter.matches
+        skip = self._recent_keys
+        evicted = 0
+        for record in records:
+            if skip:
+                key = record_key(record)
+                if key in skip:
+                    skip.discard(key)
+                    continue
+                skip.clear()
+            evicted += ring.append(record)
+            if view is not None and matches(record):
+                view.add_newer(ring.end - 1)
+        if view is None:
+            return evicted
+        return view.trim_below(ring.start) if evicted else 0
+
+    def merge(self, records: list[dict[str, Any]]) -> int:
+        """Take a reload's snapshot (oldest first): only what is newer than what is held."""
+        fresh = records
+        if len(self.ring):
+            last = record_key(self.ring[self.ring.end - 1])
+            keys = [record_key(r) for r in records]
+            if last in keys:
+                fresh = records[len(keys) - keys[::-1].index(last) :]
+            else:
+                newest = self.ring[self.ring.end - 1].get("time") or 0
+                fresh = [r for r in records if (r.get("time") or 0) > newest]
+        self._recent_keys.clear()
+        evicted = self.append(fresh)
+        self._recent_keys = {record_key(r) for r in records[-DEDUPE_WINDOW:]}
+        return evicted
+
+    def set_filter(self, log_filter: LogFilter) -> None:
+        self.filter = log_filter
+        if log_filter.is_empty:
+            self.view = None
+            self._scan_next = -1
+            return
+        self.view = MatchView()
+        self._scan_next = self.ring.end - 1
+
+    def scan(self, budget: int = SCAN_CHUNK) -> int:
+        """Check up to `budget` older records against the filter; the lines added on top."""
+        view = self.view
+        if view is None:
+            return 0
+        ring, matches = self.ring, self.filter.matches
+        stop = max(ring.start, self._scan_next - budget + 1)
+        added = 0
+        index = self._scan_next
+        while index >= stop:
+            if matches(ring[index]):
+                view.add_older(index)
+                added += 1
+            index -= 1
+        self._scan_next = index
+        return added
+
+
+class LogView(LineView, can_focus=True):
+    """Draws a `LogBuffer` through the line API: only the visible lines are ever rendered."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "log--time",
+        "log--debug",
+        "log--info",
+        "log--warn",
+        "log--error",
+        "log--step",
+        "log--trace",
+        "log--msg",
+        "log--key",
+        "log--value",
+        "log--cursor",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "top", "Oldest", show=False),
+        Binding("end,G", "follow", "Follow tail", id="logs-follow"),
+        Binding("enter", "details", "Record", id="logs-record"),
+        Binding("t", "trace", "Its trace", id="logs-trace"),
+        Binding("y", "copy", "Copy", id="logs-copy"),
+    ]
+
+    follow: reactive[bool] = reactive(True)
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    class Changed(Message):
+        """Something the status line shows changed."""
+
+    def __init__(self, buffer: LogBuffer, *, tz: tzinfo | None = None, id: str | None = None):
+        super().__init__(id=id)
+        self.buffer = buffer
+        self.tz = tz
+        self._strips: LRUCache[int, Strip] = LRUCache(2048)
+
+    # -- data ------------------------------------------------------------------------
+
+    def lines_changed(self, removed_on_top: int = 0, added_on_top: int = 0) -> None:
+        """Resize the virtual area after the buffer changed; keep a paused view still."""
+        count = len(self.buffer)
+        self.set_line_count(count)
+        height = self.scrollable_content_region.height
+        if self.follow:
+            self.cursor = max(0, count - 1)
+            self.scroll_to(y=max(0, count - height), animate=False, immediate=True)
+        else:
+            shift = added_on_top - removed_on_top
+            if shift:
+                self.cursor = min(max(0, self.cursor + shift), max(0, count - 1))
+                target = max(0.0, self.scroll_y + shift)
+                self.set_scroll(None, min(target, max(0, count - height)))
+        self.refresh()
+        self.post_message(self.Changed())
+
+    def reset(self) -> None:
+        self._strips.clear()
+        self.follow = True
+        self.lines_changed()
+
+    # -- rendering -------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def _strip_for(self, index: int, width: int) -> Strip:
+        """A record's line at this width; the cache is cleared when the width changes."""
+        strip = self._strips.get(index)
+        if strip is None:
+            record = self.buffer.ring[index]
+            if "spanId" in record:
+                record = {k: v for k, v in record.items() if k != "spanId"}
+            segments = [
+                Segment(clean(text), self.style_of(f"log--{name[4:]}" if name else ""))
+                for text, name in format_record(record, self.tz)
+            ]
+            strip = Strip(segments).crop_extend(0, width, self.base_style)
+            self._strips[index] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        line = int(self.scroll_y) + y
+        if line >= len(self.buffer):
+            return Strip.blank(width, self.base_style)
+        strip = self._strip_for(self.buffer.index_at(line), width)
+        if line == self.cursor and self.has_focus:
+            strip = strip.apply_style(self.component("log--cursor"))
+        return strip
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._strips.clear()
+        self.lines_changed()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # -- moving ------------------------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value < self.max_scroll_y:
+            self.follow = False
+        elif new_value >= self.max_scroll_y and not self.follow and old_value != new_value:
+            self.follow = True
+
+    def watch_follow(self, follow: bool) -> None:
+        self.post_message(self.Changed())
+
+    def _move_to(self, line: int) -> None:
+        count = len(self.buffer)
+        if count == 0:
+            return
+        line = min(max(0, line), count - 1)
+        self.follow = line == count - 1 and self.follow
+        self.cursor = line
+        top = int(self.scroll_y)
+        height = max(1, self.size.height)
+        if line < top:
+            self.scroll_to(y=line, animate=False, immediate=True)
+        elif line >= top + height:
+            self.scroll_to(y=line - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_cursor(self, delta: int) -> None:
+        if delta < 0:
+            self.follow = False
+        self._move_to(self.cursor + delta)
+        if self.cursor == len(self.buffer) - 1 and delta > 0:
+            self.follow = True
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.size.height - 1))
+
+    def action_top(self) -> None:
+        self.follow = False
+        self._move_to(0)
+
+    def action_follow(self) -> None:
+        self.follow = True
+        self.lines_changed()
+
+    def on_click(self, event: events.Click) -> None:
+        line = int(self.scroll_y) + event.y
+        if line < len(self.buffer):
+            self.follow = False
+            self._move_to(line)
+
+    def _cursor_record(self) -> dict[str, Any] | None:
+        if not len(self.buffer):
+            return None
+        return self.buffer.record_at(min(self.cursor, len(self.buffer) - 1))
+
+    def action_details(self) -> None:
+        record = self._cursor_record()
+        if record is not None:
+            self.app.push_screen(RecordScreen(record))
+
+    def action_trace(self) -> None:
+        record = self._cursor_record()
+        if record is not None and record.get("traceId"):
+            self.post_message(messages.OpenTrace(str(record["traceId"])))
+
+    def action_copy(self) -> None:
+        """The record as one JSON line, through the terminal's clipboard (OSC 52, over SSH
+        too)."""
+        record = self._cursor_record()
+        if record is not None:
+            self.app.copy_to_clipboard(json.dumps(record, ensure_ascii=False, default=repr))
+            self.notify("copied the record", timeout=2)
+
+
+class RecordScreen(ModalScreen[None]):
+    """One record in full: every field, the traceback unfolded."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,enter", "dismiss", "Close", id="record-close"),
+        Binding("t", "trace", "Its trace", id="record-trace"),
+    ]
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.record = dict(record)
+
+    def compose(self) -> ComposeResult:
+        fields = {k: v for k, v in self.record.items() if k != "traceback"}
+        text = json.dumps(fields, indent=2, ensure_ascii=False, default=repr)
+        traceback = self.record.get("traceback")
+        if traceback:
+            text += "\n\n" + str(traceback)
+        with VerticalScroll(id="record-body"):
+            yield Static(clean(text), markup=False)
+
+    def action_trace(self) -> None:
+        trace_id = self.record.get("traceId")
+        self.dismiss()
+        if trace_id:
+            self.app.post_message(messages.OpenTrace(str(trace_id)))
+
+
+class LogsPane(Vertical):
+    """Status line, the log view, and a filter box that `/` opens."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "open_filter", "Filter", id="logs-filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="logs-clear"),
+    ]
+    FILTER_DELAY_S = 0.15
+
+    def __init__(
+        self, source: EngineSource, *, capacity: int = CAPACITY, tz: tzinfo | None = None
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.buffer = LogBuffer(capacity)
+        self.tz = tz
+        self._filter_timer: Timer | None = None
+        self._filter_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("", id="logs-status", classes="pane-status")
+        yield LogView(self.buffer, tz=self.tz, id="logs-view")
+        yield Input(
+            placeholder="text or regex, !text inverts; level:warn step:Name flow:f trace:id",
+            id="logs-filter",
+            classes="pane-filter",
+        )
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def on_mount(self) -> None:
+        self._show_status()
+
+    # -- the workbench contract ------------------------------------------------------------
+
+    def apply_events(self, events_: list[dict[str, Any]]) -> None:
+        records = [e["data"] for e in events_ if e["type"] == "log"]
+        if not records:
+            return
+        removed = self.buffer.append(records)
+        self.view.lines_changed(removed_on_top=removed)
+
+    async def reload(self) -> None:
+        records = await self.source.logs(limit=RELOAD_LIMIT)
+        removed = self.buffer.merge(records)
+        self.view.lines_changed(removed_on_top=removed)
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def set_filter(self, text: str) -> None:
+        """Show only matching records (the app's `!` key and `OpenLogs` land here)."""
+        box = self.query_one("#logs-filter", Input)
+        with box.prevent(Input.Changed):
+            box.value = text
+        self._apply_filter(text)
+
+    def _apply_filter(self, text: str) -> None:
+        self._filter_text = text
+        self.buffer.set_filter(parse_filter(text))
+        self.view.reset()
+        if self.buffer.scanning:
+            self._scan()
+
+    @work(exclusive=True, group="logs-filter")
+    async def _scan(self) -> None:
+        buffer = self.buffer
+        view = self.view
+        while buffer.scanning:
+            added = buffer.scan()
+            if added:
+                view.lines_changed(added_on_top=added)
+            else:
+                self._show_status()
+            await asyncio.sleep(0)
+        self._show_status()
+
+    def action_open_filter(self) -> None:
+        box = self.query_one("#logs-filter", Input)
+        box.add_class("-open")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#logs-filter", Input)
+        box.remove_class("-open")
+        if box.value:
+            box.value = ""
+        self.view.focus()
+
+    @on(Input.Changed, "#logs-filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(
+            self.FILTER_DELAY_S, partial(self._apply_filter, event.value)
+        )
+
+    @on(Input.Submitted, "#logs-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        if event.value != self._filter_text:
+            self._apply_filter(event.value)
+        event.input.remove_class("-open")
+        self.view.focus()
+
+    # -- status line -----------------------------------------------------------------------
+
+    @on(LogView.Changed)
+    def _view_changed(self) -> None:
+        self._show_status()
+
+    def _show_status(self) -> None:
+        buffer = self.buffer
+        parts = [f"{len(buffer.ring):,} records"]
+        if not buffer.filter.is_empty:
+            parts.append(f"{len(buffer):,} match {self._filter_text!r}")
+            if buffer.scanning:
+                parts.append(f"filtering {buffer.scan_progress:.0%}")
+        parts.append("following" if self.view.follow else "paused: End follows")
+        self.query_one("#logs-status", Label).update("  ·  ".join(parts), layout=False)

@@ -1,0 +1,69 @@
+"""A line-API view for lists that grow on every tick: the Logs and Traces panes build on it.
+
+Two costs dominate a live list redrawn 15 times a second while the server is busy, and both
+are avoided here. Setting `virtual_size` asks Textual for a layout pass over the whole
+screen; when only the number of lines changed, the scrollbars are updated in place instead
+(the vertical scrollbar is always shown, so its width never changes the layout). And styles
+are resolved once per theme change rather than once per line.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+
+
+class LineView(ScrollView):
+    """A `ScrollView` with cached styles and a layout-free line count."""
+
+    DEFAULT_CSS = """
+    LineView {
+        overflow-x: hidden;
+        overflow-y: scroll;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._base: Style | None = None
+        self._combined: dict[str, Style] = {}
+        self._components: dict[str, Style] = {}
+
+    @property
+    def base_style(self) -> Style:
+        """The widget's own style (colour and background), resolved once per theme."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def component(self, name: str) -> Style:
+        """A component class's style on its own (to lay over a finished strip)."""
+        style = self._components.get(name)
+        if style is None:
+            style = self._components[name] = self.get_component_rich_style(name)
+        return style
+
+    def style_of(self, name: str) -> Style:
+        """A component class's style over the widget's own; `""` is the widget's own."""
+        style = self._combined.get(name)
+        if style is None:
+            style = self.base_style + self.component(name) if name else self.base_style
+            self._combined[name] = style
+        return style
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+        self._combined.clear()
+        self._components.clear()
+
+    def set_line_count(self, count: int) -> None:
+        """Change the scrollable height without a layout pass over the screen."""
+        size = Size(self.size.width, count)
+        if size == self.virtual_size:
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        if self.is_mounted and self.size:
+            self._scroll_update(size)
+            self.refresh()

@@ -1,0 +1,209 @@
+"""Terminal output that can never stall the event loop.
+
+Textual's stock writer thread hands frames over through a 30-item queue whose `put` blocks
+the caller when the terminal stops reading (a frozen SSH link, a suspended `tmux` client).
+The caller is the event loop that also runs the engine and uvicorn, so one frozen terminal
+would time out every HTTP request. Here the loop only ever appends to a buffer; a thread does
+the blocking writes. While the thread is stuck, queued frames are thrown away (each one is a
+diff against the previous, so a dropped frame leaves the screen stale), and once the terminal
+drains the app is asked for one whole-screen repaint. Control sequences (modes, clipboard,
+the restore sequence at exit) are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ScreenStackError
+from textual.drivers.linux_driver import LinuxDriver
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+MAX_QUEUED_FRAMES = 4
+"""Frames that may wait for the writer thread; one more and the backlog is dropped. A slow
+link keeps getting the (small) diffs; a stalled one is repainted whole once it reads."""
+MAX_QUEUED_BYTES = 256 << 10
+STOP_TIMEOUT_S = 2.0
+"""How long quitting waits for the terminal to take the restore sequence."""
+
+
+class FrameWriter(threading.Thread):
+    """Writes batches to a file descriptor; drops frames, never control batches."""
+
+    def __init__(
+        self,
+        fd: int,
+        on_drained: Callable[[], None],
+        max_frames: int = MAX_QUEUED_FRAMES,
+        max_bytes: int = MAX_QUEUED_BYTES,
+    ) -> None:
+        super().__init__(daemon=True, name="motia-terminal-writer")
+        self._fd = fd
+        self._on_drained = on_drained
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
+        self._cond = threading.Condition()
+        self._pending: list[str] = []
+        self._batches: deque[tuple[bool, bytes]] = deque()
+        self._queued_frames = 0
+        self._queued_bytes = 0
+        self._lost = False
+        self._stopping = False
+        self._broken = False
+        self.frames_dropped = 0
+
+    def write(self, text: str) -> None:
+        with self._cond:
+            self._pending.append(text)
+
+    def seal(self, frame: bool) -> None:
+        """End the current batch; a frame may be dropped, anything else is kept."""
+        with self._cond:
+            if not self._pending:
+                return
+            data = "".join(self._pending).encode("utf-8", "replace")
+            self._pending.clear()
+            if self._broken:
+                return
+            if frame:
+                if self._lost:
+                    self.frames_dropped += 1
+                    return
+                if (
+                    self._queued_frames >= self._max_frames
+                    or self._queued_bytes + len(data) > self._max_bytes
+                ):
+                    self._drop_frames()
+                    self.frames_dropped += 1
+                    return
+                self._queued_frames += 1
+            self._queued_bytes += len(data)
+            self._batches.append((frame, data))
+            self._cond.notify()
+
+    def _drop_frames(self) -> None:
+        """Forget queued frames; once the thread has nothing left it asks for a repaint."""
+        kept = deque((frame, data) for frame, data in self._batches if not frame)
+        self.frames_dropped += len(self._batches) - len(kept)
+        self._batches = kept
+        self._queued_frames = 0
+        self._queued_bytes = sum(len(data) for _frame, data in kept)
+        self._lost = True
+        self._cond.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._batches and not self._stopping and not self._lost:
+                    self._cond.wait()
+                if self._batches:
+                    frame, data = self._batches.popleft()
+                    self._queued_frames -= int(frame)
+                    self._queued_bytes -= len(data)
+                elif self._stopping:
+                    return
+                else:
+                    self._lost = False
+                    data = b""
+            if data:
+                self._write_all(data)
+            elif not self._broken:
+                self._on_drained()
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._broken:
+            try:
+                written = os.write(self._fd, view)
+            except BlockingIOError:
+                select.select([], [self._fd], [], 1.0)
+                continue
+            except InterruptedError:
+                continue
+            except OSError:
+                with self._cond:
+                    self._broken = True
+                    self._batches.clear()
+                return
+            view = view[written:]
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Flush what is left, giving up after `timeout` when the terminal is gone."""
+        self.seal(frame=False)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self.is_alive():
+            self.join(timeout)
+
+
+class WorkbenchDriver(LinuxDriver):
+    """Textual's Linux driver with its output routed through a `FrameWriter` on stdout."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        debug: bool = False,
+        mouse: bool = True,
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(app, debug=debug, mouse=mouse, size=size)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_frame = False
+        self.writer = FrameWriter(sys.__stdout__.fileno(), self._drained)
+
+    def write(self, data: str) -> None:
+        self.writer.write(data)
+
+    def _get_terminal_size(self) -> tuple[int, int]:
+        """Ask the terminal itself: an exported COLUMNS or LINES goes stale on resize."""
+        try:
+            size = os.get_terminal_size(sys.__stdout__.fileno())
+        except (OSError, ValueError):
+            return super()._get_terminal_size()
+        return size.columns or 80, size.lines or 25
+
+    def flush(self) -> None:
+        self.writer.seal(frame=self._in_frame)
+
+    @contextlib.contextmanager
+    def frame(self) -> Iterator[None]:
+        """Mark what the app writes inside as one droppable screen update."""
+        self.flush()
+        self._in_frame = True
+        try:
+            yield
+        finally:
+            self.flush()
+            self._in_frame = False
+
+    def start_application_mode(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if not self.writer.is_alive():
+            self.writer.start()
+        super().start_application_mode()
+
+    def close(self) -> None:
+        super().close()
+        self.writer.stop()
+
+    def _drained(self) -> None:
+        """Called on the writer thread once a backlog is gone: repaint the whole screen."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._repaint)
+
+    def _repaint(self) -> None:
+        with contextlib.suppress(ScreenStackError):
+            self._app.screen.refresh()

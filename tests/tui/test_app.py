@@ -1,0 +1,262 @@
+"""The whole workbench, built by `make_workbench` as the command line builds it, driven by keys.
+
+Each test runs the real engine and uvicorn inside the app's loop (`run_test`) and talks to
+the embedded server with a real HTTP client.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from pane_harness import copy_project, wait_for
+from textual.pilot import Pilot
+from textual.widgets import TabbedContent
+
+from engine.settings import Settings
+from motia_tui.app import PANES, WorkbenchApp, make_workbench
+from motia_tui.help import HelpScreen
+from motia_tui.panes.logs import LogsPane, RecordScreen
+from motia_tui.panes.traces import TracesPane
+from motia_tui.source import EngineSource, LocalSource, RemoteSource
+
+BROKEN_STEP = """
+config = {"type": "event", "name": "Broken", "subscribes": "not-a-list"}
+
+
+async def handler(input, context):
+    pass
+"""
+FAILING_API = """
+config = {"type": "api", "name": "Explode", "path": "/explode", "method": "GET", "emits": []}
+
+
+async def handler(req, context):
+    raise ValueError("kaboom")
+"""
+
+
+@asynccontextmanager
+async def workbench(
+    source: EngineSource, size: tuple[int, int] = (120, 36)
+) -> AsyncIterator[tuple[WorkbenchApp, Pilot[int]]]:
+    app = make_workbench(source)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(lambda: app.ready.is_set(), what="the workbench to start")
+        yield app, pilot
+        if not app._exit:
+            await pilot.press("q")
+            await wait_for(lambda: app._exit, what="the workbench to quit")
+
+
+def local_source(tmp_path: Path, watch: bool = False) -> LocalSource:
+    return LocalSource(copy_project(tmp_path), Settings(), "127.0.0.1", 0, watch=watch)
+
+
+def logs_of(app: WorkbenchApp) -> LogsPane:
+    pane = app.panes["logs"]
+    assert isinstance(pane, LogsPane)
+    return pane
+
+
+def traces_of(app: WorkbenchApp) -> TracesPane:
+    pane = app.panes["traces"]
+    assert isinstance(pane, TracesPane)
+    return pane
+
+
+def shown_messages(pane: LogsPane) -> list[str]:
+    buffer = pane.buffer
+    return [str(buffer.record_at(i).get("msg")) for i in range(len(buffer))]
+
+
+async def greet(url: str, name: str = "Ada") -> str:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{url}/greet", json={"name": name})
+    assert response.status_code == 200
+    return str(response.json()["traceId"])
+
+
+async def test_keys_switch_tabs_and_q_quits_with_zero(tmp_path: Path) -> None:
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        tabs = app.query_one(TabbedContent)
+        assert tabs.active == "flows"
+        for n, (tab, _title, _cls) in reversed(list(enumerate(PANES, start=1))):
+            await pilot.press(str(n))
+            assert tabs.active == tab
+        url = source.label
+        await pilot.press("q")
+        await wait_for(lambda: app._exit, what="the workbench to quit")
+    assert app.return_code == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/__motia/steps", timeout=1)
+
+
+async def test_help_lists_every_binding_and_palette_every_action(tmp_path: Path) -> None:
+    async with workbench(local_source(tmp_path)) as (app, pilot):
+        await pilot.press("question_mark")
+        screen = app.screen
+        assert isinstance(screen, HelpScreen)
+        described = {(e.section, e.description) for e in screen.entries}
+        assert {
+            ("Everywhere", "Errors"),
+            ("Everywhere", "Quit"),
+            ("Logs", "Filter"),
+            ("Traces", "Open trace"),
+        } <= described
+        assert {section for section, _ in described} >= {title for _t, title, _c in PANES}
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for entry in app.key_entries():
+            if entry.action != "command_palette":
+                assert any(entry.description in title for title in titles), entry
+        assert "Logs: Filter" in titles
+
+
+async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        trace_id = await greet(source.label)
+        await source.engine.idle()
+        traces = traces_of(app)
+        await wait_for(lambda: trace_id in traces.trace_list.order, what="the trace in the list")
+        await wait_for(
+            lambda: traces.book.summary(trace_id)["spans"] == 3, what="all three spans"
+        )
+        logs = logs_of(app)
+        await wait_for(
+            lambda: "greeting recorded" in shown_messages(logs), what="the log line in Logs"
+        )
+
+        await pilot.press("3")
+        await pilot.press("enter")
+        await wait_for(lambda: traces.open_id == trace_id, what="the trace to open")
+        waterfall = traces.waterfall
+        assert [row.step for row in waterfall.rows] == [
+            "GreetApi",
+            "MakeGreeting",
+            "RecordGreeting",
+        ]
+        assert [row.depth for row in waterfall.rows] == [0, 1, 2]
+        body = str(app.query_one("#span-body").render())
+        assert "── input" in body and '"name": "Ada"' in body
+        await pilot.press("down")
+        body = str(app.query_one("#span-body").render())
+        assert "MakeGreeting" in body and "set greetings/" in body
+        await pilot.press("l")
+        assert app.query_one(TabbedContent).active == "logs"
+        await wait_for(
+            lambda: shown_messages(logs) == ["greeting requested", "greeting recorded"],
+            what="the logs of the trace",
+        )
+        await pilot.press("enter")
+        assert isinstance(app.screen, RecordScreen)
+        await pilot.press("t")
+        assert app.query_one(TabbedContent).active == "traces"
+        assert traces.open_id == trace_id
+
+
+async def test_logs_filter_keys(tmp_path: Path) -> None:
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        for name in ("Ada", "Bob", "Cy"):
+            await greet(source.label, name)
+        await source.engine.idle()
+        logs = logs_of(app)
+        await wait_for(
+            lambda: shown_messages(logs).count("greeting recorded") == 3, what="three greetings"
+        )
+        await pilot.press("4", "slash")
+        await pilot.press(*"Bob", "enter")
+        await wait_for(
+            lambda: not logs.buffer.scanning and len(logs.buffer) == 2, what="the filter to apply"
+        )
+        assert {
+            logs.buffer.record_at(i).get("name") or logs.buffer.record_at(i).get("text")
+            for i in range(2)
+        } == {"Bob", "Hello, Bob!"}
+        await pilot.press("slash", "ctrl+a", *"level:error", "enter")
+        await wait_for(lambda: len(logs.buffer) == 0, what="no errors shown")
+        await pilot.press("escape")
+        await wait_for(lambda: logs.buffer.filter.is_empty, what="the filter to clear")
+        assert shown_messages(logs).count("greeting recorded") == 3
+
+
+async def test_broken_step_and_failing_handler_notify(tmp_path: Path) -> None:
+    source = local_source(tmp_path, watch=True)
+    project = source.engine.project_dir
+    async with workbench(source) as (app, pilot):
+        (project / "steps" / "broken_step.py").write_text(BROKEN_STEP, encoding="utf-8")
+        await wait_for(
+            lambda: any("failed to load" in n.title for n in app._notifications),
+            what="a notification about the broken step",
+        )
+        await wait_for(lambda: app._broken == 1, what="the header to count it")
+        header = str(app.query_one("#header-steps").render())
+        assert "1 broken" in header
+
+        (project / "steps" / "explode_step.py").write_text(FAILING_API, encoding="utf-8")
+        await wait_for(lambda: "Explode" in source.engine.steps, what="the new step to load")
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{source.label}/explode")).status_code == 500
+        await wait_for(
+            lambda: any("kaboom" in n.message for n in app._notifications),
+            what="a notification about the handler error",
+        )
+        await pilot.press("exclamation_mark")
+        logs = logs_of(app)
+        assert app.query_one(TabbedContent).active == "logs"
+        await wait_for(lambda: not logs.buffer.scanning, what="the error filter")
+        messages = shown_messages(logs)
+        assert any("failed to load" in m for m in messages)
+        assert any("kaboom" in m for m in messages)
+        assert all(logs.buffer.record_at(i)["level"] == "error" for i in range(len(messages)))
+        errors = str(app.query_one("#header-errors").render())
+        assert "error" in errors and errors != "no errors"
+
+
+async def test_attached_workbench(tmp_path: Path) -> None:
+    engine_side = local_source(tmp_path)
+    await engine_side.start()
+    try:
+        async with workbench(RemoteSource(engine_side.label)) as (app, _pilot):
+            assert str(app.query_one("#header-address").render()) == engine_side.label
+            trace_id = await greet(engine_side.label)
+            traces, logs = traces_of(app), logs_of(app)
+            await wait_for(lambda: trace_id in traces.trace_list.order, what="the trace")
+            await wait_for(lambda: "greeting recorded" in shown_messages(logs), what="the log")
+            state = await app.source.state()
+            assert json.dumps(state["greetings"][trace_id]) == '{"text": "Hello, Ada!"}'
+    finally:
+        await engine_side.stop()
+
+
+async def test_terminal_flags(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        make_workbench(local_source(tmp_path), color="bogus")
+    app = make_workbench(local_source(tmp_path), color="16", mouse=False, slow_link=True)
+    assert app.console.color_system == "standard"
+    assert (app.fps, app.animation_level, app.use_mouse) == (4, "none", False)
+    async with app.run_test(size=(80, 24)):
+        await wait_for(lambda: app.ready.is_set(), what="the workbench to start")
+        assert app.theme == "ansi-dark"
+        await app.action_quit()
+    assert make_workbench(local_source(tmp_path), color="256").console.color_system == "256"
+
+
+def test_without_a_terminal_it_says_how_to_get_one(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "motia_tui.cli", "tui", "--dir", str(copy_project(tmp_path))],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "ssh -t" in done.stderr
