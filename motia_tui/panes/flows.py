@@ -129,6 +129,7 @@ class FlowsPane(Vertical):
         self._flow_name: str | None = None
         self._layouts: dict[str, FlowLayout] = {}
         self._stats_wanted = False
+        self._detail_shown: Any = None
 
     def compose(self) -> ComposeResult:
         yield Select[str]([], prompt="flow", allow_blank=True, id="flows-picker")
@@ -255,19 +256,19 @@ class FlowsPane(Vertical):
         node = None
         if flow is not None and node_id is not None:
             node = next((n for n in flow.get("nodes") or [] if n.get("id") == node_id), None)
-        text = self.query_one("#flows-detail-text", Static)
-        if node is None:
-            text.update("")
-            return
-        name = str(node.get("name") or node_id)
-        text.update(
-            node_details(
+        detail: Any = ""
+        if node is not None:
+            name = str(node.get("name") or node_id)
+            detail = node_details(
                 node,
                 self.model.steps.get(name, {}),
                 self.model.broken(flow or {}).get(name),
                 self.model.counters.get(name, {}),
             )
-        )
+        if detail == self._detail_shown:
+            return
+        self._detail_shown = detail
+        self.query_one("#flows-detail-text", Static).update(detail)
 
     @on(FlowCanvas.NodeSelected)
     def _node_selected(self, message: FlowCanvas.NodeSelected) -> None:

@@ -306,8 +306,6 @@ class LogView(LineView, can_focus=True):
         strip = self._strips.get(index)
         if strip is None:
             record = self.buffer.ring[index]
-            if "spanId" in record:
-                record = {k: v for k, v in record.items() if k != "spanId"}
             segments = [
                 Segment(clean(text), self.style_of(f"log--{name[4:]}" if name else ""))
                 for text, name in format_record(record, self.tz)

@@ -16,7 +16,7 @@ from typing import Any
 
 LEVELS = ("debug", "info", "warn", "error")
 LEVEL_ALIASES = {"warning": "warn"}
-STANDARD_FIELDS = frozenset({"level", "time", "msg", "traceId", "step", "flows"})
+STANDARD_FIELDS = frozenset({"level", "time", "msg", "traceId", "spanId", "step", "flows"})
 
 _RANK = {name: rank for rank, name in enumerate(LEVELS)}
 _UNKNOWN_RANK = _RANK["info"]
