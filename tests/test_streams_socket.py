@@ -370,8 +370,10 @@ async def test_a_client_that_stops_reading_never_blocks_a_step(
     reply = await http.post("/bulk/busy", json={"count": updates, "size": 16_000, "pauseMs": 1})
     elapsed = time.perf_counter() - started
     assert reply.status_code == 200
-    assert reply.json()["slowestMs"] < 100, "one stream write waited on a socket"
-    assert elapsed < 5
+    # Liveness, not speed: a write that waited on the stuck socket would wait forever, since
+    # that client never reads; bench/streams.py measures how fast writes really are.
+    assert reply.json()["slowestMs"] < 1000, "one stream write waited on a socket"
+    assert elapsed < 30
     await following
     assert [m["id"] for m in got] == [f"item-{n}" for n in range(updates)]
     assert server.stream_socket.dropped == 1

@@ -493,7 +493,7 @@ async def test_slow_sync_handlers_do_not_block_the_loop(project: MakeProject, se
         started = asyncio.get_running_loop().time()
         fast = await client.get("/async")
         assert fast.status_code == 200
-        assert asyncio.get_running_loop().time() - started < 0.5
+        assert asyncio.get_running_loop().time() - started < 0.9  # the sync handler sleeps 1 s
         assert not slow.done()
         assert (await slow).status_code == 200
 

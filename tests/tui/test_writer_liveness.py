@@ -80,7 +80,7 @@ def test_writer_drops_frames_keeps_control_and_asks_for_a_repaint() -> None:
             writer.seal(frame=True)
         writer.write("\x1b[?25h")
         writer.seal(frame=False)
-        assert time.perf_counter() - started < 0.5, "sealing a frame waited on the pipe"
+        assert time.perf_counter() - started < 2, "sealing a frame waited on the pipe"
         assert writer.frames_dropped >= 190
 
         received = bytearray()
