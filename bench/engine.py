@@ -27,10 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import RESULTS, write_section
+
 HERE = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0]).resolve() == HERE:
-    sys.path.pop(0)  # this file is named like the `engine` package it measures
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Engine"
 
 API_STEP = '''
@@ -157,6 +156,8 @@ def _write_chain(project: Path) -> None:
 
 
 async def bench_events(events: int) -> dict[str, float]:
+    # This file is named like the `engine` package it measures: take its folder off the path.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
     from engine import Engine, Settings
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -196,14 +197,6 @@ async def bench_events(events: int) -> dict[str, float]:
     }
 
 
-def write_section(body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    section = f"{SECTION}\n{body.rstrip()}\n"
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -240,7 +233,7 @@ Each api request is a traced run (a span written to SQLite through the group-com
 writer thread); each chain event is three deliveries, each persisted before and removed after
 its run.
 """
-    write_section(body)
+    write_section(SECTION, body)
     print(f"wrote {RESULTS}")
 
 

@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -35,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from results import RESULTS, write_section
 from websockets.asyncio.client import ClientConnection, connect
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Streams"
 GROUP = "crowd"
 
@@ -279,18 +278,6 @@ def measure(args: argparse.Namespace, compression: bool) -> dict[str, Any]:
                 process.kill()
 
 
-def write_section(body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    section = f"{SECTION}\n{body.rstrip()}\n"
-    text = (
-        pattern.sub(lambda _m: section, text)
-        if pattern.search(text)
-        else (text.rstrip() + "\n\n" + section)
-    )
-    RESULTS.write_text(text)
-
-
 def row(label: str, figures: dict[str, Any]) -> str:
     return (
         f"| {label} | {figures['p50_ms']:.1f} ms | {figures['p99_ms']:.1f} ms | "
@@ -339,7 +326,7 @@ every one; each update is one message to each subscriber. "CPU" is the share of 
 process used during the burst: the subscribers share one Python process, so when both are
 near 100% the pair is saturated and the figure is a floor for the server, not a ceiling.
 """
-    write_section(body)
+    write_section(SECTION, body)
     print(f"wrote {RESULTS}")
 
 

@@ -41,8 +41,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from results import RESULTS, write_section
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Workbench"
 COLUMNS, ROWS = 120, 36
 LOGS_PANE_CAPACITY = 1_000_000
@@ -357,14 +358,6 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
 
 
-def write_section(body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    section = f"{SECTION}\n{body.rstrip()}\n"
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="each wrk run")
@@ -424,7 +417,7 @@ records/s | stores full after {memory['full_at_s']:.0f} s | |
 The Logs pane holds up to {LOGS_PANE_CAPACITY:,} records, so its memory grows until the ring
 is full and stays flat after; the engine keeps 10,000 traces and log records in memory.
 """
-    write_section(body)
+    write_section(SECTION, body)
     print(f"wrote {RESULTS}")
 
 
