@@ -1,0 +1,186 @@
+"""The Traces pane's model, with no widget in it: trace summaries kept from span events,
+and the list filter. Pure, so it is tested on plain data."""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CAPACITY = 10_000
+"""Traces held (their spans too, so opening one needs no round trip), as many as the engine
+keeps in memory."""
+_STATUS_TOKEN = re.compile(r"(status|step):(\S*)", re.IGNORECASE)
+
+
+def trace_status(spans: Iterable[Mapping[str, Any]]) -> str:
+    """Running while any span runs; an error when some run's last attempt failed."""
+    last: dict[str, Mapping[str, Any]] = {}
+    for span in spans:
+        if span.get("status") == "running":
+            return "running"
+        key = span.get("deliveryId") or span["spanId"]
+        if key not in last or span.get("attempt", 1) >= last[key].get("attempt", 1):
+            last[key] = span
+    return "error" if any(s.get("status") == "error" for s in last.values()) else "ok"
+
+
+def trace_summary(trace_id: str, spans: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The list row of a trace, in the API's shape, from the spans the pane holds."""
+    if not spans:
+        return {
+            "traceId": trace_id,
+            "entry": None,
+            "status": "running",
+            "startedAt": None,
+            "durationMs": 0,
+            "spans": 0,
+            "errors": 0,
+        }
+    if len(spans) == 1:
+        (span,) = spans
+        status = span.get("status") or "running"
+        return {
+            "traceId": trace_id,
+            "entry": span.get("step"),
+            "kind": span.get("kind"),
+            "status": status,
+            "startedAt": span.get("start"),
+            "durationMs": round(span.get("durationMs") or 0, 3),
+            "spans": 1,
+            "errors": int(status == "error"),
+        }
+    first = min(spans, key=lambda s: s.get("start") or 0)
+    started = first.get("start") or 0
+    end = max((s.get("start") or 0) + (s.get("durationMs") or 0) for s in spans)
+    return {
+        "traceId": trace_id,
+        "entry": first.get("step"),
+        "kind": first.get("kind"),
+        "status": trace_status(spans),
+        "startedAt": started,
+        "durationMs": round(end - started, 3),
+        "spans": len(spans),
+        "errors": sum(1 for s in spans if s.get("status") == "error"),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """`status:error step:Name free text`: every present term must hold."""
+
+    status: str = ""
+    step: str = ""
+    text: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> TraceFilter:
+        status = step = ""
+        words = []
+        for word in text.split():
+            token = _STATUS_TOKEN.fullmatch(word)
+            if token is None:
+                words.append(word)
+            elif token.group(1).lower() == "status":
+                status = token.group(2).lower()
+            else:
+                step = token.group(2).casefold()
+        return cls(status, step, " ".join(words).casefold())
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.status or self.step or self.text)
+
+    def matches(self, summary: Mapping[str, Any], steps: Iterable[str]) -> bool:
+        if self.status and not str(summary.get("status", "")).startswith(self.status):
+            return False
+        names = [str(summary.get("entry") or ""), *steps]
+        folded = [name.casefold() for name in names]
+        if self.step and self.step not in folded:
+            return False
+        if self.text:
+            haystack = " ".join([str(summary.get("traceId", "")).casefold(), *folded])
+            return self.text in haystack
+        return True
+
+
+class TraceBook:
+    """Recent traces, oldest first: their spans as events brought them, and summaries.
+
+    `apply` runs for every span the engine reports, so it only files spans away; a
+    summary is computed when something needs it (a row on screen, a filter) and kept until
+    the trace changes again.
+    """
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        self.summaries: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        """Every trace in order of arrival; None until its summary is asked for."""
+        self.spans: dict[str, dict[str, dict[str, Any]]] = {}
+        self.incomplete: set[str] = set()
+        """Traces listed by a reload that got a new span: their other spans must be fetched."""
+
+    def __len__(self) -> int:
+        return len(self.summaries)
+
+    def summary(self, trace_id: str) -> dict[str, Any]:
+        summary = self.summaries[trace_id]
+        if summary is None:
+            summary = trace_summary(trace_id, list(self.spans.get(trace_id, {}).values()))
+            self.summaries[trace_id] = summary
+        return summary
+
+    def steps_of(self, trace_id: str) -> set[str]:
+        return {str(s.get("step") or "") for s in self.spans.get(trace_id, {}).values()}
+
+    def apply(self, events_: Iterable[Mapping[str, Any]]) -> tuple[set[str], bool]:
+        """Take span events; the traces touched, and whether traces were added or evicted."""
+        touched: set[str] = set()
+        held, summaries = self.spans, self.summaries
+        reordered = False
+        for event in events_:
+            kind = event["type"]
+            if kind != "span.start" and kind != "span.end":
+                continue
+            span = event["data"]
+            trace_id = span["traceId"]
+            spans = held.get(trace_id)
+            if spans is None:
+                spans = held[trace_id] = {}
+                if trace_id in summaries:
+                    self.incomplete.add(trace_id)
+                else:
+                    summaries[trace_id] = None
+                    reordered = True
+            spans[span["spanId"]] = span
+            touched.add(trace_id)
+        for trace_id in touched:
+            if trace_id not in self.incomplete:
+                summaries[trace_id] = None
+        return touched, self._evict() or reordered
+
+    def _evict(self) -> bool:
+        evicted = False
+        while len(self.summaries) > self.capacity:
+            oldest, _summary = self.summaries.popitem(last=False)
+            self.spans.pop(oldest, None)
+            self.incomplete.discard(oldest)
+            evicted = True
+        return evicted
+
+    def load(self, newest_first: list[dict[str, Any]]) -> None:
+        """Replace everything with a reload's list; held spans may be stale, so drop them."""
+        self.summaries = OrderedDict((s["traceId"], s) for s in reversed(newest_first))
+        self.spans.clear()
+        self.incomplete.clear()
+        self._evict()
+
+    def put_trace(self, detail: Mapping[str, Any]) -> None:
+        """A fetched trace: hold its spans and refresh its summary."""
+        trace_id = detail["traceId"]
+        self.spans[trace_id] = {s["spanId"]: s for s in detail.get("spans", [])}
+        self.incomplete.discard(trace_id)
+        if trace_id in self.summaries:
+            self.summaries[trace_id] = None
