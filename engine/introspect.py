@@ -54,30 +54,6 @@ async def _refuse_websocket(scope: Any, send: Any, status: int, message: str) ->
     await send({"type": "websocket.http.response.body", "body": body})
 
 
-def filter_logs(
-    records: list[dict[str, Any]],
-    trace_id: str | None,
-    step: str | None,
-    level: str | None,
-    text: str | None,
-) -> list[dict[str, Any]]:
-    """The API's log filter over in-memory records; `level` is a minimum."""
-    floor = LEVELS.get(level or "", 0)
-    needle = text.lower() if text else None
-    result = []
-    for record in records:
-        if trace_id and record.get("traceId") != trace_id:
-            continue
-        if step and record.get("step") != step:
-            continue
-        if floor and LEVELS.get(record.get("level", ""), 0) < floor:
-            continue
-        if needle and needle not in json.dumps(record, default=repr).lower():
-            continue
-        result.append(record)
-    return result
-
-
 class IntrospectionApi:
     """An ASGI app mounted at `/__motia`."""
 
@@ -185,11 +161,7 @@ class IntrospectionApi:
 
     async def trace(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
-        trace = self.engine.traces.get(
-            trace_id
-        ) or await asyncio.get_running_loop().run_in_executor(
-            None, self.engine.traces.load, trace_id
-        )
+        trace = await self.engine.traces.find(trace_id)
         if trace is None:
             return _error(404, f"no trace {trace_id}")
         return JSONResponse(trace)
@@ -209,13 +181,8 @@ class IntrospectionApi:
             level,
             params.get("q") or None,
         )
-        store = self.engine.logs
-        records = filter_logs(list(store.recent), *filters)
-        if len(records) < limit and store.total + len(store.recent) > (store.recent.maxlen or 0):
-            records = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: store.query(*filters, limit=limit)
-            )
-        return JSONResponse({"logs": records[-limit:]})
+        records = await self.engine.logs.find(*filters, limit=limit)
+        return JSONResponse({"logs": records})
 
     async def state(self, request: Request) -> Response:
         return JSONResponse({"groups": self.engine.state.groups()})

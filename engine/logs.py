@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine import events as ev
@@ -51,6 +51,30 @@ def merge_fields(record: dict[str, Any], fields: Any) -> None:
         record[str(key)] = jsonable_field(value)
 
 
+def matching(
+    records: Iterable[dict[str, Any]],
+    trace_id: str | None,
+    step: str | None,
+    level: str | None,
+    text: str | None,
+) -> list[dict[str, Any]]:
+    """The API's log filter over in-memory records; `level` is a minimum."""
+    floor = LEVELS.get(level or "", 0)
+    needle = text.lower() if text else None
+    result = []
+    for record in records:
+        if trace_id and record.get("traceId") != trace_id:
+            continue
+        if step and record.get("step") != step:
+            continue
+        if floor and LEVELS.get(record.get("level", ""), 0) < floor:
+            continue
+        if needle and needle not in json.dumps(record, default=repr).lower():
+            continue
+        result.append(record)
+    return result
+
+
 class LogStore:
     """Newest records in a ring, all of them on disk."""
 
@@ -58,7 +82,6 @@ class LogStore:
         self._hub = hub
         self._store = store
         self.recent: deque[dict[str, Any]] = deque(maxlen=memory_window)
-        self.total = 0
 
     def warm(self) -> None:
         rows = self._store.read(
@@ -69,7 +92,6 @@ class LogStore:
 
     def add(self, record: dict[str, Any]) -> None:
         self.recent.append(record)
-        self.total += 1
         self._store.submit(
             [
                 (
@@ -87,6 +109,23 @@ class LogStore:
             ]
         )
         self._hub.publish(ev.LOG, record)
+
+    async def find(
+        self,
+        trace_id: str | None = None,
+        step: str | None = None,
+        level: str | None = None,
+        text: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Matching records, oldest first: from memory, or from the disk in a thread when the
+        memory ring is full (older records may match) and holds too few."""
+        records = matching(self.recent, trace_id, step, level, text)
+        if len(records) < limit and len(self.recent) == self.recent.maxlen:
+            records = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: self.query(trace_id, step, level, text, limit)
+            )
+        return records[-limit:]
 
     def query(
         self,

@@ -297,6 +297,13 @@ class TraceStore:
             return None
         return self._detail(trace_id, sorted(spans.values(), key=lambda s: s.start))
 
+    async def find(self, trace_id: str) -> dict[str, Any] | None:
+        """A trace from memory, or from the disk in a thread."""
+        found = self.get(trace_id)
+        if found is None:
+            found = await asyncio.get_running_loop().run_in_executor(None, self.load, trace_id)
+        return found
+
     def load(self, trace_id: str) -> dict[str, Any] | None:
         """An older trace from disk (blocking: call it in a thread)."""
         conn = self._store.reader()

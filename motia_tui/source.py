@@ -21,7 +21,6 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from engine.events import Subscription
-from engine.introspect import filter_logs
 from engine.runtime import Engine
 from engine.server import EngineServer
 from engine.settings import Settings
@@ -234,11 +233,9 @@ class LocalSource:
         return self.engine.traces.list(limit, status or None, step or None)
 
     async def trace(self, trace_id: str) -> dict[str, Any] | None:
-        found = self.engine.traces.get(trace_id)
-        if found is None and self._started:
-            loop = asyncio.get_running_loop()
-            found = await loop.run_in_executor(None, self.engine.traces.load, trace_id)
-        return found
+        if not self._started:
+            return self.engine.traces.get(trace_id)
+        return await self.engine.traces.find(trace_id)
 
     async def logs(
         self,
@@ -248,13 +245,9 @@ class LocalSource:
         q: str | None = None,
         limit: int = 10_000,
     ) -> list[dict[str, Any]]:
-        store = self.engine.logs
-        filters = (trace_id or None, step or None, level or None, q or None)
-        records = filter_logs(list(store.recent), *filters)
-        if len(records) < limit and store.total + len(store.recent) > (store.recent.maxlen or 0):
-            loop = asyncio.get_running_loop()
-            records = await loop.run_in_executor(None, lambda: store.query(*filters, limit=limit))
-        return records[-limit:]
+        return await self.engine.logs.find(
+            trace_id or None, step or None, level or None, q or None, limit=limit
+        )
 
     async def state(self) -> dict[str, dict[str, Any]]:
         return self.engine.state.groups()

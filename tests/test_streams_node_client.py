@@ -21,10 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
+from test_streams_socket import start_server
 
-from engine.runtime import Engine
 from engine.server import EngineServer
-from engine.settings import Settings
 
 NODE_DIR = Path(__file__).parent / "node"
 SCRIPT = NODE_DIR / "stream_client_check.mjs"
@@ -79,16 +78,7 @@ def node() -> Iterator[str]:
 async def server(tmp_path: Path) -> AsyncIterator[EngineServer]:
     project = tmp_path / f"streams_{tmp_path.name}"
     shutil.copytree(FIXTURE, project)
-    srv = EngineServer(
-        Engine(project, Settings()),
-        "127.0.0.1",
-        0,
-        introspect=True,
-        token=None,
-        cors_origins=None,
-        watch=False,
-    )
-    await srv.start()
+    srv = await start_server(project)
     yield srv
     await srv.stop()
 
