@@ -156,7 +156,7 @@ class Bus:
         self._schedule(delivery)
 
     def _schedule(self, delivery: Delivery) -> None:
-        wait = delivery.not_before - time.time()
+        wait = delivery.not_before and delivery.not_before - time.time()
         if wait > 0:
             loop = asyncio.get_running_loop()
             timer: asyncio.TimerHandle | None = None

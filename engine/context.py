@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -26,18 +25,37 @@ if TYPE_CHECKING:
     from engine.execution import Executor
 
 
-@dataclass(slots=True)
 class Run:
     """One attempt of one step, and the effects it must commit together."""
 
-    step_name: str
-    flows: list[str]
-    span: Span
-    batch: list[Statement] = field(default_factory=list)
-    emitted: list[Delivery] = field(default_factory=list)
-    pending: list[asyncio.Future[Any]] = field(default_factory=list)
-    declared_emits: set[str] | None = None
-    timed_out: bool = False
+    __slots__ = (
+        "batch",
+        "declared_emits",
+        "emitted",
+        "flows",
+        "pending",
+        "span",
+        "span_rows",
+        "step_name",
+        "timed_out",
+    )
+
+    def __init__(
+        self,
+        step_name: str,
+        flows: list[str],
+        span: Span,
+        declared_emits: frozenset[str] | None = None,
+    ) -> None:
+        self.step_name = step_name
+        self.flows = flows
+        self.span = span
+        self.declared_emits = declared_emits
+        self.batch: list[Statement] = []
+        self.emitted: list[Delivery] = []
+        self.pending: list[asyncio.Future[Any]] = []
+        self.span_rows: list[Statement] = []
+        self.timed_out = False
 
     @property
     def trace_id(self) -> str:
@@ -81,7 +99,7 @@ class _Caller:
 
     def _now(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         value = fn(*args)
-        if inspect.isawaitable(value):
+        if value is not None and inspect.isawaitable(value):
             task = asyncio.ensure_future(value)
             self._run.pending.append(task)
             return task

@@ -117,9 +117,11 @@ class Executor:
     ) -> Run:
         span = Span(trace_id or new_id(), parent_id, step.name, kind, attempt, input_, delivery_id)
         self.traces.start_span(span)
-        counters = self.stats.setdefault(step.name, {"runs": 0, "failures": 0, "running": 0})
+        counters = self.stats.get(step.name)
+        if counters is None:
+            counters = self.stats[step.name] = {"runs": 0, "failures": 0, "running": 0}
         counters["running"] += 1
-        return Run(step.name, step.flows, span, declared_emits=step.emit_topics)
+        return Run(step.name, step.flows, span, step.emit_topics)
 
     def end(self, run: Run, output: Any = None, error: dict[str, Any] | None = None) -> None:
         counters = self.stats[run.step_name]
@@ -127,9 +129,9 @@ class Executor:
         counters["runs"] += 1
         if error is not None:
             counters["failures"] += 1
-            self.traces.end_span(run.span, ERROR, error=error)
+            run.span_rows = self.traces.end_span(run.span, ERROR, error=error)
         else:
-            self.traces.end_span(run.span, OK, output=output)
+            run.span_rows = self.traces.end_span(run.span, OK, output=output)
 
     def commit(
         self,
@@ -137,8 +139,9 @@ class Executor:
         extra: list[Statement] = (),
         durable: bool = False,  # type: ignore[assignment]
     ) -> asyncio.Future[None] | None:
-        """Hand the run's effects to the store as one batch; a future when asked to wait."""
-        statements = list(run.batch)
+        """Hand the run's effects and its span to the store as one batch; a future when asked
+        to wait. A run with no effects waits for nothing: its span is history, not work."""
+        statements = run.batch
         retractable = {}
         for delivery in run.emitted:
             if not delivery.done:
@@ -146,7 +149,10 @@ class Executor:
                 statements.append(delivery.insert())
         statements.extend(extra)
         if not statements:
+            if run.span_rows:
+                self.store.submit(run.span_rows)
             return None
+        statements.extend(run.span_rows)
         done = self.loop.create_future() if durable else None
         self.store.submit(statements, done, retractable)
         return done
@@ -183,7 +189,7 @@ class Executor:
             result = await self.loop.run_in_executor(
                 self.pool, self._call_sync, handler, args, context
             )
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             result = await result
         return result
 
@@ -286,7 +292,7 @@ class Executor:
         return Run(what, [], span)
 
     def finish_manual(self, run: Run, durable: bool = True) -> asyncio.Future[None] | None:
-        self.traces.end_span(run.span, OK)
+        run.span_rows = self.traces.end_span(run.span, OK)
         return self.commit(run, durable=durable)
 
     # -- context operations ------------------------------------------------------------
@@ -318,7 +324,7 @@ class Executor:
         if not deliveries:
             self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
         run.emitted.extend(deliveries)
-        run.span.emits.append({"topic": topic, "data": data, "subscribers": len(deliveries)})
+        run.span.add_emit({"topic": topic, "data": data, "subscribers": len(deliveries)})
 
     def _state_changed(self, run: Run, op: str, group: str, key: str | None, value: Any) -> None:
         change = {

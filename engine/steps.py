@@ -106,10 +106,11 @@ class Step:
     queue: QueueConfig = field(default_factory=QueueConfig)
     warnings: list[str] = field(default_factory=list)
     is_async: bool = False
+    emit_topics: frozenset[str] = frozenset()
+    """The declared emit topics, kept as a set because every emit is checked against it."""
 
-    @property
-    def emit_topics(self) -> set[str]:
-        return {e.topic for e in self.emits}
+    def __post_init__(self) -> None:
+        self.emit_topics = frozenset(e.topic for e in self.emits)
 
     def to_json(self, project_dir: Path | None = None) -> dict[str, Any]:
         """The introspection view of a step (camelCase, as Motia names things)."""

@@ -9,16 +9,18 @@ restart, pruned to the configured number of traces.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine import events as ev
 from engine import jsonio
 from engine.events import EventHub
-from engine.store import Store
+from engine.store import Statement, Store
 
 RUNNING, OK, ERROR = "running", "ok", "error"
 MAX_SPAN_LOGS = 200
@@ -26,25 +28,18 @@ RUNNING_WRITE_DELAY_S = 0.2
 MAX_SPAN_OPS = 500
 
 
-class _RandomIds:
+def _random_ids() -> Iterator[str]:
     """128 random bits per id, from the OS's generator: trace ids reach users (and some
     projects key data by them), so they must not be guessable. The bits are drawn 4 KiB at
     a time, because a system call per id costs more than a small step run."""
-
-    def __init__(self) -> None:
-        self._bits = b""
-        self._offset = 0
-
-    def __call__(self) -> str:
-        if self._offset >= len(self._bits):
-            self._bits = os.urandom(4096)
-            self._offset = 0
-        start = self._offset
-        self._offset = start + 16
-        return self._bits[start : start + 16].hex()
+    while True:
+        bits = os.urandom(4096).hex()
+        for start in range(0, len(bits), 32):
+            yield bits[start : start + 32]
 
 
-new_id = _RandomIds()
+new_id: Callable[[], str] = functools.partial(next, _random_ids())
+"""A fresh random id (32 hex digits); call it on the event loop's thread."""
 
 
 class Span:
@@ -93,9 +88,9 @@ class Span:
         self.input = input_
         self.output: Any = None
         self.error: dict[str, Any] | None = None
-        self.emits: list[dict[str, Any]] = []
-        self.state_ops: list[dict[str, Any]] = []
-        self.logs: list[dict[str, Any]] = []
+        self.emits: list[dict[str, Any]] | tuple[()] = ()
+        self.state_ops: list[dict[str, Any]] | tuple[()] = ()
+        self.logs: list[dict[str, Any]] | tuple[()] = ()
         self.written = False
 
     @classmethod
@@ -116,18 +111,31 @@ class Span:
         span.duration_ms = data.get("durationMs")
         span.output = data.get("output")
         span.error = data.get("error")
-        span.emits = data.get("emits") or []
-        span.state_ops = data.get("stateOps") or []
-        span.logs = data.get("logs") or []
+        span.emits = data.get("emits") or ()
+        span.state_ops = data.get("stateOps") or ()
+        span.logs = data.get("logs") or ()
         return span
 
+    # The lists start as a shared empty tuple: most runs never fill one, and three lists per
+    # span held in the trace window are work for every pass of the garbage collector.
+
+    def add_emit(self, emit: dict[str, Any]) -> None:
+        if self.emits:
+            self.emits.append(emit)  # type: ignore[union-attr]
+        else:
+            self.emits = [emit]
+
     def add_op(self, op: dict[str, Any]) -> None:
-        if len(self.state_ops) < MAX_SPAN_OPS:
-            self.state_ops.append(op)
+        if not self.state_ops:
+            self.state_ops = [op]
+        elif len(self.state_ops) < MAX_SPAN_OPS:
+            self.state_ops.append(op)  # type: ignore[union-attr]
 
     def add_log(self, record: dict[str, Any]) -> None:
-        if len(self.logs) < MAX_SPAN_LOGS:
-            self.logs.append(record)
+        if not self.logs:
+            self.logs = [record]
+        elif len(self.logs) < MAX_SPAN_LOGS:
+            self.logs.append(record)  # type: ignore[union-attr]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -141,9 +149,9 @@ class Span:
             "start": self.start,
             "durationMs": self.duration_ms,
             "input": self.input,
-            "emits": self.emits,
-            "stateOps": self.state_ops,
-            "logs": self.logs,
+            "emits": self.emits or [],
+            "stateOps": self.state_ops or [],
+            "logs": self.logs or [],
         }
         if self.delivery_id is not None:
             data["deliveryId"] = self.delivery_id
@@ -236,21 +244,28 @@ class TraceStore:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
 
-    def end_span(self, span: Span, status: str, output: Any = None, error: Any = None) -> None:
+    def end_span(
+        self, span: Span, status: str, output: Any = None, error: Any = None
+    ) -> list[Statement]:
+        """Close the span; answer the statements that store it, to commit with the run."""
         span.status = status
         span.duration_ms = round(time.time() * 1000 - span.start, 3)
         span.output = output
         span.error = error
         self._unwritten.pop(span.span_id, None)
         data = span.to_json()
-        self._write(span, data)
         if self._hub.wants(ev.SPAN_END):
             self._hub.publish(ev.SPAN_END, data)
+        return self._statements(span, data)
 
     def _write(self, span: Span, data: dict[str, Any]) -> None:
+        self._store.submit(self._statements(span, data))
+
+    @staticmethod
+    def _statements(span: Span, data: dict[str, Any]) -> list[Statement]:
         """Spans have no unique index (it would cost a random B-tree insert per run); the rare
         span written while running is deleted through its trace before it is written again."""
-        statements = []
+        statements: list[Statement] = []
         if span.written:
             statements.append(
                 (
@@ -271,7 +286,7 @@ class TraceStore:
                 ),
             )
         )
-        self._store.submit(statements)
+        return statements
 
     def list(
         self, limit: int = 100, status: str | None = None, step: str | None = None
