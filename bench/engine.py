@@ -188,13 +188,14 @@ async def bare_pipeline(events: int) -> float:
 async def bench_events(events: int) -> dict[str, float]:
     # This file is named like the `engine` package it measures: take its folder off the path.
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-    from engine import Engine, Settings
+    from engine import Engine, Settings, tuning
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "chainbench"
         _write_chain(project)
         engine = Engine(project, Settings(), mode="start")
         await engine.start()
+        tuning.tune_process()  # as `motia start` does once it serves
         try:
             module = sys.modules[next(n for n in sys.modules if n.endswith("probe_step"))]
             for _ in range(200):

@@ -10,7 +10,6 @@ server is. It also turns failures into notifications, keeps the header current, 
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Iterable
 from functools import partial
@@ -27,6 +26,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Label, TabbedContent, TabPane
 
+from engine import tuning
 from motia_tui import messages
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
 from motia_tui.panes.endpoints import EndpointsPane
@@ -46,7 +46,6 @@ BUSY_EVENTS_PER_S = 3_000
 scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
 TOAST_INTERVAL_S = 3.0
 """Handler failures at 500 requests/s must not bury the screen: one toast per interval."""
-GC_THRESHOLD = 20_000
 COLOR_SYSTEMS = {"truecolor": "truecolor", "256": "256", "16": "standard"}
 NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
 Over SSH, ask for a terminal:   ssh -t HOST motia tui
@@ -434,24 +433,19 @@ def run_tui(
 
 
 async def _run(app: WorkbenchApp) -> int:
-    settle = asyncio.ensure_future(_settle_memory(app))
+    tune = asyncio.ensure_future(_tune_process(app))
     try:
         await app.run_async(mouse=app.use_mouse)
     finally:
-        settle.cancel()
+        tune.cancel()
         await app.source.stop()
     return app.return_code or 0
 
 
-async def _settle_memory(app: WorkbenchApp) -> None:
-    """Once everything is loaded, keep the collector off the startup objects.
-
-    Textual, the engine and the loaded steps are a few hundred thousand long-lived objects;
-    without this every full collection walks them all, costing the server sharing the loop
-    a fifth of its time under load. Collections then run less often, as the panes hold many
-    small records that are freed by reference counting, not by the collector.
-    """
+async def _tune_process(app: WorkbenchApp) -> None:
+    """Once everything is loaded, keep the collector off the startup objects (Textual, the
+    engine and the steps: a few hundred thousand, whose every walk cost the server sharing
+    the loop a fifth of its time under load) and shorten the GIL's switch interval (see
+    `engine.tuning`)."""
     await app.ready.wait()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 50, 100)
+    tuning.tune_process()

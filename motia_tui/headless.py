@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from engine import events as ev
+from engine import tuning
 from engine.runtime import Engine
 from engine.server import EngineServer
 
@@ -144,6 +145,7 @@ async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout
     info = banner(server.engine, server.url, server.token)
     printer.flush_pending()
     printer.write(json.dumps(info) if as_json else format_banner(info, colour))
+    tuning.tune_process()
     await stopped.wait()
     await server.stop()
     printing.cancel()
