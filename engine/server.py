@@ -78,6 +78,7 @@ class EngineServer:
             access_log=False,
             lifespan="off",
             proxy_headers=False,
+            server_header=False,  # no need to tell clients which server this is
             ws="websockets-sansio",
             timeout_graceful_shutdown=5,
         )
