@@ -27,7 +27,8 @@ from operator import itemgetter
 from typing import Any
 
 Statement = tuple[str, Sequence[Any]]
-Run = tuple[str, list[Sequence[Any]]]
+Merged = tuple[str, list[Sequence[Any]]]
+"""One SQL statement and every row it runs with, in order."""
 KeyOf = Callable[[Sequence[Any]], Any]
 
 ROW_KEYS: dict[str, tuple[str, ...]] = {
@@ -82,7 +83,7 @@ def shape(sql: str) -> tuple[str, KeyOf | None] | None:
 _shapes: dict[str, tuple[str, KeyOf | None] | None] = {}
 
 
-def plan(statements: Sequence[Statement]) -> list[Run]:
+def plan(statements: Sequence[Statement]) -> list[Merged]:
     """The statements as runs of one SQL each, with the same outcome as running them in
     order. This runs on the writer thread holding the GIL, so it is kept to dict lookups."""
     tables: dict[str, _Table] = {}
@@ -134,15 +135,15 @@ class _Table:
         else:
             rows.append(params)
 
-    def runs(self) -> list[Run]:
+    def runs(self) -> list[Merged]:
         if not self.keyed:
             return in_order(self.ordered)
         return [run for layer in self.layers for run in layer.items()]
 
 
-def in_order(statements: Sequence[Statement]) -> list[Run]:
+def in_order(statements: Sequence[Statement]) -> list[Merged]:
     """Neighbouring statements with the same SQL, merged; nothing moves."""
-    runs: list[Run] = []
+    runs: list[Merged] = []
     for sql, params in statements:
         if runs and runs[-1][0] == sql:
             runs[-1][1].append(params)
