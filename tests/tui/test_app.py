@@ -22,9 +22,11 @@ from textual.widgets import TabbedContent
 from engine.settings import Settings
 from motia_tui.app import PANES, WorkbenchApp, make_workbench
 from motia_tui.help import HelpScreen
+from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane, RecordScreen
 from motia_tui.panes.traces import TracesPane
 from motia_tui.source import EngineSource, LocalSource, RemoteSource
+from motia_tui.widgets.flow_canvas import FlowCanvas
 
 BROKEN_STEP = """
 config = {"type": "event", "name": "Broken", "subscribes": "not-a-list"}
@@ -120,6 +122,30 @@ async def test_help_lists_every_binding_and_palette_every_action(tmp_path: Path)
             if entry.action != "command_palette":
                 assert any(entry.description in title for title in titles), entry
         assert "Logs: Filter" in titles
+
+
+async def test_flows_behind_another_tab_catch_up_when_shown(tmp_path: Path) -> None:
+    """A hidden Flows pane keeps its counts but draws nothing until it is shown again."""
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        flows = app.query_one(FlowsPane)
+        canvas = flows.query_one(FlowCanvas)
+        box = canvas.boxes["GreetApi"]
+        assert "runs 0" in canvas._lines[box.y + 3]
+        await pilot.press("4")
+        for _ in range(2):
+            await greet(source.label)
+        await source.engine.idle()
+        await wait_for(
+            lambda: flows.model.counters.get("GreetApi", {}).get("runs") == 2,
+            what="the hidden pane to count both runs",
+        )
+        await pilot.pause(0.3)
+        assert "runs 0" in canvas._lines[box.y + 3]
+        await pilot.press("1")
+        await wait_for(
+            lambda: "runs 2" in canvas._lines[box.y + 3], what="the counts drawn once shown"
+        )
 
 
 async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
