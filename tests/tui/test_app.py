@@ -131,7 +131,11 @@ async def test_flows_behind_another_tab_catch_up_when_shown(tmp_path: Path) -> N
         flows = app.query_one(FlowsPane)
         canvas = flows.query_one(FlowCanvas)
         box = canvas.boxes["GreetApi"]
-        assert "runs 0" in canvas._lines[box.y + 3]
+
+        def counters() -> str:
+            return canvas._lines[box.y + 3][box.x : box.x + box.w]
+
+        assert "runs 0" in counters()
         await pilot.press("4")
         for _ in range(2):
             await greet(source.label)
@@ -141,11 +145,9 @@ async def test_flows_behind_another_tab_catch_up_when_shown(tmp_path: Path) -> N
             what="the hidden pane to count both runs",
         )
         await pilot.pause(0.3)
-        assert "runs 0" in canvas._lines[box.y + 3]
+        assert "runs 0" in counters()
         await pilot.press("1")
-        await wait_for(
-            lambda: "runs 2" in canvas._lines[box.y + 3], what="the counts drawn once shown"
-        )
+        await wait_for(lambda: "runs 2" in counters(), what="the counts drawn once shown")
 
 
 async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
