@@ -106,7 +106,7 @@ class Step:
     queue: QueueConfig = field(default_factory=QueueConfig)
     warnings: list[str] = field(default_factory=list)
     is_async: bool = False
-    emit_topics: frozenset[str] = frozenset()
+    emit_topics: frozenset[str] = field(init=False, default=frozenset())
     """The declared emit topics, kept as a set because every emit is checked against it."""
 
     def __post_init__(self) -> None:

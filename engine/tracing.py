@@ -120,22 +120,13 @@ class Span:
     # span held in the trace window are work for every pass of the garbage collector.
 
     def add_emit(self, emit: dict[str, Any]) -> None:
-        if self.emits:
-            self.emits.append(emit)  # type: ignore[union-attr]
-        else:
-            self.emits = [emit]
+        self.emits = _appended(self.emits, emit, None)
 
     def add_op(self, op: dict[str, Any]) -> None:
-        if not self.state_ops:
-            self.state_ops = [op]
-        elif len(self.state_ops) < MAX_SPAN_OPS:
-            self.state_ops.append(op)  # type: ignore[union-attr]
+        self.state_ops = _appended(self.state_ops, op, MAX_SPAN_OPS)
 
     def add_log(self, record: dict[str, Any]) -> None:
-        if not self.logs:
-            self.logs = [record]
-        elif len(self.logs) < MAX_SPAN_LOGS:
-            self.logs.append(record)  # type: ignore[union-attr]
+        self.logs = _appended(self.logs, record, MAX_SPAN_LOGS)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -160,6 +151,18 @@ class Span:
         if self.error is not None:
             data["error"] = self.error
         return data
+
+
+def _appended(
+    items: list[dict[str, Any]] | tuple[()], item: dict[str, Any], limit: int | None
+) -> list[dict[str, Any]]:
+    """`items` with `item` added (a new list in place of the empty tuple), up to `limit`."""
+    if not items:
+        return [item]
+    assert isinstance(items, list)
+    if limit is None or len(items) < limit:
+        items.append(item)
+    return items
 
 
 def trace_status(spans: list[Span]) -> str:

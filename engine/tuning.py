@@ -20,9 +20,9 @@ YOUNG_THRESHOLD = 20_000
 SWITCH_INTERVAL_S = 0.0005
 
 
-def tune_process(young_threshold: int = YOUNG_THRESHOLD) -> None:
+def tune_process() -> None:
     """Call once, after start-up: later objects are collected as usual, only less often."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(young_threshold, 50, 100)
+    gc.set_threshold(YOUNG_THRESHOLD, 50, 100)
     sys.setswitchinterval(SWITCH_INTERVAL_S)

@@ -40,22 +40,28 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
 }
 """The columns that name one row, per table (primary keys; spans by trace and span id)."""
 
-_INSERT = re.compile(r"INSERT (?:OR \w+ )?INTO (\w+) \(([^)]*)\) VALUES \(([?, ]+)\)", re.S)
-_DELETE = re.compile(r"DELETE FROM (\w+)(?: WHERE (.*))?", re.S)
+_INSERT = re.compile(r"(INSERT (?:OR \w+ )?INTO (\w+) \(([^)]*)\)) VALUES \(([?, ]+)\)", re.S)
+_DELETE = re.compile(r"(DELETE FROM (\w+))(?: WHERE (.*))?", re.S)
 _UPDATE = re.compile(r"UPDATE (\w+) SET (.*) WHERE (.*)", re.S)
 _CONDITION = re.compile(r"(\w+) = \?")
 
 
-def _where_key(table: str, where: str, offset: int) -> KeyOf | None:
-    """The row a WHERE clause names, when it is exactly equality on the table's key."""
+def _equality_columns(where: str) -> list[str] | None:
+    """The columns of a WHERE clause made only of `column = ?` joined by AND, in order."""
     columns = []
     for part in where.split(" AND "):
         match = _CONDITION.fullmatch(part.strip())
         if match is None:
             return None
         columns.append(match.group(1))
+    return columns
+
+
+def _where_key(table: str, where: str, offset: int) -> KeyOf | None:
+    """The row a WHERE clause names, when it is exactly equality on the table's key."""
+    columns = _equality_columns(where)
     key = ROW_KEYS.get(table, ())
-    if not key or sorted(columns) != sorted(key):
+    if columns is None or not key or sorted(columns) != sorted(key):
         return None
     return itemgetter(*(offset + columns.index(column) for column in key))
 
@@ -65,14 +71,14 @@ def shape(sql: str) -> tuple[str, KeyOf | None] | None:
     touches many); None when the plan does not understand the statement, and then the
     transaction runs in order."""
     if match := _INSERT.fullmatch(sql):
-        table = match.group(1)
-        columns = [c.strip() for c in match.group(2).split(",")]
+        table = match.group(2)
+        columns = [c.strip() for c in match.group(3).split(",")]
         key = ROW_KEYS.get(table)
         if key is None or not all(c in columns for c in key):
             return table, None
         return table, itemgetter(*(columns.index(c) for c in key))
     if match := _DELETE.fullmatch(sql):
-        table, where = match.group(1), match.group(2)
+        table, where = match.group(2), match.group(3)
         return table, None if where is None else _where_key(table, where, 0)
     if match := _UPDATE.fullmatch(sql):
         table, assignments, where = match.groups()
@@ -152,20 +158,18 @@ def in_order(statements: Sequence[Statement]) -> list[Merged]:
     return runs
 
 
-_BULK_INSERT = re.compile(r"(INSERT (?:OR \w+ )?INTO \w+ \([^)]*\)) VALUES \(([?, ]+)\)", re.S)
-_BULK_DELETE = re.compile(r"(DELETE FROM \w+) WHERE (\w+ = \?(?: AND \w+ = \?)*)", re.S)
-
-
 @functools.lru_cache(maxsize=64)
 def bulk_form(sql: str) -> str | None:
     """The statement rewritten to take all its rows as one JSON array (`INSERT ... SELECT`
     or `DELETE ... IN` over `json_each`), or None when it has no such form."""
-    if match := _BULK_INSERT.fullmatch(sql):
-        count = match.group(2).count("?")
+    if match := _INSERT.fullmatch(sql):
+        count = match.group(4).count("?")
         values = ", ".join(f"value->>{i}" for i in range(count))
         return f"{match.group(1)} SELECT {values} FROM json_each(?)"
-    if match := _BULK_DELETE.fullmatch(sql):
-        columns = [part.split("=")[0].strip() for part in match.group(2).split(" AND ")]
+    if (match := _DELETE.fullmatch(sql)) and match.group(3) is not None:
+        columns = _equality_columns(match.group(3))
+        if columns is None:
+            return None
         values = ", ".join(f"value->>{i}" for i in range(len(columns)))
         target = columns[0] if len(columns) == 1 else f"({', '.join(columns)})"
         return f"{match.group(1)} WHERE {target} IN (SELECT {values} FROM json_each(?))"
