@@ -165,9 +165,16 @@ def forget_bytecode(path: Path) -> None:
 
 
 def forget_project_modules(project_dir: Path) -> None:
-    """Drop the project's helper modules from sys.modules so the next import reads them anew."""
+    """Drop the project's helper modules from sys.modules so the next import reads them anew.
+
+    A package that stays keeps its forgotten submodule as an attribute, and `from package
+    import module` would hand back the old one from there: that binding goes too."""
     root = str(project_dir)
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if file and file.startswith(root) and not hasattr(module, "__path__"):
             del sys.modules[name]
+            parent_name, _, attribute = name.rpartition(".")
+            parent = sys.modules.get(parent_name) if parent_name else None
+            if parent is not None and getattr(parent, attribute, None) is module:
+                delattr(parent, attribute)

@@ -107,7 +107,11 @@ class Engine:
             )
         self.cron.start()
         if watch:
-            self._watch_task = asyncio.ensure_future(self._watch())
+            watching = asyncio.Event()
+            self._watch_task = asyncio.ensure_future(self._watch(watching))
+            in_place = asyncio.ensure_future(watching.wait())
+            await asyncio.wait([self._watch_task, in_place], return_when=asyncio.FIRST_COMPLETED)
+            in_place.cancel()
         self.started = True
 
     async def stop(self) -> None:
@@ -230,13 +234,10 @@ class Engine:
 
     # -- hot reload ---------------------------------------------------------------------
 
-    async def _watch(self) -> None:
-        from watchfiles import Change, awatch
+    async def _watch(self, watching: asyncio.Event) -> None:
+        from engine.watching import watch_project
 
-        async for changes in awatch(
-            self.project_dir, debounce=50, step=20, watch_filter=lambda _c, p: p.endswith(".py")
-        ):
-            self.apply_changes([(kind == Change.deleted, Path(p)) for kind, p in changes])
+        await watch_project(self.project_dir, self.apply_changes, watching)
 
     def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:
         """Reload what changed: a step file alone, or every step when a helper changed."""

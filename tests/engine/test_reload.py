@@ -246,3 +246,49 @@ async def test_quick_same_size_edits_are_not_hidden_by_bytecode_caches(
         await wait_until(lambda: _text_is(client, "/a", "a2 w1"), WITHIN, what="step edit")
         (root / "steps" / "lib" / "words.py").write_text('WORD = "w2"\n')
         await wait_until(lambda: _text_is(client, "/a", "a2 w2"), WITHIN, what="helper edit")
+
+
+ROOT_HELPER_STEP = """
+import settings_helper
+from services import words
+
+config = {"type": "api", "name": "Uses", "path": "/uses", "method": "GET"}
+
+async def handler(req, context):
+    return {"status": 200, "body": settings_helper.PREFIX + words.WORD}
+"""
+
+
+async def test_helpers_at_the_top_and_in_a_folder_made_after_start_are_watched(
+    project: MakeProject, serve
+) -> None:
+    root = project(
+        {"steps/a_step.py": step_source("A", "a", "1"), "settings_helper.py": 'PREFIX = "<"\n'}
+    )
+    async with serve(root, watch=True) as (_engine, client):
+        (root / "services").mkdir()
+        (root / "services" / "__init__.py").write_text("")
+        (root / "services" / "words.py").write_text('WORD = "one"\n')
+        (root / "steps" / "uses_step.py").write_text(ROOT_HELPER_STEP)
+        await wait_until(lambda: _text_is(client, "/uses", "<one"), WITHIN, what="the new step")
+
+        (root / "settings_helper.py").write_text('PREFIX = ">"\n')
+        await wait_until(lambda: _text_is(client, "/uses", ">one"), WITHIN, what="top helper")
+        await asyncio.sleep(0.3)
+        (root / "services" / "words.py").write_text('WORD = "two"\n')
+        await wait_until(
+            lambda: _text_is(client, "/uses", ">two"), WITHIN, what="helper in the new folder"
+        )
+
+
+async def test_python_files_in_hidden_folders_reload_nothing(project: MakeProject, serve) -> None:
+    """The store's folder, a virtualenv, git: written often, never the project's code."""
+    root = project({"steps/a_step.py": step_source("A", "a", "1")})
+    async with serve(root, watch=True) as (engine, client):
+        a_step = engine.steps["A"]
+        for hidden in (".motia", ".venv/lib"):
+            (root / hidden).mkdir(parents=True, exist_ok=True)
+            (root / hidden / "module.py").write_text("X = 1\n")
+        (root / "steps" / "b_step.py").write_text(step_source("B", "b", "1"))
+        await wait_until(lambda: _version_is(client, "/b", "1"), WITHIN, what="B added")
+        assert engine.steps["A"] is a_step
