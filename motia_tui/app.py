@@ -1,10 +1,11 @@
 """`WorkbenchApp`: the engine, its HTTP server and six live panes in one event loop.
 
 The app is thin: it starts the source, owns the one subscription to the engine's event
-feed, and on a tick (15 a second, fewer when the engine is very busy) hands every pane the
-batch that arrived since the last one, so no pane ever redraws per event however busy the
-server is. It also turns failures into notifications, keeps the header current, and routes
-`messages` between panes.
+feed, and on a tick (15 a second, fewer when the engine is very busy) hands the shown pane
+the batch that arrived since the last one, so no pane ever redraws per event however busy
+the server is. Hidden panes get their batches when their tab is shown (`backlog`). It also
+turns failures into notifications, keeps the header current, and routes `messages` between
+panes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from textual.widgets import Label, TabbedContent, TabPane
 
 from engine import tuning
 from motia_tui import messages
+from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
@@ -146,6 +148,7 @@ class WorkbenchApp(App[int]):
             )
         self._color = color
         self.panes: dict[str, Widget] = {}
+        self._backlogs = {tab: Backlog() for tab, _title, _cls in PANES}
         self.ready = asyncio.Event()
         """Set once the source runs and every pane has loaded (tests and benchmarks wait on
         it)."""
@@ -194,11 +197,13 @@ class WorkbenchApp(App[int]):
         self.ready.set()
 
     async def _reload_panes(self) -> None:
-        await asyncio.gather(*(pane.reload() for pane in self._pane_list()))
+        for backlog in self._backlogs.values():
+            backlog.clear()
+        await asyncio.gather(*(self._pane(tab).reload() for tab in self.panes))
         await self._count_steps()
 
-    def _pane_list(self) -> list[Pane]:
-        return [cast(Pane, pane) for pane in self.panes.values()]
+    def _pane(self, tab: str) -> Pane:
+        return cast(Pane, self.panes[tab])
 
     # -- the coalescing tick ---------------------------------------------------------------
 
@@ -217,8 +222,13 @@ class WorkbenchApp(App[int]):
             return
         if not events:
             return
-        for pane in self._pane_list():
-            pane.apply_events(events)
+        shown = self.query_one("#tabs", TabbedContent).active
+        self._catch_up(shown)
+        for tab in self.panes:
+            if tab == shown:
+                self._pane(tab).apply_events(events)
+            else:
+                self._backlogs[tab].hold(events)
         self._account(events)
 
     def _next_frame(self, rate: float) -> float:
@@ -232,6 +242,29 @@ class WorkbenchApp(App[int]):
         assert self._feed is not None
         self._feed.drain()
         await self._reload_panes()
+
+    def _show(self, tab: str) -> None:
+        """Switch tabs with the pane already caught up, for callers that use it at once."""
+        self.query_one("#tabs", TabbedContent).active = tab
+        self._catch_up(tab)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_shown(self, message: TabbedContent.TabActivated) -> None:
+        if message.pane.id is not None:
+            self._catch_up(message.pane.id)
+
+    def _catch_up(self, tab: str) -> None:
+        """Hand a pane what it missed while hidden: at once when its tab is shown, and at
+        the next tick at the latest (before that tick's batch, so order holds)."""
+        held = self._backlogs[tab].release()
+        if held is None:
+            self._reload_pane(tab)
+        elif held:
+            self._pane(tab).apply_events(held)
+
+    @work(group="reload")
+    async def _reload_pane(self, tab: str) -> None:
+        await self._pane(tab).reload()
 
     def _account(self, events: list[dict[str, Any]], *, starting: bool = False) -> None:
         """Header counters and notifications for a batch."""
@@ -303,7 +336,7 @@ class WorkbenchApp(App[int]):
     # -- actions ---------------------------------------------------------------------------
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        self._show(tab)
         self._focus_pane(tab)
 
     def _focus_pane(self, tab: str) -> None:
@@ -351,7 +384,7 @@ class WorkbenchApp(App[int]):
         node = entry.node
         if node is not self:
             tab = next(t for t, pane in self.panes.items() if _within(node, pane))
-            self.query_one(TabbedContent).active = tab
+            self._show(tab)
             if isinstance(node, Widget) and node.focusable:
                 node.focus()
         await self.run_action(entry.action, node)
@@ -372,18 +405,18 @@ class WorkbenchApp(App[int]):
 
     @on(messages.OpenTrace)
     def _open_trace(self, message: messages.OpenTrace) -> None:
-        self.query_one(TabbedContent).active = "traces"
+        self._show("traces")
         self.panes["traces"].open_trace(message.trace_id)  # type: ignore[attr-defined]
 
     @on(messages.OpenLogs)
     def _open_logs(self, message: messages.OpenLogs) -> None:
-        self.query_one(TabbedContent).active = "logs"
+        self._show("logs")
         self.panes["logs"].set_filter(message.filter_text)  # type: ignore[attr-defined]
         self._focus_pane("logs")
 
     @on(messages.OpenEndpoint)
     def _open_endpoint(self, message: messages.OpenEndpoint) -> None:
-        self.query_one(TabbedContent).active = "endpoints"
+        self._show("endpoints")
         self.panes["endpoints"].open_endpoint(message.step)  # type: ignore[attr-defined]
 
     # -- output ----------------------------------------------------------------------------

@@ -214,6 +214,7 @@ class EndpointsPane(Horizontal):
         self._trace_id: str | None = None
         self._shown: Exchange | None = None
         self._focus_after_load = False
+        self._open_after_load: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="endpoints-side"):
@@ -269,11 +270,19 @@ class EndpointsPane(Horizontal):
             self._load()
 
     def open_endpoint(self, step_name: str) -> None:
-        """Show one api step's builder, ready to type (the Flows pane's Enter)."""
+        """Show one api step's builder, ready to type (the Flows pane's Enter). A step this
+        pane has not heard of yet (it was hidden when the step loaded) is looked up once
+        more before giving up."""
         index = next((i for i, r in enumerate(self.routes) if r.step == step_name), None)
         if index is None:
-            self.notify(f"no api step named {step_name}", severity="warning")
+            if self._open_after_load == step_name:
+                self._open_after_load = None
+                self.notify(f"no api step named {step_name}", severity="warning")
+            else:
+                self._open_after_load = step_name
+                self._load()
             return
+        self._open_after_load = None
         routes = self.query_one("#endpoints-routes", OptionList)
         if routes.highlighted == index and self._route == self.routes[index]:
             self._focus_builder()
@@ -305,6 +314,8 @@ class EndpointsPane(Horizontal):
             topic_select.value = self._topic
         elif self.topics:
             topic_select.value = next(iter(self.topics))
+        if self._open_after_load is not None:
+            self.open_endpoint(self._open_after_load)
 
     # -- choosing a route -------------------------------------------------------------
 

@@ -124,30 +124,60 @@ async def test_help_lists_every_binding_and_palette_every_action(tmp_path: Path)
         assert "Logs: Filter" in titles
 
 
-async def test_flows_behind_another_tab_catch_up_when_shown(tmp_path: Path) -> None:
-    """A hidden Flows pane keeps its counts but draws nothing until it is shown again."""
+async def test_hidden_panes_catch_up_when_shown(tmp_path: Path) -> None:
+    """Panes behind other tabs do no work per event; showing one hands it what it missed,
+    before the key press returns."""
     source = local_source(tmp_path)
     async with workbench(source) as (app, pilot):
         flows = app.query_one(FlowsPane)
         canvas = flows.query_one(FlowCanvas)
         box = canvas.boxes["GreetApi"]
+        traces, logs = traces_of(app), logs_of(app)
 
         def counters() -> str:
             return canvas._lines[box.y + 3][box.x : box.x + box.w]
 
         assert "runs 0" in counters()
         await pilot.press("4")
-        for _ in range(2):
-            await greet(source.label)
+        trace_ids = [await greet(source.label) for _ in range(2)]
         await source.engine.idle()
         await wait_for(
-            lambda: flows.model.counters.get("GreetApi", {}).get("runs") == 2,
-            what="the hidden pane to count both runs",
+            lambda: shown_messages(logs).count("greeting recorded") == 2,
+            what="the shown pane to get both requests",
         )
-        await pilot.pause(0.3)
+        assert flows.model.counters.get("GreetApi", {}).get("runs", 0) == 0
         assert "runs 0" in counters()
+        assert not set(trace_ids) & set(traces.book.summaries)
+
+        await pilot.press("3")
+        assert set(trace_ids) <= set(traces.trace_list.order)
         await pilot.press("1")
+        assert flows.model.counters["GreetApi"]["runs"] == 2
         await wait_for(lambda: "runs 2" in counters(), what="the counts drawn once shown")
+
+
+async def test_a_pane_hidden_through_a_flood_reloads_when_shown(tmp_path: Path) -> None:
+    """Past its backlog's bound a hidden pane keeps nothing and reloads from the engine."""
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        traces = traces_of(app)
+        app._backlogs["traces"].limit = 5
+        await pilot.press("4")
+        trace_ids = [await greet(source.label, name) for name in ("Ada", "Bob", "Cy")]
+        await source.engine.idle()
+        logs = logs_of(app)
+        await wait_for(
+            lambda: shown_messages(logs).count("greeting recorded") == 3,
+            what="the shown pane to get every request",
+        )
+        assert app._backlogs["traces"].overflowed
+        assert app._backlogs["traces"].events == []
+        await pilot.press("3")
+        await wait_for(
+            lambda: set(trace_ids) <= set(traces.trace_list.order),
+            what="the reloaded traces in the list",
+        )
+        assert all(traces.book.summary(t)["spans"] == 3 for t in trace_ids)
 
 
 async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
@@ -155,17 +185,17 @@ async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
     async with workbench(source) as (app, pilot):
         trace_id = await greet(source.label)
         await source.engine.idle()
+        await pilot.press("4")
+        logs = logs_of(app)
+        await wait_for(
+            lambda: "greeting recorded" in shown_messages(logs), what="the log line in Logs"
+        )
+        await pilot.press("3")
         traces = traces_of(app)
         await wait_for(lambda: trace_id in traces.trace_list.order, what="the trace in the list")
         await wait_for(
             lambda: traces.book.summary(trace_id)["spans"] == 3, what="all three spans"
         )
-        logs = logs_of(app)
-        await wait_for(
-            lambda: "greeting recorded" in shown_messages(logs), what="the log line in Logs"
-        )
-
-        await pilot.press("3")
         await pilot.press("enter")
         await wait_for(lambda: traces.open_id == trace_id, what="the trace to open")
         waterfall = traces.waterfall
@@ -196,6 +226,7 @@ async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
 async def test_logs_filter_keys(tmp_path: Path) -> None:
     source = local_source(tmp_path)
     async with workbench(source) as (app, pilot):
+        await pilot.press("4")
         for name in ("Ada", "Bob", "Cy"):
             await greet(source.label, name)
         await source.engine.idle()
@@ -203,7 +234,7 @@ async def test_logs_filter_keys(tmp_path: Path) -> None:
         await wait_for(
             lambda: shown_messages(logs).count("greeting recorded") == 3, what="three greetings"
         )
-        await pilot.press("4", "slash")
+        await pilot.press("slash")
         await pilot.press(*"Bob", "enter")
         await wait_for(
             lambda: not logs.buffer.scanning and len(logs.buffer) == 2, what="the filter to apply"
@@ -256,11 +287,13 @@ async def test_attached_workbench(tmp_path: Path) -> None:
     engine_side = local_source(tmp_path)
     await engine_side.start()
     try:
-        async with workbench(RemoteSource(engine_side.label)) as (app, _pilot):
+        async with workbench(RemoteSource(engine_side.label)) as (app, pilot):
             assert str(app.query_one("#header-address").render()) == engine_side.label
             trace_id = await greet(engine_side.label)
             traces, logs = traces_of(app), logs_of(app)
+            await pilot.press("3")
             await wait_for(lambda: trace_id in traces.trace_list.order, what="the trace")
+            await pilot.press("4")
             await wait_for(lambda: "greeting recorded" in shown_messages(logs), what="the log")
             state = await app.source.state()
             assert json.dumps(state["greetings"][trace_id]) == '{"text": "Hello, Ada!"}'
