@@ -17,11 +17,13 @@ import httpx
 import pytest
 from pane_harness import copy_project, wait_for
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
+from textual.widgets import Input, TabbedContent
 
 from engine.settings import Settings
 from motia_tui.app import PANES, WorkbenchApp, make_workbench
 from motia_tui.help import HelpScreen
+from motia_tui.messages import OpenEndpoint
+from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane, RecordScreen
 from motia_tui.panes.traces import TracesPane
@@ -41,6 +43,15 @@ config = {"type": "api", "name": "Explode", "path": "/explode", "method": "GET",
 
 async def handler(req, context):
     raise ValueError("kaboom")
+"""
+
+PING_API = """
+config = {"type": "api", "name": "Ping", "path": "/ping", "method": "GET", "emits": [],
+          "flows": ["greetings"]}
+
+
+async def handler(req, context):
+    return {"status": 200, "body": "pong"}
 """
 
 
@@ -178,6 +189,27 @@ async def test_a_pane_hidden_through_a_flood_reloads_when_shown(tmp_path: Path) 
             what="the reloaded traces in the list",
         )
         assert all(traces.book.summary(t)["spans"] == 3 for t in trace_ids)
+
+
+async def test_an_endpoint_opened_before_its_hidden_pane_heard_of_the_step(
+    tmp_path: Path,
+) -> None:
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, _pilot):
+        step = source.engine.project_dir / "steps" / "ping_step.py"
+        step.write_text(PING_API, encoding="utf-8")
+        source.engine.apply_changes([(False, step)])
+        flows = app.query_one(FlowsPane)
+        await wait_for(lambda: "Ping" in flows.model.steps, what="Flows to show the new step")
+        endpoints = app.query_one(EndpointsPane)
+        assert "Ping" not in {route.step for route in endpoints.routes}
+
+        app.post_message(OpenEndpoint("Ping"))
+        path = endpoints.query_one("#endpoints-path", Input)
+        await wait_for(lambda: path.value == "/ping", what="the new route in the builder")
+        assert app.query_one("#tabs", TabbedContent).active == "endpoints"
+        assert not [n for n in app._notifications if "no api step" in n.message]
+        await app.action_quit()
 
 
 async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
