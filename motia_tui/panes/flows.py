@@ -224,9 +224,8 @@ class FlowsPane(Vertical):
     def _redraw(self) -> None:
         """Draw the current flow with its counters; a hidden pane only notes that it must.
 
-        The detail text holds live counters, and a changed text costs a layout of the whole
-        screen: done behind another tab at every tick, that was a third of the workbench's
-        drawing time under load."""
+        Stats reads and reloads still land behind another tab, and the detail text holds
+        live counters: a changed text costs a layout of the whole screen."""
         if not self.is_on_screen:
             self._redraw_deferred = True
             return
