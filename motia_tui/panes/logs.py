@@ -259,8 +259,9 @@ class LogView(LineView, can_focus=True):
         Binding("y", "copy", "Copy", id="logs-copy"),
     ]
 
+    CURSOR_COMPONENT = "log--cursor"
+
     follow: reactive[bool] = reactive(True)
-    cursor: reactive[int] = reactive(0, always_update=True)
 
     class Changed(Message):
         """Something the status line shows changed."""
@@ -314,15 +315,11 @@ class LogView(LineView, can_focus=True):
             self._strips[index] = strip
         return strip
 
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        line = int(self.scroll_y) + y
-        if line >= len(self.buffer):
-            return Strip.blank(width, self.base_style)
-        strip = self._strip_for(self.buffer.index_at(line), width)
-        if line == self.cursor and self.has_focus:
-            strip = strip.apply_style(self.component("log--cursor"))
-        return strip
+    def line_count(self) -> int:
+        return len(self.buffer)
+
+    def line_strip(self, line: int, width: int) -> Strip:
+        return self._strip_for(self.buffer.index_at(line), width)
 
     def on_resize(self, event: events.Resize) -> None:
         self._strips.clear()

@@ -24,7 +24,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
@@ -67,11 +66,6 @@ class _LineList(LineView, can_focus=True):
         Binding("end,G", "move(1000000000)", "Last", show=False),
     ]
     HEADER_LINES = 0
-
-    cursor: reactive[int] = reactive(0, always_update=True)
-
-    def line_count(self) -> int:
-        raise NotImplementedError
 
     def sync_size(self) -> None:
         self.set_line_count(self.line_count() + self.HEADER_LINES)
@@ -122,6 +116,7 @@ class TraceList(_LineList):
         "traces--dim",
         "traces--cursor",
     }
+    CURSOR_COMPONENT = "traces--cursor"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open trace", id="traces-open"),
         Binding("y", "copy", "Copy id", id="traces-copy"),
@@ -218,15 +213,8 @@ class TraceList(_LineList):
         self._strips[trace_id] = strip
         return strip
 
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        line = int(self.scroll_y) + y
-        if line >= len(self.order):
-            return Strip.blank(width, self.base_style)
-        strip = self._row(self.order[line], width)
-        if line == self.cursor and self.has_focus:
-            strip = strip.apply_style(self.component("traces--cursor"))
-        return strip
+    def line_strip(self, line: int, width: int) -> Strip:
+        return self._row(self.order[line], width)
 
     def action_open(self) -> None:
         if self._selected is not None:

@@ -1,5 +1,8 @@
 """A line-API view for lists that grow on every tick: the Logs and Traces panes build on it.
 
+A subclass says how many lines it has and how to draw one; the view draws only the lines on
+screen and lays the cursor's style over the cursor's line while it has focus.
+
 Two costs dominate a live list redrawn 15 times a second while the server is busy, and both
 are avoided here. Setting `virtual_size` asks Textual for a layout pass over the whole
 screen; when only the number of lines changed, the scrollbars are updated in place instead
@@ -9,9 +12,13 @@ are resolved once per theme change rather than once per line.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.style import Style
 from textual.geometry import Size
+from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 
 class LineView(ScrollView):
@@ -23,6 +30,10 @@ class LineView(ScrollView):
         overflow-y: scroll;
     }
     """
+    CURSOR_COMPONENT: ClassVar[str] = ""
+    """The component class laid over the cursor's line."""
+
+    cursor: reactive[int] = reactive(0, always_update=True)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -57,6 +68,23 @@ class LineView(ScrollView):
         self._base = None
         self._combined.clear()
         self._components.clear()
+
+    def line_count(self) -> int:
+        raise NotImplementedError
+
+    def line_strip(self, line: int, width: int) -> Strip:
+        """One list line, drawn (and cached) by the subclass."""
+        raise NotImplementedError
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        line = int(self.scroll_y) + y
+        if line >= self.line_count():
+            return Strip.blank(width, self.base_style)
+        strip = self.line_strip(line, width)
+        if line == self.cursor and self.has_focus:
+            strip = strip.apply_style(self.component(self.CURSOR_COMPONENT))
+        return strip
 
     def set_line_count(self, count: int) -> None:
         """Change the scrollable height without a layout pass over the screen."""
