@@ -100,7 +100,6 @@ class Bus:
         self._fifo: dict[str, asyncio.Queue[Delivery]] = {}
         self._fifo_workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._pool: WorkerPool[Delivery] = WorkerPool(self._attempt)
         self.dlq: dict[str, dict[str, Any]] = {}
         self.queued_by_edge: dict[tuple[str, str], int] = {}
@@ -292,7 +291,7 @@ class Bus:
             timer.cancel()
         self._timers.clear()
         await self._pool.stop()
-        workers = list(self._fifo_workers.values()) + list(self._tasks)
+        workers = list(self._fifo_workers.values())
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)

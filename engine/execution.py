@@ -97,6 +97,7 @@ class Executor:
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.stats: dict[str, dict[str, int]] = {}
         self.deadlines = Deadlines()
+        self._cron_runs: set[asyncio.Task[None]] = set()
         bus.handle = self.handle_delivery
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -270,9 +271,16 @@ class Executor:
         """Start a cron run now (a tick or a manual trigger); answer its trace id."""
         run = self.begin(step, "cron", None, trace_id)
         task = asyncio.ensure_future(self._cron_run(step, run))
-        self.bus._tasks.add(task)
-        task.add_done_callback(self.bus._tasks.discard)
+        self._cron_runs.add(task)
+        task.add_done_callback(self._cron_runs.discard)
         return run.trace_id
+
+    async def stop_cron_runs(self) -> None:
+        """Cancel the cron runs still going at shutdown, as the bus cancels its workers."""
+        runs = list(self._cron_runs)
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
 
     async def _cron_run(self, step: Step, run: Run) -> None:
         try:

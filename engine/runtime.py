@@ -120,6 +120,7 @@ class Engine:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)
         await self.cron.stop()
+        await self.executor.stop_cron_runs()
         await self.bus.stop()
         await self.executor.deadlines.stop()
         await self.traces.stop()
