@@ -197,8 +197,6 @@ class WorkbenchApp(App[int]):
         self.ready.set()
 
     async def _reload_panes(self) -> None:
-        for backlog in self._backlogs.values():
-            backlog.clear()
         await asyncio.gather(*(self._pane(tab).reload() for tab in self.panes))
         await self._count_steps()
 
@@ -239,9 +237,17 @@ class WorkbenchApp(App[int]):
 
     @work(exclusive=True, group="reload")
     async def _reload_after_drop(self) -> None:
+        """The feed lost events: the shown pane reloads now, the others when shown."""
         assert self._feed is not None
         self._feed.drain()
-        await self._reload_panes()
+        shown = self.query_one("#tabs", TabbedContent).active
+        for tab, backlog in self._backlogs.items():
+            if tab == shown:
+                backlog.clear()
+            else:
+                backlog.overflow()
+        await self._pane(shown).reload()
+        await self._count_steps()
 
     def _show(self, tab: str) -> None:
         """Switch tabs with the pane already caught up, for callers that use it at once."""

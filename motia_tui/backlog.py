@@ -30,10 +30,14 @@ class Backlog:
         if self.overflowed:
             return
         if len(self.events) + len(events) > self.limit:
-            self.events = []
-            self.overflowed = True
+            self.overflow()
             return
         self.events.extend(events)
+
+    def overflow(self) -> None:
+        """Hold nothing more: the pane reloads when it is shown."""
+        self.events = []
+        self.overflowed = True
 
     def release(self) -> list[dict[str, Any]] | None:
         """The held events, oldest first; None when the pane must reload instead."""

@@ -27,7 +27,7 @@ from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane, RecordScreen
 from motia_tui.panes.traces import TracesPane
-from motia_tui.source import EngineSource, LocalSource, RemoteSource
+from motia_tui.source import FEED_SIZE, EngineSource, LocalSource, RemoteSource, _LocalFeed
 from motia_tui.widgets.flow_canvas import FlowCanvas
 
 BROKEN_STEP = """
@@ -189,6 +189,32 @@ async def test_a_pane_hidden_through_a_flood_reloads_when_shown(tmp_path: Path) 
             what="the reloaded traces in the list",
         )
         assert all(traces.book.summary(t)["spans"] == 3 for t in trace_ids)
+
+
+async def test_after_the_feed_overflows_the_shown_pane_reloads_and_the_others_once_shown(
+    tmp_path: Path,
+) -> None:
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        await pilot.press("4")
+        feed = app._feed
+        assert isinstance(feed, _LocalFeed)
+        feed._subscription._maxsize = 2  # every batch overflows the feed
+        trace_ids = [await greet(source.label, name) for name in ("Ada", "Bob", "Cy")]
+        await source.engine.idle()
+        logs, traces = logs_of(app), traces_of(app)
+        await wait_for(
+            lambda: shown_messages(logs).count("greeting recorded") == 3,
+            what="the shown pane reloaded from the engine",
+        )
+        assert app._backlogs["traces"].overflowed
+        assert not set(trace_ids) & set(traces.book.summaries)
+        feed._subscription._maxsize = FEED_SIZE
+        await pilot.press("3")
+        await wait_for(
+            lambda: set(trace_ids) <= set(traces.trace_list.order),
+            what="the traces reloaded once shown",
+        )
 
 
 async def test_an_endpoint_opened_before_its_hidden_pane_heard_of_the_step(

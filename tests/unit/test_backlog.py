@@ -40,3 +40,11 @@ def test_clear_forgets_an_overflow() -> None:
     backlog.hold(events("a", "b"))
     backlog.clear()
     assert backlog.release() == []
+
+
+def test_overflow_drops_what_is_held_and_asks_for_a_reload() -> None:
+    backlog = Backlog(limit=10)
+    backlog.hold(events("a"))
+    backlog.overflow()
+    backlog.hold(events("b"))
+    assert backlog.release() is None
