@@ -11,6 +11,8 @@ load comes from wrk on 127.0.0.1.
    ratio of the medians is the cost of the workbench.
 2. Key-press redraw latency while wrk holds the server near 500 requests/s: the time from
    writing a tab key to the terminal until the new tab's status line arrives on it.
+   Then request latency at the same load, first with the terminal read, then with nobody
+   reading it (a frozen SSH link): wrk's p50, p99 and slowest request.
 3. Time to first paint (the tab bar on the terminal) and to serving (HTTP answers).
 4. Memory (RSS) under sustained load with a step that logs 100 lines per request, so the
    engine's windows and the Logs pane's million-record ring fill within the run; the slope
@@ -112,10 +114,14 @@ def make_project(root: Path) -> Path:
     return project
 
 
+LATENCY_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
 def wrk(port: int, path: str, seconds: float, connections: int,
         script: Path | None = None) -> dict[str, float]:
-    """wrk's requests/s and request count (one thread: the server has the other core)."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s"]
+    """wrk's requests/s, request count and latency in ms (p50, p99, max); one thread, as
+    the server has the other core."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency"]
     if script is not None:
         command += ["-s", str(script)]
     out = subprocess.run(
@@ -126,9 +132,17 @@ def wrk(port: int, path: str, seconds: float, connections: int,
         raise RuntimeError(f"wrk saw {errors.group(1)} failed responses:\n{out}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     count = re.search(r"(\d+) requests in", out)
-    if rate is None or count is None:
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
+    slowest = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
+    if rate is None or count is None or p50 is None or p99 is None or slowest is None:
         raise RuntimeError(f"cannot read wrk output:\n{out}")
-    return {"rps": float(rate.group(1)), "requests": float(count.group(1))}
+    return {"rps": float(rate.group(1)), "requests": float(count.group(1)),
+            "p50_ms": _ms(p50), "p99_ms": _ms(p99), "max_ms": _ms(slowest)}
+
+
+def _ms(match: re.Match[str]) -> float:
+    return float(match.group(1)) * LATENCY_UNITS[match.group(2)]
 
 
 class Terminal(threading.Thread):
@@ -143,9 +157,19 @@ class Terminal(threading.Thread):
         self._tail = bytearray()
         self._cond = threading.Condition()
         self._open = True
+        self._reading = threading.Event()
+        self._reading.set()
+
+    def freeze(self) -> None:
+        """Stop reading, as a stalled SSH link does: the terminal's buffer fills up."""
+        self._reading.clear()
+
+    def thaw(self) -> None:
+        self._reading.set()
 
     def run(self) -> None:
         while self._open:
+            self._reading.wait()
             try:
                 chunk = os.read(self.master, 1 << 16)
             except OSError:
@@ -174,6 +198,7 @@ class Terminal(threading.Thread):
 
     def close(self) -> None:
         self._open = False
+        self._reading.set()
 
 
 @contextmanager
@@ -299,6 +324,32 @@ def bench_keys(motia: str, root: Path, seconds: float, presses: int) -> dict[str
     }
 
 
+def bench_frozen(motia: str, root: Path, seconds: float) -> dict[str, float]:
+    """Request latency near 500 requests/s with the Logs pane drawing, the terminal read and
+    then left unread."""
+    project = make_project(root / "frozen")
+    script = root / "paced.lua"
+    script.write_text(PACED)
+    port = free_port()
+    with workbench(motia, project, port) as (_process, terminal, _started):
+        wait_serving(port)
+        terminal.wait_for(b"Flows", 0)
+        mark = terminal.total
+        os.write(terminal.master, b"4")
+        terminal.wait_for(TAB_MARKS[b"4"], mark)
+        read = wrk(port, "/hello", seconds, 12, script)
+        terminal.freeze()
+        time.sleep(1.0)
+        frozen = wrk(port, "/hello", seconds, 12, script)
+        unread = struct.unpack("i", fcntl.ioctl(terminal.master, termios.FIONREAD, b"\0" * 4))[0]
+        terminal.thaw()
+    if unread == 0:
+        raise RuntimeError("the terminal was never left unread: the frozen run measured nothing")
+    return {"rps": frozen["rps"], "unread_bytes": unread,
+            **{f"read_{k}": read[k] for k in ("p50_ms", "p99_ms", "max_ms")},
+            **{f"frozen_{k}": frozen[k] for k in ("p50_ms", "p99_ms", "max_ms")}}
+
+
 def bench_startup(motia: str, root: Path, runs: int) -> dict[str, float]:
     paints, serves = [], []
     for run in range(runs):
@@ -378,6 +429,8 @@ def main() -> None:
         print(throughput)
         keys = bench_keys(motia, root, max(args.seconds, 10), presses=40)
         print(keys)
+        frozen = bench_frozen(motia, root, max(args.seconds, 10))
+        print(frozen)
         startup = bench_startup(motia, root, runs=3)
         print(startup)
         memory = bench_memory(motia, root, memory_seconds)
@@ -405,6 +458,12 @@ pseudo-terminal that the benchmark reads continuously; wrk uses one thread.
 {keys['key_p50_ms']:.1f} ms | < 50 ms |
 | same, p95 / max ({keys['presses']:.0f} presses) | {keys['key_p95_ms']:.1f} ms / \
 {keys['key_max_ms']:.1f} ms | |
+| request latency at {frozen['rps']:,.0f} req/s, terminal read: p50 / p99 / max | \
+{frozen['read_p50_ms']:.1f} / {frozen['read_p99_ms']:.1f} / {frozen['read_max_ms']:.1f} ms | |
+| same, nobody reading the terminal ({frozen['unread_bytes']:,.0f} bytes left unread): \
+p50 / p99 / max | \
+{frozen['frozen_p50_ms']:.1f} / {frozen['frozen_p99_ms']:.1f} / {frozen['frozen_max_ms']:.1f} ms \
+| < 50 ms |
 | start to first paint (median of 3) | {startup['first_paint_s']:.2f} s | < 1.5 s |
 | start to serving HTTP (median of 3) | {startup['serving_s']:.2f} s | |
 | memory under load, {memory_seconds:.0f} s at {memory['records_per_s']:,.0f} log \
