@@ -238,7 +238,15 @@ class Engine:
     async def _watch(self, watching: asyncio.Event) -> None:
         from engine.watching import watch_project
 
-        await watch_project(self.project_dir, self.apply_changes, watching)
+        try:
+            await watch_project(self.project_dir, self.apply_changes, self._watch_failed, watching)
+        except OSError as exc:
+            self._watch_failed(self.project_dir, exc)
+
+    def _watch_failed(self, folder: Path, exc: OSError) -> None:
+        self.executor.system_log.error(
+            f"hot reload does not see {folder}: {exc}; restart to retry", {"folder": str(folder)}
+        )
 
     def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:
         """Reload what changed: a step file alone, or every step when a helper changed."""

@@ -39,10 +39,15 @@ def _ignored(name: str) -> bool:
 
 
 async def watch_project(
-    project_dir: Path, on_changes: Callable[[Changes], None], watching: asyncio.Event
+    project_dir: Path,
+    on_changes: Callable[[Changes], None],
+    on_error: Callable[[Path, OSError], None],
+    watching: asyncio.Event,
 ) -> None:
     """Report every batch of changed Python files until cancelled; set `watching` once
-    every watch is in place, so a file saved right after start-up is not missed.
+    every watch is in place, so a file saved right after start-up is not missed. A folder
+    that cannot be watched (the system's limit on watches, say) is reported to `on_error`
+    and the others go on.
 
     Each folder keeps its own watch, so a folder appearing never leaves a gap in the
     others'. What a new folder already holds when it appears is reported as changed, since
@@ -55,7 +60,7 @@ async def watch_project(
             folders.pop(gone).cancel()
         added = sorted(present - folders.keys())
         for folder in added:
-            folders[folder] = asyncio.ensure_future(_watch_folder(folder, on_changes))
+            folders[folder] = asyncio.ensure_future(_watch_folder(folder, on_changes, on_error))
         return added
 
     follow_folders()
@@ -79,7 +84,9 @@ async def watch_project(
         await asyncio.gather(*folders.values(), return_exceptions=True)
 
 
-async def _watch_folder(folder: Path, on_changes: Callable[[Changes], None]) -> None:
+async def _watch_folder(
+    folder: Path, on_changes: Callable[[Changes], None], on_error: Callable[[Path, OSError], None]
+) -> None:
     """Until cancelled, or until the folder goes (the project's watch then drops it)."""
     try:
         async for changes in awatch(
@@ -88,8 +95,9 @@ async def _watch_folder(folder: Path, on_changes: Callable[[Changes], None]) -> 
             files = _python_files(changes)
             if files:
                 on_changes(files)
-    except OSError:
-        return
+    except OSError as exc:
+        if folder.is_dir():
+            on_error(folder, exc)
 
 
 def _python_files(changes: set[tuple[Change, str]]) -> Changes:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from engine.watching import code_folders
+import pytest
+from watchfiles import Change, awatch
+
+from engine import watching
+from engine.watching import Changes, code_folders, watch_project
 
 
 def test_code_folders_leave_out_hidden_and_vendored_ones(tmp_path: Path) -> None:
@@ -13,3 +20,37 @@ def test_code_folders_leave_out_hidden_and_vendored_ones(tmp_path: Path) -> None
         (tmp_path / folder).mkdir()
     (tmp_path / "helper.py").write_text("")
     assert sorted(p.name for p in code_folders(tmp_path)) == ["services", "src", "steps"]
+
+
+async def test_a_folder_that_cannot_be_watched_is_reported_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when the system's limit on inotify watches is reached inside one big folder."""
+    for folder in ("steps", "data"):
+        (tmp_path / folder).mkdir()
+
+    def limited_awatch(*paths: Path, **options: Any) -> AsyncIterator[set[tuple[Change, str]]]:
+        if Path(paths[0]).name == "data":
+            raise OSError("OS file watch limit reached")
+        return awatch(*paths, **options)
+
+    monkeypatch.setattr(watching, "awatch", limited_awatch)
+    changes: list[Changes] = []
+    errors: list[tuple[Path, OSError]] = []
+    in_place = asyncio.Event()
+    task = asyncio.ensure_future(
+        watch_project(tmp_path, changes.append, lambda f, e: errors.append((f, e)), in_place)
+    )
+    try:
+        await asyncio.wait_for(in_place.wait(), 5)
+        (tmp_path / "steps" / "a_step.py").write_text("")
+        deadline = asyncio.get_running_loop().time() + 5
+        while not changes and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert [(folder.name, str(error)) for folder, error in errors] == [
+        ("data", "OS file watch limit reached")
+    ]
+    assert changes == [[(False, tmp_path / "steps" / "a_step.py")]]
