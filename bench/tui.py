@@ -248,6 +248,15 @@ def headless(motia: str, project: Path, port: int) -> Iterator[subprocess.Popen[
             process.wait()
 
 
+def serving_on_logs(port: int, terminal: Terminal) -> None:
+    """Wait until the workbench serves and has painted, then switch it to the Logs pane."""
+    wait_serving(port)
+    terminal.wait_for(b"Flows", 0)
+    mark = terminal.total
+    os.write(terminal.master, b"4")
+    terminal.wait_for(TAB_MARKS[b"4"], mark)
+
+
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"VmRSS:\s+(\d+) kB", status)
@@ -271,11 +280,7 @@ def bench_throughput(motia: str, root: Path, seconds: float, rounds: int) -> dic
         shutil.rmtree(project / ".motia", ignore_errors=True)
         port = free_port()
         with workbench(motia, project, port) as (_process, terminal, _started):
-            wait_serving(port)
-            terminal.wait_for(b"Flows", 0)
-            mark = terminal.total
-            os.write(terminal.master, b"4")
-            terminal.wait_for(TAB_MARKS[b"4"], mark)
+            serving_on_logs(port, terminal)
             wrk(port, "/hello", 2, 32)
             before = terminal.total
             drawing.append(wrk(port, "/hello", seconds, 32)["rps"])
@@ -332,11 +337,7 @@ def bench_frozen(motia: str, root: Path, seconds: float) -> dict[str, float]:
     script.write_text(PACED)
     port = free_port()
     with workbench(motia, project, port) as (_process, terminal, _started):
-        wait_serving(port)
-        terminal.wait_for(b"Flows", 0)
-        mark = terminal.total
-        os.write(terminal.master, b"4")
-        terminal.wait_for(TAB_MARKS[b"4"], mark)
+        serving_on_logs(port, terminal)
         read = wrk(port, "/hello", seconds, 12, script)
         terminal.freeze()
         time.sleep(1.0)
@@ -368,11 +369,7 @@ def bench_memory(motia: str, root: Path, seconds: float) -> dict[str, float]:
     port = free_port()
     samples: list[tuple[float, float, float]] = []
     with workbench(motia, project, port) as (process, terminal, _started):
-        wait_serving(port)
-        terminal.wait_for(b"Flows", 0)
-        mark = terminal.total
-        os.write(terminal.master, b"4")
-        terminal.wait_for(TAB_MARKS[b"4"], mark)
+        serving_on_logs(port, terminal)
         done: dict[str, float] = {}
 
         def load() -> None:
