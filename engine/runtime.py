@@ -241,11 +241,13 @@ class Engine:
         try:
             await watch_project(self.project_dir, self.apply_changes, self._watch_failed, watching)
         except OSError as exc:
-            self._watch_failed(self.project_dir, exc)
+            self._watch_failed([self.project_dir], exc)
 
-    def _watch_failed(self, folder: Path, exc: OSError) -> None:
+    def _watch_failed(self, folders: list[Path], exc: OSError) -> None:
+        names = ", ".join(str(folder) for folder in folders)
         self.executor.system_log.error(
-            f"hot reload does not see {folder}: {exc}; restart to retry", {"folder": str(folder)}
+            f"hot reload does not see {names}: {exc}; restart to retry",
+            {"folders": [str(folder) for folder in folders]},
         )
 
     def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:

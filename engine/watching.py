@@ -4,8 +4,11 @@ The store lives inside the project (`.motia/store.sqlite3`) and is written on ev
 A recursive watch of the whole project had the kernel report each of those writes, and the
 watcher's thread spent about a tenth of the server's CPU per request discarding them. So the
 project folder itself is watched alone (its top-level helper modules, folders coming and
-going), and each top-level folder that can hold code is watched with everything under it.
-Hidden folders (`.motia`, `.git`, `.venv`) and vendored ones are never watched.
+going), and the top-level folders that can hold code are watched with everything under
+them. Hidden folders (`.motia`, `.git`, `.venv`) and vendored ones are never watched.
+
+Two watches in all, whatever the number of folders: each costs an inotify instance (128 per
+user by default) and a thread.
 """
 
 from __future__ import annotations
@@ -20,18 +23,19 @@ from engine.discovery import SKIP_DIRS
 
 DEBOUNCE_MS = 50
 STEP_MS = 20
+HANDOVER_S = (DEBOUNCE_MS + 2 * STEP_MS) / 1000
+"""How long a replaced watch outlives its successor: a watch yields a change at most
+DEBOUNCE_MS after seeing it, and a stopped one drops what it has not yielded yet."""
 
 Changes = list[tuple[bool, Path]]
 """`(deleted, path)` for each Python file changed in one debounced batch."""
+OnChanges = Callable[[Changes], None]
+OnError = Callable[[list[Path], OSError], None]
 
 
 def code_folders(project_dir: Path) -> set[Path]:
     """The top-level folders a step or a helper module may live in."""
-    return {
-        path
-        for path in project_dir.iterdir()
-        if path.is_dir() and not _ignored(path.name)
-    }
+    return {path for path in project_dir.iterdir() if path.is_dir() and not _ignored(path.name)}
 
 
 def _ignored(name: str) -> bool:
@@ -39,34 +43,45 @@ def _ignored(name: str) -> bool:
 
 
 async def watch_project(
-    project_dir: Path,
-    on_changes: Callable[[Changes], None],
-    on_error: Callable[[Path, OSError], None],
-    watching: asyncio.Event,
+    project_dir: Path, on_changes: OnChanges, on_error: OnError, watching: asyncio.Event
 ) -> None:
-    """Report every batch of changed Python files until cancelled; set `watching` once
-    every watch is in place, so a file saved right after start-up is not missed. A folder
-    that cannot be watched (the system's limit on watches, say) is reported to `on_error`
-    and the others go on.
+    """Report every batch of changed Python files until cancelled; set `watching` once the
+    watches are in place, so a file saved right after start-up is not missed. Folders that
+    cannot be watched (the system's limit on watches, say) go to `on_error`.
 
-    Each folder keeps its own watch, so a folder appearing never leaves a gap in the
-    others'. What a new folder already holds when it appears is reported as changed, since
-    its own watch starts a moment later."""
-    folders: dict[Path, asyncio.Task[None]] = {}
+    When top-level folders come or go, the folders' watch is replaced: the new one is in
+    place before the old one stops, and the old one has time to report what it saw, so no
+    change falls between them (one may be reported twice). What a new folder already holds
+    when it appears is reported as changed, since its watch starts later."""
+    watched: set[Path] = set()
+    folders_watch: asyncio.Task[None] | None = None
+    retiring: set[asyncio.Task[None]] = set()
+
+    def retire(task: asyncio.Task[None]) -> None:
+        retiring.add(task)
+        task.add_done_callback(retiring.discard)
+        asyncio.get_running_loop().call_later(HANDOVER_S, task.cancel)
 
     def follow_folders() -> list[Path]:
+        nonlocal folders_watch, watched
         present = code_folders(project_dir)
-        for gone in folders.keys() - present:
-            folders.pop(gone).cancel()
-        added = sorted(present - folders.keys())
-        for folder in added:
-            folders[folder] = asyncio.ensure_future(_watch_folder(folder, on_changes, on_error))
+        if present == watched:
+            return []
+        added = sorted(present - watched)
+        previous, watched = folders_watch, present
+        folders_watch = (
+            asyncio.ensure_future(_watch_folders(sorted(present), on_changes, on_error))
+            if present
+            else None
+        )
+        if previous is not None:
+            retire(previous)
         return added
 
     follow_folders()
-    # Each watch registers with the kernel before its first wait: the folders' tasks on
-    # their first step, queued before this callback, and the project's own watch below,
-    # before this coroutine first yields.
+    # A watch registers with the kernel before its first wait: the folders' on its task's
+    # first step, queued before this callback, and the project's own below, before this
+    # coroutine first yields.
     asyncio.get_running_loop().call_soon(watching.set)
     try:
         async for changes in awatch(
@@ -79,25 +94,26 @@ async def watch_project(
             if files:
                 on_changes(files)
     finally:
-        for task in folders.values():
+        tasks = [*retiring, *([folders_watch] if folders_watch is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*folders.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _watch_folder(
-    folder: Path, on_changes: Callable[[Changes], None], on_error: Callable[[Path, OSError], None]
-) -> None:
-    """Until cancelled, or until the folder goes (the project's watch then drops it)."""
+async def _watch_folders(folders: list[Path], on_changes: OnChanges, on_error: OnError) -> None:
+    """Until replaced. A folder removed as the watch starts makes it fail: the project's
+    watch sees the folder go and starts another, so only a failure with every folder
+    still there is reported."""
     try:
         async for changes in awatch(
-            folder, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS
+            *folders, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS
         ):
             files = _python_files(changes)
             if files:
                 on_changes(files)
     except OSError as exc:
-        if folder.is_dir():
-            on_error(folder, exc)
+        if all(folder.is_dir() for folder in folders):
+            on_error(folders, exc)
 
 
 def _python_files(changes: set[tuple[Change, str]]) -> Changes:

@@ -22,7 +22,7 @@ def test_code_folders_leave_out_hidden_and_vendored_ones(tmp_path: Path) -> None
     assert sorted(p.name for p in code_folders(tmp_path)) == ["services", "src", "steps"]
 
 
-async def test_a_folder_that_cannot_be_watched_is_reported_and_the_others_go_on(
+async def test_folders_that_cannot_be_watched_are_reported_and_top_level_files_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As when the system's limit on inotify watches is reached inside one big folder."""
@@ -30,27 +30,58 @@ async def test_a_folder_that_cannot_be_watched_is_reported_and_the_others_go_on(
         (tmp_path / folder).mkdir()
 
     def limited_awatch(*paths: Path, **options: Any) -> AsyncIterator[set[tuple[Change, str]]]:
-        if Path(paths[0]).name == "data":
+        if options.get("recursive", True):
             raise OSError("OS file watch limit reached")
         return awatch(*paths, **options)
 
     monkeypatch.setattr(watching, "awatch", limited_awatch)
     changes: list[Changes] = []
-    errors: list[tuple[Path, OSError]] = []
+    errors: list[tuple[list[Path], OSError]] = []
     in_place = asyncio.Event()
     task = asyncio.ensure_future(
         watch_project(tmp_path, changes.append, lambda f, e: errors.append((f, e)), in_place)
     )
     try:
         await asyncio.wait_for(in_place.wait(), 5)
-        (tmp_path / "steps" / "a_step.py").write_text("")
+        (tmp_path / "helper.py").write_text("")
         deadline = asyncio.get_running_loop().time() + 5
         while not changes and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert [(folder.name, str(error)) for folder, error in errors] == [
-        ("data", "OS file watch limit reached")
+    assert [([f.name for f in folders], str(error)) for folders, error in errors] == [
+        (["data", "steps"], "OS file watch limit reached")
     ]
-    assert changes == [[(False, tmp_path / "steps" / "a_step.py")]]
+    assert changes == [[(False, tmp_path / "helper.py")]]
+
+
+async def test_folders_coming_and_going_leave_no_gap_in_the_others(tmp_path: Path) -> None:
+    """Each new folder replaces the folders' watch; edits landing meanwhile are all seen."""
+    (tmp_path / "steps").mkdir()
+    reported: set[Path] = set()
+    errors: list[OSError] = []
+    in_place = asyncio.Event()
+
+    def report(batch: Changes) -> None:
+        reported.update(path for _deleted, path in batch)
+
+    watch = watch_project(tmp_path, report, lambda _folders, error: errors.append(error), in_place)
+    task = asyncio.ensure_future(watch)
+    edited = [tmp_path / "steps" / f"s{n}_step.py" for n in range(6)]
+    try:
+        await asyncio.wait_for(in_place.wait(), 5)
+        for n, path in enumerate(edited):
+            (tmp_path / f"new{n}").mkdir()
+            if n % 2:
+                (tmp_path / f"new{n - 1}").rmdir()
+            path.write_text("")
+            await asyncio.sleep(0.06)
+        deadline = asyncio.get_running_loop().time() + 5
+        while not set(edited) <= reported and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert set(edited) <= reported
+    assert errors == []
