@@ -109,9 +109,7 @@ class Engine:
         if watch:
             watching = asyncio.Event()
             self._watch_task = asyncio.ensure_future(self._watch(watching))
-            in_place = asyncio.ensure_future(watching.wait())
-            await asyncio.wait([self._watch_task, in_place], return_when=asyncio.FIRST_COMPLETED)
-            in_place.cancel()
+            await watching.wait()
         self.started = True
 
     async def stop(self) -> None:
@@ -242,6 +240,8 @@ class Engine:
             await watch_project(self.project_dir, self.apply_changes, self._watch_failed, watching)
         except OSError as exc:
             self._watch_failed([self.project_dir], exc)
+        finally:
+            watching.set()  # start-up waits on it, also when the watch failed
 
     def _watch_failed(self, folders: list[Path], exc: OSError) -> None:
         names = ", ".join(str(folder) for folder in folders)

@@ -130,7 +130,6 @@ class FlowsPane(Vertical):
         self._layouts: dict[str, FlowLayout] = {}
         self._stats_wanted = False
         self._detail_shown: Any = None
-        self._redraw_deferred = False
 
     def compose(self) -> ComposeResult:
         yield Select[str]([], prompt="flow", allow_blank=True, id="flows-picker")
@@ -183,6 +182,11 @@ class FlowsPane(Vertical):
         self.post_message(self._StatsRead(await self.source.stats()))
 
     def _maybe_read_stats(self) -> None:
+        """Poll while work is pending, but only on screen: behind another tab the pane's
+        events wait in the app's backlog, and redrawing the live counters there would cost
+        a layout of the whole screen for nothing."""
+        if not self.is_on_screen:
+            return
         if self._stats_wanted or self.model.is_busy():
             self._stats_wanted = False
             self._read_stats()
@@ -217,19 +221,7 @@ class FlowsPane(Vertical):
     def _current_flow(self) -> dict[str, Any] | None:
         return next((f for f in self.model.flows if f.get("name") == self._flow_name), None)
 
-    def on_show(self) -> None:
-        if self._redraw_deferred:
-            self._redraw()
-
     def _redraw(self) -> None:
-        """Draw the current flow with its counters; a hidden pane only notes that it must.
-
-        Stats reads and reloads still land behind another tab, and the detail text holds
-        live counters: a changed text costs a layout of the whole screen."""
-        if not self.is_on_screen:
-            self._redraw_deferred = True
-            return
-        self._redraw_deferred = False
         canvas = self.query_one(FlowCanvas)
         flow = self._current_flow()
         layout = self._layouts.get(self._flow_name or "")
