@@ -82,7 +82,7 @@ Handle = Callable[[Delivery], Awaitable[bool]]
 
 def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
     """Delay before retry number `attempt` (1-based): doubling from base, jittered, capped."""
-    delay = min(max_s, base_s * 2 ** (attempt - 1))
+    delay = min(max_s, base_s * 2.0 ** (attempt - 1))
     return delay * random.uniform(0.8, 1.0)
 
 
@@ -161,7 +161,7 @@ class Bus:
             timer: asyncio.TimerHandle | None = None
 
             def fire() -> None:
-                self._timers.discard(timer)  # type: ignore[arg-type]
+                self._timers.discard(timer)
                 self._start(delivery)
 
             timer = loop.call_later(wait, fire)

@@ -112,7 +112,7 @@ def _copy_result(task: asyncio.Future[Any], result: concurrent.futures.Future[An
     if task.cancelled():
         result.cancel()
     elif task.exception() is not None:
-        result.set_exception(task.exception())  # type: ignore[arg-type]
+        result.set_exception(task.exception())
     else:
         result.set_result(task.result())
 
@@ -195,9 +195,10 @@ class Streams:
 
     def __getitem__(self, name: str) -> StreamClient:
         try:
-            return getattr(self, name)
+            client: StreamClient = getattr(self, name)
         except AttributeError as exc:
             raise KeyError(str(exc)) from None
+        return client
 
 
 class FlowContext:

@@ -27,7 +27,7 @@ def next_fire(expression: str, after: float) -> float:
 class CronScheduler:
     """Fires `fire(step)` for each cron step on its schedule."""
 
-    def __init__(self, fire: Callable[[Step], None]) -> None:
+    def __init__(self, fire: Callable[[Step], object]) -> None:
         self._fire = fire
         self._steps: dict[str, Step] = {}
         self._next: dict[str, float] = {}

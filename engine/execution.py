@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,8 +137,8 @@ class Executor:
     def commit(
         self,
         run: Run,
-        extra: list[Statement] = (),
-        durable: bool = False,  # type: ignore[assignment]
+        extra: Sequence[Statement] = (),
+        durable: bool = False,
     ) -> asyncio.Future[None] | None:
         """Hand the run's effects and its span to the store as one batch; a future when asked
         to wait. A run with no effects waits for nothing: its span is history, not work."""

@@ -9,7 +9,7 @@ Every error the server answers itself has one JSON shape: `{"error", "details"?,
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -51,8 +51,8 @@ def error_body(message: str, details: Any = None, trace_id: str | None = None) -
 
 
 async def send_json(
-    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] = ()
-) -> None:  # type: ignore[assignment]
+    send: Send, status: int, body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     await send(
         {
             "type": "http.response.start",

@@ -136,7 +136,8 @@ class LogStore:
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """Matching records, oldest first, from the whole store (run it off the loop)."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         if trace_id:
             clauses.append("trace_id = ?")
             params.append(trace_id)

@@ -360,7 +360,7 @@ class Engine:
             )
         )
         self.executor.finish_manual(run)
-        return item["traceId"]
+        return str(item["traceId"])
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until no delivery is queued or running (tests and tools use it)."""

@@ -41,8 +41,11 @@ class Schema:
         problems = []
         for err in sorted(self._validator.iter_errors(value), key=lambda e: list(e.path)):
             path = [str(p) for p in err.absolute_path]
-            if err.validator == "required" and isinstance(err.instance, dict):
-                missing = [k for k in err.validator_value if k not in err.instance]
+            required = err.validator_value
+            if err.validator == "required" and isinstance(err.instance, dict) and isinstance(
+                required, list
+            ):
+                missing = [k for k in required if k not in err.instance]
                 path.extend(missing[:1])
             problems.append({"field": ".".join(path) or "(root)", "message": err.message})
         return problems

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from engine import events as ev
@@ -165,7 +165,7 @@ def _appended(
     return items
 
 
-def trace_status(spans: list[Span]) -> str:
+def trace_status(spans: Sequence[Span]) -> str:
     """Running while any span runs; an error when a run's last attempt failed."""
     last: dict[str, Span] = {}
     for span in spans:
@@ -177,7 +177,7 @@ def trace_status(spans: list[Span]) -> str:
     return ERROR if any(s.status == ERROR for s in last.values()) else OK
 
 
-def trace_summary(trace_id: str, spans: list[Span]) -> dict[str, Any]:
+def trace_summary(trace_id: str, spans: Sequence[Span]) -> dict[str, Any]:
     first = min(spans, key=lambda s: s.start)
     end = max(s.start + (s.duration_ms or 0) for s in spans)
     return {
@@ -335,7 +335,7 @@ class TraceStore:
         return self._detail(trace_id, spans) if spans else None
 
     @staticmethod
-    def _detail(trace_id: str, spans: list[Span]) -> dict[str, Any]:
+    def _detail(trace_id: str, spans: Sequence[Span]) -> dict[str, Any]:
         detail: dict[str, Any] = trace_summary(trace_id, spans)
         detail["spans"] = [s.to_json() for s in spans]
         return detail
