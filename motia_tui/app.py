@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, ClassVar, Protocol, cast
 
@@ -62,7 +62,7 @@ class Pane(Protocol):
     async def reload(self) -> None: ...
 
 
-PANES: tuple[tuple[str, str, type[Widget]], ...] = (
+PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
     ("flows", "Flows", FlowsPane),
     ("endpoints", "Endpoints", EndpointsPane),
     ("traces", "Traces", TracesPane),
@@ -105,7 +105,7 @@ class WorkbenchHeader(Horizontal):
 class WorkbenchApp(App[int]):
     """The terminal workbench over one `EngineSource`."""
 
-    CSS_PATH: ClassVar[list[str]] = ["workbench.tcss", "panes/panes.tcss"]
+    CSS_PATH = ["workbench.tcss", "panes/panes.tcss"]
     TITLE = "motia"
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
@@ -169,7 +169,7 @@ class WorkbenchApp(App[int]):
         with TabbedContent(id="tabs", initial=PANES[0][0]):
             for n, (tab, title, cls) in enumerate(PANES, start=1):
                 with TabPane(f"{n} {title}", id=tab):
-                    pane = cls(self.source)  # type: ignore[call-arg]
+                    pane = cls(self.source)
                     self.panes[tab] = pane
                     yield pane
         yield KeyBar(id="keys")

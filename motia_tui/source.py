@@ -68,8 +68,10 @@ class HttpAnswer(Protocol):
 class EngineSource(Protocol):
     """What every pane may ask of an engine. Failures raise `SourceError`."""
 
-    label: str
-    """The server address shown in the header, e.g. `http://127.0.0.1:3000`."""
+    @property
+    def label(self) -> str:
+        """The server address shown in the header, e.g. `http://127.0.0.1:3000`."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -225,7 +227,8 @@ class LocalSource:
     async def stats(self) -> dict[str, Any]:
         data = self.engine.stats_json()
         data["cron"] = self.engine.cron.next_fires()
-        return json.loads(json.dumps(data))
+        copy: dict[str, Any] = json.loads(json.dumps(data))
+        return copy
 
     async def traces(
         self, limit: int = 200, status: str | None = None, step: str | None = None
@@ -457,23 +460,50 @@ class RemoteSource:
             return None
         return response.json()
 
+    async def _object(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        """An answer that must be a JSON object: anything else is the wrong server."""
+        data = await self._call(method, path, params=params, body=body)
+        if not isinstance(data, dict):
+            raise SourceError(f"{method} /__motia/{path}: the answer is not a JSON object", 502)
+        return data
+
+    async def _items(
+        self, path: str, key: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        items = (await self._object("GET", path, params=params)).get(key)
+        if not isinstance(items, list):
+            raise SourceError(f"GET /__motia/{path}: the answer has no {key!r} list", 502)
+        return items
+
+    async def _trace_id(self, path: str, body: Any = None) -> str:
+        trace_id = (await self._object("POST", path, body=body)).get("traceId")
+        if not isinstance(trace_id, str):
+            raise SourceError(f"POST /__motia/{path}: the answer has no trace id", 502)
+        return trace_id
+
     async def steps(self) -> dict[str, Any]:
-        return await self._call("GET", "steps")
+        return await self._object("GET", "steps")
 
     async def flows(self) -> dict[str, Any]:
-        return await self._call("GET", "flows")
+        return await self._object("GET", "flows")
 
     async def stats(self) -> dict[str, Any]:
-        return await self._call("GET", "stats")
+        return await self._object("GET", "stats")
 
     async def traces(
         self, limit: int = 200, status: str | None = None, step: str | None = None
     ) -> list[dict[str, Any]]:
         params = {"limit": limit, "status": status, "step": step}
-        return (await self._call("GET", "traces", params=params))["traces"]
+        return await self._items("traces", "traces", params)
 
     async def trace(self, trace_id: str) -> dict[str, Any] | None:
-        return await self._call("GET", f"traces/{quote(trace_id, safe='')}", missing_ok=True)
+        path = f"traces/{quote(trace_id, safe='')}"
+        data = await self._call("GET", path, missing_ok=True)
+        if data is not None and not isinstance(data, dict):
+            raise SourceError(f"GET /__motia/{path}: the answer is not a JSON object", 502)
+        return data
 
     async def logs(
         self,
@@ -484,10 +514,13 @@ class RemoteSource:
         limit: int = 10_000,
     ) -> list[dict[str, Any]]:
         params = {"traceId": trace_id, "step": step, "level": level, "q": q, "limit": limit}
-        return (await self._call("GET", "logs", params=params))["logs"]
+        return await self._items("logs", "logs", params)
 
     async def state(self) -> dict[str, dict[str, Any]]:
-        return (await self._call("GET", "state"))["groups"]
+        groups = (await self._object("GET", "state")).get("groups")
+        if not isinstance(groups, dict):
+            raise SourceError("GET /__motia/state: the answer has no 'groups' object", 502)
+        return groups
 
     async def set_state(self, group: str, key: str, value: Any) -> None:
         try:
@@ -507,23 +540,23 @@ class RemoteSource:
         return True
 
     async def streams(self) -> list[dict[str, Any]]:
-        return (await self._call("GET", "streams"))["streams"]
+        return await self._items("streams", "streams")
 
     async def stream_group(self, name: str, group: str) -> list[dict[str, Any]]:
         path = f"streams/{_segment(name)}/{_segment(group)}"
-        return (await self._call("GET", path))["items"]
+        return await self._items(path, "items")
 
     async def dlq(self) -> list[dict[str, Any]]:
-        return (await self._call("GET", "dlq"))["items"]
+        return await self._items("dlq", "items")
 
     async def retry_dlq(self, item_id: str) -> str:
-        return (await self._call("POST", f"dlq/{_segment(item_id)}/retry"))["traceId"]
+        return await self._trace_id(f"dlq/{_segment(item_id)}/retry")
 
     async def emit(self, topic: str, data: Any) -> str:
-        return (await self._call("POST", "emit", body={"topic": topic, "data": data}))["traceId"]
+        return await self._trace_id("emit", {"topic": topic, "data": data})
 
     async def trigger_cron(self, name: str) -> str:
-        return (await self._call("POST", f"cron/{_segment(name)}/trigger"))["traceId"]
+        return await self._trace_id(f"cron/{_segment(name)}/trigger")
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: str | None

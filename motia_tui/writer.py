@@ -92,7 +92,9 @@ class FrameWriter(threading.Thread):
 
     def _drop_frames(self) -> None:
         """Forget queued frames; once the thread has nothing left it asks for a repaint."""
-        kept = deque((frame, data) for frame, data in self._batches if not frame)
+        kept: deque[tuple[bool, bytes]] = deque(
+            (frame, data) for frame, data in self._batches if not frame
+        )
         self.frames_dropped += len(self._batches) - len(kept)
         self._batches = kept
         self._queued_frames = 0
@@ -146,6 +148,13 @@ class FrameWriter(threading.Thread):
             self.join(timeout)
 
 
+def _stdout_fd() -> int:
+    """The process's own standard output, whatever `sys.stdout` has been replaced with."""
+    if sys.__stdout__ is None:
+        raise OSError("the workbench needs a standard output")
+    return sys.__stdout__.fileno()
+
+
 class WorkbenchDriver(LinuxDriver):
     """Textual's Linux driver with its output routed through a `FrameWriter` on stdout."""
 
@@ -158,9 +167,9 @@ class WorkbenchDriver(LinuxDriver):
         size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(app, debug=debug, mouse=mouse, size=size)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._app_loop: asyncio.AbstractEventLoop | None = None
         self._in_frame = False
-        self.writer = FrameWriter(sys.__stdout__.fileno(), self._drained)
+        self.writer = FrameWriter(_stdout_fd(), self._drained)
 
     def write(self, data: str) -> None:
         self.writer.write(data)
@@ -168,7 +177,7 @@ class WorkbenchDriver(LinuxDriver):
     def _get_terminal_size(self) -> tuple[int, int]:
         """Ask the terminal itself: an exported COLUMNS or LINES goes stale on resize."""
         try:
-            size = os.get_terminal_size(sys.__stdout__.fileno())
+            size = os.get_terminal_size(_stdout_fd())
         except (OSError, ValueError):
             return super()._get_terminal_size()
         return size.columns or 80, size.lines or 25
@@ -188,7 +197,7 @@ class WorkbenchDriver(LinuxDriver):
             self._in_frame = False
 
     def start_application_mode(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._app_loop = asyncio.get_running_loop()
         if not self.writer.is_alive():
             self.writer.start()
         super().start_application_mode()
@@ -199,7 +208,7 @@ class WorkbenchDriver(LinuxDriver):
 
     def _drained(self) -> None:
         """Called on the writer thread once a backlog is gone: repaint the whole screen."""
-        loop = self._loop
+        loop = self._app_loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self._repaint)

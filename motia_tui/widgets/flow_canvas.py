@@ -228,7 +228,8 @@ class FlowCanvas(ScrollView, can_focus=True):
             if not box.y <= y < box.y + box.h:
                 continue
             kind = f"flow-canvas--{self._kinds.get(node_id, 'noop')}"
-            names = (kind if kind in self.COMPONENT_CLASSES else "flow-canvas--noop",)
+            known = kind in self.COMPONENT_CLASSES
+            names: tuple[str, ...] = (kind if known else "flow-canvas--noop",)
             if node_id in self._broken:
                 names += ("flow-canvas--broken",)
             if node_id == self.selected:

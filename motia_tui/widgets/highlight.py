@@ -14,7 +14,16 @@ from typing import Any
 
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
-from pygments.token import Keyword, Name, Number, Punctuation, String, Token, _TokenType
+from pygments.token import (
+    Keyword,
+    Name,
+    Number,
+    Punctuation,
+    String,
+    Token,
+    _TokenType,
+    is_token_subtype,
+)
 from pygments.util import ClassNotFound
 from textual.widgets import TextArea
 
@@ -45,7 +54,7 @@ def _lexer(language: str) -> Lexer | None:
 
 def _name_for(token: _TokenType) -> str | None:
     for parent, name in _NAMES:
-        if token in parent:
+        if is_token_subtype(token, parent):
             return name
     return None
 

@@ -70,7 +70,7 @@ class LogFilter:
         """Cheapest checks first; each multi-valued term needs all its values to hold."""
         if self.is_empty:
             return True
-        if self._rank and _RANK.get(record.get("level"), _UNKNOWN_RANK) < self._rank:
+        if self._rank and _RANK.get(str(record.get("level")), _UNKNOWN_RANK) < self._rank:
             return False
         if self._steps and {str(record.get("step") or "").casefold()} != self._steps:
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ def trace_status(spans: Iterable[Mapping[str, Any]]) -> str:
     return "error" if any(s.get("status") == "error" for s in last.values()) else "ok"
 
 
-def trace_summary(trace_id: str, spans: list[Mapping[str, Any]]) -> dict[str, Any]:
+def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The list row of a trace, in the API's shape, from the spans the pane holds."""
     if not spans:
         return {

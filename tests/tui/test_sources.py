@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from pane_harness import copy_project
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from engine.server import QuietServer
 from engine.settings import Settings
 from motia_tui.source import EngineSource, EventFeed, LocalSource, RemoteSource, SourceError
 
@@ -256,3 +262,32 @@ async def test_remote_token_and_reconnect(tmp_path: Path) -> None:
         await first.stop()
         if second is not None:
             await second.stop()
+
+
+async def test_remote_refuses_answers_of_another_shape() -> None:
+    """An address that answers JSON of another shape is not an engine: a clear error."""
+    answers: dict[str, Any] = {"steps": [], "traces": {"traces": None}, "emit": {"traceId": 7}}
+
+    async def answer(request: Request) -> JSONResponse:
+        return JSONResponse(answers[request.path_params["name"]])
+
+    app = Starlette(routes=[Route("/__motia/{name}", answer, methods=["GET", "POST"])])
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
+    server = QuietServer(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        source = RemoteSource(f"http://127.0.0.1:{server.bound_port}")
+        with pytest.raises(SourceError, match="not a JSON object") as steps:
+            await source.start()
+        with pytest.raises(SourceError, match="no 'traces' list") as traces:
+            await source.traces()
+        with pytest.raises(SourceError, match="no trace id") as emitted:
+            await source.emit("greet", {})
+        assert steps.value.status == traces.value.status == emitted.value.status == 502
+        await source.stop()
+    finally:
+        server.should_exit = True
+        await serving
