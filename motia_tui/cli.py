@@ -11,10 +11,12 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import sys
+import unicodedata
 from collections.abc import Coroutine
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +137,34 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
+    problem = _bad_project_name(args.name)
+    if problem is not None:
+        print(f"motia create: {problem}", file=sys.stderr)
+        return 2
     target = Path(args.name).resolve()
+    if target.exists() and not target.is_dir():
+        print(f"motia create: {shlex.quote(str(target))} is a file", file=sys.stderr)
+        return 1
     if target.exists() and any(target.iterdir()):
-        print(f"motia create: {target} exists and is not empty", file=sys.stderr)
+        print(f"motia create: {shlex.quote(str(target))} exists and is not empty", file=sys.stderr)
         return 1
     template = resources.files("motia_tui") / "templates" / TEMPLATE
     with resources.as_file(template) as source:
         shutil.copytree(source, target, dirs_exist_ok=True,
                         ignore=lambda _d, names: [n for n in names if n in _TEMPLATE_SKIP])
-    print(f"created {target}")
-    print(f"next: cd {os.path.relpath(target)} && motia dev")
+    print(f"created {shlex.quote(str(target))}")
+    print(f"next: cd {shlex.quote(os.path.relpath(target))} && motia dev")
     return 0
+
+
+def _bad_project_name(name: str) -> str | None:
+    """Why `name` cannot be a project folder, or None. Spaces and sub-folders are fine (the
+    printed command quotes them); control characters would make a path nobody can type."""
+    if not name.strip():
+        return "the project name is empty"
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        return f"the project name {name!r} holds control characters"
+    return None
 
 
 def _serve_flags(parser: argparse.ArgumentParser, *, dev: bool) -> None:
@@ -168,6 +187,8 @@ def _tui_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motia", description="Run Motia-format step projects.")
+    parser.add_argument("--version", action="version",
+                        version=f"motia {metadata.version('motia-tui')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     create = commands.add_parser("create", help="write a new project from the template")

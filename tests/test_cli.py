@@ -72,6 +72,31 @@ def test_create_writes_the_template_and_prints_the_next_command(tmp_path: Path) 
     assert "not empty" in again.stderr
 
 
+def test_version_prints_the_installed_version() -> None:
+    from importlib import metadata
+
+    result = subprocess.run([*MOTIA, "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"motia {metadata.version('motia-tui')}"
+
+
+def test_create_quotes_paths_and_refuses_names_nobody_can_type(tmp_path: Path) -> None:
+    result = subprocess.run([*MOTIA, "create", "bad name/x"], cwd=tmp_path, capture_output=True,
+                            text=True, check=True)
+    assert "next: cd 'bad name/x' && motia dev" in result.stdout
+    assert f"created '{tmp_path / 'bad name' / 'x'}'" in result.stdout
+    assert (tmp_path / "bad name" / "x" / "steps" / "hello_api_step.py").is_file()
+    for bad in ["", "  ", "shop\nx"]:
+        refused = subprocess.run([*MOTIA, "create", bad], cwd=tmp_path, capture_output=True,
+                                 text=True)
+        assert refused.returncode == 2, bad
+        assert refused.stderr.startswith("motia create: the project name"), refused.stderr
+    (tmp_path / "a file").write_text("x")
+    clash = subprocess.run([*MOTIA, "create", "a file"], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert clash.returncode == 1
+    assert f"'{tmp_path / 'a file'}' is a file" in clash.stderr
+
+
 def test_dev_headless_serves_prints_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     subprocess.run([*MOTIA, "create", "app"], cwd=tmp_path, check=True, capture_output=True)
     port = free_port()
@@ -160,6 +185,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
                                  str(port)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "address already in use" in result.stderr
 
 
 def test_headless_dev_never_imports_the_workbench(tmp_path: Path) -> None:
