@@ -134,27 +134,48 @@ def import_file(path: Path, project_dir: Path) -> types.ModuleType:
         raise
     except SyntaxError as exc:
         sys.modules.pop(name, None)
-        raise StepError(path, exc.lineno, f"syntax error: {exc.msg}") from None
+        where = Path(exc.filename).resolve() if exc.filename else path
+        raise _located(where, exc.lineno, f"syntax error: {exc.msg}", path, project_dir) from None
     except BaseException as exc:
         sys.modules.pop(name, None)
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise StepError(path, 1, f"import raised {type(exc).__name__}") from None
-        raise StepError(
-            path, _failing_line(exc, path), f"import failed: {_describe(exc)}"
-        ) from None
+        where, line = _failing_place(exc, path, project_dir)
+        raise _located(where, line, f"import failed: {_describe(exc)}", path, project_dir) from None
     return module
+
+
+def _located(
+    where: Path, line: int | None, message: str, step_file: Path, project_dir: Path
+) -> StepError:
+    """The error at the file that failed: a helper module names the step that imported it,
+    since the line to fix is in the helper, not in the step."""
+    if where == step_file or not _own_code(where, project_dir):
+        return StepError(step_file, line, message)
+    return StepError(where, line, message, (str(step_file.relative_to(project_dir)),))
+
+
+def _own_code(file: Path, project_dir: Path) -> bool:
+    """In the project and not vendored (a virtualenv inside the project is a library)."""
+    if not file.is_relative_to(project_dir):
+        return False
+    folders = file.relative_to(project_dir).parts[:-1]
+    return not any(part in SKIP_DIRS or part.startswith(".") for part in folders)
 
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _failing_line(exc: BaseException, path: Path) -> int:
-    line = 1
+def _failing_place(exc: BaseException, path: Path, project_dir: Path) -> tuple[Path, int]:
+    """The deepest frame in the project's own code: the step file or a helper it imported
+    (never a library's frame, which the user cannot fix)."""
+    where, line = path, 1
     for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename) == path and frame.lineno:
-            line = frame.lineno
-    return line
+        file = Path(frame.filename)
+        if frame.lineno and (file == path or _own_code(file, project_dir)):
+            where, line = file, frame.lineno
+    return where, line
 
 
 def forget_bytecode(path: Path) -> None:

@@ -25,7 +25,7 @@ from engine.flows import build_flows
 from engine.logs import LoggingBridge, LogStore
 from engine.settings import Settings
 from engine.state import MemoryState, SqliteState, StateStore, encode
-from engine.steps import Step, StepError, build_step
+from engine.steps import Step, StepError, build_step, merge_errors
 from engine.store import Store
 from engine.streams import StreamDefinition, StreamStore, build_stream
 from engine.tracing import TraceStore
@@ -282,7 +282,7 @@ class Engine:
         return {
             "steps": [s.to_json(self.project_dir) for s in self.steps.values()],
             "streams": [d.to_json(self.project_dir) for d in self.stream_definitions.values()],
-            "errors": [e.to_json() for e in self.errors.values()],
+            "errors": merge_errors(self.errors.values()),
         }
 
     def flows_json(self) -> dict[str, Any]:

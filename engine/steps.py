@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ KEYS_BY_TYPE = {
     "cron": COMMON_KEYS | {"cron"},
     "noop": COMMON_KEYS,
 }
+REQUIRED_BY_TYPE = {"api": ("path", "method"), "event": ("subscribes",), "cron": ("cron",)}
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_VISIBILITY_TIMEOUT_S = 900.0
 
@@ -45,14 +46,46 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 900.0
 class StepError(Exception):
     """Why a step file cannot be used, with where to look."""
 
-    def __init__(self, file: Path | str, line: int | None, message: str) -> None:
-        super().__init__(f"{file}:{line or 1}: {message}")
+    def __init__(
+        self,
+        file: Path | str,
+        line: int | None,
+        message: str,
+        imported_by: tuple[str, ...] = (),
+    ) -> None:
+        """`imported_by`: the step files whose import reached the failing helper `file`."""
         self.file = str(file)
         self.line = line or 1
-        self.message = message
+        self.reason = message
+        self.imported_by = imported_by
+        super().__init__(f"{self.file}:{self.line}: {self.message}")
+
+    @property
+    def message(self) -> str:
+        if not self.imported_by:
+            return self.reason
+        return f"{self.reason} (imported by {', '.join(self.imported_by)})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message}
+        data: dict[str, Any] = {"file": self.file, "line": self.line, "message": self.message}
+        if self.imported_by:
+            data["importedBy"] = list(self.imported_by)
+        return data
+
+
+def merge_errors(errors: Iterable[StepError]) -> list[dict[str, Any]]:
+    """One entry per failing place: a broken helper imported by three steps is one error
+    naming the three, not three errors."""
+    merged: dict[tuple[str, int, str], StepError] = {}
+    for error in errors:
+        key = (error.file, error.line, error.reason)
+        known = merged.get(key)
+        if known is None:
+            merged[key] = error
+        elif error.imported_by:
+            importers = tuple(dict.fromkeys(known.imported_by + error.imported_by))
+            merged[key] = StepError(error.file, error.line, error.reason, importers)
+    return [error.to_json() for error in merged.values()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,11 +277,23 @@ def build_step(config: Any, handler: Any, file: Path, line: int) -> Step:
             f"step {name!r} has no handler: define `handler` ({step_type} steps need one)",
         )
     warnings = []
+    misspelled: dict[str, str] = {}
+    article = "an" if step_type[0] in "aeiou" else "a"
     for key in config:
         if key not in KEYS_BY_TYPE[step_type]:
             close = difflib.get_close_matches(key, sorted(KEYS_BY_TYPE[step_type]), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            warnings.append(f"unknown config key {key!r} for a {step_type} step{hint}")
+            warnings.append(f"unknown config key {key!r} for {article} {step_type} step{hint}")
+            if close:
+                misspelled.setdefault(close[0], key)
+    for required in REQUIRED_BY_TYPE.get(step_type, ()):
+        if required not in config and required in misspelled:
+            raise StepError(
+                file,
+                line,
+                f"step {name!r}: {required!r} is required; "
+                f"did you mean {required!r} instead of {misspelled[required]!r}?",
+            )
     try:
         flows = _strings(config.get("flows"), "flows")
         step = Step(

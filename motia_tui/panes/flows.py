@@ -83,10 +83,10 @@ class FlowsModel:
         """Nodes whose file failed to load on its last change, with the error."""
         result: dict[str, dict[str, Any]] = {}
         for error in self.errors:
-            failed = str(error.get("file") or "")
+            failed = [str(error.get("file") or ""), *map(str, error.get("importedBy") or [])]
             for node in flow.get("nodes") or []:
                 path = str(node.get("file") or "")
-                if path and (failed == path or failed.endswith("/" + path.lstrip("/"))):
+                if path and any(f == path or f.endswith("/" + path.lstrip("/")) for f in failed):
                     result[str(node["id"])] = error
         return result
 

@@ -210,8 +210,8 @@ async def test_unknown_key_is_a_warning_with_a_suggestion(project: MakeProject, 
         assert data["errors"] == []
         (step,) = data["steps"]
         assert step["warnings"] == [
-            "unknown config key 'bodyschema' for a api step; did you mean 'bodySchema'?",
-            "unknown config key 'zzz' for a api step",
+            "unknown config key 'bodyschema' for an api step; did you mean 'bodySchema'?",
+            "unknown config key 'zzz' for an api step",
         ]
         warned = await logs(client, level="warn", q="did you mean")
         assert len(warned) == 1
@@ -254,6 +254,14 @@ BROKEN = {
     "no_subscribes": (
         'config = {"type": "event", "name": "Deaf", "subscribes": []}\n',
         "'subscribes' must list at least one topic",
+    ),
+    "misspelled_subscribes": (
+        'config = {"type": "event", "name": "Typo", "subscribe": ["x"]}\n',
+        "step 'Typo': 'subscribes' is required; did you mean 'subscribes' instead of 'subscribe'?",
+    ),
+    "misspelled_path": (
+        'config = {"type": "api", "name": "NoPath", "paht": "/x", "method": "GET"}\n',
+        "'path' is required; did you mean 'path' instead of 'paht'?",
     ),
     "bad_emits": (
         'config = {"type": "event", "name": "BadEmits", "subscribes": ["x"], "emits": "y"}\n',
@@ -354,6 +362,50 @@ async def test_syntax_and_import_errors_name_their_line(project: MakeProject, se
         assert errors["no_config_step.py"]["message"] == "no `config` defined"
         assert [s["name"] for s in data["steps"]] == ["Fine"]
         assert (await client.get("/fine")).text == "fine"
+
+
+async def test_a_broken_helper_is_reported_at_its_own_line_naming_its_importers(
+    project: MakeProject, serve
+) -> None:
+    greeter = """
+        from src.lib.greet import greet
+
+        config = {{"type": "api", "name": "{name}", "path": "/{path}", "method": "GET"}}
+
+        async def handler(req, context):
+            return {{"status": 200, "body": greet()}}
+    """
+    files = {
+        "src/lib/greet.py": 'def greet():\n    return "hi"\n\n\ndef broken(:\n    pass\n',
+        "src/lib/failing.py": 'VALUE = 1\nraise RuntimeError("no config server")\n',
+        "steps/hello_step.py": greeter.format(name="Hello", path="hello"),
+        "steps/welcome_step.py": greeter.format(name="Welcome", path="welcome"),
+        "steps/boot_step.py": """
+            import src.lib.failing
+
+            config = {"type": "event", "name": "Boot", "subscribes": ["x"]}
+
+            async def handler(input, context):
+                pass
+        """,
+    }
+    async with serve(project(files)) as (engine, client):
+        errors = (await client.get("/__motia/steps")).json()["errors"]
+        by_file = {Path(e["file"]).relative_to(engine.project_dir).as_posix(): e for e in errors}
+        assert set(by_file) == {"src/lib/greet.py", "src/lib/failing.py"}
+        syntax = by_file["src/lib/greet.py"]
+        assert syntax["line"] == 5
+        assert syntax["importedBy"] == ["steps/hello_step.py", "steps/welcome_step.py"]
+        assert syntax["message"].startswith("syntax error")
+        assert syntax["message"].endswith(
+            "(imported by steps/hello_step.py, steps/welcome_step.py)"
+        )
+        raised = by_file["src/lib/failing.py"]
+        assert raised["line"] == 2
+        assert "RuntimeError: no config server" in raised["message"]
+        assert raised["importedBy"] == ["steps/boot_step.py"]
+        failed = await logs(client, level="error", q="greet.py:5")
+        assert len(failed) == 2
 
 
 async def test_duplicate_names_and_route_clashes_name_both_files(
