@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from typing import Any
 
 import uvicorn
@@ -116,7 +117,23 @@ class EngineServer:
         try:
             await self.server.serve()
         except SystemExit as exc:
-            raise OSError(f"uvicorn could not start (exit status {exc.code})") from None
+            raise OSError(
+                self._bind_problem() or f"uvicorn could not start (exit status {exc.code})"
+            ) from None
+
+    def _bind_problem(self) -> str | None:
+        """Why the address cannot be bound (`[Errno 98] address already in use`): uvicorn only
+        logs it before exiting, and the workbench must say it where the user looks."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((self.host, self.config.port))
+        except OSError as exc:
+            if not exc.strerror:
+                return str(exc)
+            return f"[Errno {exc.errno}] {exc.strerror[0].lower()}{exc.strerror[1:]}"
+        return None
 
     async def stop(self) -> None:
         """Finish in-flight requests, then stop the engine (which commits its store)."""
