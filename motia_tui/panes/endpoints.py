@@ -112,11 +112,13 @@ def _method_rank(method: str) -> int:
 
 
 def topics_from_steps(steps: dict[str, Any]) -> dict[str, Any]:
-    """Topic -> the input schema of its first subscriber (for pre-filling the data)."""
+    """Topic -> the input schema of its first subscriber that declares one (for pre-filling
+    the data); None when no subscriber does."""
     topics: dict[str, Any] = {}
     for step in steps.get("steps") or []:
         for topic in step.get("subscribes") or []:
-            topics.setdefault(str(topic), step.get("input"))
+            if topics.get(str(topic)) is None:
+                topics[str(topic)] = step.get("input")
     return dict(sorted(topics.items()))
 
 
@@ -157,6 +159,8 @@ class PickList(OptionList):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="list-down"),
         Binding("k", "cursor_up", "Up", show=False, id="list-up"),
+        Binding("g", "first", "First", show=False, id="list-first"),
+        Binding("G", "last", "Last", show=False, id="list-last"),
     ]
 
 
@@ -169,6 +173,11 @@ class HistoryList(PickList):
         def __init__(self, index: int) -> None:
             super().__init__()
             self.index = index
+
+    def on_focus(self) -> None:
+        """Arriving on the list puts the cursor on the newest entry, so `r` always has one."""
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0
 
     def action_resend(self) -> None:
         if self.highlighted is not None:
@@ -487,6 +496,8 @@ class EndpointsPane(Horizontal):
     def _show_history(self) -> None:
         history = self.query_one("#endpoints-history", HistoryList)
         history.set_options([Option(_history_prompt(e)) for e in self.history])
+        if history.has_focus and self.history:
+            history.highlighted = 0  # the newest entry: the one `r` just sent
 
     @on(OptionList.OptionSelected, "#endpoints-history")
     async def _history_selected(self, message: OptionList.OptionSelected) -> None:

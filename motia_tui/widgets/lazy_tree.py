@@ -45,6 +45,8 @@ class LazyTree(Tree[T], Generic[T]):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="tree-down"),
         Binding("k", "cursor_up", "Up", show=False, id="tree-up"),
+        Binding("g", "scroll_home", "First", show=False, id="tree-first"),
+        Binding("G", "scroll_end", "Last", show=False, id="tree-last"),
     ]
 
     def __init__(

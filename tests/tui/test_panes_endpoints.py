@@ -182,3 +182,69 @@ def test_endpoints_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[int, 
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+AUDIT_STEP = """
+config = {"type": "event", "name": "AuditGreeting", "subscribes": ["greet.requested"],
+          "emits": []}
+
+
+async def handler(input, context):
+    pass
+"""
+
+
+async def test_emit_prefills_from_the_first_subscriber_with_an_input_schema(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "a_audit_step.py").write_text(AUDIT_STEP)  # loads before MakeGreeting
+    app = PaneApp(project, EndpointsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await routes_loaded(app)
+        steps = (await app.source.steps())["steps"]
+        subscribers = [s["name"] for s in steps if "greet.requested" in s.get("subscribes", [])]
+        assert subscribers == ["AuditGreeting", "MakeGreeting"]
+        await pilot.press("down", "down", "enter", "enter", "down", "enter")
+        assert pane(app).query_one("#endpoints-topic", Select).value == "greet.requested"
+        data = pane(app).query_one("#endpoints-emit-data", JsonEditor)
+        assert data.value() == {"name": "string"}
+
+
+async def test_r_in_history_resends_the_newest_entry_with_none_highlighted(
+    tmp_path: Path,
+) -> None:
+    app = PaneApp(copy_project(tmp_path), EndpointsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await routes_loaded(app)
+        await pilot.press("enter", "ctrl+j")
+        await wait_for(lambda: pane(app).history, what="the first answer")
+        history = pane(app).query_one("#endpoints-history", OptionList)
+        assert history.highlighted is None
+        history.focus()
+        await pilot.press("r")
+        await wait_for(lambda: len(pane(app).history) == 2, what="the re-sent answer")
+        assert history.highlighted == 0
+        assert pane(app).history[0].url == "/greet"
+
+
+async def test_route_and_history_entries_take_one_line_each(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    long_path = "/" + "/".join(f"segment{n}" for n in range(12))
+    (project / "steps" / "long_api_step.py").write_text(
+        f'config = {{"type": "api", "name": "Long", "path": "{long_path}", "method": "GET"}}\n\n'
+        "async def handler(req, context):\n    return {'status': 204}\n"
+    )
+    app = PaneApp(project, EndpointsPane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await routes_loaded(app)
+        routes = pane(app).query_one("#endpoints-routes", OptionList)
+        await wait_for(lambda: routes.option_count == 4, what="the long route")
+        await pilot.press("down", "down", "enter", "ctrl+j")
+        await wait_for(lambda: pane(app).history, what="the answer")
+        history = pane(app).query_one("#endpoints-history", OptionList)
+        await pilot.pause()
+        for widget in (routes, history):
+            assert widget.virtual_size.height == widget.option_count, widget.id
+        line = routes.render_line(2).text
+        assert line.rstrip().endswith("…"), line

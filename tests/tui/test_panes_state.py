@@ -168,3 +168,17 @@ def test_state_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[int, int]
         await pilot.press("enter", "j", "enter")
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+async def test_g_and_shift_g_go_to_the_first_and_last_line(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), StatePane, before_reload=seed)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await loaded(app)
+        await pilot.press("enter")  # open greetings: four lines
+        tree = app.pane.state_tree
+        assert tree.last_line == 3
+        await pilot.press("G")
+        assert str(tree.cursor_node.label).startswith("stats")
+        await pilot.press("g")
+        assert tree.cursor_line == 0
+        assert str(tree.cursor_node.label).startswith("greetings")
