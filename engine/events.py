@@ -6,14 +6,28 @@ when a slow reader lets it fill, the oldest events are dropped and counted so th
 resynchronise from the stores instead of stalling the engine.
 """
 
-from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, NotRequired, TypedDict, cast, get_args
+
+EventType = Literal[
+    "log",
+    "span.start",
+    "span.end",
+    "state.change",
+    "stream.change",
+    "step.loaded",
+    "step.failed",
+    "step.removed",
+    "dlq.added",
+    "dlq.removed",
+    "server.started",
+    "events.dropped",
+]
 
 LOG: Final = "log"
 SPAN_START: Final = "span.start"
@@ -26,18 +40,248 @@ STEP_REMOVED: Final = "step.removed"
 DLQ_ADDED: Final = "dlq.added"
 DLQ_REMOVED: Final = "dlq.removed"
 SERVER_STARTED: Final = "server.started"
+EVENTS_DROPPED: Final = "events.dropped"
+"""Only on the wire: a websocket reader fell behind and `count` events were not sent."""
+
+EVENT_TYPES: Final[frozenset[str]] = frozenset(get_args(EventType))
+
+STEP_CHANGES: Final[frozenset[EventType]] = frozenset({STEP_LOADED, STEP_FAILED, STEP_REMOVED})
+"""The events after which the list of steps, flows and streams must be read again."""
+
+
+# -- payloads: what `data` holds for each event type, in the JSON the API speaks -----------
+
+
+class LogData(TypedDict):
+    """A log record as Motia writes it; a step's own fields sit beside these keys."""
+
+    level: str
+    time: int
+    msg: str
+    traceId: str | None
+    flows: list[str]
+    step: str | None
+    spanId: NotRequired[str | None]
+    logger: NotRequired[str]
+    traceback: NotRequired[str]
+
+
+class SpanData(TypedDict):
+    """One step run (or a manual action) inside a trace; `span.start` and `span.end` both
+    carry the whole span, with `status` "running" at the start."""
+
+    spanId: str
+    traceId: str
+    parentId: str | None
+    step: str
+    kind: str
+    attempt: int
+    status: str
+    start: float
+    durationMs: float | None
+    input: Any
+    emits: list[dict[str, Any]]
+    stateOps: list[dict[str, Any]]
+    logs: list[dict[str, Any]]
+    deliveryId: NotRequired[str]
+    output: NotRequired[Any]
+    error: NotRequired[Any]
+
+
+class StateChangeData(TypedDict):
+    op: Literal["set", "delete", "clear"]
+    group: str
+    key: str | None
+    traceId: str
+    step: str
+    value: NotRequired[Any]
+
+
+class StreamChangeData(TypedDict):
+    stream: str
+    groupId: str
+    id: str | None
+    type: Literal["create", "update", "delete", "event"]
+    data: Any
+    timestamp: int
+    traceId: str | None
+    step: str | None
+
+
+class StreamInfo(TypedDict):
+    name: str
+    file: str
+    line: int
+    storageType: str
+    schema: Any
+
+
+class StepLoadedData(TypedDict, total=False):
+    """A step's introspection view (as `GET /__motia/steps` lists it), or only `stream` when
+    the file loaded is a stream definition."""
+
+    name: str
+    type: str
+    file: str
+    line: int
+    flows: list[str]
+    stream: StreamInfo
+
+
+class StepFailedData(TypedDict):
+    file: str
+    line: int
+    message: str
+    steps: list[str]
+    """The steps the file held before it failed (they stay loaded)."""
+
+
+class StepRemovedData(TypedDict):
+    file: str
+    name: NotRequired[str]
+    stream: NotRequired[str]
+
+
+class DeadLetterData(TypedDict):
+    id: str
+    topic: str
+    step: str
+    data: Any
+    error: str
+    attempts: int
+    traceId: str
+    failedAt: float
+
+
+class DeadLetterRemovedData(TypedDict):
+    id: str
+
+
+class ServerStartedData(TypedDict):
+    url: str
+    host: str
+    port: int
+
+
+class EventsDroppedData(TypedDict):
+    count: int
+
+
+# -- events as every reader sees them: `EngineEvent.to_json()` and the events websocket -----
+
+
+class LogEvent(TypedDict):
+    type: Literal["log"]
+    time: float
+    data: LogData
+
+
+class SpanStartEvent(TypedDict):
+    type: Literal["span.start"]
+    time: float
+    data: SpanData
+
+
+class SpanEndEvent(TypedDict):
+    type: Literal["span.end"]
+    time: float
+    data: SpanData
+
+
+class StateChangeEvent(TypedDict):
+    type: Literal["state.change"]
+    time: float
+    data: StateChangeData
+
+
+class StreamChangeEvent(TypedDict):
+    type: Literal["stream.change"]
+    time: float
+    data: StreamChangeData
+
+
+class StepLoadedEvent(TypedDict):
+    type: Literal["step.loaded"]
+    time: float
+    data: StepLoadedData
+
+
+class StepFailedEvent(TypedDict):
+    type: Literal["step.failed"]
+    time: float
+    data: StepFailedData
+
+
+class StepRemovedEvent(TypedDict):
+    type: Literal["step.removed"]
+    time: float
+    data: StepRemovedData
+
+
+class DeadLetterAddedEvent(TypedDict):
+    type: Literal["dlq.added"]
+    time: float
+    data: DeadLetterData
+
+
+class DeadLetterRemovedEvent(TypedDict):
+    type: Literal["dlq.removed"]
+    time: float
+    data: DeadLetterRemovedData
+
+
+class ServerStartedEvent(TypedDict):
+    type: Literal["server.started"]
+    time: float
+    data: ServerStartedData
+
+
+class EventsDroppedEvent(TypedDict):
+    type: Literal["events.dropped"]
+    time: float
+    data: EventsDroppedData
+
+
+WireEvent = (
+    LogEvent
+    | SpanStartEvent
+    | SpanEndEvent
+    | StateChangeEvent
+    | StreamChangeEvent
+    | StepLoadedEvent
+    | StepFailedEvent
+    | StepRemovedEvent
+    | DeadLetterAddedEvent
+    | DeadLetterRemovedEvent
+    | ServerStartedEvent
+    | EventsDroppedEvent
+)
+"""One engine event as JSON; `type` tells which payload `data` is (mypy narrows on it)."""
+
+
+def wire_event(value: object) -> WireEvent | None:
+    """An event read off the wire, or None when it is not one of the engine's event types
+    (a newer engine may send more): readers skip what they do not know."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") not in EVENT_TYPES or not isinstance(value.get("data"), dict):
+        return None
+    if not isinstance(value.get("time"), int | float):
+        return None
+    return cast(WireEvent, value)
 
 
 @dataclass(frozen=True, slots=True)
 class EngineEvent:
     """One thing that happened; `data` is plain JSON-ready data."""
 
-    type: str
+    type: EventType
     time: float
     data: dict[str, Any]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "time": self.time, "data": self.data}
+    def to_json(self) -> WireEvent:
+        """The event as readers see it; `data` has the shape `WireEvent` gives its type."""
+        return cast(WireEvent, {"type": self.type, "time": self.time, "data": self.data})
 
 
 class Subscription:
@@ -47,7 +291,7 @@ class Subscription:
     reload from the stores rather than show a silently incomplete picture.
     """
 
-    def __init__(self, hub: EventHub, maxsize: int, types: frozenset[str] | None) -> None:
+    def __init__(self, hub: "EventHub", maxsize: int, types: frozenset[str] | None) -> None:
         self._hub = hub
         self._buffer: deque[EngineEvent] = deque()
         self._maxsize = maxsize
@@ -135,11 +379,11 @@ class EventHub:
             wanted |= sub._types
         self._wanted = frozenset(wanted)
 
-    def wants(self, type_: str) -> bool:
+    def wants(self, type_: EventType) -> bool:
         """Whether anyone listens for this type, so publishers can skip building the data."""
         return self._wanted is None or type_ in self._wanted
 
-    def publish(self, type_: str, data: dict[str, Any]) -> None:
+    def publish(self, type_: EventType, data: dict[str, Any]) -> None:
         if not self.wants(type_):
             return
         event = EngineEvent(type_, time.time() * 1000, data)

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from engine import events as ev
 from engine.logs import LEVELS
 from engine.state import StateError
 
@@ -294,7 +295,7 @@ class IntrospectionApi:
                 if dropped:
                     await websocket.send_text(
                         json.dumps(
-                            {"type": "events.dropped", "time": 0, "data": {"count": dropped}}
+                            {"type": ev.EVENTS_DROPPED, "time": 0, "data": {"count": dropped}}
                         )
                     )
                 for event in subscription.drain():
