@@ -27,7 +27,9 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Label, TabbedContent, TabPane
 
+from engine import events as ev
 from engine import tuning
+from engine.events import StepLoadedEvent, StepRemovedEvent, WireEvent
 from motia_tui import messages
 from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
@@ -57,7 +59,7 @@ Without a terminal, run the server headless:   motia dev --no-tui"""
 class Pane(Protocol):
     """What every tab offers the app."""
 
-    def apply_events(self, events: list[dict[str, Any]]) -> None: ...
+    def apply_events(self, events: list[WireEvent]) -> None: ...
 
     async def reload(self) -> None: ...
 
@@ -272,31 +274,35 @@ class WorkbenchApp(App[int]):
     async def _reload_pane(self, tab: str) -> None:
         await self._pane(tab).reload()
 
-    def _account(self, events: list[dict[str, Any]], *, starting: bool = False) -> None:
+    def _account(self, events: list[WireEvent], *, starting: bool = False) -> None:
         """Header counters and notifications for a batch."""
         steps_changed = False
         for event in events:
-            kind, data = event["type"], event["data"]
-            if kind == "log" and data.get("level") == "error":
-                self._errors += 1
-            elif kind == "step.failed":
+            if event["type"] == ev.LOG:
+                if event["data"].get("level") == "error":
+                    self._errors += 1
+            elif event["type"] == ev.STEP_FAILED:
+                failed = event["data"]
                 steps_changed = True
                 self.notify(
-                    f"{data.get('file')}:{data.get('line')}: {data.get('message')}\n"
+                    f"{failed.get('file')}:{failed.get('line')}: {failed.get('message')}\n"
                     "Press ! to see the errors.",
                     title="A step failed to load",
                     severity="error",
                     timeout=8,
                 )
-            elif kind == "span.end" and data.get("status") == "error":
-                error = data.get("error") or {}
+            elif event["type"] == ev.SPAN_END:
+                span = event["data"]
+                if span.get("status") != "error":
+                    continue
+                error = span.get("error") or {}
                 message = error.get("message") if isinstance(error, dict) else str(error)
-                self._failures_unshown.append(f"{data.get('step')}: {message}")
-            elif kind in ("step.loaded", "step.removed"):
+                self._failures_unshown.append(f"{span.get('step')}: {message}")
+            elif event["type"] == ev.STEP_LOADED or event["type"] == ev.STEP_REMOVED:
                 steps_changed = True
                 if not starting:
-                    self._notify_reload(kind, data)
-            elif kind == "server.started":
+                    self._notify_reload(event)
+            elif event["type"] == ev.SERVER_STARTED:
                 self._show_header()
         self._toast_failures()
         if steps_changed:
@@ -304,10 +310,15 @@ class WorkbenchApp(App[int]):
         else:
             self._show_header()
 
-    def _notify_reload(self, kind: str, data: dict[str, Any]) -> None:
-        what = data.get("name") or (data.get("stream") or {}).get("name") or data.get("stream")
-        verb = "reloaded" if kind == "step.loaded" else "removed"
-        self.notify(f"{verb} {what}", timeout=2)
+    def _notify_reload(self, event: StepLoadedEvent | StepRemovedEvent) -> None:
+        if event["type"] == ev.STEP_LOADED:
+            loaded = event["data"]
+            stream = loaded.get("stream")
+            what = loaded.get("name") or (stream.get("name") if stream else None)
+            self.notify(f"reloaded {what}", timeout=2)
+        else:
+            removed = event["data"]
+            self.notify(f"removed {removed.get('name') or removed.get('stream')}", timeout=2)
 
     def _toast_failures(self) -> None:
         failures = self._failures_unshown

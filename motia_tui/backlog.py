@@ -10,7 +10,7 @@ flood, and memory stays bounded however long the tab stays hidden.
 
 from __future__ import annotations
 
-from typing import Any
+from engine.events import WireEvent
 
 BACKLOG_LIMIT = 30_000
 """Events held per hidden pane: ten seconds at a thousand requests a second."""
@@ -23,10 +23,10 @@ class Backlog:
 
     def __init__(self, limit: int = BACKLOG_LIMIT) -> None:
         self.limit = limit
-        self.events: list[dict[str, Any]] = []
+        self.events: list[WireEvent] = []
         self.overflowed = False
 
-    def hold(self, events: list[dict[str, Any]]) -> None:
+    def hold(self, events: list[WireEvent]) -> None:
         if self.overflowed:
             return
         if len(self.events) + len(events) > self.limit:
@@ -39,7 +39,7 @@ class Backlog:
         self.events = []
         self.overflowed = True
 
-    def release(self) -> list[dict[str, Any]] | None:
+    def release(self) -> list[WireEvent] | None:
         """The held events, oldest first; None when the pane must reload instead."""
         events, overflowed = self.events, self.overflowed
         self.clear()

@@ -20,7 +20,8 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
-from engine.events import Subscription
+from engine import events as ev
+from engine.events import Subscription, WireEvent
 from engine.runtime import Engine
 from engine.server import EngineServer
 from engine.settings import Settings
@@ -42,8 +43,8 @@ class SourceError(Exception):
 class EventFeed(Protocol):
     """A bounded window on the engine event stream, read in coalesced batches."""
 
-    def drain(self) -> list[dict[str, Any]]:
-        """Everything buffered since the last drain: `{"type", "time", "data"}` dicts."""
+    def drain(self) -> list[WireEvent]:
+        """Everything buffered since the last drain, oldest first."""
         ...
 
     def take_dropped(self) -> int:
@@ -159,7 +160,7 @@ class _LocalFeed:
     def __init__(self, subscription: Subscription) -> None:
         self._subscription = subscription
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[WireEvent]:
         return [event.to_json() for event in self._subscription.drain()]
 
     def take_dropped(self) -> int:
@@ -316,7 +317,7 @@ class _RemoteFeed:
     def __init__(self, url: str, headers: dict[str, str]) -> None:
         self.url = url
         self.headers = headers
-        self.buffer: deque[dict[str, Any]] = deque()
+        self.buffer: deque[WireEvent] = deque()
         self.dropped = 0
         self.connected = False
         self.closed = False
@@ -356,9 +357,14 @@ class _RemoteFeed:
         self._wake()
 
     def _receive(self, message: str | bytes) -> None:
-        event = json.loads(message)
-        if event.get("type") == "events.dropped":
-            self.dropped += int(event.get("data", {}).get("count", 1))
+        try:
+            event = ev.wire_event(json.loads(message))
+        except ValueError:
+            event = None
+        if event is None:
+            return
+        if event["type"] == ev.EVENTS_DROPPED:
+            self.dropped += int(event["data"].get("count", 1))
         else:
             if len(self.buffer) >= FEED_SIZE:
                 self.buffer.popleft()
@@ -369,7 +375,7 @@ class _RemoteFeed:
     def _wake(self) -> None:
         self._wakeup.set()
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[WireEvent]:
         events = list(self.buffer)
         self.buffer.clear()
         return events

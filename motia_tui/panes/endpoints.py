@@ -31,6 +31,8 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from engine import events as ev
+from engine.events import WireEvent
 from motia_tui.messages import OpenTrace
 from motia_tui.source import EngineSource
 from motia_tui.widgets.highlight import HighlightedTextArea
@@ -48,7 +50,6 @@ from motia_tui.widgets.schema_example import example_from_schema
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 HISTORY_MAX = 100
 EMIT_OPTION = "emit"
-RELOAD_EVENTS = frozenset({"step.loaded", "step.failed", "step.removed"})
 
 
 @dataclass(frozen=True)
@@ -274,8 +275,8 @@ class EndpointsPane(Horizontal):
     async def reload(self) -> None:
         self.post_message(self._Steps(await self.source.steps()))
 
-    def apply_events(self, events: list[dict[str, Any]]) -> None:
-        if any(event.get("type") in RELOAD_EVENTS for event in events):
+    def apply_events(self, events: list[WireEvent]) -> None:
+        if any(event["type"] in ev.STEP_CHANGES for event in events):
             self._load()
 
     def open_endpoint(self, step_name: str) -> None:

@@ -21,6 +21,8 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Select, Static
 
+from engine import events as ev
+from engine.events import SpanData, WireEvent
 from motia_tui.messages import OpenEndpoint
 from motia_tui.source import EngineSource
 from motia_tui.widgets.confirm import ConfirmScreen
@@ -36,7 +38,6 @@ from motia_tui.widgets.json_editor import pretty
 
 STATS_INTERVAL_S = 0.5
 """How often queue counts are re-read while something runs: live, yet cheap when attached."""
-RELOAD_EVENTS = frozenset({"step.loaded", "step.failed", "step.removed"})
 DETAIL_KEYS = ("bodySchema", "queryParams", "input", "infrastructure", "warnings")
 NO_FLOWS = (
     "No flows yet. A step joins a flow through its config, e.g.\n"
@@ -67,11 +68,11 @@ class FlowsModel:
             for e in stats.get("edges") or []
         }
 
-    def apply_span(self, kind: str, span: Mapping[str, Any]) -> None:
+    def apply_span(self, started: bool, span: SpanData) -> None:
         counters = self.counters.setdefault(
             str(span.get("step")), {"runs": 0, "failures": 0, "running": 0}
         )
-        if kind == "span.start":
+        if started:
             counters["running"] += 1
             return
         counters["running"] = max(0, counters["running"] - 1)
@@ -156,14 +157,13 @@ class FlowsPane(Vertical):
         )
         self.post_message(self._Loaded(flows, steps, stats))
 
-    def apply_events(self, events: list[dict[str, Any]]) -> None:
+    def apply_events(self, events: list[WireEvent]) -> None:
         spans = reload = False
         for event in events:
-            kind = event.get("type")
-            if kind in ("span.start", "span.end"):
-                self.model.apply_span(str(kind), event.get("data") or {})
+            if event["type"] == ev.SPAN_START or event["type"] == ev.SPAN_END:
+                self.model.apply_span(event["type"] == ev.SPAN_START, event["data"])
                 spans = True
-            elif kind in RELOAD_EVENTS:
+            elif event["type"] in ev.STEP_CHANGES:
                 reload = True
         if reload:
             self._load()

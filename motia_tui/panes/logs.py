@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from functools import partial
 from typing import Any, ClassVar
@@ -30,6 +30,8 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
+from engine import events as ev
+from engine.events import WireEvent
 from motia_tui import messages
 from motia_tui.source import EngineSource
 from motia_tui.widgets.line_view import LineView
@@ -66,14 +68,14 @@ class RecordRing:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: list[dict[str, Any]] = []
+        self._items: list[Mapping[str, Any]] = []
         self.start = 0
         self.end = 0
 
     def __len__(self) -> int:
         return self.end - self.start
 
-    def append(self, record: dict[str, Any]) -> bool:
+    def append(self, record: Mapping[str, Any]) -> bool:
         """Add a record; True when the oldest one was evicted to make room."""
         if len(self._items) < self.capacity:
             self._items.append(record)
@@ -84,7 +86,7 @@ class RecordRing:
         self.start += 1
         return True
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> Mapping[str, Any]:
         if not self.start <= index < self.end:
             raise IndexError(index)
         return self._items[index % self.capacity]
@@ -166,10 +168,10 @@ class LogBuffer:
     def index_at(self, line: int) -> int:
         return self.ring.start + line if self.view is None else self.view[line]
 
-    def record_at(self, line: int) -> dict[str, Any]:
+    def record_at(self, line: int) -> Mapping[str, Any]:
         return self.ring[self.index_at(line)]
 
-    def append(self, records: list[dict[str, Any]]) -> int:
+    def append(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Add live records; the number of lines that fell off the top."""
         ring, view, matches = self.ring, self.view, self.filter.matches
         skip = self._recent_keys
@@ -188,7 +190,7 @@ class LogBuffer:
             return evicted
         return view.trim_below(ring.start) if evicted else 0
 
-    def merge(self, records: list[dict[str, Any]]) -> int:
+    def merge(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Take a reload's snapshot (oldest first): only what is newer than what is held."""
         fresh = records
         if len(self.ring):
@@ -382,7 +384,7 @@ class LogView(LineView, can_focus=True):
             self.follow = False
             self._move_to(line)
 
-    def _cursor_record(self) -> dict[str, Any] | None:
+    def _cursor_record(self) -> Mapping[str, Any] | None:
         if not len(self.buffer):
             return None
         return self.buffer.record_at(min(self.cursor, len(self.buffer) - 1))
@@ -471,8 +473,8 @@ class LogsPane(Vertical):
 
     # -- the workbench contract ------------------------------------------------------------
 
-    def apply_events(self, events_: list[dict[str, Any]]) -> None:
-        records = [e["data"] for e in events_ if e["type"] == "log"]
+    def apply_events(self, events_: list[WireEvent]) -> None:
+        records = [e["data"] for e in events_ if e["type"] == ev.LOG]
         if not records:
             return
         removed = self.buffer.append(records)

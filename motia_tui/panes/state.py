@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.widgets.tree import TreeNode
 
+from engine import events as ev
+from engine.events import WireEvent
 from motia_tui.source import EngineSource
 from motia_tui.widgets.confirm import ConfirmScreen
 from motia_tui.widgets.lazy_tree import LazyTree, entries, is_branch, preview
@@ -100,12 +102,12 @@ class StatePane(Vertical):
     async def reload(self) -> None:
         self.post_message(self._Loaded(await self.source.state()))
 
-    def apply_events(self, events: list[dict[str, Any]]) -> None:
+    def apply_events(self, events: list[WireEvent]) -> None:
         touched: dict[str, set[str | None]] = {}
         for event in events:
-            if event.get("type") != "state.change":
+            if event["type"] != ev.STATE_CHANGE:
                 continue
-            change = event.get("data") or {}
+            change = event["data"]
             group, key, op = str(change.get("group")), change.get("key"), change.get("op")
             if op == "set" and key is not None:
                 self.groups.setdefault(group, {})[str(key)] = change.get("value")

@@ -8,6 +8,7 @@ stored by the engine, so the pane keeps the most recent ones for the stream they
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,8 @@ from textual.message import Message
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
+from engine import events as ev
+from engine.events import StreamChangeData, WireEvent
 from motia_tui.source import EngineSource
 from motia_tui.widgets.highlight import HighlightedTextArea
 from motia_tui.widgets.json_editor import pretty
@@ -69,7 +72,7 @@ class StreamsPane(Horizontal):
         self.definitions: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, list[str]] = {}
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        self.events: dict[str, deque[dict[str, Any]]] = {}
+        self.events: dict[str, deque[Mapping[str, Any]]] = {}
         self.stream_tree: LazyTree[StreamRef] = LazyTree("streams", self._fill, id="streams-tree")
 
     def compose(self) -> ComposeResult:
@@ -89,18 +92,18 @@ class StreamsPane(Horizontal):
     async def reload(self) -> None:
         self.post_message(self._Loaded(await self.source.streams()))
 
-    def apply_events(self, events: list[dict[str, Any]]) -> None:
+    def apply_events(self, events: list[WireEvent]) -> None:
         touched: set[tuple[str, str]] = set()
         for event in events:
-            kind, data = event.get("type"), event.get("data") or {}
-            if kind in ("step.loaded", "step.removed") and "stream" in data:
-                self._load()
-            elif kind == "stream.change":
-                self._apply_change(data, touched)
+            if event["type"] == ev.STEP_LOADED or event["type"] == ev.STEP_REMOVED:
+                if "stream" in event["data"]:
+                    self._load()
+            elif event["type"] == ev.STREAM_CHANGE:
+                self._apply_change(event["data"], touched)
         if touched:
             self._sync(touched)
 
-    def _apply_change(self, change: dict[str, Any], touched: set[tuple[str, str]]) -> None:
+    def _apply_change(self, change: StreamChangeData, touched: set[tuple[str, str]]) -> None:
         stream, group = str(change.get("stream")), str(change.get("groupId"))
         kind, item_id = change.get("type"), change.get("id")
         if kind == "event":

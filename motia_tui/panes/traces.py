@@ -27,6 +27,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
+from engine.events import WireEvent
 from motia_tui import messages
 from motia_tui.panes.logs import clean
 from motia_tui.source import EngineSource
@@ -457,7 +458,7 @@ class TracesPane(Vertical):
 
     # -- the workbench contract ------------------------------------------------------------
 
-    def apply_events(self, events_: list[dict[str, Any]]) -> None:
+    def apply_events(self, events_: list[WireEvent]) -> None:
         touched, reordered = self.book.apply(events_)
         if not touched:
             return

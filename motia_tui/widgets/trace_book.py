@@ -9,6 +9,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from engine import events as ev
+from engine.events import WireEvent
+
 CAPACITY = 10_000
 """Traces held (their spans too, so opening one needs no round trip), as many as the engine
 keeps in memory."""
@@ -118,7 +121,7 @@ class TraceBook:
         self.capacity = capacity
         self.summaries: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         """Every trace in order of arrival; None until its summary is asked for."""
-        self.spans: dict[str, dict[str, dict[str, Any]]] = {}
+        self.spans: dict[str, dict[str, Mapping[str, Any]]] = {}
         self.incomplete: set[str] = set()
         """Traces listed by a reload that got a new span: their other spans must be fetched."""
 
@@ -135,14 +138,13 @@ class TraceBook:
     def steps_of(self, trace_id: str) -> set[str]:
         return {str(s.get("step") or "") for s in self.spans.get(trace_id, {}).values()}
 
-    def apply(self, events_: Iterable[Mapping[str, Any]]) -> tuple[set[str], bool]:
+    def apply(self, events_: Iterable[WireEvent]) -> tuple[set[str], bool]:
         """Take span events; the traces touched, and whether traces were added or evicted."""
         touched: set[str] = set()
         held, summaries = self.spans, self.summaries
         reordered = False
         for event in events_:
-            kind = event["type"]
-            if kind != "span.start" and kind != "span.end":
+            if event["type"] != ev.SPAN_START and event["type"] != ev.SPAN_END:
                 continue
             span = event["data"]
             trace_id = span["traceId"]

@@ -23,7 +23,14 @@ from starlette.routing import Route
 
 from engine.server import QuietServer
 from engine.settings import Settings
-from motia_tui.source import EngineSource, EventFeed, LocalSource, RemoteSource, SourceError
+from motia_tui.source import (
+    EngineSource,
+    EventFeed,
+    LocalSource,
+    RemoteSource,
+    SourceError,
+    _RemoteFeed,
+)
 
 FAILING_STEP = """
 config = {
@@ -291,3 +298,19 @@ async def test_remote_refuses_answers_of_another_shape() -> None:
     finally:
         server.should_exit = True
         await serving
+
+
+def test_remote_feed_skips_what_is_not_an_engine_event() -> None:
+    """A newer engine's event type or a garbled frame is skipped; the dropped marker counts."""
+    feed = _RemoteFeed("ws://127.0.0.1:9/__motia/events", {})
+    span = {"type": "span.start", "time": 1.0, "data": {"traceId": "t", "spanId": "s"}}
+    for message in (
+        json.dumps({"type": "from.a.newer.engine", "time": 1, "data": {}}),
+        "{not json",
+        json.dumps([1, 2]),
+        json.dumps(span),
+        json.dumps({"type": "events.dropped", "time": 0, "data": {"count": 4}}),
+    ):
+        feed._receive(message)
+    assert feed.drain() == [span]
+    assert feed.take_dropped() == 4
