@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ScreenStackError
-from textual.drivers.linux_driver import LinuxDriver
+
+from motia_tui.textual_hooks import HookedLinuxDriver
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -155,7 +156,7 @@ def _stdout_fd() -> int:
     return sys.__stdout__.fileno()
 
 
-class WorkbenchDriver(LinuxDriver):
+class WorkbenchDriver(HookedLinuxDriver):
     """Textual's Linux driver with its output routed through a `FrameWriter` on stdout."""
 
     def __init__(
@@ -173,14 +174,6 @@ class WorkbenchDriver(LinuxDriver):
 
     def write(self, data: str) -> None:
         self.writer.write(data)
-
-    def _get_terminal_size(self) -> tuple[int, int]:
-        """Ask the terminal itself: an exported COLUMNS or LINES goes stale on resize."""
-        try:
-            size = os.get_terminal_size(_stdout_fd())
-        except (OSError, ValueError):
-            return super()._get_terminal_size()
-        return size.columns or 80, size.lines or 25
 
     def flush(self) -> None:
         self.writer.seal(frame=self._in_frame)

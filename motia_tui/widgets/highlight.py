@@ -25,7 +25,8 @@ from pygments.token import (
     is_token_subtype,
 )
 from pygments.util import ClassNotFound
-from textual.widgets import TextArea
+
+from motia_tui.textual_hooks import HighlightHookTextArea
 
 Highlight = tuple[int, int | None, str]
 
@@ -80,7 +81,7 @@ def highlight_map(text: str, language: str) -> dict[int, list[Highlight]]:
     return highlights
 
 
-class HighlightedTextArea(TextArea):
+class HighlightedTextArea(HighlightHookTextArea):
     """A `TextArea` coloured by pygments for `highlight_language` (e.g. "json").
 
     Changing `highlight_language` takes effect at the next `load_text` or edit.
@@ -92,10 +93,7 @@ class HighlightedTextArea(TextArea):
         self.highlight_language = highlight_language
         super().__init__(text, **kwargs)
 
-    def _build_highlight_map(self) -> None:
-        """TextArea calls this after every edit and document load."""
-        self._line_cache.clear()
-        self._highlights.clear()
+    def highlights(self) -> dict[int, list[Highlight]]:
+        """Recomputed by TextArea after every edit and document load."""
         language = getattr(self, "highlight_language", None)
-        if language:
-            self._highlights.update(highlight_map(self.text, language))
+        return highlight_map(self.text, language) if language else {}

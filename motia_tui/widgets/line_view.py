@@ -20,6 +20,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from motia_tui.textual_hooks import update_scrollbars
+
 
 class LineView(ScrollView):
     """A `ScrollView` with cached styles and a layout-free line count."""
@@ -93,5 +95,5 @@ class LineView(ScrollView):
             return
         self.set_reactive(ScrollView.virtual_size, size)
         if self.is_mounted and self.size:
-            self._scroll_update(size)
+            update_scrollbars(self, size)
             self.refresh()

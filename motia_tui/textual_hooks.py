@@ -1,0 +1,163 @@
+"""Every private part of Textual the workbench relies on, in one place.
+
+Textual keeps no promise about names that start with an underscore, and each one used here
+changed behaviour somewhere the workbench needs (frames that can be dropped, scrollbars
+without a layout pass, the terminal's real size, Esc read as Esc, keys in order). Nothing
+else in `motia_tui` touches a private Textual name: it goes through this module, and
+`tests/tui/test_textual_hooks.py` checks that each hook still exists and still does what
+the workbench expects, so a Textual upgrade fails a test instead of the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rich.console import RenderableType
+from textual import events
+from textual._xterm_parser import XTermParser
+from textual.app import App
+from textual.driver import Driver
+from textual.drivers import linux_driver
+from textual.drivers.linux_driver import LinuxDriver
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.widgets import TextArea
+from textual.widgets.text_area import Highlight
+
+if TYPE_CHECKING:
+    from textual.message import Message
+    from textual.message_pump import MessagePump
+    from textual.screen import Screen
+
+ReturnType = TypeVar("ReturnType")
+ESC = "\x1b"
+CSI_OR_SS3 = "[O"
+"""After ESC these start a longer sequence (arrows, function keys): keep reading."""
+
+
+# -- keys in order (`motia_tui.key_order`) ---------------------------------------------------
+
+
+def parent_of(node: MessagePump) -> MessagePump | None:
+    """The node a message bubbles to from `node`."""
+    return node._parent
+
+
+def bubbles_on(node: MessagePump, message: Message) -> bool | None:
+    """After `node` handled `message`: did Textual pass it on to the parent?
+
+    Mirrors the end of `MessagePump._on_message`. None when it cannot tell: a message
+    stopped at a node whose parent sent it is handed to that parent anyway, unless a
+    handler stopped it first.
+    """
+    parent = node._parent
+    if parent is None or not message.bubble or not (node.is_parent_active and node.is_attached):
+        return False
+    if not message._stop_propagation:
+        return True
+    if message._sender is parent:
+        return None
+    return False
+
+
+# -- Esc is Esc (`WorkbenchDriver`) ----------------------------------------------------------
+
+
+class EscapeFirstParser(XTermParser):
+    """Reads ESC followed at once by a printable key as Esc, then that key.
+
+    The terminal sends the same two bytes for Alt+key, and Textual's parser reads them as
+    Alt+key (or, for `ESC 2`, as the macOS Option character `™`), so `Esc` then `2` left
+    the waterfall open. Nothing in the workbench is bound to Alt+printable, so the split
+    loses nothing; a lone Esc still waits Textual's `ESCDELAY` (100 ms) for a sequence.
+    """
+
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterable[events.Key]:
+        if alt:
+            # A lone ESC timed out and the parser reissues what followed it.
+            yield events.Key("escape", ESC)
+            yield from super()._sequence_to_key_events(sequence)
+            return
+        if len(sequence) == 2 and sequence[0] == ESC and sequence[1] not in CSI_OR_SS3 + ESC:
+            yield events.Key("escape", ESC)
+            yield from super()._sequence_to_key_events(sequence[1])
+            return
+        yield from super()._sequence_to_key_events(sequence)
+
+
+def use_escape_first_parser() -> None:
+    """Make `LinuxDriver`'s input thread build an `EscapeFirstParser`: it looks the parser
+    class up in its module each time it starts."""
+    linux_driver.XTermParser = EscapeFirstParser  # type: ignore[misc]
+
+
+# -- the terminal driver (`motia_tui.writer`) ------------------------------------------------
+
+
+class HookedLinuxDriver(LinuxDriver):
+    """`LinuxDriver` that asks the terminal for its size and reads Esc as Esc."""
+
+    def _get_terminal_size(self) -> tuple[int, int]:
+        """Ask the terminal itself: an exported COLUMNS or LINES goes stale on resize."""
+        try:
+            size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        except (OSError, ValueError, AttributeError):
+            return super()._get_terminal_size()
+        return size.columns or 80, size.lines or 25
+
+    def start_application_mode(self) -> None:
+        use_escape_first_parser()
+        super().start_application_mode()
+
+
+def driver_of(app: App[Any]) -> Driver | None:
+    return app._driver
+
+
+# -- frames the writer may drop (`motia_tui.app`) --------------------------------------------
+
+
+class FrameMarkingApp(App[ReturnType]):
+    """An app whose screen updates are bracketed by `frame()`.
+
+    `App._display` is where Textual writes one update of the screen to the driver.
+    """
+
+    def frame(self) -> contextlib.AbstractContextManager[None]:
+        """What brackets one screen update; nothing by default."""
+        return contextlib.nullcontext()
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        with self.frame():
+            super()._display(screen, renderable)
+
+
+# -- scrollbars without a layout pass (`motia_tui.widgets.line_view`) ------------------------
+
+
+def update_scrollbars(view: ScrollView, virtual_size: Size) -> None:
+    """Resize the scrollbars to a new virtual size, as a layout would, without one."""
+    view._scroll_update(virtual_size)
+
+
+# -- syntax colours from pygments (`motia_tui.widgets.highlight`) ----------------------------
+
+
+class HighlightHookTextArea(TextArea):
+    """A `TextArea` whose highlights come from `highlights()` instead of tree-sitter.
+
+    `TextArea._build_highlight_map` runs after every edit and document load and fills
+    `_highlights` (line number to byte ranges) and clears `_line_cache`.
+    """
+
+    def highlights(self) -> dict[int, list[Highlight]]:
+        return {}
+
+    def _build_highlight_map(self) -> None:
+        self._line_cache.clear()
+        self._highlights.clear()
+        self._highlights.update(self.highlights())

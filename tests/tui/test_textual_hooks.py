@@ -1,0 +1,183 @@
+"""Each private Textual hook in `motia_tui.textual_hooks` still exists and still behaves.
+
+A Textual upgrade that renames or changes one of them fails here, naming the hook, instead
+of leaving the workbench with dropped keys, a wrong size or frames that cannot be dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import Any, ClassVar
+
+from textual import events
+from textual._xterm_parser import XTermParser
+from textual.app import App, ComposeResult
+from textual.containers import Vertical
+from textual.driver import Driver
+from textual.drivers import linux_driver
+from textual.drivers.linux_driver import LinuxDriver
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.widget import Widget
+from textual.widgets import TextArea
+
+from motia_tui import textual_hooks
+from motia_tui.textual_hooks import (
+    EscapeFirstParser,
+    FrameMarkingApp,
+    HighlightHookTextArea,
+    HookedLinuxDriver,
+)
+from motia_tui.writer import WorkbenchDriver
+
+
+def parse(parser: XTermParser, data: str) -> list[tuple[str, str | None]]:
+    """Keys the parser reads from `data`, with ESCDELAY passed after it."""
+    keys = list(parser.feed(data))
+    time.sleep(0.15)
+    keys += list(parser.tick())
+    return [(k.key, k.character) for k in keys if isinstance(k, events.Key)]
+
+
+def test_esc_then_a_printable_key_is_two_keys() -> None:
+    assert parse(XTermParser(), "\x1b2") != [("escape", "\x1b"), ("2", "2")], (
+        "Textual reads ESC 2 as Esc then 2 by itself now: EscapeFirstParser can go"
+    )
+    assert parse(EscapeFirstParser(), "\x1b2") == [("escape", "\x1b"), ("2", "2")]
+    assert parse(EscapeFirstParser(), "\x1bj") == [("escape", "\x1b"), ("j", "j")]
+    assert parse(EscapeFirstParser(), "\x1b.") == [("escape", "\x1b"), ("full_stop", ".")]
+    assert parse(EscapeFirstParser(), "\x1b[") == [
+        ("escape", "\x1b"),
+        ("left_square_bracket", "["),
+    ]
+    assert parse(EscapeFirstParser(), "\x1b") == [("escape", "\x1b")]
+    assert parse(EscapeFirstParser(), "\x1b[A\x1bOP") == [("up", None), ("f1", None)]
+    assert parse(EscapeFirstParser(), "\x1b\x1b") == [("escape", "\x1b"), ("escape", "\x1b")]
+
+
+def test_the_linux_driver_builds_its_parser_from_its_module() -> None:
+    assert linux_driver.XTermParser in (XTermParser, EscapeFirstParser)
+    assert "XTermParser" in LinuxDriver.run_input_thread.__code__.co_names
+    textual_hooks.use_escape_first_parser()
+    assert linux_driver.XTermParser is EscapeFirstParser
+
+
+def test_the_driver_asks_the_terminal_for_its_size() -> None:
+    assert inspect.signature(LinuxDriver._get_terminal_size).parameters.keys() == {"self"}
+    assert "_get_terminal_size" in inspect.getsource(LinuxDriver.start_application_mode)
+    assert HookedLinuxDriver._get_terminal_size is not LinuxDriver._get_terminal_size
+    assert issubclass(WorkbenchDriver, HookedLinuxDriver)
+
+
+async def test_the_workbench_driver_keeps_the_loop_textual_posts_input_on() -> None:
+    """`Driver.send_message` posts keys on `Driver._loop`: a subclass must not shadow it."""
+    assert "_loop" in Driver.send_message.__code__.co_names
+    driver = WorkbenchDriver(App())
+    try:
+        assert driver._loop is asyncio.get_running_loop()
+    finally:
+        driver.writer.stop()
+
+
+class Counted(FrameMarkingApp[None]):
+    frames = 0
+
+    def frame(self) -> Any:
+        Counted.frames += 1
+        return super().frame()
+
+
+async def test_screen_updates_go_through_app_display() -> None:
+    assert "_display" in App.__dict__
+    Counted.frames = 0
+    app = Counted()
+    async with app.run_test() as pilot:
+        await pilot.pause()
+    assert Counted.frames > 0
+
+
+class Lines(ScrollView):
+    pass
+
+
+class ScrollApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Lines()
+
+
+async def test_scrollbars_follow_a_virtual_size_without_a_layout() -> None:
+    app = ScrollApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(Lines)
+        view.styles.overflow_y = "scroll"
+        await pilot.pause()
+        view.set_reactive(ScrollView.virtual_size, Size(40, 500))
+        textual_hooks.update_scrollbars(view, Size(40, 500))
+        assert view.vertical_scrollbar.window_virtual_size == 500
+        assert view.max_scroll_y > 0
+
+
+class Coloured(HighlightHookTextArea):
+    def highlights(self) -> dict[int, list[Any]]:
+        return {0: [(0, 3, "keyword")]}
+
+
+class EditorApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Coloured("def x")
+
+
+async def test_text_area_takes_its_highlights_from_the_hook() -> None:
+    assert "_build_highlight_map" in TextArea.__dict__
+    app = EditorApp()
+    async with app.run_test() as pilot:
+        editor = app.query_one(Coloured)
+        editor.load_text("def y")
+        await pilot.pause()
+        assert editor._highlights[0] == [(0, 3, "keyword")]
+
+
+class Stopper(Widget, can_focus=True):
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "s":
+            event.stop()
+
+
+class KeyApp(App[None]):
+    handled: ClassVar[list[tuple[str, str, bool | None]]] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="box"):
+            yield Stopper(id="stopper")
+
+    def on_mount(self) -> None:
+        for node in (self.query_one("#stopper"), self.query_one("#box"), self.screen):
+            node.message_signal.subscribe(self, self._recorder(node), immediate=True)
+        self.query_one("#stopper").focus()
+
+    def _recorder(self, node: Any) -> Any:
+        def record(message: Message) -> None:
+            if isinstance(message, events.Key):
+                KeyApp.handled.append(
+                    (str(node.id), message.key, textual_hooks.bubbles_on(node, message))
+                )
+
+        return record
+
+
+async def test_a_key_bubbles_to_the_parent_unless_stopped() -> None:
+    KeyApp.handled = []
+    app = KeyApp()
+    async with app.run_test() as pilot:
+        await pilot.press("x")
+        await pilot.press("s")
+        assert textual_hooks.parent_of(app.screen) is app
+    assert KeyApp.handled == [
+        ("stopper", "x", True),
+        ("box", "x", True),
+        ("_default", "x", None),
+        ("stopper", "s", False),
+    ]
