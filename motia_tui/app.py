@@ -11,14 +11,15 @@ panes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, ClassVar, Protocol, cast
 
-from rich.console import Console, RenderableType
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from rich.console import Console
+from textual import events, on, work
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.dom import DOMNode
@@ -33,6 +34,7 @@ from engine.events import StepLoadedEvent, StepRemovedEvent, WireEvent
 from motia_tui import messages
 from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
+from motia_tui.key_order import KeyOrder
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane
@@ -40,6 +42,7 @@ from motia_tui.panes.state import StatePane
 from motia_tui.panes.streams import StreamsPane
 from motia_tui.panes.traces import TracesPane
 from motia_tui.source import EngineSource, EventFeed
+from motia_tui.textual_hooks import FrameMarkingApp, driver_of
 from motia_tui.writer import WorkbenchDriver
 
 FPS = 15
@@ -104,14 +107,26 @@ class WorkbenchHeader(Horizontal):
         errors_label.set_class(bool(errors), "-errors")
 
 
-class WorkbenchApp(App[int]):
+MAIN_WIDGETS: dict[str, tuple[str, ...]] = {
+    "flows": ("#flows-canvas",),
+    "endpoints": ("#endpoints-routes",),
+    "traces": ("#waterfall", "#traces-list"),
+    "logs": ("#logs-view",),
+    "state": ("#state-tree", "Tree"),
+    "streams": ("#streams-tree", "Tree"),
+}
+"""Where the focus goes when a pane is shown: the first of these on screen (Traces: the
+waterfall while a trace is open). A pane not listed gets its first focusable widget."""
+
+
+class WorkbenchApp(FrameMarkingApp[int]):
     """The terminal workbench over one `EngineSource`."""
 
     CSS_PATH = ["workbench.tcss", "panes/panes.tcss"]
     TITLE = "motia"
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
-            Binding(str(n), f"show_tab('{tab}')", title, show=False, id=f"tab-{tab}")
+            Binding(f"{n},f{n}", f"show_tab('{tab}')", title, show=False, id=f"tab-{tab}")
             for n, (tab, title, _cls) in enumerate(PANES, start=1)
         ),
         Binding("exclamation_mark", "errors", "Errors", id="errors"),
@@ -163,6 +178,7 @@ class WorkbenchApp(App[int]):
         self._failures_unshown: list[str] = []
         self._last_toast = 0.0
         self._quitting = False
+        self.key_order = KeyOrder(self, super().on_event)
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -180,6 +196,7 @@ class WorkbenchApp(App[int]):
         if self._color == "16":
             self.theme = "ansi-dark"
         self._feed = self.source.subscribe()
+        self._focus_pane(PANES[0][0])
         self._start()
 
     @work(exclusive=True, group="source")
@@ -196,6 +213,8 @@ class WorkbenchApp(App[int]):
         self._account(startup, starting=True)
         self._last_tick = asyncio.get_running_loop().time()
         self._timer = self.set_timer(1 / self.fps, self._tick, name="coalesce")
+        if self.focused is None:
+            self._focus_pane(self.query_one("#tabs", TabbedContent).active)
         self.ready.set()
 
     async def _reload_panes(self) -> None:
@@ -357,10 +376,35 @@ class WorkbenchApp(App[int]):
         self._focus_pane(tab)
 
     def _focus_pane(self, tab: str) -> None:
-        pane = self.panes[tab]
-        target = next((w for w in pane.query("*") if w.focusable), None)
+        """Focus the pane's main widget now, not at a later turn of the queue: the next key
+        read must find it focused."""
+        target = self.main_widget(tab)
         if target is not None:
-            target.focus()
+            self.screen.set_focus(target)
+
+    def main_widget(self, tab: str) -> Widget | None:
+        pane = self.panes[tab]
+        for selector in MAIN_WIDGETS.get(tab, ()):
+            for widget in pane.query(selector):
+                if widget.focusable and _displayed_within(widget, pane):
+                    return widget
+        return next(
+            (w for w in pane.query("*") if w.focusable and _displayed_within(w, pane)), None
+        )
+
+    # -- keys ------------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys from the terminal go through `key_order`, one at a time."""
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+        elif not event.is_forwarded:
+            await self.key_order.key_read(event)
+        else:
+            try:
+                await super().on_event(event)
+            finally:
+                self.key_order.key_done_at_app(event)
 
     def action_errors(self) -> None:
         self.action_show_tab("logs")
@@ -438,14 +482,22 @@ class WorkbenchApp(App[int]):
 
     # -- output ----------------------------------------------------------------------------
 
-    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+    def frame(self) -> contextlib.AbstractContextManager[None]:
         """Mark screen updates so the writer may drop them when the terminal falls behind."""
-        driver = self._driver
+        driver = driver_of(self)
         if isinstance(driver, WorkbenchDriver):
-            with driver.frame():
-                super()._display(screen, renderable)
-        else:
-            super()._display(screen, renderable)
+            return driver.frame()
+        return contextlib.nullcontext()
+
+
+def _displayed_within(widget: Widget, pane: Widget) -> bool:
+    """Shown unless the pane itself is hidden: no container between them has display off."""
+    node: DOMNode | None = widget
+    while node is not None and node is not pane:
+        if isinstance(node, Widget) and not node.display:
+            return False
+        node = node.parent
+    return True
 
 
 def _within(node: DOMNode, ancestor: DOMNode) -> bool:
