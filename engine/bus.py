@@ -1,10 +1,13 @@
 """Topics to subscribers: delivery, retries with backoff, fifo order and the dead-letter queue.
 
-Each emit becomes one delivery per subscribing step. A delivery is dispatched in memory at
-once and written to the store in the emitting run's batch; it leaves the store only in the
-batch of the run that handled it, so after a crash every unfinished delivery is run again
-(at-least-once). A handler that raises is retried with exponential backoff and jitter up to
-`maxRetries` times, then the delivery moves to the dead-letter queue.
+Each emit becomes one delivery per subscribing step. A delivery is queued in the store as an
+effect of the emitting run and dispatched in memory once that run has finished; it leaves the
+store only in the unit of the run that handled it, so after a crash every unfinished delivery
+is run again (at-least-once). A handler that raises is retried with exponential backoff and
+jitter up to `maxRetries` times, then the delivery moves to the dead-letter queue.
+
+While the store cannot write, the bus is suspended: it forgets what it had in memory, and when
+the store recovers it takes the queue and the dead letters back from what the store committed.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ from typing import Any
 
 from engine import events as ev
 from engine import jsonio
+from engine.effects import (
+    DeadLettered,
+    DeadLetterRemoved,
+    DeliveryDone,
+    DeliveryFailed,
+    EventQueued,
+)
 from engine.events import EventHub
 from engine.steps import Step
-from engine.store import Statement, Store
+from engine.stores import Persistence
 from engine.tracing import new_id
 from engine.workers import WorkerPool
 
@@ -41,38 +51,23 @@ class Delivery:
     parent_span: str | None
     attempt: int = 1
     not_before: float = 0.0
-    done: bool = False
-    stored: bool = False
+    generation: int = 0
 
     @property
     def data(self) -> Any:
         return jsonio.loads(self.data_json)
 
-    def insert(self) -> Statement:
-        self.stored = True
-        return (
-            "INSERT OR REPLACE INTO queue (id, seq, topic, step, data, trace_id, parent_span, "
-            "attempt, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self.id,
-                self.seq,
-                self.topic,
-                self.step,
-                self.data_json,
-                self.trace_id,
-                self.parent_span,
-                self.attempt,
-                self.not_before,
-            ),
-        )
-
-    def remove(self) -> Statement:
-        return ("DELETE FROM queue WHERE id = ?", (self.id,))
-
-    def reschedule(self) -> Statement:
-        return (
-            "UPDATE queue SET attempt = ?, not_before = ? WHERE id = ?",
-            (self.attempt, self.not_before, self.id),
+    def queued(self) -> EventQueued:
+        return EventQueued(
+            self.id,
+            self.seq,
+            self.topic,
+            self.step,
+            self.data_json,
+            self.trace_id,
+            self.parent_span,
+            self.attempt,
+            self.not_before,
         )
 
 
@@ -86,10 +81,25 @@ def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
     return delay * random.uniform(0.8, 1.0)
 
 
+def dead_letter_item(dead: DeadLettered) -> dict[str, Any]:
+    """A dead letter as the API and the workbench show it."""
+    return {
+        "id": dead.id,
+        "topic": dead.topic,
+        "step": dead.step,
+        "data": jsonio.loads(dead.data_json),
+        "error": dead.error,
+        "traceback": dead.traceback,
+        "attempts": dead.attempts,
+        "traceId": dead.trace_id,
+        "failedAt": dead.failed_at,
+    }
+
+
 class Bus:
     """Subscriptions and the deliveries in flight."""
 
-    def __init__(self, hub: EventHub, store: Store, base_s: float, max_s: float) -> None:
+    def __init__(self, hub: EventHub, store: Persistence, base_s: float, max_s: float) -> None:
         self._hub = hub
         self._store = store
         self._base_s = base_s
@@ -103,6 +113,8 @@ class Bus:
         self._pool: WorkerPool[Delivery] = WorkerPool(self._attempt)
         self.dlq: dict[str, dict[str, Any]] = {}
         self.queued_by_edge: dict[tuple[str, str], int] = {}
+        self.generation = 0
+        self.suspended = False
 
     def rebuild(self, steps: list[Step]) -> None:
         subscribers: dict[str, list[Step]] = {}
@@ -122,26 +134,33 @@ class Bus:
         delivery_id: str | None = None,
     ) -> list[Delivery]:
         """One delivery per subscriber (or to `only`, keeping `delivery_id` when a dead letter
-        is re-queued), dispatched now or after `delaySeconds`."""
+        is queued again), to dispatch once the run that made them is in the store."""
         deliveries = []
         for step in self.subscribers.get(topic, ()):
             if only is not None and step.name != only:
                 continue
-            delivery = Delivery(
-                delivery_id or new_id(),
-                next(_seq),
-                topic,
-                step.name,
-                data_json,
-                trace_id,
-                parent_span,
-                not_before=time.time() + step.queue.delay_s if step.queue.delay_s else 0.0,
+            deliveries.append(
+                Delivery(
+                    delivery_id or new_id(),
+                    next(_seq),
+                    topic,
+                    step.name,
+                    data_json,
+                    trace_id,
+                    parent_span,
+                    not_before=time.time() + step.queue.delay_s if step.queue.delay_s else 0.0,
+                )
             )
-            deliveries.append(delivery)
-            self.dispatch(delivery, step)
         return deliveries
 
+    def dispatch_all(self, deliveries: list[Delivery], steps: dict[str, Step]) -> None:
+        for delivery in deliveries:
+            self.dispatch(delivery, steps.get(delivery.step))
+
     def dispatch(self, delivery: Delivery, step: Step | None) -> None:
+        if self.suspended:
+            return
+        delivery.generation = self.generation
         self.in_flight[delivery.id] = delivery
         edge = (delivery.topic, delivery.step)
         self.queued_by_edge[edge] = self.queued_by_edge.get(edge, 0) + 1
@@ -154,7 +173,13 @@ class Bus:
             return
         self._schedule(delivery)
 
+    def current(self, delivery: Delivery) -> bool:
+        """Whether the delivery still belongs to this bus (not to one before an outage)."""
+        return delivery.generation == self.generation and not self.suspended
+
     def _schedule(self, delivery: Delivery) -> None:
+        if not self.current(delivery):
+            return
         wait = delivery.not_before and delivery.not_before - time.time()
         if wait > 0:
             loop = asyncio.get_running_loop()
@@ -170,11 +195,14 @@ class Bus:
             self._start(delivery)
 
     def _start(self, delivery: Delivery) -> None:
-        self._pool.submit(delivery)
+        if self.current(delivery):
+            self._pool.submit(delivery)
 
     async def _attempt(self, delivery: Delivery) -> None:
         """One attempt on a pool worker; a retry waits for its backoff off the worker."""
         assert self.handle is not None
+        if not self.current(delivery):
+            return
         if not await self.handle(delivery):
             self._schedule(delivery)
 
@@ -183,23 +211,21 @@ class Bus:
         assert self.handle is not None
         while True:
             delivery = await queue.get()
-            while True:
+            while self.current(delivery):
                 wait = delivery.not_before - time.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if await self.handle(delivery):
+                if not self.current(delivery) or await self.handle(delivery):
                     break
 
-    def finished(self, delivery: Delivery) -> list[Statement]:
+    def finished(self, delivery: Delivery) -> DeliveryDone:
         """A delivery whose run succeeded (or was abandoned): it leaves the queue."""
-        delivery.done = True
         self._forget(delivery)
-        if not delivery.stored or self._store.retract(delivery.id):
-            return []
-        return [delivery.remove()]
+        return DeliveryDone(delivery.id)
 
     def _forget(self, delivery: Delivery) -> None:
-        self.in_flight.pop(delivery.id, None)
+        if self.in_flight.pop(delivery.id, None) is None:
+            return
         edge = (delivery.topic, delivery.step)
         count = self.queued_by_edge.get(edge, 0) - 1
         if count > 0:
@@ -209,82 +235,93 @@ class Bus:
 
     def after_failure(
         self, delivery: Delivery, max_retries: int, error: dict[str, Any]
-    ) -> tuple[bool, list[Statement]]:
+    ) -> tuple[bool, DeliveryFailed | DeadLettered]:
         """Plan what follows a failed attempt: a retry after backoff, or the dead-letter
-        queue once `max_retries` retries are spent. Answers (settled, statements)."""
+        queue once `max_retries` retries are spent. Answers (settled, effect)."""
         if delivery.attempt <= max_retries:
             delay = backoff_s(delivery.attempt, self._base_s, self._max_s)
             delivery.attempt += 1
             delivery.not_before = time.time() + delay
-            return False, [delivery.reschedule()] if delivery.stored else []
-        return True, self.dead_letter(delivery, error)
-
-    def dead_letter(self, delivery: Delivery, error: dict[str, Any]) -> list[Statement]:
-        item = {
-            "id": delivery.id,
-            "topic": delivery.topic,
-            "step": delivery.step,
-            "data": delivery.data,
-            "error": error.get("message", ""),
-            "attempts": delivery.attempt,
-            "traceId": delivery.trace_id,
-            "failedAt": time.time() * 1000,
-        }
-        self.dlq[delivery.id] = item
-        statements = self.finished(delivery)
-        statements.append(
-            (
-                "INSERT OR REPLACE INTO dlq (id, topic, step, data, error, attempts, trace_id, "
-                "failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    delivery.id,
-                    delivery.topic,
-                    delivery.step,
-                    delivery.data_json,
-                    item["error"],
-                    delivery.attempt,
-                    delivery.trace_id,
-                    item["failedAt"],
-                ),
-            )
+            return False, DeliveryFailed(delivery.id, delivery.attempt, delivery.not_before)
+        return True, DeadLettered(
+            delivery.id,
+            delivery.topic,
+            delivery.step,
+            delivery.data_json,
+            error.get("message", ""),
+            error.get("traceback"),
+            delivery.attempt,
+            delivery.trace_id,
+            time.time() * 1000,
         )
-        self._hub.publish(ev.DLQ_ADDED, item)
-        return statements
+
+    def settled(self, delivery: Delivery, effect: DeliveryFailed | DeadLettered | None) -> None:
+        """The unit that settles this attempt is in the store: update memory to match."""
+        if isinstance(effect, DeadLettered):
+            self._forget(delivery)
+            item = dead_letter_item(effect)
+            self.dlq[delivery.id] = item
+            self._hub.publish(ev.DLQ_ADDED, item)
 
     def load_dlq(self) -> None:
-        for row in self._store.read(
-            "SELECT id, topic, step, data, error, attempts, trace_id, failed_at FROM dlq "
-            "ORDER BY failed_at"
-        ):
-            self.dlq[row[0]] = {
-                "id": row[0],
-                "topic": row[1],
-                "step": row[2],
-                "data": jsonio.loads(row[3]),
-                "error": row[4],
-                "attempts": row[5],
-                "traceId": row[6],
-                "failedAt": row[7],
-            }
+        self.dlq = {dead.id: dead_letter_item(dead) for dead in self._store.dead_letters()}
 
-    def remove_dead_letter(self, item_id: str) -> dict[str, Any] | None:
+    def remove_dead_letter(self, item_id: str) -> DeadLetterRemoved | None:
+        """The effect that removes a dead letter; `forget_dead_letter` once it is committed."""
+        return DeadLetterRemoved(item_id) if item_id in self.dlq else None
+
+    def forget_dead_letter(self, item_id: str) -> dict[str, Any] | None:
         item = self.dlq.pop(item_id, None)
         if item is not None:
-            self._store.submit([("DELETE FROM dlq WHERE id = ?", (item_id,))])
             self._hub.publish(ev.DLQ_REMOVED, {"id": item_id})
         return item
 
     def recover(self, steps: dict[str, Step]) -> int:
         """Dispatch every delivery the store still holds: the work a crash interrupted."""
-        rows = self._store.read(
-            "SELECT id, seq, topic, step, data, trace_id, parent_span, attempt, not_before "
-            "FROM queue ORDER BY seq"
-        )
-        for row in rows:
-            delivery = Delivery(*row)
-            delivery.stored = True
+        claimed = self._store.claim_queued()
+        for queued in claimed:
+            delivery = Delivery(
+                queued.id,
+                queued.seq,
+                queued.topic,
+                queued.step,
+                queued.data_json,
+                queued.trace_id,
+                queued.parent_span,
+                queued.attempt,
+                queued.not_before,
+            )
             self.dispatch(delivery, steps.get(delivery.step))
-        return len(rows)
+        return len(claimed)
+
+    def suspend(self) -> None:
+        """The store cannot write: forget everything in memory; the store keeps the truth."""
+        self.suspended = True
+        self.generation += 1
+        self._cancel_waiting()
+        self.in_flight.clear()
+        self.queued_by_edge.clear()
+
+    def resume(self, steps: dict[str, Step]) -> int:
+        """The store writes again: take the queue and the dead letters back from it."""
+        self.suspended = False
+        before = self.dlq
+        self.load_dlq()
+        for item_id in before.keys() - self.dlq.keys():
+            self._hub.publish(ev.DLQ_REMOVED, {"id": item_id})
+        for item_id in self.dlq.keys() - before.keys():
+            self._hub.publish(ev.DLQ_ADDED, self.dlq[item_id])
+        return self.recover(steps)
+
+    def _cancel_waiting(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._pool.clear()
+        for task in self._fifo_workers.values():
+            task.cancel()
+        self._fifo_workers.clear()
+        self._fifo.clear()
 
     async def stop(self) -> None:
         for timer in self._timers:

@@ -12,54 +12,47 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engine.logs import StepLogger
-from engine.store import Statement
-from engine.tracing import Span
-
-if TYPE_CHECKING:
-    from engine.bus import Delivery
-    from engine.execution import Executor
+from engine.runs import Run
 
 
-class Run:
-    """One attempt of one step, and the effects it must commit together."""
+class RunOps(Protocol):
+    """What the context needs from the engine: the loop it runs on, the declared streams, and
+    the operations it forwards, each taking the run first."""
 
-    __slots__ = (
-        "batch",
-        "declared_emits",
-        "emitted",
-        "flows",
-        "pending",
-        "span",
-        "span_rows",
-        "step_name",
-        "timed_out",
-    )
+    loop: asyncio.AbstractEventLoop
 
-    def __init__(
-        self,
-        step_name: str,
-        flows: list[str],
-        span: Span,
-        declared_emits: frozenset[str] | None = None,
-    ) -> None:
-        self.step_name = step_name
-        self.flows = flows
-        self.span = span
-        self.declared_emits = declared_emits
-        self.batch: list[Statement] = []
-        self.emitted: list[Delivery] = []
-        self.pending: list[asyncio.Future[Any]] = []
-        self.span_rows: list[Statement] = []
-        self.timed_out = False
+    def stream_names(self) -> Collection[str]: ...
 
-    @property
-    def trace_id(self) -> str:
-        return self.span.trace_id
+    def step_logger(self, run: Run) -> StepLogger: ...
+
+    def emit_from_run(self, run: Run, event: Any) -> None: ...
+
+    def state_get(self, run: Run, group: str, key: str) -> Any: ...
+
+    def state_set(self, run: Run, group: str, key: str, value: Any) -> Any: ...
+
+    def state_delete(self, run: Run, group: str, key: str) -> Any: ...
+
+    def state_get_group(self, run: Run, group: str) -> Any: ...
+
+    def state_clear(self, run: Run, group: str) -> Any: ...
+
+    def stream_get(self, run: Run | None, name: str, group: str, item_id: str) -> Any: ...
+
+    def stream_set(
+        self, run: Run | None, name: str, group: str, item_id: str, data: Any
+    ) -> Any: ...
+
+    def stream_delete(self, run: Run | None, name: str, group: str, item_id: str) -> Any: ...
+
+    def stream_get_group(self, run: Run | None, name: str, group: str) -> Any: ...
+
+    def stream_send(self, run: Run | None, name: str, channel: Any, event: Any) -> Any: ...
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
@@ -72,19 +65,23 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
 class _Caller:
     """Runs an operation where it belongs and answers in the caller's style."""
 
-    def __init__(self, engine: Executor, run: Run) -> None:
-        self._engine = engine
-        self._run = run
+    def __init__(self, ops: RunOps, run: Run) -> None:
+        self.ops = ops
+        self.run = run
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        loop = self._engine.loop
+        """`fn(run, *args)` on the loop; refused with `RunEnded` once the run has ended."""
+        loop = self.ops.loop
+        run = self.run
         if _on_loop(loop):
-            return self._now(fn, *args)
+            run.check()
+            return self._now(fn, run, *args)
         result: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def on_loop() -> None:
             try:
-                value = fn(*args)
+                run.check()
+                value = fn(run, *args)
             except BaseException as exc:
                 result.set_exception(exc)
                 return
@@ -101,9 +98,9 @@ class _Caller:
         value = fn(*args)
         if value is not None and inspect.isawaitable(value):
             task = asyncio.ensure_future(value)
-            self._run.pending.append(task)
+            self.run.pending.append(task)
             return task
-        future = self._engine.loop.create_future()
+        future = self.ops.loop.create_future()
         future.set_result(value)
         return future
 
@@ -120,78 +117,70 @@ def _copy_result(task: asyncio.Future[Any], result: concurrent.futures.Future[An
 class StateClient:
     """`context.state`."""
 
-    def __init__(self, engine: Executor, run: Run, caller: _Caller) -> None:
-        self._engine = engine
-        self._run = run
+    def __init__(self, caller: _Caller) -> None:
         self._caller = caller
 
     def get(self, group: str, key: str) -> Any:
-        return self._caller.call(self._engine.state_get, self._run, group, key)
+        return self._caller.call(self._caller.ops.state_get, group, key)
 
     def set(self, group: str, key: str, value: Any) -> Any:
-        return self._caller.call(self._engine.state_set, self._run, group, key, value)
+        return self._caller.call(self._caller.ops.state_set, group, key, value)
 
     def delete(self, group: str, key: str) -> Any:
-        return self._caller.call(self._engine.state_delete, self._run, group, key)
+        return self._caller.call(self._caller.ops.state_delete, group, key)
 
     def get_group(self, group: str) -> Any:
-        return self._caller.call(self._engine.state_get_group, self._run, group)
+        return self._caller.call(self._caller.ops.state_get_group, group)
 
     getGroup = get_group
 
     def clear(self, group: str) -> Any:
-        return self._caller.call(self._engine.state_clear, self._run, group)
+        return self._caller.call(self._caller.ops.state_clear, group)
 
 
 class StreamClient:
     """`context.streams.<name>`; group and item ids are strings on the wire, so they are
     made strings here, whatever the step passes."""
 
-    def __init__(self, engine: Executor, run: Run, caller: _Caller, name: str) -> None:
-        self._engine = engine
-        self._run = run
+    def __init__(self, caller: _Caller, name: str) -> None:
         self._caller = caller
         self.name = name
 
     def get(self, group_id: str, item_id: str) -> Any:
-        return self._caller.call(
-            self._engine.stream_get, self._run, self.name, str(group_id), str(item_id)
-        )
+        ops = self._caller.ops
+        return self._caller.call(ops.stream_get, self.name, str(group_id), str(item_id))
 
     def set(self, group_id: str, item_id: str, data: Any) -> Any:
-        return self._caller.call(
-            self._engine.stream_set, self._run, self.name, str(group_id), str(item_id), data
-        )
+        ops = self._caller.ops
+        return self._caller.call(ops.stream_set, self.name, str(group_id), str(item_id), data)
 
     def delete(self, group_id: str, item_id: str) -> Any:
-        return self._caller.call(
-            self._engine.stream_delete, self._run, self.name, str(group_id), str(item_id)
-        )
+        ops = self._caller.ops
+        return self._caller.call(ops.stream_delete, self.name, str(group_id), str(item_id))
 
     def get_group(self, group_id: str) -> Any:
-        return self._caller.call(self._engine.stream_get_group, self._run, self.name, str(group_id))
+        return self._caller.call(self._caller.ops.stream_get_group, self.name, str(group_id))
 
     getGroup = get_group
 
     def send(self, channel: dict[str, Any], event: dict[str, Any]) -> Any:
-        return self._caller.call(self._engine.stream_send, self._run, self.name, channel, event)
+        return self._caller.call(self._caller.ops.stream_send, self.name, channel, event)
 
 
 class Streams:
     """`context.streams`: one client per declared stream, by attribute or by key."""
 
-    def __init__(self, engine: Executor, run: Run, caller: _Caller) -> None:
-        self._engine = engine
-        self._run = run
+    def __init__(self, caller: _Caller) -> None:
         self._caller = caller
 
     def __getattr__(self, name: str) -> StreamClient:
         if name.startswith("_"):
             raise AttributeError(name)
-        if name not in self._engine.stream_definitions:
-            known = ", ".join(sorted(self._engine.stream_definitions)) or "none"
+        names = self._caller.ops.stream_names()
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
             raise AttributeError(f"no stream named {name!r} (declared streams: {known})")
-        return StreamClient(self._engine, self._run, self._caller, name)
+        return StreamClient(self._caller, name)
 
     def __getitem__(self, name: str) -> StreamClient:
         try:
@@ -204,30 +193,28 @@ class Streams:
 class FlowContext:
     """What a handler receives as `context`."""
 
-    def __init__(self, engine: Executor, run: Run) -> None:
-        self._engine = engine
-        self._run = run
-        self._caller = _Caller(engine, run)
+    def __init__(self, ops: RunOps, run: Run) -> None:
+        self._caller = _Caller(ops, run)
         self.trace_id = run.trace_id
         self.flows = run.flows
         self.step = run.step_name
 
     @cached_property
     def logger(self) -> StepLogger:
-        return self._engine.step_logger(self._run)
+        return self._caller.ops.step_logger(self._caller.run)
 
     @cached_property
     def state(self) -> StateClient:
-        return StateClient(self._engine, self._run, self._caller)
+        return StateClient(self._caller)
 
     @cached_property
     def streams(self) -> Streams:
-        return Streams(self._engine, self._run, self._caller)
+        return Streams(self._caller)
 
     @property
     def traceId(self) -> str:
         return self.trace_id
 
     def emit(self, event: dict[str, Any]) -> Any:
-        """Send `{"topic", "data"}` to every subscriber, in this trace."""
-        return self._caller.call(self._engine.emit_from_run, self._run, event)
+        """Send `{"topic", "data"}` to every subscriber, in this trace, once the run succeeds."""
+        return self._caller.call(self._caller.ops.emit_from_run, event)

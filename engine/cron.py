@@ -25,9 +25,10 @@ def next_fire(expression: str, after: float) -> float:
 
 
 class CronScheduler:
-    """Fires `fire(step)` for each cron step on its schedule."""
+    """Fires `fire(step, tick)` for each cron step on its schedule (`tick`: the scheduled
+    time, which names the tick when several processes schedule the same step)."""
 
-    def __init__(self, fire: Callable[[Step], object]) -> None:
+    def __init__(self, fire: Callable[[Step, float], None]) -> None:
         self._fire = fire
         self._steps: dict[str, Step] = {}
         self._next: dict[str, float] = {}
@@ -71,7 +72,7 @@ class CronScheduler:
             if step is None or self._next.get(name) != when:
                 continue
             self._next[name] = next_fire(step.cron or "", max(when, time.time()))
-            self._fire(step)
+            self._fire(step, when)
 
     async def stop(self) -> None:
         if self._task is not None:

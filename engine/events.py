@@ -27,6 +27,7 @@ EventType = Literal[
     "dlq.removed",
     "server.started",
     "events.dropped",
+    "store.health",
 ]
 
 LOG: Final = "log"
@@ -40,6 +41,8 @@ STEP_REMOVED: Final = "step.removed"
 DLQ_ADDED: Final = "dlq.added"
 DLQ_REMOVED: Final = "dlq.removed"
 SERVER_STARTED: Final = "server.started"
+STORE_HEALTH: Final = "store.health"
+"""The store stopped committing (disk full, I/O error) or commits again."""
 EVENTS_DROPPED: Final = "events.dropped"
 """Only on the wire: a websocket reader fell behind and `count` events were not sent."""
 
@@ -148,6 +151,7 @@ class DeadLetterData(TypedDict):
     step: str
     data: Any
     error: str
+    traceback: str | None
     attempts: int
     traceId: str
     failedAt: float
@@ -165,6 +169,16 @@ class ServerStartedData(TypedDict):
 
 class EventsDroppedData(TypedDict):
     count: int
+
+
+class StoreHealthData(TypedDict):
+    status: Literal["ok", "failing"]
+    adapter: str
+    location: str
+    error: str | None
+    since: float | None
+    retryAt: float | None
+    failedCommits: int
 
 
 # -- events as every reader sees them: `EngineEvent.to_json()` and the events websocket -----
@@ -242,6 +256,12 @@ class EventsDroppedEvent(TypedDict):
     data: EventsDroppedData
 
 
+class StoreHealthEvent(TypedDict):
+    type: Literal["store.health"]
+    time: float
+    data: StoreHealthData
+
+
 WireEvent = (
     LogEvent
     | SpanStartEvent
@@ -255,6 +275,7 @@ WireEvent = (
     | DeadLetterRemovedEvent
     | ServerStartedEvent
     | EventsDroppedEvent
+    | StoreHealthEvent
 )
 """One engine event as JSON; `type` tells which payload `data` is (mypy narrows on it)."""
 

@@ -1,32 +1,49 @@
 """Running steps: one attempt of one handler, its span, and what it did.
 
 This is where a trigger (a delivery, a cron tick, an HTTP request, a manual call) becomes a
-span, a handler call with a timeout, and one batch of durable effects. The context's state,
-stream and emit calls land here too, so every operation is traced on the span that made it
-and published on the engine event stream.
+span, a handler call with a timeout, and one unit of effects. The context's state, stream and
+emit calls land here too, so every operation is traced on the span that made it.
+
+With `failed_attempts = "discard"` (the default) a run's effects wait in the run: its reads see
+them, nobody else does, and only a run that succeeds hands them to the store, announces its
+state and stream changes and dispatches its emitted events. With `"keep"` (Motia 0.17's way)
+each effect goes to the store, and is announced, when it is called, whatever the run does
+afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from engine import events as ev
+from engine import jsonio
 from engine.bus import Bus, Delivery
-from engine.context import FlowContext, Run
-from engine.deadlines import Deadlines
+from engine.context import FlowContext
+from engine.effects import (
+    DeadLettered,
+    DeliveryFailed,
+    Effect,
+    StateClear,
+    StateDelete,
+    StateSet,
+    StreamItemDelete,
+    StreamItemSet,
+)
 from engine.events import EventHub
 from engine.logs import LogStore, RecordSink, StepLogger
 from engine.records import wrap
+from engine.runs import Deadlines, Run
 from engine.settings import Settings
-from engine.state import StateError, StateStore, encode
+from engine.state import StateError, encode
 from engine.steps import Step
-from engine.store import Statement, Store
+from engine.stores import Persistence, StoreFailing
 from engine.streams import CREATE, DELETE, EVENT, UPDATE, StreamDefinition, StreamStore, call_custom
 from engine.tracing import ERROR, OK, Span, TraceStore, new_id
 
@@ -73,10 +90,9 @@ class Executor:
         settings: Settings,
         project_dir: Path,
         hub: EventHub,
-        store: Store,
+        store: Persistence,
         traces: TraceStore,
         logs: LogStore,
-        state: StateStore,
         streams: StreamStore,
         bus: Bus,
         stream_definitions: dict[str, StreamDefinition],
@@ -86,10 +102,10 @@ class Executor:
         self.hub = hub
         self.store = store
         self.traces = traces
-        self.state = state
         self.stream_store = streams
         self.bus = bus
         self.stream_definitions = stream_definitions
+        self.keep = settings.failed_attempts == "keep"
         self.record_sink = RecordSink(logs)
         self.system_log = StepLogger(self.record_sink, None, None, [])
         self.pool = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="motia-step")
@@ -103,6 +119,9 @@ class Executor:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.record_sink.loop = loop
+
+    def stream_names(self) -> dict[str, StreamDefinition]:
+        return self.stream_definitions
 
     # -- runs ------------------------------------------------------------------------
 
@@ -122,40 +141,46 @@ class Executor:
         if counters is None:
             counters = self.stats[step.name] = {"runs": 0, "failures": 0, "running": 0}
         counters["running"] += 1
-        return Run(step.name, step.flows, span, step.emit_topics)
+        return Run(step.name, step.flows, span, self.store.epoch, step.emit_topics)
 
     def end(self, run: Run, output: Any = None, error: dict[str, Any] | None = None) -> None:
+        """The handler is done: count it and close its span (history, kept either way)."""
+        run.ended = True
         counters = self.stats[run.step_name]
         counters["running"] -= 1
         counters["runs"] += 1
         if error is not None:
             counters["failures"] += 1
-            run.span_rows = self.traces.end_span(run.span, ERROR, error=error)
+            self.traces.end_span(run.span, ERROR, error=error)
         else:
-            run.span_rows = self.traces.end_span(run.span, OK, output=output)
+            self.traces.end_span(run.span, OK, output=output)
 
-    def commit(
+    def finish(
         self,
         run: Run,
-        extra: Sequence[Statement] = (),
+        succeeded: bool,
+        extra: Effect | None = None,
         durable: bool = False,
     ) -> asyncio.Future[None] | None:
-        """Hand the run's effects and its span to the store as one batch; a future when asked
-        to wait. A run with no effects waits for nothing: its span is history, not work."""
-        statements = run.batch
-        retractable = {}
-        for delivery in run.emitted:
-            if not delivery.done:
-                retractable[delivery.id] = len(statements)
-                statements.append(delivery.insert())
-        statements.extend(extra)
-        if not statements:
-            if run.span_rows:
-                self.store.submit(run.span_rows)
-            return None
-        statements.extend(run.span_rows)
-        done = self.loop.create_future() if durable else None
-        self.store.submit(statements, done, retractable)
+        """Hand the run's unit to the store: its effects when it succeeded (or `keep`), and
+        `extra` (what settles its delivery) either way; then announce and dispatch what it
+        did. Raises `StoreFailing` when the store refuses the unit: then nothing happened.
+        A future when `durable` and there was something to commit."""
+        run.ended = True
+        effects = run.effects if succeeded else []
+        if extra is not None:
+            effects.append(extra)
+        done = self.store.commit(effects, durable, run.epoch) if effects else None
+        if done is None and durable:
+            done = run.kept
+        if succeeded:
+            for kind, change in run.notices:
+                if kind == "state":
+                    self.hub.publish(ev.STATE_CHANGE, change)
+                else:
+                    self._announce(change)
+            if run.emitted:
+                self.bus.dispatch_all(run.emitted, self.steps)
         return done
 
     async def invoke(self, step: Step, run: Run, args: tuple[Any, ...]) -> Any:
@@ -170,15 +195,16 @@ class Executor:
                 result = await self._through_middleware(step, args, context)
             else:
                 result = await self._call_handler(step, args, context)
+            if run.pending:
+                await asyncio.gather(*run.pending)
         except asyncio.CancelledError:
             if not run.timed_out:
                 raise
             task.uncancel()
+            run.ended = True
             raise HandlerTimeout(f"{step.name} timed out after {timeout:g}s") from None
         finally:
             self.deadlines.forget(run)
-        if run.pending:
-            await asyncio.gather(*run.pending)
         return result
 
     async def _call_handler(self, step: Step, args: tuple[Any, ...], context: FlowContext) -> Any:
@@ -222,14 +248,15 @@ class Executor:
         )
 
     async def handle_delivery(self, delivery: Delivery) -> bool:
-        """One attempt of one delivery; True once it is settled."""
+        """One attempt of one delivery; True once it is settled (or no longer this bus's)."""
         step = self.steps.get(delivery.step)
         if step is None or step.type != "event":
             self.system_log.warn(
                 f"dropping event {delivery.topic!r}: step {delivery.step!r} no longer exists",
                 {"traceId": delivery.trace_id},
             )
-            self.store.submit(self.bus.finished(delivery))
+            with contextlib.suppress(StoreFailing):
+                self.store.commit([self.bus.finished(delivery)], False, self.store.epoch)
             return True
         data = delivery.data
         run = self.begin(
@@ -251,7 +278,7 @@ class Executor:
             output = await self.invoke(step, run, (wrap(data),))
         except Exception as exc:
             error = error_info(exc, self.project_dir)
-            settled, statements = self.bus.after_failure(delivery, step.queue.max_retries, error)
+            settled, effect = self.bus.after_failure(delivery, step.queue.max_retries, error)
             retries = step.queue.max_retries + 1
             outcome = "moved to the dead-letter queue" if settled else "will retry"
             self.log_failure(
@@ -261,11 +288,26 @@ class Executor:
                 error,
             )
             self.end(run, error=error)
-            self.commit(run, statements)
-            return settled
+            return self._settle(run, delivery, False, effect, settled)
         self.end(run, output=output)
-        self.commit(run, self.bus.finished(delivery))
-        return True
+        return self._settle(run, delivery, True, None, True)
+
+    def _settle(
+        self,
+        run: Run,
+        delivery: Delivery,
+        succeeded: bool,
+        effect: DeliveryFailed | DeadLettered | None,
+        settled: bool,
+    ) -> bool:
+        if not self.bus.current(delivery):
+            return True
+        try:
+            self.finish(run, succeeded, effect or self.bus.finished(delivery))
+        except StoreFailing:
+            return True  # the bus was suspended: the store still holds the delivery
+        self.bus.settled(delivery, effect)
+        return settled
 
     def fire_cron(self, step: Step, trace_id: str | None = None) -> str:
         """Start a cron run now (a tick or a manual trigger); answer its trace id."""
@@ -289,19 +331,32 @@ class Executor:
             error = error_info(exc, self.project_dir)
             self.log_failure(run, f"cron {step.name} failed: {error['message']}", error)
             self.end(run, error=error)
+            succeeded = False
         else:
             self.end(run, output=output)
-        self.commit(run)
+            succeeded = True
+        try:
+            self.finish(run, succeeded)
+        except StoreFailing as exc:
+            self.step_logger(run).error(f"cron {step.name}'s run was not kept: {exc}")
 
     def manual_run(self, what: str, input_: Any = None, trace_id: str | None = None) -> Run:
         """A span for something a person did (an emit, a state edit), so traces show it."""
         span = Span(trace_id or new_id(), None, what, "manual", 1, input_)
         self.traces.start_span(span)
-        return Run(what, [], span)
+        return Run(what, [], span, self.store.epoch)
 
     def finish_manual(self, run: Run, durable: bool = True) -> asyncio.Future[None] | None:
-        run.span_rows = self.traces.end_span(run.span, OK)
-        return self.commit(run, durable=durable)
+        """Commit what a person did; raises `StoreFailing` (and keeps nothing) while the store
+        cannot write."""
+        run.ended = True
+        try:
+            done = self.finish(run, True, durable=durable)
+        except StoreFailing as exc:
+            self.traces.end_span(run.span, ERROR, error={"message": str(exc)})
+            raise
+        self.traces.end_span(run.span, OK)
+        return done
 
     # -- context operations ------------------------------------------------------------
 
@@ -314,6 +369,13 @@ class Executor:
             run.flows,
             run.span.span_id,
         )
+
+    def _effect(self, run: Run, effect: Effect) -> None:
+        """A run's effect: kept in the run, or (`keep`) in the store at once."""
+        if self.keep:
+            run.kept = self.store.commit([effect], True, run.epoch)
+        else:
+            run.effects.append(effect)
 
     def emit_from_run(self, run: Run, event: Any) -> None:
         if not isinstance(event, dict) or not isinstance(event.get("topic"), str):
@@ -331,8 +393,18 @@ class Executor:
         deliveries = self.bus.make_deliveries(topic, data_json, run.trace_id, run.span.span_id)
         if not deliveries:
             self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
-        run.emitted.extend(deliveries)
+        self.queue_deliveries(run, deliveries)
         run.span.add_emit({"topic": topic, "data": data, "subscribers": len(deliveries)})
+
+    def queue_deliveries(self, run: Run, deliveries: list[Delivery]) -> None:
+        if self.keep:
+            if deliveries:
+                run.kept = self.store.commit([d.queued() for d in deliveries], True, run.epoch)
+                self.bus.dispatch_all(deliveries, self.steps)
+            return
+        for delivery in deliveries:
+            run.effects.append(delivery.queued())
+        run.emitted.extend(deliveries)
 
     def _state_changed(self, run: Run, op: str, group: str, key: str | None, value: Any) -> None:
         change = {
@@ -345,10 +417,22 @@ class Executor:
         if op == "set":
             change["value"] = value
         run.span.add_op({k: v for k, v in change.items() if k not in ("traceId", "step")})
-        self.hub.publish(ev.STATE_CHANGE, change)
+        if self.keep:
+            self.hub.publish(ev.STATE_CHANGE, change)
+        else:
+            run.notices.append(("state", change))
+
+    def _state_raw(self, run: Run, group: str, key: str) -> str | None:
+        if run.state is not None:
+            found, raw = run.state.lookup(group, key)
+            if found:
+                return raw
+        stored: str | None = self.store.state_get(group, key)
+        return stored
 
     def state_get(self, run: Run, group: str, key: str) -> Any:
-        value = self.state.get(group, key)
+        raw = self._state_raw(run, group, key)
+        value = None if raw is None else jsonio.loads(raw)
         run.span.add_op({"op": "get", "group": group, "key": key, "found": value is not None})
         if self.settings.state_get == "wrapped":
             if value is None:
@@ -358,23 +442,39 @@ class Executor:
         return value
 
     def state_set(self, run: Run, group: str, key: str, value: Any) -> Any:
-        stored = self.state.set(str(group), str(key), value, run.batch)
-        self._state_changed(run, "set", str(group), str(key), stored)
+        group, key = str(group), str(key)
+        raw = encode(value)
+        self._effect(run, StateSet(group, key, raw))
+        if not self.keep:
+            run.state_overlay().put(group, key, raw)
+        stored = jsonio.loads(raw)
+        self._state_changed(run, "set", group, key, stored)
         return stored
 
     def state_delete(self, run: Run, group: str, key: str) -> Any:
-        removed = self.state.delete(str(group), str(key), run.batch)
-        if removed is not None:
-            self._state_changed(run, "delete", str(group), str(key), None)
-        return removed
+        group, key = str(group), str(key)
+        raw = self._state_raw(run, group, key)
+        if raw is None:
+            return None
+        self._effect(run, StateDelete(group, key))
+        if not self.keep:
+            run.state_overlay().put(group, key, None)
+        self._state_changed(run, "delete", group, key, None)
+        return jsonio.loads(raw)
 
     def state_get_group(self, run: Run, group: str) -> list[Any]:
         run.span.add_op({"op": "getGroup", "group": group})
-        return self.state.get_group(group)
+        items = self.store.state_group(group)
+        if run.state is not None:
+            items = run.state.merge(group, items)
+        return [jsonio.loads(raw) for raw in items.values()]
 
     def state_clear(self, run: Run, group: str) -> None:
-        self.state.clear(str(group), run.batch)
-        self._state_changed(run, "clear", str(group), None, None)
+        group = str(group)
+        self._effect(run, StateClear(group))
+        if not self.keep:
+            run.state_overlay().clear(group)
+        self._state_changed(run, "clear", group, None, None)
 
     def _stream(self, name: str) -> StreamDefinition:
         definition = self.stream_definitions.get(name)
@@ -385,7 +485,19 @@ class Executor:
     def _stream_changed(
         self, run: Run | None, name: str, group: str, item_id: str | None, kind: str, data: Any
     ) -> None:
-        change = {
+        change = (name, group, item_id, kind, data, run)
+        if run is not None:
+            run.span.add_op(
+                {"op": f"stream.{kind}", "stream": name, "groupId": group, "id": item_id}
+            )
+        if run is None or self.keep or self.stream_definitions[name].custom is not None:
+            self._announce(change)
+        else:
+            run.notices.append(("stream", change))
+
+    def _announce(self, change: tuple[Any, ...]) -> None:
+        name, group, item_id, kind, data, run = change
+        message = {
             "stream": name,
             "groupId": group,
             "id": item_id,
@@ -395,12 +507,16 @@ class Executor:
             "traceId": run.trace_id if run else None,
             "step": run.step_name if run else None,
         }
-        if run is not None:
-            run.span.add_op(
-                {"op": f"stream.{kind}", "stream": name, "groupId": group, "id": item_id}
-            )
-        self.stream_store.notify(change)
-        self.hub.publish(ev.STREAM_CHANGE, change)
+        self.stream_store.notify(message)
+        self.hub.publish(ev.STREAM_CHANGE, message)
+
+    def _item_raw(self, run: Run | None, name: str, group: str, item_id: str) -> str | None:
+        if run is not None and run.streams is not None:
+            found, raw = run.streams.lookup((name, group), item_id)
+            if found:
+                return raw
+        stored: str | None = self.store.stream_get(name, group, item_id)
+        return stored
 
     def stream_get(self, run: Run | None, name: str, group: str, item_id: str) -> Any:
         definition = self._stream(name)
@@ -408,7 +524,8 @@ class Executor:
             run.span.add_op({"op": "stream.get", "stream": name, "groupId": group, "id": item_id})
         if definition.custom is not None:
             return call_custom(definition.custom, "get", group, item_id)
-        return self.stream_store.get(name, group, item_id)
+        raw = self._item_raw(run, name, group, item_id)
+        return None if raw is None else jsonio.loads(raw)
 
     def stream_get_group(self, run: Run | None, name: str, group: str) -> Any:
         definition = self._stream(name)
@@ -416,7 +533,10 @@ class Executor:
             run.span.add_op({"op": "stream.getGroup", "stream": name, "groupId": group})
         if definition.custom is not None:
             return call_custom(definition.custom, "get_group", group)
-        return self.stream_store.get_group(name, group)
+        items = self.store.stream_group(name, group)
+        if run is not None and run.streams is not None:
+            items = run.streams.merge((name, group), items)
+        return [jsonio.loads(raw) for raw in items.values()]
 
     def stream_set(self, run: Run | None, name: str, group: str, item_id: str, data: Any) -> Any:
         definition = self._stream(name)
@@ -430,12 +550,22 @@ class Executor:
                 raise ValueError(f"stream {name!r} item does not match its schema: {details}")
         if definition.custom is not None:
             return self._custom_set(run, definition, group, item_id, item)
-        batch = run.batch if run is not None else []
-        stored, created = self.stream_store.set(name, group, item_id, item, batch)
-        if run is None and batch:
-            self.store.submit(batch)
+        raw = encode(item)
+        created = self._item_raw(run, name, group, item_id) is None
+        self._item_effect(run, StreamItemSet(name, group, item_id, raw), raw)
+        stored = jsonio.loads(raw)
         self._stream_changed(run, name, group, item_id, CREATE if created else UPDATE, stored)
         return stored
+
+    def _item_effect(
+        self, run: Run | None, effect: StreamItemSet | StreamItemDelete, raw: str | None
+    ) -> None:
+        if run is None:
+            self.store.commit([effect], False, self.store.epoch)
+            return
+        self._effect(run, effect)
+        if not self.keep:
+            run.stream_overlay().put((effect.stream, effect.group), effect.id, raw)
 
     async def _custom_set(
         self,
@@ -456,12 +586,12 @@ class Executor:
         definition = self._stream(name)
         if definition.custom is not None:
             return self._custom_delete(run, definition, group, item_id)
-        batch = run.batch if run is not None else []
-        removed = self.stream_store.delete(name, group, item_id, batch)
-        if run is None and batch:
-            self.store.submit(batch)
-        if removed is not None:
-            self._stream_changed(run, name, group, item_id, DELETE, removed)
+        raw = self._item_raw(run, name, group, item_id)
+        if raw is None:
+            return None
+        self._item_effect(run, StreamItemDelete(name, group, item_id), None)
+        removed = jsonio.loads(raw)
+        self._stream_changed(run, name, group, item_id, DELETE, removed)
         return removed
 
     async def _custom_delete(

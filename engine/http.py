@@ -8,6 +8,7 @@ Every error the server answers itself has one JSON shape: `{"error", "details"?,
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,8 +16,10 @@ from urllib.parse import parse_qs
 
 from engine import jsonio
 from engine.execution import error_info
+from engine.introspect import health_body
 from engine.records import ApiRequest, AttrDict, wrap
 from engine.steps import Step, path_pattern
+from engine.stores import StoreFailing
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -148,12 +151,29 @@ class ApiRouter:
             else:
                 await send_json(send, 404, error_body(f"no route for {method} {path}"), self._cors)
             return
+        health = self._engine.store.health
+        if not health.ok:
+            await self._unavailable(send, StoreFailing(f"the store cannot write ({health.error})",
+                                                       health.retry_after_s()), [])
+            return
         try:
             request = await self._request(scope, receive, step, path_params)
         except RequestError as exc:
             await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
             return
         await self._run(step, request, method, send)
+
+    async def _unavailable(
+        self, send: Send, exc: StoreFailing, extra: list[tuple[bytes, bytes]], trace_id: str = ""
+    ) -> None:
+        """503: nothing of the request was kept, and it may be sent again later."""
+        retry_after = str(max(1, round(exc.retry_after_s))).encode()
+        await send_json(
+            send,
+            503,
+            error_body(str(exc), trace_id=trace_id or None),
+            [(b"retry-after", retry_after), *extra, *self._cors],
+        )
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         for name, value in scope["headers"]:
@@ -229,13 +249,13 @@ class ApiRouter:
         try:
             result = await executor.invoke(step, run, (request,))
             status, headers, body = self._response(step, result)
+            encoded, content_type = encode_body(body)
         except Exception as exc:
             error = error_info(exc, executor.project_dir)
             executor.log_failure(run, f"{step.name} failed: {error['message']}", error)
             executor.end(run, error=error)
-            done = executor.commit(run, durable=True)
-            if done is not None:
-                await done
+            with contextlib.suppress(StoreFailing):
+                executor.finish(run, False)
             await send_json(
                 send,
                 500,
@@ -246,10 +266,14 @@ class ApiRouter:
         executor.end(run, output={"status": status, "body": _loggable(body)})
         if self._check_responses and step.response_schemas:
             self._check_response(step, run, status, body)
-        done = executor.commit(run, durable=True)
-        if done is not None:
-            await done
-        encoded, content_type = encode_body(body)
+        try:
+            done = executor.finish(run, True, durable=True)
+            if done is not None:
+                await done
+        except StoreFailing as exc:
+            executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
+            await self._unavailable(send, exc, [trace_header], run.trace_id)
+            return
         out = [trace_header, *self._cors]
         if content_type and not any(k == b"content-type" for k, _ in headers):
             out.append((b"content-type", content_type))
@@ -338,6 +362,19 @@ def parse_query(raw: bytes | str) -> dict[str, str | list[str]]:
 
 
 _MOTIA_PREFIX = re.compile(r"^/__motia(/|$)")
+HEALTH_PATH = "/__motia/health"
+
+
+async def _health(
+    engine: Engine, introspection: Any, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Served also where the introspection API is off (`motia start` without a token): a load
+    balancer needs the status; the details need the introspection token."""
+    if introspection is not None:
+        await introspection.health(scope, receive, send)
+        return
+    status, body = health_body(engine, detailed=False)
+    await send_json(send, status, jsonio.dumps_bytes(body))
 
 
 def build_app(
@@ -354,6 +391,9 @@ def build_app(
         kind = scope["type"]
         if kind == "http":
             if scope["path"].startswith("/__motia") and _MOTIA_PREFIX.match(scope["path"]):
+                if scope["path"].rstrip("/") == HEALTH_PATH:
+                    await _health(engine, introspection, scope, receive, send)
+                    return
                 if introspection is None:
                     await send_json(send, 404, error_body(f"no route for {scope['path']}"))
                     return

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from engine import events as ev
 from engine.logs import LEVELS
 from engine.state import StateError
+from engine.stores import StoreFailing
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -36,6 +37,22 @@ def _error(status: int, message: str, details: Any = None) -> JSONResponse:
     if details:
         body["details"] = details
     return JSONResponse(body, status_code=status)
+
+
+def _unavailable(exc: StoreFailing) -> JSONResponse:
+    response = _error(503, str(exc))
+    response.headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
+    return response
+
+
+def health_body(engine: Engine, detailed: bool) -> tuple[int, dict[str, Any]]:
+    """The health call's status code and body: status only, or with the store's details."""
+    health = engine.store.health
+    status = "ok" if health.ok else "failing"
+    body: dict[str, Any] = {"status": status, "store": status}
+    if detailed:
+        body["details"] = {"store": health.to_json()}
+    return (200 if health.ok else 503), body
 
 
 async def _refuse_websocket(scope: Any, send: Any, status: int, message: str) -> None:
@@ -82,6 +99,11 @@ class IntrospectionApi:
             WebSocketRoute("/events", self.events),
         ]
         self._app = Starlette(routes=routes)
+
+    async def health(self, scope: Any, receive: Any, send: Any) -> None:
+        """`GET /__motia/health`: status for anyone (load balancers), details with the token."""
+        status, body = health_body(self.engine, self._refusal(scope) is None)
+        await JSONResponse(body, status_code=status)(scope, receive, send)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         refusal = self._refusal(scope)
@@ -191,8 +213,11 @@ class IntrospectionApi:
     async def state_group(self, request: Request) -> Response:
         group = request.path_params["group"]
         if request.method == "DELETE":
-            if not self.engine.delete_state(group, None):
-                return _error(404, f"no state group {group!r}")
+            try:
+                if not self.engine.delete_state(group, None):
+                    return _error(404, f"no state group {group!r}")
+            except StoreFailing as exc:
+                return _unavailable(exc)
             return Response(status_code=204)
         items = self.engine.state.groups().get(group)
         if items is None:
@@ -208,14 +233,19 @@ class IntrospectionApi:
                 return _error(400, f"malformed JSON body: {exc}")
             try:
                 done = self.engine.set_state(group, key, value)
+                if done is not None:
+                    await done
             except StateError as exc:
                 return _error(400, str(exc))
-            if done is not None:
-                await done
+            except StoreFailing as exc:
+                return _unavailable(exc)
             return JSONResponse(value)
         if request.method == "DELETE":
-            if not self.engine.delete_state(group, key):
-                return _error(404, f"no state {group}/{key}")
+            try:
+                if not self.engine.delete_state(group, key):
+                    return _error(404, f"no state {group}/{key}")
+            except StoreFailing as exc:
+                return _unavailable(exc)
             return Response(status_code=204)
         value = self.engine.state.get(group, key)
         if value is None:
@@ -250,11 +280,19 @@ class IntrospectionApi:
             trace_id = self.engine.retry_dead_letter(request.path_params["item_id"])
         except KeyError as exc:
             return _error(404, f"cannot retry: {exc.args[0]}")
+        except StoreFailing as exc:
+            return _unavailable(exc)
         return JSONResponse({"traceId": trace_id}, status_code=202)
 
     async def dlq_delete(self, request: Request) -> Response:
-        if self.engine.bus.remove_dead_letter(request.path_params["item_id"]) is None:
+        try:
+            done = self.engine.remove_dead_letter(request.path_params["item_id"])
+            if done is not None:
+                await done
+        except KeyError:
             return _error(404, "no such dead-letter item")
+        except StoreFailing as exc:
+            return _unavailable(exc)
         return Response(status_code=204)
 
     async def emit(self, request: Request) -> Response:
@@ -272,6 +310,8 @@ class IntrospectionApi:
             trace_id = await self.engine.emit_committed(body["topic"], body.get("data"))
         except TypeError as exc:
             return _error(400, str(exc))
+        except StoreFailing as exc:
+            return _unavailable(exc)
         return JSONResponse({"traceId": trace_id}, status_code=202)
 
     async def cron_trigger(self, request: Request) -> Response:
@@ -279,6 +319,8 @@ class IntrospectionApi:
             trace_id = self.engine.trigger_cron(request.path_params["name"])
         except KeyError as exc:
             return _error(404, exc.args[0])
+        except StoreFailing as exc:
+            return _unavailable(exc)
         return JSONResponse({"traceId": trace_id}, status_code=202)
 
     async def events(self, websocket: WebSocket) -> None:

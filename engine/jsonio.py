@@ -42,5 +42,27 @@ def dumps_bytes(value: Any, default: Callable[[Any], Any] | None = None) -> byte
 
 
 def dumps_lenient(value: Any) -> str:
-    """For traces and logs: anything that is not JSON is written as its repr."""
-    return orjson.dumps(value, default=repr, option=_OPTIONS).decode()
+    """For traces and logs: anything that is not JSON is written as its repr, and a value
+    nested deeper than the encoder goes (255 levels) is cut short with a marker, so history
+    can always be written."""
+    try:
+        return orjson.dumps(value, default=repr, option=_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return orjson.dumps(cut(value, CUT_DEPTH), default=repr, option=_OPTIONS).decode()
+
+
+CUT_DEPTH = 200
+CUT_MARKER = "[cut: nested deeper than 200 levels]"
+
+
+def cut(value: Any, depth: int) -> Any:
+    """`value` with whatever lies `depth` levels down replaced by `CUT_MARKER`."""
+    if isinstance(value, dict):
+        if depth <= 0:
+            return CUT_MARKER
+        return {key: cut(item, depth - 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        if depth <= 0:
+            return CUT_MARKER
+        return [cut(item, depth - 1) for item in value]
+    return value

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,8 +18,9 @@ from typing import Any
 
 from engine import events as ev
 from engine import jsonio
+from engine.effects import LogRecord
 from engine.events import EventHub
-from engine.store import Store
+from engine.stores import Persistence
 
 LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 
@@ -78,35 +78,26 @@ def matching(
 class LogStore:
     """Newest records in a ring, all of them on disk."""
 
-    def __init__(self, hub: EventHub, store: Store, memory_window: int) -> None:
+    def __init__(self, hub: EventHub, store: Persistence, memory_window: int) -> None:
         self._hub = hub
         self._store = store
         self.recent: deque[dict[str, Any]] = deque(maxlen=memory_window)
 
     def warm(self) -> None:
-        rows = self._store.read(
-            "SELECT record FROM logs ORDER BY id DESC LIMIT ?", (self.recent.maxlen,)
-        )
-        for (record,) in reversed(rows):
+        for record in self._store.recent_logs(self.recent.maxlen or 0):
             self.recent.append(json.loads(record))
 
     def add(self, record: dict[str, Any]) -> None:
         self.recent.append(record)
-        self._store.submit(
-            [
-                (
-                    "INSERT INTO logs (time, level, trace_id, step, msg, record) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        record["time"],
-                        LEVELS.get(record["level"], 20),
-                        record.get("traceId"),
-                        record.get("step"),
-                        record["msg"],
-                        jsonio.dumps_lenient(record),
-                    ),
-                )
-            ]
+        self._store.record(
+            LogRecord(
+                record["time"],
+                LEVELS.get(record["level"], 20),
+                record.get("traceId"),
+                record.get("step"),
+                record["msg"],
+                jsonio.dumps_lenient(record),
+            )
         )
         self._hub.publish(ev.LOG, record)
 
@@ -136,29 +127,10 @@ class LogStore:
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """Matching records, oldest first, from the whole store (run it off the loop)."""
-        clauses: list[str] = []
-        params: list[object] = []
-        if trace_id:
-            clauses.append("trace_id = ?")
-            params.append(trace_id)
-        if step:
-            clauses.append("step = ?")
-            params.append(step)
-        if level:
-            clauses.append("level >= ?")
-            params.append(LEVELS.get(level, 0))
-        if text:
-            clauses.append("(msg LIKE ? OR record LIKE ?)")
-            params.extend([f"%{text}%"] * 2)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        conn: sqlite3.Connection = self._store.reader()
-        try:
-            rows = conn.execute(
-                f"SELECT record FROM logs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
-            ).fetchall()
-        finally:
-            conn.close()
-        return [json.loads(r[0]) for r in reversed(rows)]
+        rows = self._store.query_logs(
+            trace_id, step, LEVELS.get(level, 0) if level else None, text, limit
+        )
+        return [json.loads(row) for row in rows]
 
 
 class StepLogger:

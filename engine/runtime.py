@@ -24,9 +24,9 @@ from engine.execution import Executor
 from engine.flows import build_flows
 from engine.logs import LoggingBridge, LogStore
 from engine.settings import Settings
-from engine.state import MemoryState, SqliteState, StateStore, encode
+from engine.state import StateView, encode
 from engine.steps import Step, StepError, build_step, merge_errors
-from engine.store import Store
+from engine.stores import StoreFailing, StoreHealth, open_store
 from engine.streams import StreamDefinition, StreamStore, build_stream
 from engine.tracing import TraceStore
 
@@ -44,17 +44,11 @@ class Engine:
         self.mode = mode
         load_dotenv(self.project_dir / ".env", override=False)
         self.events = EventHub()
-        self.store = Store(
-            self.settings.store_path(self.project_dir),
-            self.settings.trace_store,
-            self.settings.log_store,
-        )
+        self.store = open_store(self.settings, self.project_dir)
         self.traces = TraceStore(self.events, self.store, self.settings.memory_window)
         self.logs = LogStore(self.events, self.store, self.settings.memory_window)
-        self.state: StateStore = (
-            MemoryState() if self.store.path is None else SqliteState(self.store)
-        )
-        self.stream_store = StreamStore(self.store if self.store.path is not None else None)
+        self.state = StateView(self.store)
+        self.stream_store = StreamStore(self.store)
         self.bus = Bus(
             self.events, self.store, self.settings.retry_base_s, self.settings.retry_max_s
         )
@@ -66,13 +60,12 @@ class Engine:
             self.store,
             self.traces,
             self.logs,
-            self.state,
             self.stream_store,
             self.bus,
             self.stream_definitions,
         )
         self.steps = self.executor.steps
-        self.cron = CronScheduler(lambda step: self.executor.fire_cron(step))
+        self.cron = CronScheduler(self._cron_tick)
         self.files: dict[Path, list[str]] = {}
         self.stream_files: dict[Path, str] = {}
         self.errors: dict[Path, StepError] = {}
@@ -87,7 +80,7 @@ class Engine:
     async def start(self, *, watch: bool = False) -> None:
         loop = asyncio.get_running_loop()
         self.executor.bind(loop)
-        self.store.start(loop)
+        self.store.start(loop, self._store_health)
         self._bridge = LoggingBridge(self.executor.record_sink)
         for name in ENGINE_LOGGERS:
             logger = logging.getLogger(name)
@@ -126,9 +119,34 @@ class Engine:
             for name in ENGINE_LOGGERS:
                 logging.getLogger(name).removeHandler(self._bridge)
         self.executor.shutdown()
-        self.store.flush()
-        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        await self.store.close()
         self.started = False
+
+    def _store_health(self, health: StoreHealth) -> None:
+        """The store stopped or resumed committing: pause or resume the work that needs it."""
+        log = self.executor.system_log
+        if health.ok:
+            resumed = self.bus.resume(self.steps)
+            log.info(
+                f"store writes again: resuming api requests, cron and {resumed} queued event(s)"
+            )
+        else:
+            self.bus.suspend()
+            log.error(
+                f"store cannot write ({health.error}): api requests answer 503, events and cron "
+                "wait until a commit succeeds; retrying",
+                {"store": health.location},
+            )
+        self.events.publish(ev.STORE_HEALTH, health.to_json())
+
+    def _cron_tick(self, step: Step, tick: float) -> None:
+        if not self.store.health.ok:
+            self.executor.system_log.warn(
+                f"cron {step.name}: tick skipped while the store cannot write"
+            )
+            return
+        if self.store.claim_tick(step.name, tick):
+            self.executor.fire_cron(step)
 
     # -- loading ----------------------------------------------------------------------
 
@@ -322,9 +340,15 @@ class Engine:
         step = self.steps.get(name)
         if step is None or step.type != "cron":
             raise KeyError(f"no cron step named {name!r}")
+        if not self.store.health.ok:
+            raise StoreFailing(
+                f"the store cannot write ({self.store.health.error})",
+                self.store.health.retry_after_s(),
+            )
         return self.executor.fire_cron(step)
 
     def set_state(self, group: str, key: str, value: Any) -> asyncio.Future[None] | None:
+        """A person's state edit; raises `StoreFailing` while the store cannot write."""
         encode(value)
         run = self.executor.manual_run("manual state edit", {"group": group, "key": key})
         self.executor.state_set(run, group, key, value)
@@ -340,6 +364,16 @@ class Engine:
         self.executor.finish_manual(run)
         return existed
 
+    def remove_dead_letter(self, item_id: str) -> asyncio.Future[None] | None:
+        """Drop a dead letter; KeyError when there is none, `StoreFailing` while the store
+        cannot write."""
+        effect = self.bus.remove_dead_letter(item_id)
+        if effect is None:
+            raise KeyError(item_id)
+        done = self.store.commit([effect], True, self.store.epoch)
+        self.bus.forget_dead_letter(item_id)
+        return done
+
     def retry_dead_letter(self, item_id: str) -> str:
         item = self.bus.dlq.get(item_id)
         if item is None:
@@ -347,9 +381,12 @@ class Engine:
         step = self.steps.get(item["step"])
         if step is None or item["topic"] not in step.subscribes:
             raise KeyError(f"step {item['step']!r} no longer subscribes to {item['topic']!r}")
-        self.bus.remove_dead_letter(item_id)
+        removal = self.bus.remove_dead_letter(item_id)
         run = self.executor.manual_run(f"retry {item['topic']}", item["data"], item["traceId"])
-        run.emitted.extend(
+        if removal is not None:
+            run.effects.append(removal)
+        self.executor.queue_deliveries(
+            run,
             self.bus.make_deliveries(
                 item["topic"],
                 encode(item["data"]),
@@ -357,9 +394,10 @@ class Engine:
                 run.span.span_id,
                 only=step.name,
                 delivery_id=item_id,
-            )
+            ),
         )
         self.executor.finish_manual(run)
+        self.bus.forget_dead_letter(item_id)
         return str(item["traceId"])
 
     async def idle(self, timeout: float = 10.0) -> None:
@@ -371,6 +409,4 @@ class Engine:
                 raise TimeoutError("engine still busy")
             await asyncio.sleep(0.005)
         with contextlib.suppress(Exception):
-            done = loop.create_future()
-            self.store.submit([], done)
-            await asyncio.wait_for(done, timeout)
+            await asyncio.wait_for(self.store.settled(), timeout)

@@ -37,6 +37,7 @@ class Settings:
     introspect_token: str | None = None
     store: str = ".motia/store.sqlite3"
     thread_pool_size: int = 32
+    failed_attempts: str = "keep"
 
     def store_path(self, project_dir: Path) -> Path | None:
         """Where the SQLite store lives; `:memory:` keeps nothing on disk."""
@@ -73,6 +74,12 @@ def _state_get(value: Any) -> str:
     return str(value)
 
 
+def _failed_attempts(value: Any) -> str:
+    if value not in ("discard", "keep"):
+        raise ValueError('must be "discard" or "keep"')
+    return str(value)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -100,6 +107,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "introspect_token": _optional_text,
     "store": _text,
     "thread_pool_size": _positive_int,
+    "failed_attempts": _failed_attempts,
 }
 KNOWN_KEYS = tuple(f.name for f in fields(Settings))
 

@@ -1,9 +1,11 @@
 """Stream definitions and the stream store.
 
 A stream is a named collection of groups of items, declared in a `*_stream.py` file. Steps
-write items through `context.streams.<name>`; every change gets a per-item timestamp that
-never goes backwards and is handed to the change listeners (the WebSocket side and the engine
-event stream), so live clients see each change once and in order.
+write items through `context.streams.<name>`, as effects of their run (streams with
+`storageType: "custom"` excepted: their store has no transaction and is written when called).
+Every change gets a per-item timestamp that never goes backwards and is handed to the change
+listeners (the WebSocket side and the engine event stream), so live clients see each change
+once and in order.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from typing import Any
 
 from engine import jsonio
 from engine.schema import Schema, to_schema
-from engine.state import encode
 from engine.steps import StepError
-from engine.store import Statement, Store
+from engine.stores import Persistence
 
 STREAM_KEYS = {"name", "schema", "baseConfig", "canAccess", "description"}
 CREATE, UPDATE, DELETE, EVENT = "create", "update", "delete", "event"
@@ -101,18 +102,12 @@ ChangeListener = Callable[[dict[str, Any]], None]
 
 
 class StreamStore:
-    """Items of every default-storage stream, in memory and (with a store) on disk."""
+    """Items of every default-storage stream, read from the store, and their change stamps."""
 
-    def __init__(self, store: Store | None) -> None:
-        self._items: dict[tuple[str, str], dict[str, str]] = {}
+    def __init__(self, store: Persistence) -> None:
+        self._store = store
         self._stamps: dict[tuple[str, str, str], int] = {}
-        self._persist = store is not None
         self.listeners: list[ChangeListener] = []
-        if store is not None:
-            for stream, group, item_id, raw in store.read(
-                "SELECT stream, grp, id, value FROM stream_items"
-            ):
-                self._items.setdefault((stream, group), {})[item_id] = raw
 
     def stamp(self, stream: str, group: str, item_id: str | None) -> int:
         """A millisecond timestamp, strictly increasing for one item."""
@@ -124,48 +119,14 @@ class StreamStore:
         return stamp
 
     def get(self, stream: str, group: str, item_id: str) -> Any:
-        raw = self._items.get((stream, group), {}).get(item_id)
+        raw = self._store.stream_get(stream, group, item_id)
         return None if raw is None else jsonio.loads(raw)
 
     def get_group(self, stream: str, group: str) -> list[Any]:
-        return [jsonio.loads(raw) for raw in self._items.get((stream, group), {}).values()]
+        return [jsonio.loads(raw) for raw in self._store.stream_group(stream, group).values()]
 
     def groups(self, stream: str) -> list[str]:
-        return sorted(group for (name, group) in self._items if name == stream)
-
-    def set(
-        self, stream: str, group: str, item_id: str, item: Any, batch: list[Statement]
-    ) -> tuple[Any, bool]:
-        """Store an item; answer it and whether it is new."""
-        raw = encode(item)
-        items = self._items.setdefault((stream, group), {})
-        created = item_id not in items
-        items[item_id] = raw
-        if self._persist:
-            batch.append(
-                (
-                    "INSERT OR REPLACE INTO stream_items (stream, grp, id, value) "
-                    "VALUES (?, ?, ?, ?)",
-                    (stream, group, item_id, raw),
-                )
-            )
-        return jsonio.loads(raw), created
-
-    def delete(self, stream: str, group: str, item_id: str, batch: list[Statement]) -> Any:
-        items = self._items.get((stream, group))
-        if items is None or item_id not in items:
-            return None
-        raw = items.pop(item_id)
-        if not items:
-            del self._items[(stream, group)]
-        if self._persist:
-            batch.append(
-                (
-                    "DELETE FROM stream_items WHERE stream = ? AND grp = ? AND id = ?",
-                    (stream, group, item_id),
-                )
-            )
-        return jsonio.loads(raw)
+        return self._store.stream_groups(stream)
 
     def notify(self, change: dict[str, Any]) -> None:
         for listener in list(self.listeners):

@@ -19,8 +19,9 @@ from typing import Any
 
 from engine import events as ev
 from engine import jsonio
+from engine.effects import SpanRecord
 from engine.events import EventHub
-from engine.store import Statement, Store
+from engine.stores import Persistence
 
 RUNNING, OK, ERROR = "running", "ok", "error"
 MAX_SPAN_LOGS = 200
@@ -195,7 +196,7 @@ def trace_summary(trace_id: str, spans: Sequence[Span]) -> dict[str, Any]:
 class TraceStore:
     """The newest traces in memory, every finished span on disk."""
 
-    def __init__(self, hub: EventHub, store: Store, memory_window: int) -> None:
+    def __init__(self, hub: EventHub, store: Persistence, memory_window: int) -> None:
         self._hub = hub
         self._store = store
         self._window = memory_window
@@ -205,12 +206,7 @@ class TraceStore:
 
     def warm(self) -> None:
         """Load the newest traces' spans from disk so the workbench opens with history."""
-        rows = self._store.read(
-            "SELECT data FROM spans WHERE trace_id IN (SELECT trace_id FROM spans WHERE root = 1 "
-            "ORDER BY start DESC LIMIT ?) ORDER BY start",
-            (self._window,),
-        )
-        for (data,) in rows:
+        for data in self._store.recent_spans(self._window):
             span = Span.from_json(json.loads(data))
             if span.status == RUNNING:
                 span.status = ERROR
@@ -240,17 +236,15 @@ class TraceStore:
             for span_id, span in list(self._unwritten.items()):
                 if span.start <= cutoff:
                     del self._unwritten[span_id]
-                    self._write(span, span.to_json())
+                    self._store.record(_record(span, span.to_json()))
 
     async def stop(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
 
-    def end_span(
-        self, span: Span, status: str, output: Any = None, error: Any = None
-    ) -> list[Statement]:
-        """Close the span; answer the statements that store it, to commit with the run."""
+    def end_span(self, span: Span, status: str, output: Any = None, error: Any = None) -> None:
+        """Close the span and keep it: history, written whatever became of the run."""
         span.status = status
         span.duration_ms = round(time.time() * 1000 - span.start, 3)
         span.output = output
@@ -259,37 +253,7 @@ class TraceStore:
         data = span.to_json()
         if self._hub.wants(ev.SPAN_END):
             self._hub.publish(ev.SPAN_END, data)
-        return self._statements(span, data)
-
-    def _write(self, span: Span, data: dict[str, Any]) -> None:
-        self._store.submit(self._statements(span, data))
-
-    @staticmethod
-    def _statements(span: Span, data: dict[str, Any]) -> list[Statement]:
-        """Spans have no unique index (it would cost a random B-tree insert per run); the rare
-        span written while running is deleted through its trace before it is written again."""
-        statements: list[Statement] = []
-        if span.written:
-            statements.append(
-                (
-                    "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
-                    (span.trace_id, span.span_id),
-                )
-            )
-        span.written = True
-        statements.append(
-            (
-                "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
-                (
-                    span.span_id,
-                    span.trace_id,
-                    span.parent_id is None,
-                    span.start,
-                    jsonio.dumps_lenient(data),
-                ),
-            )
-        )
-        return statements
+        self._store.record(_record(span, data))
 
     def list(
         self, limit: int = 100, status: str | None = None, step: str | None = None
@@ -324,14 +288,7 @@ class TraceStore:
 
     def load(self, trace_id: str) -> dict[str, Any] | None:
         """An older trace from disk (blocking: call it in a thread)."""
-        conn = self._store.reader()
-        try:
-            rows = conn.execute(
-                "SELECT data FROM spans WHERE trace_id = ? ORDER BY start", (trace_id,)
-            ).fetchall()
-        finally:
-            conn.close()
-        spans = [Span.from_json(json.loads(d)) for (d,) in rows]
+        spans = [Span.from_json(json.loads(data)) for data in self._store.trace_spans(trace_id)]
         return self._detail(trace_id, spans) if spans else None
 
     @staticmethod
@@ -339,3 +296,18 @@ class TraceStore:
         detail: dict[str, Any] = trace_summary(trace_id, spans)
         detail["spans"] = [s.to_json() for s in spans]
         return detail
+
+
+def _record(span: Span, data: dict[str, Any]) -> SpanRecord:
+    """Spans have no unique index (it would cost a random B-tree insert per run); the rare
+    span written while running is replaced when it is written again."""
+    rewrite = span.written
+    span.written = True
+    return SpanRecord(
+        span.span_id,
+        span.trace_id,
+        span.parent_id is None,
+        span.start,
+        jsonio.dumps_lenient(data),
+        rewrite,
+    )

@@ -83,6 +83,10 @@ class WorkerPool(Generic[Item]):
             self._idle.append(waiter)
             await waiter
 
+    def clear(self) -> None:
+        """Drop the items not yet taken (the workers stay)."""
+        self._queue.clear()
+
     async def stop(self) -> None:
         if self._check is not None:
             self._check.cancel()

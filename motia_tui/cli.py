@@ -23,7 +23,7 @@ from typing import Any
 from engine.runtime import Engine
 from engine.server import EngineServer
 from engine.settings import Settings, SettingsError, load_settings
-from engine.store import StoreError
+from engine.stores import StoreError
 
 TEMPLATE = "default"
 _TEMPLATE_SKIP = {".motia", "__pycache__"}

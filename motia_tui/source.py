@@ -26,6 +26,7 @@ from engine.runtime import Engine
 from engine.server import EngineServer
 from engine.settings import Settings
 from engine.state import StateError
+from engine.stores import StoreFailing
 
 FEED_SIZE = 50_000
 """Events a feed buffers between two ticks before it starts dropping the oldest."""
@@ -259,13 +260,18 @@ class LocalSource:
     async def set_state(self, group: str, key: str, value: Any) -> None:
         try:
             done = self.engine.set_state(group, key, value)
+            if done is not None:
+                await done
         except StateError as exc:
             raise SourceError(str(exc), 400) from None
-        if done is not None:
-            await done
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
 
     async def delete_state(self, group: str, key: str | None) -> bool:
-        return self.engine.delete_state(group, key)
+        try:
+            return self.engine.delete_state(group, key)
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
 
     async def streams(self) -> list[dict[str, Any]]:
         engine = self.engine
@@ -290,15 +296,22 @@ class LocalSource:
             return self.engine.retry_dead_letter(item_id)
         except KeyError as exc:
             raise SourceError(f"cannot retry: {exc.args[0]}", 404) from None
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
 
     async def emit(self, topic: str, data: Any) -> str:
-        return self.engine.emit(topic, data)
+        try:
+            return self.engine.emit(topic, data)
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
 
     async def trigger_cron(self, name: str) -> str:
         try:
             return self.engine.trigger_cron(name)
         except KeyError as exc:
             raise SourceError(exc.args[0], 404) from None
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: str | None

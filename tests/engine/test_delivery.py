@@ -198,7 +198,9 @@ async def test_retries_back_off_exponentially_then_dead_letter(project: MakeProj
             "attempts",
             "traceId",
             "failedAt",
+            "traceback",
         }
+        assert "RuntimeError: attempt 3 failed" in item["traceback"]
         assert item["topic"] == "flaky"
         assert item["step"] == "Flaky"
         assert item["data"] == {"failures": 10}

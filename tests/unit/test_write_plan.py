@@ -1,4 +1,4 @@
-"""The writer's plan regroups a transaction's statements; the outcome must not change."""
+"""The SQLite writer's plan nets a transaction's effects per row; the outcome must not change."""
 
 from __future__ import annotations
 
@@ -9,122 +9,230 @@ from typing import Any
 
 import pytest
 
-from engine import write_plan
-from engine.store import SCHEMA, _execute_many
-from engine.write_plan import Statement
-
-QUEUE_INSERT = (
-    "INSERT OR REPLACE INTO queue (id, seq, topic, step, data, trace_id, parent_span, "
-    "attempt, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+from engine.effects import (
+    DeadLettered,
+    DeadLetterRemoved,
+    DeliveryDone,
+    DeliveryFailed,
+    EventQueued,
+    LogRecord,
+    SpanRecord,
+    StateClear,
+    StateDelete,
+    StateSet,
+    StreamItemDelete,
+    StreamItemSet,
 )
-QUEUE_DELETE = "DELETE FROM queue WHERE id = ?"
-QUEUE_UPDATE = "UPDATE queue SET attempt = ?, not_before = ? WHERE id = ?"
-STATE_SET = "INSERT OR REPLACE INTO state (grp, key, value) VALUES (?, ?, ?)"
-STATE_DELETE = "DELETE FROM state WHERE grp = ? AND key = ?"
-STATE_CLEAR = "DELETE FROM state WHERE grp = ?"
-SPAN_INSERT = "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)"
-SPAN_DELETE = "DELETE FROM spans WHERE trace_id = ? AND span_id = ?"
-LOG_INSERT = (
-    "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)"
-)
+from engine.stores.sqlite import plan as write_plan
+from engine.stores.sqlite.schema import migrate
+
+ONE_BY_ONE: dict[type, tuple[str, ...]] = {
+    StateSet: ("INSERT OR REPLACE INTO state (grp, key, value) VALUES (?, ?, ?)",),
+    StateDelete: ("DELETE FROM state WHERE grp = ? AND key = ?",),
+    StateClear: ("DELETE FROM state WHERE grp = ?",),
+    StreamItemSet: (
+        "INSERT OR REPLACE INTO stream_items (stream, grp, id, value) VALUES (?, ?, ?, ?)",
+    ),
+    StreamItemDelete: ("DELETE FROM stream_items WHERE stream = ? AND grp = ? AND id = ?",),
+}
+"""The obvious statement per effect, run in order: what the plan must end up equal to."""
 
 
-def _random_statements(rng: random.Random, count: int) -> list[Statement]:
-    """Few ids and keys, so the same rows are touched again and again in one transaction."""
-    ids = [f"d{i}" for i in range(6)]
-    groups = ["g0", "g1"]
-    keys = ["k0", "k1", "k2"]
-    spans = [("t0", "s0"), ("t0", "s1"), ("t1", "s2")]
-    statements: list[Statement] = []
-    for n in range(count):
-        choice = rng.randrange(10)
-        if choice == 0:
-            data = f'{{"n": {n}}}'
-            statements.append(
-                (QUEUE_INSERT, (rng.choice(ids), n, "topic", "Step", data, "t0", None, 1, 0.0))
+def _one_by_one(conn: sqlite3.Connection, effect: Any) -> None:
+    kind = type(effect)
+    if kind in ONE_BY_ONE:
+        conn.execute(ONE_BY_ONE[kind][0], [getattr(effect, f) for f in _fields(kind)])
+    elif kind is EventQueued:
+        conn.execute(
+            "INSERT OR REPLACE INTO queue (id, seq, topic, step, data, trace_id, parent_span, "
+            "attempt, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                effect.id,
+                effect.seq,
+                effect.topic,
+                effect.step,
+                effect.data_json,
+                effect.trace_id,
+                effect.parent_span,
+                effect.attempt,
+                effect.not_before,
+            ),
+        )
+    elif kind is DeliveryDone:
+        conn.execute("DELETE FROM queue WHERE id = ?", (effect.id,))
+    elif kind is DeliveryFailed:
+        conn.execute(
+            "UPDATE queue SET attempt = ?, not_before = ? WHERE id = ?",
+            (effect.attempt, effect.not_before, effect.id),
+        )
+    elif kind is DeadLettered:
+        conn.execute("DELETE FROM queue WHERE id = ?", (effect.id,))
+        conn.execute(
+            "INSERT OR REPLACE INTO dlq (id, topic, step, data, error, traceback, attempts, "
+            "trace_id, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                effect.id,
+                effect.topic,
+                effect.step,
+                effect.data_json,
+                effect.error,
+                effect.traceback,
+                effect.attempts,
+                effect.trace_id,
+                effect.failed_at,
+            ),
+        )
+    elif kind is DeadLetterRemoved:
+        conn.execute("DELETE FROM dlq WHERE id = ?", (effect.id,))
+    elif kind is SpanRecord:
+        if effect.rewrite:
+            conn.execute(
+                "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
+                (effect.trace_id, effect.span_id),
             )
-        elif choice == 1:
-            statements.append((QUEUE_DELETE, (rng.choice(ids),)))
-        elif choice == 2:
-            statements.append((QUEUE_UPDATE, (rng.randrange(5), n * 1.5, rng.choice(ids))))
-        elif choice == 3:
-            statements.append((STATE_SET, (rng.choice(groups), rng.choice(keys), f'"v{n}"')))
-        elif choice == 4:
-            statements.append((STATE_DELETE, (rng.choice(groups), rng.choice(keys))))
-        elif choice == 5 and rng.random() < 0.3:
-            statements.append((STATE_CLEAR, (rng.choice(groups),)))
-        elif choice == 6:
-            span_id, trace_id = rng.choice(spans)[::-1]
-            statements.append((SPAN_INSERT, (span_id, trace_id, n % 2 == 0, float(n), "{}")))
-        elif choice == 7:
-            trace_id, span_id = rng.choice(spans)
-            statements.append((SPAN_DELETE, (trace_id, span_id)))
-        else:
-            statements.append(
-                (LOG_INSERT, (float(n), 30, "t0", "Step", f"message {n} é ☃", '{"x": null}'))
-            )
-    return statements
+        conn.execute(
+            "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
+            (effect.span_id, effect.trace_id, effect.root, effect.start, effect.data),
+        )
+    elif kind is LogRecord:
+        conn.execute(
+            "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)",
+            (effect.time, effect.level, effect.trace_id, effect.step, effect.msg, effect.record),
+        )
 
 
-def _outcome(statements: Sequence[Statement], planned: bool) -> dict[str, list[Any]]:
+def _fields(kind: type) -> tuple[str, ...]:
+    return {
+        StateSet: ("group", "key", "raw"),
+        StateDelete: ("group", "key"),
+        StateClear: ("group",),
+        StreamItemSet: ("stream", "group", "id", "raw"),
+        StreamItemDelete: ("stream", "group", "id"),
+    }[kind]
+
+
+class _Effects:
+    """Random effects that keep the engine's rule: a delivery id is queued only while it is
+    not in the queue (new, or a dead letter queued again)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.count = 0
+        self.queued: list[str] = []
+        self.dead: list[str] = []
+        self.spans_written: set[tuple[str, str]] = set()
+
+    def make(self, count: int) -> list[Any]:
+        rng = self.rng
+        groups, keys = ["g0", "g1"], ["k0", "k1", "k2"]
+        effects: list[Any] = []
+        for _ in range(count):
+            self.count += 1
+            n = self.count
+            choice = rng.randrange(12)
+            if choice == 0 or not self.queued:
+                delivery_id = f"d{n}"
+                if self.dead and rng.random() < 0.3:
+                    delivery_id = self.dead.pop(rng.randrange(len(self.dead)))
+                self.queued.append(delivery_id)
+                effects.append(
+                    EventQueued(delivery_id, n, "topic", "Step", f'{{"n": {n}}}', "t", None, 1, 0.0)
+                )
+            elif choice == 1:
+                effects.append(DeliveryDone(self._settle()))
+            elif choice == 2:
+                effects.append(DeliveryFailed(rng.choice(self.queued), rng.randrange(5), n * 1.5))
+            elif choice == 3:
+                delivery_id = self._settle()
+                self.dead.append(delivery_id)
+                effects.append(
+                    DeadLettered(delivery_id, "topic", "Step", "{}", "boom", "tb", 3, "t", n)
+                )
+            elif choice == 4 and self.dead:
+                effects.append(DeadLetterRemoved(self.dead.pop()))
+            elif choice == 5:
+                effects.append(StateSet(rng.choice(groups), rng.choice(keys), f'"v{n}"'))
+            elif choice == 6:
+                effects.append(StateDelete(rng.choice(groups), rng.choice(keys)))
+            elif choice == 7 and rng.random() < 0.3:
+                effects.append(StateClear(rng.choice(groups)))
+            elif choice == 8:
+                effects.append(StreamItemSet("s", rng.choice(groups), rng.choice(keys), f"{n}"))
+            elif choice == 9:
+                effects.append(StreamItemDelete("s", rng.choice(groups), rng.choice(keys)))
+            elif choice == 10:
+                key = ("t0", rng.choice(["s0", "s1", "s2"]))
+                rewrite = key in self.spans_written
+                self.spans_written.add(key)
+                effects.append(SpanRecord(key[1], key[0], n % 2 == 0, float(n), f"{n}", rewrite))
+            else:
+                effects.append(LogRecord(float(n), 30, "t0", "Step", f"message {n} é ☃", "{}"))
+        return effects
+
+    def _settle(self) -> str:
+        """A queued delivery leaves the queue (or one that already left it, done again)."""
+        if self.rng.random() < 0.2:
+            return f"d{self.rng.randrange(self.count)}"
+        return self.queued.pop(self.rng.randrange(len(self.queued)))
+
+
+def _database() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.executescript(SCHEMA)
-    conn.execute("BEGIN")
-    if planned:
-        for sql, rows in write_plan.plan(statements):
-            _execute_many(conn, sql, rows) if len(rows) > 1 else conn.execute(sql, rows[0])
-    else:
-        for sql, params in statements:
-            conn.execute(sql, params)
-    conn.execute("COMMIT")
+    migrate(conn, None)
+    return conn
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, list[Any]]:
     return {
         "queue": conn.execute("SELECT * FROM queue ORDER BY id").fetchall(),
+        "dlq": conn.execute("SELECT * FROM dlq ORDER BY id").fetchall(),
         "state": conn.execute("SELECT * FROM state ORDER BY grp, key").fetchall(),
-        "spans": sorted(conn.execute("SELECT span_id, trace_id, root, start FROM spans")),
+        "items": conn.execute("SELECT * FROM stream_items ORDER BY stream, grp, id").fetchall(),
+        "spans": sorted(conn.execute("SELECT span_id, trace_id, root, start, data FROM spans")),
         "logs": conn.execute("SELECT * FROM logs ORDER BY id").fetchall(),
     }
 
 
+def _commit(conn: sqlite3.Connection, effects: Sequence[Any], planned: bool) -> None:
+    conn.execute("BEGIN")
+    if planned:
+        write_plan.run(conn, write_plan.plan(effects))
+    else:
+        for effect in effects:
+            _one_by_one(conn, effect)
+    conn.execute("COMMIT")
+
+
 @pytest.mark.parametrize("seed", range(40))
-def test_a_planned_transaction_ends_like_the_same_statements_run_in_order(seed: int) -> None:
-    statements = _random_statements(random.Random(seed), 400)
-    assert _outcome(statements, planned=True) == _outcome(statements, planned=False)
+def test_planned_transactions_end_like_their_effects_applied_one_by_one(seed: int) -> None:
+    maker = _Effects(random.Random(seed))
+    transactions = [maker.make(300) for _ in range(3)]
+    planned, one_by_one = _database(), _database()
+    for effects in transactions:
+        _commit(planned, effects, planned=True)
+        _commit(one_by_one, effects, planned=False)
+        assert _tables(planned) == _tables(one_by_one)
 
 
-def test_interleaved_runs_merge_into_one_call_per_statement() -> None:
-    statements: list[Statement] = []
+def test_a_delivery_queued_and_done_in_one_transaction_never_reaches_the_disk() -> None:
+    effects: list[Any] = []
     for n in range(100):
-        statements.append((SPAN_INSERT, (f"s{n}", f"t{n}", True, float(n), "{}")))
-        statements.append(
-            (QUEUE_INSERT, (f"d{n}", n, "topic", "Step", "{}", f"t{n}", None, 1, 0.0))
-        )
-        statements.append((QUEUE_DELETE, (f"d{n - 1}",)))
-    runs = write_plan.plan(statements)
-    assert [(sql, len(rows)) for sql, rows in runs] == [
-        (SPAN_INSERT, 100),
-        (QUEUE_INSERT, 100),
-        (QUEUE_DELETE, 1),  # "d-1" was never inserted here: its delete needs no wait
-        (QUEUE_DELETE, 99),
+        effects.append(SpanRecord(f"s{n}", f"t{n}", True, float(n), "{}", False))
+        effects.append(EventQueued(f"d{n}", n, "topic", "Step", "{}", f"t{n}", None, 1, 0.0))
+        effects.append(DeliveryDone(f"d{n - 1}"))
+    calls = write_plan.plan(effects)
+    assert [(sql, len(rows)) for sql, _bulk, rows in calls] == [
+        (write_plan.QUEUE_DELETE[0], 1),  # "d-1" was queued before this transaction
+        (write_plan.QUEUE_INSERT[0], 1),  # only the last delivery is still queued
+        (write_plan.SPAN_INSERT[0], 100),
     ]
-
-
-def test_a_statement_the_plan_does_not_know_keeps_the_transaction_in_order() -> None:
-    statements: list[Statement] = [
-        (STATE_SET, ("g", "a", "1")),
-        ("DELETE FROM state WHERE key LIKE ?", ("a%",)),
-        (STATE_SET, ("g", "b", "2")),
-    ]
-    assert write_plan.plan(statements) == [(sql, [params]) for sql, params in statements]
 
 
 def test_bulk_forms_take_every_row_as_one_json_array() -> None:
-    assert write_plan.bulk_form(STATE_DELETE) == (
-        "DELETE FROM state WHERE (grp, key) IN (SELECT value->>0, value->>1 FROM json_each(?))"
-    )
-    assert write_plan.bulk_form(QUEUE_UPDATE) is None
-    rows = [(f"s{n}", "t", n == 0, n + 0.5, '{"a": "é\\n"}') for n in range(20)]
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(SCHEMA)
-    _execute_many(conn, SPAN_INSERT, rows)
+    effects = [SpanRecord(f"s{n}", "t", n == 0, n + 0.5, '{"a": "é\\n"}', False) for n in range(20)]
+    conn = _database()
+    (call,) = write_plan.plan(effects)
+    assert call[1] is not None and "json_each" in call[1]
+    write_plan.run(conn, [call])
     stored = conn.execute("SELECT span_id, trace_id, root, start, data FROM spans").fetchall()
-    assert stored == [(a, b, int(c), d, e) for a, b, c, d, e in rows]
+    assert stored == [(e.span_id, e.trace_id, int(e.root), e.start, e.data) for e in effects]

@@ -1,0 +1,221 @@
+"""What a run does, as typed effects: the unit of work a `Persistence` adapter commits.
+
+A run never writes SQL (or Redis commands): it collects effects, and the adapter turns a unit
+of them into whatever its backend needs. State, queue, dead-letter and stream effects belong to
+the attempt that made them and are committed together or not at all; spans and log records are
+history (`HISTORY`), kept whatever the attempt's outcome and never a reason to fail a run.
+
+Effects are small slotted objects holding JSON text, built on the hot path once per call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StateSet:
+    __slots__ = ("group", "key", "raw")
+
+    def __init__(self, group: str, key: str, raw: str) -> None:
+        self.group = group
+        self.key = key
+        self.raw = raw
+
+
+class StateDelete:
+    __slots__ = ("group", "key")
+
+    def __init__(self, group: str, key: str) -> None:
+        self.group = group
+        self.key = key
+
+
+class StateClear:
+    __slots__ = ("group",)
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+
+class EventQueued:
+    """A delivery of an emitted event to one subscriber, queued until its run succeeds."""
+
+    __slots__ = (
+        "attempt",
+        "data_json",
+        "id",
+        "not_before",
+        "parent_span",
+        "seq",
+        "step",
+        "topic",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        seq: int,
+        topic: str,
+        step: str,
+        data_json: str,
+        trace_id: str,
+        parent_span: str | None,
+        attempt: int,
+        not_before: float,
+    ) -> None:
+        self.id = id
+        self.seq = seq
+        self.topic = topic
+        self.step = step
+        self.data_json = data_json
+        self.trace_id = trace_id
+        self.parent_span = parent_span
+        self.attempt = attempt
+        self.not_before = not_before
+
+
+class DeliveryDone:
+    """The delivery's run succeeded (or its step is gone): it leaves the queue."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
+class DeliveryFailed:
+    """An attempt failed and the delivery waits for its next one."""
+
+    __slots__ = ("attempt", "id", "not_before")
+
+    def __init__(self, id: str, attempt: int, not_before: float) -> None:
+        self.id = id
+        self.attempt = attempt
+        self.not_before = not_before
+
+
+class DeadLettered:
+    """The last attempt failed: the delivery leaves the queue for the dead-letter queue."""
+
+    __slots__ = (
+        "attempts",
+        "data_json",
+        "error",
+        "failed_at",
+        "id",
+        "step",
+        "topic",
+        "trace_id",
+        "traceback",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        topic: str,
+        step: str,
+        data_json: str,
+        error: str,
+        traceback: str | None,
+        attempts: int,
+        trace_id: str,
+        failed_at: float,
+    ) -> None:
+        self.id = id
+        self.topic = topic
+        self.step = step
+        self.data_json = data_json
+        self.error = error
+        self.traceback = traceback
+        self.attempts = attempts
+        self.trace_id = trace_id
+        self.failed_at = failed_at
+
+
+class DeadLetterRemoved:
+    __slots__ = ("id",)
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
+class StreamItemSet:
+    __slots__ = ("group", "id", "raw", "stream")
+
+    def __init__(self, stream: str, group: str, id: str, raw: str) -> None:
+        self.stream = stream
+        self.group = group
+        self.id = id
+        self.raw = raw
+
+
+class StreamItemDelete:
+    __slots__ = ("group", "id", "stream")
+
+    def __init__(self, stream: str, group: str, id: str) -> None:
+        self.stream = stream
+        self.group = group
+        self.id = id
+
+
+class SpanRecord:
+    """A span as JSON; `rewrite` when an earlier version of it may already be stored."""
+
+    __slots__ = ("data", "rewrite", "root", "span_id", "start", "trace_id")
+
+    def __init__(
+        self, span_id: str, trace_id: str, root: bool, start: float, data: str, rewrite: bool
+    ) -> None:
+        self.span_id = span_id
+        self.trace_id = trace_id
+        self.root = root
+        self.start = start
+        self.data = data
+        self.rewrite = rewrite
+
+
+class LogRecord:
+    __slots__ = ("level", "msg", "record", "step", "time", "trace_id")
+
+    def __init__(
+        self,
+        time: float,
+        level: int,
+        trace_id: str | None,
+        step: str | None,
+        msg: str,
+        record: str,
+    ) -> None:
+        self.time = time
+        self.level = level
+        self.trace_id = trace_id
+        self.step = step
+        self.msg = msg
+        self.record = record
+
+
+Effect = (
+    StateSet
+    | StateDelete
+    | StateClear
+    | EventQueued
+    | DeliveryDone
+    | DeliveryFailed
+    | DeadLettered
+    | DeadLetterRemoved
+    | StreamItemSet
+    | StreamItemDelete
+)
+"""What an attempt changes: committed all together, or (a failed attempt) not at all."""
+
+History = SpanRecord | LogRecord
+"""What happened: always kept, committed when the disk allows, never a reason to fail a run."""
+
+STATE_EFFECTS = (StateSet, StateDelete, StateClear)
+STREAM_EFFECTS = (StreamItemSet, StreamItemDelete)
+
+
+def describe(effect: Effect | History) -> dict[str, Any]:
+    """An effect as plain data, for tests and error messages."""
+    return {"type": type(effect).__name__, **{k: getattr(effect, k) for k in effect.__slots__}}

@@ -1,0 +1,25 @@
+"""Persistence adapters behind one protocol; this is the only place that picks one.
+
+`open_store` answers the adapter the settings name: the SQLite file (the default) or pure
+memory (`store = ":memory:"`). Nothing else in the engine knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.settings import Settings
+from engine.stores.base import Persistence, StoreError, StoreFailing, StoreHealth
+
+__all__ = ["Persistence", "StoreError", "StoreFailing", "StoreHealth", "open_store"]
+
+
+def open_store(settings: Settings, project_dir: Path) -> Persistence:
+    path = settings.store_path(project_dir)
+    if path is None:
+        from engine.stores.memory import MemoryStore
+
+        return MemoryStore(settings.trace_store, settings.log_store)
+    from engine.stores.sqlite import SqliteStore
+
+    return SqliteStore(path, settings.trace_store, settings.log_store)

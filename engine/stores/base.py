@@ -1,0 +1,174 @@
+"""The `Persistence` protocol: what the engine asks of a store, whatever the backend.
+
+The engine hands an adapter units of work (typed effects, never SQL) and history (spans and
+log records), reads state and stream items through it, claims queued deliveries from it at
+start and after an outage, asks it whether a cron tick is this process's to run, and queries
+it for older traces and logs. The embedded adapters (`sqlite`, `memory`) answer every call
+locally; a networked one (Redis) may answer the state and stream reads with awaitables, which
+the context awaits for the handler, and keeps a run-local cache in the run's own overlay.
+
+An adapter that cannot write fails stop: `health` turns failing, every unit from the failed
+commit on is refused (`StoreFailing`), and the adapter retries on its own until a commit
+succeeds again, telling the engine through the `on_health` callback each time it changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.effects import DeadLettered, Effect, EventQueued, History
+
+
+class StoreError(RuntimeError):
+    """A store this version cannot open."""
+
+
+class StoreFailing(RuntimeError):
+    """A unit of work the store did not commit: the run that made it has failed."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(slots=True)
+class StoreHealth:
+    """Whether the store commits, and since when it does not."""
+
+    adapter: str
+    location: str
+    ok: bool = True
+    error: str | None = None
+    since: float | None = None
+    retry_at: float | None = None
+    failed_commits: int = 0
+
+    def retry_after_s(self) -> float:
+        if self.retry_at is None:
+            return 1.0
+        return max(1.0, self.retry_at - time.time())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.ok else "failing",
+            "adapter": self.adapter,
+            "location": self.location,
+            "error": self.error,
+            "since": None if self.since is None else self.since * 1000,
+            "retryAt": None if self.retry_at is None else self.retry_at * 1000,
+            "failedCommits": self.failed_commits,
+        }
+
+
+HealthListener = Callable[[StoreHealth], None]
+MaybeAwaitable = Any
+"""A value, or (from a networked adapter) an awaitable of it."""
+
+
+class Persistence(Protocol):
+    """A store the engine commits units of work to and reads from."""
+
+    health: StoreHealth
+    epoch: int
+    """Counts the outages: a run begun in an earlier epoch read values that may be gone."""
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_health: HealthListener) -> None: ...
+
+    async def close(self) -> None:
+        """Commit everything handed over, then release the backend."""
+        ...
+
+    # -- units of work -------------------------------------------------------------------
+
+    def commit(
+        self, effects: Sequence[Effect], durable: bool, epoch: int
+    ) -> asyncio.Future[None] | None:
+        """Apply a unit (visible to every read at once) and commit it; with `durable`, a
+        future that resolves once it is committed or raises `StoreFailing`. Raises
+        `StoreFailing` at once while the store fails or when `epoch` is not the current one."""
+        ...
+
+    def record(self, history: History) -> None:
+        """Keep a span or a log record; written when the store can, never failing a run."""
+        ...
+
+    def settled(self) -> Awaitable[None]:
+        """Resolves once everything handed over so far has been committed or refused."""
+        ...
+
+    # -- reads: committed values plus the units still on their way ------------------------
+
+    def state_get(self, group: str, key: str) -> MaybeAwaitable: ...
+
+    def state_group(self, group: str) -> MaybeAwaitable: ...
+
+    def state_groups(self) -> dict[str, dict[str, str]]: ...
+
+    def stream_get(self, stream: str, group: str, item_id: str) -> MaybeAwaitable: ...
+
+    def stream_group(self, stream: str, group: str) -> MaybeAwaitable: ...
+
+    def stream_groups(self, stream: str) -> list[str]: ...
+
+    # -- deliveries and cron ---------------------------------------------------------------
+
+    def claim_queued(self) -> list[EventQueued]:
+        """The committed deliveries still queued, for this process to run (at start and
+        after an outage); they leave the queue through `DeliveryDone` effects."""
+        ...
+
+    def dead_letters(self) -> list[DeadLettered]: ...
+
+    def claim_tick(self, step: str, tick: float) -> bool:
+        """Whether this process runs the cron tick of `step` scheduled at `tick`."""
+        ...
+
+    # -- history ---------------------------------------------------------------------------
+
+    def recent_spans(self, traces: int) -> list[str]:
+        """The spans (JSON) of the newest `traces` traces, oldest first (start-up)."""
+        ...
+
+    def trace_spans(self, trace_id: str) -> list[str]:
+        """One trace's spans, oldest first; blocking, so call it in a thread."""
+        ...
+
+    def recent_logs(self, count: int) -> list[str]:
+        """The newest `count` log records (JSON), oldest first (start-up)."""
+        ...
+
+    def query_logs(
+        self,
+        trace_id: str | None,
+        step: str | None,
+        level: int | None,
+        text: str | None,
+        limit: int,
+    ) -> list[str]:
+        """Matching records, oldest first, the newest `limit` of them; blocking."""
+        ...
+
+
+def resolve(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def failing_error(health: StoreHealth) -> StoreFailing:
+    return StoreFailing(
+        f"the store cannot write ({health.error}); try again later", health.retry_after_s()
+    )
+
+
+def unit_effects(units: Sequence[tuple[Any, ...]]) -> list[Effect]:
+    return [effect for unit in units for effect in unit[1]]

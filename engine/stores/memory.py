@@ -1,0 +1,137 @@
+"""The pure in-memory adapter (`store = ":memory:"`): nothing on disk, nothing survives the
+process. Units commit the moment they are handed over, so it never fails; history is kept in
+bounded rings of the configured sizes so older traces and logs still answer queries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from typing import Any
+
+from engine.effects import (
+    DeadLettered,
+    DeadLetterRemoved,
+    DeliveryDone,
+    DeliveryFailed,
+    Effect,
+    EventQueued,
+    History,
+    LogRecord,
+    SpanRecord,
+)
+from engine.stores.base import HealthListener, StoreFailing, StoreHealth
+from engine.stores.layered import Planes
+
+
+class MemoryStore(Planes):
+    """State, streams, the queue, dead letters and bounded history in dicts."""
+
+    def __init__(self, trace_limit: int, log_limit: int) -> None:
+        super().__init__()
+        self.health = StoreHealth("memory", ":memory:")
+        self.epoch = 0
+        self._queue: dict[str, EventQueued] = {}
+        self._dead: dict[str, DeadLettered] = {}
+        self._traces: OrderedDict[str, dict[str, SpanRecord]] = OrderedDict()
+        self._trace_limit = trace_limit
+        self._logs: deque[LogRecord] = deque(maxlen=log_limit)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_health: HealthListener) -> None:
+        self._loop = loop
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def commit(
+        self, effects: Sequence[Effect], durable: bool, epoch: int
+    ) -> asyncio.Future[None] | None:
+        if epoch != self.epoch:
+            raise StoreFailing("the run began before the store's last outage")
+        self.settle(effects, 0)
+        queue, dead = self._queue, self._dead
+        effect: Any
+        for effect in effects:
+            kind = type(effect)
+            if kind is EventQueued:
+                queue[effect.id] = effect
+            elif kind is DeliveryDone:
+                queue.pop(effect.id, None)
+            elif kind is DeliveryFailed:
+                queued = queue.get(effect.id)
+                if queued is not None:
+                    queued.attempt = effect.attempt
+                    queued.not_before = effect.not_before
+            elif kind is DeadLettered:
+                queue.pop(effect.id, None)
+                dead[effect.id] = effect
+            elif kind is DeadLetterRemoved:
+                dead.pop(effect.id, None)
+        if not durable:
+            return None
+        future = (self._loop or asyncio.get_running_loop()).create_future()
+        future.set_result(None)
+        return future
+
+    def record(self, history: History) -> None:
+        if type(history) is LogRecord:
+            self._logs.append(history)
+            return
+        assert isinstance(history, SpanRecord)
+        spans = self._traces.get(history.trace_id)
+        if spans is None:
+            spans = self._traces[history.trace_id] = {}
+            if len(self._traces) > self._trace_limit:
+                self._traces.popitem(last=False)
+        spans[history.span_id] = history
+
+    async def settled(self) -> None:
+        """Every unit is committed as it arrives."""
+
+    def claim_queued(self) -> list[EventQueued]:
+        return sorted(self._queue.values(), key=lambda queued: queued.seq)
+
+    def dead_letters(self) -> list[DeadLettered]:
+        return sorted(self._dead.values(), key=lambda dead: dead.failed_at)
+
+    def claim_tick(self, step: str, tick: float) -> bool:
+        return True
+
+    def recent_spans(self, traces: int) -> list[str]:
+        names = list(self._traces)[-traces:] if traces else []
+        spans = [span for name in names for span in self._traces[name].values()]
+        return [span.data for span in sorted(spans, key=lambda span: span.start)]
+
+    def trace_spans(self, trace_id: str) -> list[str]:
+        spans = self._traces.get(trace_id, {}).values()
+        return [span.data for span in sorted(spans, key=lambda span: span.start)]
+
+    def recent_logs(self, count: int) -> list[str]:
+        records = list(self._logs)
+        return [record.record for record in records[-count:]] if count else []
+
+    def query_logs(
+        self,
+        trace_id: str | None,
+        step: str | None,
+        level: int | None,
+        text: str | None,
+        limit: int,
+    ) -> list[str]:
+        needle = text.lower() if text else None
+        found: list[str] = []
+        for record in reversed(self._logs):
+            if trace_id and record.trace_id != trace_id:
+                continue
+            if step and record.step != step:
+                continue
+            if level and record.level < level:
+                continue
+            if needle and needle not in record.msg.lower() and needle not in record.record.lower():
+                continue
+            found.append(record.record)
+            if len(found) >= limit:
+                break
+        found.reverse()
+        return found

@@ -1,0 +1,286 @@
+"""One transaction's effects as the fewest SQLite calls: net changes per row, bulk parameters.
+
+Runs interleave their effects (a span, the deliveries they queued, the delivery they
+finished), and a row is often written several times in one transaction: a delivery queued and
+finished within the flush window, a counter set by every request. Keyed by effect type, the
+plan keeps only each row's last change (a queued delivery that is also done never reaches the
+disk), then writes each table's rows with one statement per kind of change. Tables are
+independent (no triggers, no foreign keys), and after netting each row has one change, so
+the order between rows no longer matters; only clearing a state group goes first, because
+the keys set after it must survive it.
+
+Each statement's rows go to SQLite as one JSON parameter (`json_each`) from `BULK_ROWS` on,
+so SQLite walks them without Python: a call per row lets go of the GIL, and winning it back
+from the busy event loop costs more than the row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from engine.effects import (
+    DeadLettered,
+    DeadLetterRemoved,
+    DeliveryDone,
+    DeliveryFailed,
+    EventQueued,
+    LogRecord,
+    SpanRecord,
+    StateClear,
+    StateDelete,
+    StateSet,
+    StreamItemDelete,
+    StreamItemSet,
+)
+
+BULK_ROWS = 16
+
+Call = tuple[str, str | None, list[Sequence[Any]]]
+"""The SQL for rows one by one, its bulk form over `json_each(?)` (None: none), the rows."""
+
+
+def _bulk_values(count: int) -> str:
+    return ", ".join(f"value->>{i}" for i in range(count))
+
+
+STATE_CLEAR: tuple[str, str | None] = (
+    "DELETE FROM state WHERE grp = ?",
+    "DELETE FROM state WHERE grp IN (SELECT value->>0 FROM json_each(?))",
+)
+STATE_DELETE = (
+    "DELETE FROM state WHERE grp = ? AND key = ?",
+    "DELETE FROM state WHERE (grp, key) IN (SELECT value->>0, value->>1 FROM json_each(?))",
+)
+STATE_SET = (
+    "INSERT OR REPLACE INTO state (grp, key, value) VALUES (?, ?, ?)",
+    f"INSERT OR REPLACE INTO state (grp, key, value) SELECT {_bulk_values(3)} FROM json_each(?)",
+)
+ITEM_DELETE = (
+    "DELETE FROM stream_items WHERE stream = ? AND grp = ? AND id = ?",
+    "DELETE FROM stream_items WHERE (stream, grp, id) IN "
+    "(SELECT value->>0, value->>1, value->>2 FROM json_each(?))",
+)
+ITEM_SET = (
+    "INSERT OR REPLACE INTO stream_items (stream, grp, id, value) VALUES (?, ?, ?, ?)",
+    "INSERT OR REPLACE INTO stream_items (stream, grp, id, value) "
+    f"SELECT {_bulk_values(4)} FROM json_each(?)",
+)
+_QUEUE_COLUMNS = "id, seq, topic, step, data, trace_id, parent_span, attempt, not_before"
+QUEUE_INSERT = (
+    f"INSERT OR REPLACE INTO queue ({_QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    f"INSERT OR REPLACE INTO queue ({_QUEUE_COLUMNS}) SELECT {_bulk_values(9)} FROM json_each(?)",
+)
+QUEUE_DELETE = (
+    "DELETE FROM queue WHERE id = ?",
+    "DELETE FROM queue WHERE id IN (SELECT value->>0 FROM json_each(?))",
+)
+QUEUE_UPDATE: tuple[str, str | None] = (
+    "UPDATE queue SET attempt = ?, not_before = ? WHERE id = ?",
+    None,
+)
+_DLQ_COLUMNS = "id, topic, step, data, error, traceback, attempts, trace_id, failed_at"
+DLQ_INSERT = (
+    f"INSERT OR REPLACE INTO dlq ({_DLQ_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    f"INSERT OR REPLACE INTO dlq ({_DLQ_COLUMNS}) SELECT {_bulk_values(9)} FROM json_each(?)",
+)
+DLQ_DELETE = (
+    "DELETE FROM dlq WHERE id = ?",
+    "DELETE FROM dlq WHERE id IN (SELECT value->>0 FROM json_each(?))",
+)
+SPAN_DELETE = (
+    "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
+    "DELETE FROM spans WHERE (trace_id, span_id) IN "
+    "(SELECT value->>0, value->>1 FROM json_each(?))",
+)
+SPAN_INSERT = (
+    "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
+    f"INSERT INTO spans (span_id, trace_id, root, start, data) "
+    f"SELECT {_bulk_values(5)} FROM json_each(?)",
+)
+LOG_INSERT = (
+    "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO logs (time, level, trace_id, step, msg, record) "
+    f"SELECT {_bulk_values(6)} FROM json_each(?)",
+)
+
+_DELETED = None
+_INSERT, _UPDATE, _DELETE, _NOTHING = 0, 1, 2, 3
+
+
+def plan(effects: Iterable[Any]) -> list[Call]:
+    """The calls that leave the tables as the effects, run in order, would."""
+    cleared: dict[str, None] = {}
+    state: dict[str, dict[str, str | None]] = {}
+    items: dict[tuple[str, str, str], str | None] = {}
+    queue: dict[str, tuple[int, Any, bool]] = {}
+    dead: dict[str, DeadLettered | None] = {}
+    spans: dict[tuple[str, str], SpanRecord] = {}
+    rewritten: list[tuple[str, str]] = []
+    logs: list[Sequence[Any]] = []
+    for effect in effects:
+        kind = type(effect)
+        if kind is SpanRecord:
+            key = (effect.trace_id, effect.span_id)
+            if effect.rewrite and key not in spans:
+                rewritten.append(key)
+            spans[key] = effect
+        elif kind is LogRecord:
+            logs.append(
+                (effect.time, effect.level, effect.trace_id, effect.step, effect.msg, effect.record)
+            )
+        elif kind is StateSet:
+            group = state.get(effect.group)
+            if group is None:
+                group = state[effect.group] = {}
+            group[effect.key] = effect.raw
+        elif kind is EventQueued:
+            previous = queue.get(effect.id)
+            # Delivery ids are new (a dead letter queued again left the queue before), so a
+            # row first inserted in this transaction was not on disk: finished, it vanishes.
+            queue[effect.id] = (_INSERT, effect, previous is None or previous[2])
+        elif kind is DeliveryDone:
+            _queue_delete(queue, effect.id)
+        elif kind is DeliveryFailed:
+            previous = queue.get(effect.id)
+            if previous is None or previous[0] == _UPDATE:
+                queue[effect.id] = (_UPDATE, effect, False)
+            elif previous[0] == _INSERT:
+                queue[effect.id] = (_INSERT, _requeued(previous[1], effect), previous[2])
+        elif kind is StateDelete:
+            group = state.get(effect.group)
+            if group is None:
+                group = state[effect.group] = {}
+            group[effect.key] = _DELETED
+        elif kind is StateClear:
+            state.pop(effect.group, None)
+            cleared[effect.group] = None
+        elif kind is StreamItemSet:
+            items[(effect.stream, effect.group, effect.id)] = effect.raw
+        elif kind is StreamItemDelete:
+            items[(effect.stream, effect.group, effect.id)] = _DELETED
+        elif kind is DeadLettered:
+            _queue_delete(queue, effect.id)
+            dead[effect.id] = effect
+        elif kind is DeadLetterRemoved:
+            dead[effect.id] = None
+        else:
+            raise TypeError(f"not an effect: {effect!r}")
+    calls: list[Call] = []
+    if cleared:
+        _add(calls, STATE_CLEAR, [(group,) for group in cleared])
+    if state:
+        sets: list[Sequence[Any]] = []
+        deletes: list[Sequence[Any]] = []
+        for group_name, keys in state.items():
+            for name, raw in keys.items():
+                if raw is None:
+                    deletes.append((group_name, name))
+                else:
+                    sets.append((group_name, name, raw))
+        _add(calls, STATE_DELETE, deletes)
+        _add(calls, STATE_SET, sets)
+    if items:
+        _add(calls, ITEM_DELETE, [key for key, raw in items.items() if raw is None])
+        _add(calls, ITEM_SET, [(*key, raw) for key, raw in items.items() if raw is not None])
+    if queue:
+        inserts: list[Sequence[Any]] = []
+        updates: list[Sequence[Any]] = []
+        removes: list[Sequence[Any]] = []
+        for delivery_id, (op, effect, _fresh) in queue.items():
+            if op == _INSERT:
+                inserts.append(
+                    (
+                        effect.id,
+                        effect.seq,
+                        effect.topic,
+                        effect.step,
+                        effect.data_json,
+                        effect.trace_id,
+                        effect.parent_span,
+                        effect.attempt,
+                        effect.not_before,
+                    )
+                )
+            elif op == _UPDATE:
+                updates.append((effect.attempt, effect.not_before, delivery_id))
+            elif op == _DELETE:
+                removes.append((delivery_id,))
+        _add(calls, QUEUE_DELETE, removes)
+        _add(calls, QUEUE_INSERT, inserts)
+        _add(calls, QUEUE_UPDATE, updates)
+    if dead:
+        _add(calls, DLQ_DELETE, [(item_id,) for item_id, row in dead.items() if row is None])
+        _add(
+            calls,
+            DLQ_INSERT,
+            [
+                (
+                    row.id,
+                    row.topic,
+                    row.step,
+                    row.data_json,
+                    row.error,
+                    row.traceback,
+                    row.attempts,
+                    row.trace_id,
+                    row.failed_at,
+                )
+                for row in dead.values()
+                if row is not None
+            ],
+        )
+    if spans:
+        _add(calls, SPAN_DELETE, rewritten)
+        _add(
+            calls,
+            SPAN_INSERT,
+            [
+                (span.span_id, span.trace_id, span.root, span.start, span.data)
+                for span in spans.values()
+            ],
+        )
+    _add(calls, LOG_INSERT, logs)
+    return calls
+
+
+def _queue_delete(queue: dict[str, tuple[int, Any, bool]], delivery_id: str) -> None:
+    previous = queue.get(delivery_id)
+    fresh = previous is not None and previous[2]
+    queue[delivery_id] = (_NOTHING if fresh else _DELETE, None, fresh)
+
+
+def _requeued(queued: EventQueued, failed: DeliveryFailed) -> EventQueued:
+    return EventQueued(
+        queued.id,
+        queued.seq,
+        queued.topic,
+        queued.step,
+        queued.data_json,
+        queued.trace_id,
+        queued.parent_span,
+        failed.attempt,
+        failed.not_before,
+    )
+
+
+def _add(calls: list[Call], sql: tuple[str, str | None], rows: Sequence[Sequence[Any]]) -> None:
+    if rows:
+        calls.append((sql[0], sql[1], list(rows)))
+
+
+def run(conn: sqlite3.Connection, calls: Sequence[Call]) -> int:
+    """Run the calls on a connection inside a transaction; answers how many rows they wrote."""
+    written = 0
+    for sql, bulk, rows in calls:
+        if len(rows) == 1:
+            conn.execute(sql, rows[0])
+        elif bulk is not None and len(rows) >= BULK_ROWS:
+            conn.execute(bulk, (orjson.dumps(rows).decode(),))
+        else:
+            conn.executemany(sql, rows)
+        written += len(rows)
+    return written

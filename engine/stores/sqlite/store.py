@@ -1,0 +1,433 @@
+"""The embedded SQLite adapter: one file, one writer thread, group commits, off the event loop.
+
+State and stream items are served from memory (`Planes`), loaded at start. A unit of work
+applies to memory's pending layer at once and waits on the loop for a couple of milliseconds
+(or until a caller needs it durable), so that work which undoes itself meanwhile never reaches
+the disk. The writer thread then takes every unit waiting and commits them in one
+transaction, so many small runs share one fsync and the loop never waits on the disk.
+
+When a commit fails (disk full, read-only file, I/O error) the store fails stop: the units in
+that transaction and every one after it fail, memory drops its pending layer, and new units
+are refused until a probe commit succeeds; the probes back off from a quarter of a second to
+five seconds. History (spans, logs) of a failed transaction is kept (bounded) and written with
+the probe that succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.effects import DeadLettered, Effect, EventQueued, History
+from engine.stores.base import (
+    HealthListener,
+    StoreFailing,
+    StoreHealth,
+    failing_error,
+    resolve,
+)
+from engine.stores.layered import Planes
+from engine.stores.sqlite import schema
+from engine.stores.sqlite.plan import plan
+from engine.stores.sqlite.plan import run as run_calls
+
+_log = logging.getLogger("motia.store")
+
+FLUSH_DELAY_S = 0.002
+FLUSH_UNITS = 2_000
+CACHE_KIB = 32_768
+"""SQLite's page cache: the span and queue indexes take random inserts, so a cache that
+holds them saves a read system call per insert."""
+PRUNE_EVERY = 2_000
+PROBE_FIRST_S = 0.25
+PROBE_MAX_S = 5.0
+HISTORY_KEPT = 100_000
+"""History waiting through an outage, at most; the oldest goes first beyond it."""
+
+Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None"]
+"""A unit's sequence number, its effects and the future of a caller waiting for it."""
+_STOP = object()
+_PROBE = object()
+
+
+def connect(path: str, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, uri=uri, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    return conn
+
+
+class SqliteStore(Planes):
+    """Owns the database file; reads at start-up, writes through the writer thread."""
+
+    def __init__(self, path: Path, trace_limit: int, log_limit: int) -> None:
+        super().__init__()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.health = StoreHealth("sqlite", str(path))
+        self.epoch = 0
+        self._trace_limit = trace_limit
+        self._log_limit = log_limit
+        self._conn = connect(str(path))
+        try:
+            schema.migrate(self._conn, path)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._load()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_health: HealthListener | None = None
+        self._seq = 0
+        self._units: list[Unit] = []
+        self._history: list[History] = []
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._probe_timer: asyncio.TimerHandle | None = None
+        self._probe_delay = PROBE_FIRST_S
+        # Owned by the writer thread:
+        self._broken = threading.Event()
+        self._unwritten_history: deque[History] = deque(maxlen=HISTORY_KEPT)
+        self._writes_since_prune = 0
+
+    def _load(self) -> None:
+        state, streams = self.state.committed, self.streams.committed
+        for group, key, raw in self._conn.execute("SELECT grp, key, value FROM state"):
+            state.setdefault(group, {})[key] = raw
+        for stream, group, item_id, raw in self._conn.execute(
+            "SELECT stream, grp, id, value FROM stream_items"
+        ):
+            streams.setdefault((stream, group), {})[item_id] = raw
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_health: HealthListener) -> None:
+        self._loop = loop
+        self._on_health = on_health
+        self._thread = threading.Thread(target=self._run, name="motia-store-writer", daemon=True)
+        self._thread.start()
+
+    async def close(self) -> None:
+        self._flush()
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            thread, self._thread = self._thread, None
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, 30)
+        self._conn.close()
+
+    # -- units of work ---------------------------------------------------------------------
+
+    def commit(
+        self, effects: Sequence[Effect], durable: bool, epoch: int
+    ) -> asyncio.Future[None] | None:
+        if not self.health.ok:
+            raise failing_error(self.health)
+        if epoch != self.epoch:
+            raise StoreFailing("the run began before the store's last outage")
+        self._seq += 1
+        seq = self._seq
+        self.apply_pending(effects, seq)
+        loop = self._loop
+        if loop is None:
+            self._write([(seq, effects, None)], [])
+            self.settle(effects, seq)
+            return _done_future() if durable else None
+        done = loop.create_future() if durable else None
+        self._units.append((seq, effects, done))
+        if done is not None or len(self._units) >= FLUSH_UNITS:
+            self._flush()
+        elif self._flush_timer is None:
+            self._flush_timer = loop.call_later(FLUSH_DELAY_S, self._flush)
+        return done
+
+    def record(self, history: History) -> None:
+        if self._loop is None:
+            self._write([], [history])
+            return
+        self._history.append(history)
+        if self._flush_timer is None:
+            self._flush_timer = self._loop.call_later(FLUSH_DELAY_S, self._flush)
+
+    def settled(self) -> asyncio.Future[None]:
+        loop = self._loop or asyncio.get_running_loop()
+        done = loop.create_future()
+        if self._thread is None:
+            done.set_result(None)
+            return done
+        self._units.append((0, (), done))
+        self._flush()
+        return done
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        if self._units or self._history:
+            self._queue.put((self._units, self._history))
+            self._units = []
+            self._history = []
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            items = [item]
+            while len(items) < 5_000:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            units: list[Unit] = []
+            stop = probe = False
+            for item in items:
+                if item is _STOP:
+                    stop = True
+                elif item is _PROBE:
+                    probe = True
+                else:
+                    units.extend(item[0])
+                    self._unwritten_history.extend(item[1])
+            if self._broken.is_set():
+                self._refuse(units)
+                if probe:
+                    self._probe()
+            else:
+                self._commit(units)
+            if stop:
+                if not self._broken.is_set():
+                    self._prune()
+                return
+
+    def _commit(self, units: list[Unit]) -> None:
+        history = list(self._unwritten_history)
+        try:
+            self._write(units, history)
+        except sqlite3.Error as exc:
+            _log.error("store commit failed: %s", exc)
+            self._broken.set()
+            self._post(self._failed, units, exc)
+            return
+        self._unwritten_history.clear()
+        self._post(self._committed, units)
+        if self._writes_since_prune >= PRUNE_EVERY:
+            self._writes_since_prune = 0
+            self._prune()
+
+    def _refuse(self, units: list[Unit]) -> None:
+        if units:
+            self._post(self._failed, units, None)
+
+    def _probe(self) -> None:
+        """While broken: write the waiting history and one small row; success ends it."""
+        history = list(self._unwritten_history)
+        try:
+            self._write([], history, probe=True)
+        except sqlite3.Error as exc:
+            self._post(self._probe_failed, exc)
+            return
+        self._unwritten_history.clear()
+        self._post(self._recovered)
+
+    def _write(
+        self, units: Sequence[Unit], history: Sequence[History], probe: bool = False
+    ) -> None:
+        conn = self._conn
+        effects: list[Any] = [effect for unit in units for effect in unit[1]]
+        effects.extend(history)
+        calls = plan(effects)
+        if not calls and not probe:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            self._writes_since_prune += run_calls(conn, calls)
+            if probe:
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)",
+                    (str(time.time()),),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    _log.exception("store rollback failed")
+            raise
+
+    def _post(self, callback: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(callback, *args)
+
+    def _prune(self) -> None:
+        """Keep the configured number of traces and log records; drop the oldest."""
+        try:
+            row = self._conn.execute(
+                "SELECT start FROM spans WHERE root = 1 ORDER BY start DESC LIMIT 1 OFFSET ?",
+                (self._trace_limit,),
+            ).fetchone()
+            if row is not None:
+                self._conn.execute(
+                    "DELETE FROM spans WHERE trace_id IN "
+                    "(SELECT trace_id FROM spans WHERE root = 1 AND start <= ?)",
+                    (row[0],),
+                )
+            row = self._conn.execute("SELECT max(id) FROM logs").fetchone()
+            if row and row[0] is not None and row[0] > self._log_limit:
+                self._conn.execute("DELETE FROM logs WHERE id <= ?", (row[0] - self._log_limit,))
+        except sqlite3.Error:
+            _log.exception("store prune failed")
+
+    # -- back on the loop ------------------------------------------------------------------
+
+    def _committed(self, units: list[Unit]) -> None:
+        for seq, effects, done in units:
+            if effects:
+                self.settle(effects, seq)
+            if done is not None:
+                resolve(done, None)
+
+    def _failed(self, units: list[Unit], error: BaseException | None) -> None:
+        health = self.health
+        if health.ok:
+            health.ok = False
+            health.error = str(error) if error is not None else "commit failed"
+            health.since = time.time()
+            health.failed_commits += 1
+            self.epoch += 1
+            self.drop_pending()
+            self._probe_delay = PROBE_FIRST_S
+            self._schedule_probe()
+            self._tell()
+        refusal = failing_error(health)
+        for _seq, _effects, done in units:
+            if done is not None:
+                resolve(done, refusal if _effects else None)
+
+    def _schedule_probe(self) -> None:
+        assert self._loop is not None
+        self.health.retry_at = time.time() + self._probe_delay
+        self._probe_timer = self._loop.call_later(self._probe_delay, self._queue.put, _PROBE)
+        self._probe_delay = min(PROBE_MAX_S, self._probe_delay * 2)
+
+    def _probe_failed(self, error: BaseException) -> None:
+        self.health.error = str(error)
+        self.health.failed_commits += 1
+        self._schedule_probe()
+
+    def _recovered(self) -> None:
+        self._broken.clear()
+        health = self.health
+        health.ok = True
+        health.error = None
+        health.since = None
+        health.retry_at = None
+        self._tell()
+
+    def _tell(self) -> None:
+        if self._on_health is not None:
+            self._on_health(self.health)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        """A connection of its own for reads beside the writer (WAL lets them overlap)."""
+        return connect(str(self.path))
+
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._conn if self._thread is None else self._reader()
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def claim_queued(self) -> list[EventQueued]:
+        return [
+            EventQueued(*row)
+            for row in self._select(
+                "SELECT id, seq, topic, step, data, trace_id, parent_span, attempt, not_before "
+                "FROM queue ORDER BY seq"
+            )
+        ]
+
+    def dead_letters(self) -> list[DeadLettered]:
+        return [
+            DeadLettered(*row)
+            for row in self._select(
+                "SELECT id, topic, step, data, error, traceback, attempts, trace_id, failed_at "
+                "FROM dlq ORDER BY failed_at"
+            )
+        ]
+
+    def claim_tick(self, step: str, tick: float) -> bool:
+        return True
+
+    def recent_spans(self, traces: int) -> list[str]:
+        return [
+            data
+            for (data,) in self._select(
+                "SELECT data FROM spans WHERE trace_id IN (SELECT trace_id FROM spans "
+                "WHERE root = 1 ORDER BY start DESC LIMIT ?) ORDER BY start",
+                (traces,),
+            )
+        ]
+
+    def trace_spans(self, trace_id: str) -> list[str]:
+        return [
+            data
+            for (data,) in self._select(
+                "SELECT data FROM spans WHERE trace_id = ? ORDER BY start", (trace_id,)
+            )
+        ]
+
+    def recent_logs(self, count: int) -> list[str]:
+        rows = self._select("SELECT record FROM logs ORDER BY id DESC LIMIT ?", (count,))
+        return [record for (record,) in reversed(rows)]
+
+    def query_logs(
+        self,
+        trace_id: str | None,
+        step: str | None,
+        level: int | None,
+        text: str | None,
+        limit: int,
+    ) -> list[str]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if trace_id:
+            clauses.append("trace_id = ?")
+            params.append(trace_id)
+        if step:
+            clauses.append("step = ?")
+            params.append(step)
+        if level:
+            clauses.append("level >= ?")
+            params.append(level)
+        if text:
+            clauses.append("(msg LIKE ? OR record LIKE ?)")
+            params.extend([f"%{text}%"] * 2)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._select(
+            f"SELECT record FROM logs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        )
+        return [record for (record,) in reversed(rows)]
+
+
+def _done_future() -> asyncio.Future[None]:
+    future = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future
