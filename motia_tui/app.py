@@ -41,9 +41,10 @@ from motia_tui.panes.logs import LogsPane
 from motia_tui.panes.state import StatePane
 from motia_tui.panes.streams import StreamsPane
 from motia_tui.panes.traces import TracesPane
+from motia_tui.recording import CastRecorder, RecordingError
 from motia_tui.source import EngineSource, EventFeed
 from motia_tui.textual_hooks import FrameMarkingApp, driver_of
-from motia_tui.writer import WorkbenchDriver
+from motia_tui.writer import TerminalPorts, WorkbenchDriver
 
 FPS = 15
 SLOW_LINK_FPS = 4
@@ -142,9 +143,15 @@ class WorkbenchApp(FrameMarkingApp[int]):
         color: str = "auto",
         mouse: bool = True,
         slow_link: bool = False,
+        terminal: TerminalPorts | None = None,
+        recorder: CastRecorder | None = None,
     ) -> None:
         super().__init__(driver_class=WorkbenchDriver)
         self.source = source
+        self.terminal = terminal
+        """Where the driver reads and draws; `None` is this process's own terminal."""
+        self.recorder = recorder
+        """Gets every byte the terminal is sent, a marker at each pane switch, each resize."""
         self.use_mouse = mouse
         self.slow_link = slow_link
         self.fps = SLOW_LINK_FPS if slow_link else FPS
@@ -277,8 +284,16 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     @on(TabbedContent.TabActivated, "#tabs")
     def _tab_shown(self, message: TabbedContent.TabActivated) -> None:
-        if message.pane.id is not None:
-            self._catch_up(message.pane.id)
+        tab = message.pane.id
+        if tab is None:
+            return
+        if self.recorder is not None:
+            self.recorder.marker(next(title for t, title, _cls in PANES if t == tab))
+        self._catch_up(tab)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.recorder is not None:
+            self.recorder.resize(event.size.width, event.size.height)
 
     def _catch_up(self, tab: str) -> None:
         """Hand a pane what it missed while hidden: at once when its tab is shown, and at
@@ -510,28 +525,54 @@ def _within(node: DOMNode, ancestor: DOMNode) -> bool:
 
 
 def make_workbench(
-    source: EngineSource, *, color: str = "auto", mouse: bool = True, slow_link: bool = False
+    source: EngineSource,
+    *,
+    color: str = "auto",
+    mouse: bool = True,
+    slow_link: bool = False,
+    terminal: TerminalPorts | None = None,
+    recorder: CastRecorder | None = None,
 ) -> WorkbenchApp:
-    """The one way the workbench is built, by the command line and by the tests alike."""
+    """The one way the workbench is built, by the command line, demos and tests alike."""
     if color not in ("auto", *COLOR_SYSTEMS):
         raise ValueError(f"--color must be auto, truecolor, 256 or 16, not {color!r}")
-    return WorkbenchApp(source, color=color, mouse=mouse, slow_link=slow_link)
+    return WorkbenchApp(source, color=color, mouse=mouse, slow_link=slow_link,
+                        terminal=terminal, recorder=recorder)
 
 
 def run_tui(
-    source: EngineSource, *, color: str = "auto", mouse: bool = True, slow_link: bool = False
+    source: EngineSource,
+    *,
+    color: str = "auto",
+    mouse: bool = True,
+    slow_link: bool = False,
+    record: str | None = None,
+    title: str = "motia tui",
 ) -> int:
-    """Run the workbench in this terminal; the process exit status."""
+    """Run the workbench in this terminal, recording it to `record` (an asciicast titled
+    `title`) if given; the process exit status."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(NO_TTY, file=sys.stderr)
         return 2
-    app = make_workbench(source, color=color, mouse=mouse, slow_link=slow_link)
+    recorder = None
+    if record is not None:
+        try:
+            recorder = CastRecorder(record, title=title)
+        except RecordingError as exc:
+            print(f"motia: {exc}", file=sys.stderr)
+            return 2
+    app = make_workbench(source, color=color, mouse=mouse, slow_link=slow_link,
+                         recorder=recorder)
     try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(_run(app))
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_run(app))
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.run(_run(app))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_run(app))
+    finally:
+        if recorder is not None:
+            recorder.close()
 
 
 async def _run(app: WorkbenchApp) -> int:

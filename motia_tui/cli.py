@@ -79,6 +79,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     settings = _settings(args, project_dir)
     if not args.no_tui and not args.json and sys.stdout.isatty():
         return _run_workbench(args, project_dir, settings)
+    if args.record:
+        print("motia dev: --record records the workbench, and this run has none "
+              "(--no-tui, --json or no terminal)", file=sys.stderr)
+        return 2
     from motia_tui.headless import serve
 
     return _run(serve(_server(settings, project_dir, "dev"), as_json=args.json))
@@ -98,7 +102,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from motia_tui.source import RemoteSource
 
         return run_tui(RemoteSource(args.attach, args.token), color=args.color,
-                       mouse=not args.no_mouse, slow_link=args.slow_link)
+                       mouse=not args.no_mouse, slow_link=args.slow_link,
+                       record=args.record, title=f"motia tui --attach {args.attach}")
     project_dir = _project_dir(args.dir)
     return _run_workbench(args, project_dir, _settings(args, project_dir))
 
@@ -110,7 +115,35 @@ def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settin
     source = LocalSource(project_dir, settings, settings.host, settings.port)
     return run_tui(source, color=getattr(args, "color", "auto"),
                    mouse=not getattr(args, "no_mouse", False),
-                   slow_link=getattr(args, "slow_link", False))
+                   slow_link=getattr(args, "slow_link", False),
+                   record=getattr(args, "record", None), title=f"motia: {project_dir.name}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from motia_tui.demo import DemoError, TapeSyntaxError, parse_tape, run_demo
+
+    tape_path = Path(args.tape)
+    try:
+        text = tape_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"motia demo: cannot read {tape_path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        tape = parse_tape(text)
+    except TapeSyntaxError as exc:
+        for error in exc.errors:
+            print(f"{tape_path}:{error.line}: {error.message}", file=sys.stderr)
+        return 2
+    project_dir = _project_dir(args.dir)
+    try:
+        result = run_demo(tape, tape_path, project_dir, port=args.port, gif=not args.no_gif)
+    except DemoError as exc:
+        where = f"{tape_path}:{exc.line}" if exc.line else str(tape_path)
+        print(f"motia demo: {where}: {exc.reason}", file=sys.stderr)
+        return 1
+    for path in (result.cast, *result.screenshots, *([result.gif] if result.gif else [])):
+        print(f"wrote {os.path.relpath(path)}")
+    return 0
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
@@ -183,6 +216,8 @@ def _tui_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mouse", action="store_true", help="do not capture the mouse")
     parser.add_argument("--slow-link", action="store_true",
                         help="fewer frames and no animation, for slow SSH links")
+    parser.add_argument("--record", metavar="FILE.cast",
+                        help="record the session as an asciicast v2 file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--token", help="introspection token of the engine to attach to")
     _tui_flags(tui)
     tui.set_defaults(func=cmd_tui)
+
+    demo = commands.add_parser("demo", help="run a scripted demo: a cast, screenshots, a GIF")
+    demo.add_argument("tape", metavar="SCRIPT.tape", help="the demo script")
+    demo.add_argument("--dir", help="the project folder (default: the current one)")
+    demo.add_argument("--port", type=int, help="the demo server's port (default: a free one)")
+    demo.add_argument("--no-gif", action="store_true",
+                      help="do not render the GIF even with the demo extra installed")
+    demo.set_defaults(func=cmd_demo)
 
     start = commands.add_parser("start", help="production: no reload, no workbench")
     _serve_flags(start, dev=False)

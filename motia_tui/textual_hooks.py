@@ -101,10 +101,16 @@ def use_escape_first_parser() -> None:
 class HookedLinuxDriver(LinuxDriver):
     """`LinuxDriver` that asks the terminal for its size and reads Esc as Esc."""
 
+    output_fd: int | None = None
+    """The terminal drawn on, when it is not standard output (a demo's pseudo-terminal)."""
+
     def _get_terminal_size(self) -> tuple[int, int]:
         """Ask the terminal itself: an exported COLUMNS or LINES goes stale on resize."""
+        fd = self.output_fd
         try:
-            size = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+            if fd is None:
+                fd = sys.__stdout__.fileno()  # type: ignore[union-attr]
+            size = os.get_terminal_size(fd)
         except (OSError, ValueError, AttributeError):
             return super()._get_terminal_size()
         return size.columns or 80, size.lines or 25

