@@ -168,12 +168,12 @@ def parse_tape(text: str) -> Tape:
             parse = _COMMANDS.get(command)
             if parse is None:
                 raise _Bad(_unknown(command))
+            parse(tape, number, rest)
             if command in _SETTINGS or command == "Output":
                 key = command if command != "Output" else f"Output {_suffix(rest)}"
                 if key in seen:
                     raise _Bad(f"{key} is already set on line {seen[key]}")
                 seen[key] = number
-            parse(tape, number, rest)
         except _Bad as exc:
             errors.append(LineError(number, str(exc)))
     if errors:

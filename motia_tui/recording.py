@@ -108,7 +108,9 @@ class CastRecorder:
             self._cond.notify()
 
     def marker(self, label: str) -> None:
-        self._event("m", label)
+        """A named point to jump to in the player; none while hidden."""
+        if self._hidden_since is None:
+            self._event("m", label)
 
     def resize(self, width: int, height: int) -> None:
         """An `r` event when the size differs from the last one recorded."""
