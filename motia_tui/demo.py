@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import io
 import json
 import os
 import re
@@ -28,8 +27,6 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
 
 DEFAULT_SIZE = (100, 30)
 MIN_SIZE = (80, 24)
@@ -571,6 +568,8 @@ class _Runner:
                 await self.pilot.pause()
 
     async def _wait(self, action: Wait) -> None:
+        from motia_tui.textual_hooks import screen_text
+
         deadline = time.monotonic() + action.timeout
         while True:
             screen = screen_text(self.app)
@@ -593,11 +592,3 @@ class _Runner:
         except (SourceError, OSError, httpx.HTTPError) as exc:
             raise DemoError(action.line, f"{action.method} {action.path} failed: {exc}") from None
 
-
-def screen_text(app: Any) -> str:
-    """What the screen shows, as plain lines: Textual's screenshot export without the style."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system=None, record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()

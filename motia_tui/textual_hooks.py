@@ -11,12 +11,13 @@ the workbench expects, so a Textual upgrade fails a test instead of the terminal
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rich.console import RenderableType
+from rich.console import Console, RenderableType
 from textual import events
 from textual._xterm_parser import XTermParser
 from textual.app import App
@@ -122,6 +123,19 @@ class HookedLinuxDriver(LinuxDriver):
 
 def driver_of(app: App[Any]) -> Driver | None:
     return app._driver
+
+
+# -- the screen as text (`motia_tui.demo`'s `Wait`) -----------------------------------------
+
+
+def screen_text(app: App[Any]) -> str:
+    """What the screen shows, as plain lines: `App.export_screenshot` without the styling
+    (both render the screen's compositor in full)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system=None, record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
 
 
 # -- frames the writer may drop (`motia_tui.app`) --------------------------------------------

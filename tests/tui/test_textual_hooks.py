@@ -7,7 +7,11 @@ of leaving the workbench with dropped keys, a wrong size or frames that cannot b
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import inspect
+import os
+import struct
+import termios
 import time
 from typing import Any, ClassVar
 
@@ -22,7 +26,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.widget import Widget
-from textual.widgets import TextArea
+from textual.widgets import Label, TextArea
 
 from motia_tui import textual_hooks
 from motia_tui.textual_hooks import (
@@ -31,7 +35,7 @@ from motia_tui.textual_hooks import (
     HighlightHookTextArea,
     HookedLinuxDriver,
 )
-from motia_tui.writer import WorkbenchDriver
+from motia_tui.writer import TerminalPorts, WorkbenchDriver
 
 
 def parse(parser: XTermParser, data: str) -> list[tuple[str, str | None]]:
@@ -70,6 +74,38 @@ def test_the_driver_asks_the_terminal_for_its_size() -> None:
     assert "_get_terminal_size" in inspect.getsource(LinuxDriver.start_application_mode)
     assert HookedLinuxDriver._get_terminal_size is not LinuxDriver._get_terminal_size
     assert issubclass(WorkbenchDriver, HookedLinuxDriver)
+
+
+async def test_the_driver_asks_the_terminal_it_draws_on() -> None:
+    """A demo draws on a pseudo-terminal of its own: the size is that terminal's."""
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 27, 93, 0, 0))
+        app = App[None]()
+        app.terminal = TerminalPorts(slave, slave)  # type: ignore[attr-defined]
+        driver = WorkbenchDriver(app)
+        try:
+            assert driver._get_terminal_size() == (93, 27)
+            assert driver.fileno == slave
+        finally:
+            driver.writer.stop()
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+class Greeting(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Label("hello from the compositor")
+
+
+async def test_the_screen_reads_as_text() -> None:
+    app = Greeting()
+    async with app.run_test(size=(40, 5)) as pilot:
+        await pilot.pause()
+        lines = textual_hooks.screen_text(app).split("\n")
+    assert lines[0].startswith("hello from the compositor")
+    assert len(lines[0]) == 40
 
 
 async def test_the_workbench_driver_keeps_the_loop_textual_posts_input_on() -> None:
