@@ -365,12 +365,17 @@ class Engine:
         return existed
 
     def remove_dead_letter(self, item_id: str) -> asyncio.Future[None] | None:
-        """Drop a dead letter; KeyError when there is none, `StoreFailing` while the store
-        cannot write."""
+        """Drop a dead letter, recorded as a manual trace ("drop TOPIC") naming the step, the
+        event and the trace it failed in; KeyError when there is none, `StoreFailing` while
+        the store cannot write."""
+        item = self.bus.dlq.get(item_id)
         effect = self.bus.remove_dead_letter(item_id)
-        if effect is None:
+        if item is None or effect is None:
             raise KeyError(item_id)
-        done = self.store.commit([effect], True, self.store.epoch)
+        keys = ("id", "step", "topic", "traceId", "attempts", "data")
+        run = self.executor.manual_run(f"drop {item['topic']}", {k: item.get(k) for k in keys})
+        run.effects.append(effect)
+        done = self.executor.finish_manual(run)
         self.bus.forget_dead_letter(item_id)
         return done
 

@@ -112,6 +112,10 @@ class EngineSource(Protocol):
 
     async def retry_dlq(self, item_id: str) -> str: ...
 
+    async def drop_dlq(self, item_id: str) -> None:
+        """Drop a dead letter; the engine records the drop as a manual trace."""
+        ...
+
     async def emit(self, topic: str, data: Any) -> str: ...
 
     async def trigger_cron(self, name: str) -> str: ...
@@ -298,6 +302,16 @@ class LocalSource:
             raise SourceError(f"cannot retry: {exc.args[0]}", 404) from None
         except StoreFailing as exc:
             raise SourceError(str(exc), 503) from None
+
+    async def drop_dlq(self, item_id: str) -> None:
+        try:
+            done = self.engine.remove_dead_letter(item_id)
+        except KeyError:
+            raise SourceError("no such dead-letter item", 404) from None
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
+        if done is not None:
+            await done
 
     async def emit(self, topic: str, data: Any) -> str:
         try:
@@ -570,6 +584,9 @@ class RemoteSource:
 
     async def retry_dlq(self, item_id: str) -> str:
         return await self._trace_id(f"dlq/{_segment(item_id)}/retry")
+
+    async def drop_dlq(self, item_id: str) -> None:
+        await self._call("DELETE", f"dlq/{_segment(item_id)}")
 
     async def emit(self, topic: str, data: Any) -> str:
         return await self._trace_id("emit", {"topic": topic, "data": data})

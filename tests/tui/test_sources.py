@@ -186,6 +186,27 @@ async def test_emit_cron_and_dead_letters(source: EngineSource, local: LocalSour
     assert gone.value.status == 404
 
 
+async def test_a_dropped_dead_letter_is_gone_and_traced_as_manual(
+    source: EngineSource, local: LocalSource
+) -> None:
+    doomed = await source.emit("doomed", {"n": 2})
+    await local.engine.idle()
+    (item,) = await source.dlq()
+    await source.drop_dlq(item["id"])
+    assert await source.dlq() == []
+    await local.engine.idle()
+    (drop,) = [t for t in await source.traces() if t["entry"] == "drop doomed"]
+    trace = await source.trace(drop["traceId"])
+    assert trace is not None
+    (span,) = trace["spans"]
+    assert span["kind"] == "manual"
+    assert span["input"]["traceId"] == doomed
+    assert (span["input"]["step"], span["input"]["data"]) == ("AlwaysFails", {"n": 2})
+    with pytest.raises(SourceError) as gone:
+        await source.drop_dlq(item["id"])
+    assert gone.value.status == 404
+
+
 async def test_event_feed(source: EngineSource, local: LocalSource) -> None:
     feed = source.subscribe()
     try:
