@@ -1,4 +1,4 @@
-"""`WorkbenchApp`: the engine, its HTTP server and six live panes in one event loop.
+"""`WorkbenchApp`: the engine, its HTTP server and seven live panes in one event loop.
 
 The app is thin: it starts the source, owns the one subscription to the engine's event
 feed, and on a tick (15 a second, fewer when the engine is very busy) hands the shown pane
@@ -35,6 +35,7 @@ from motia_tui import messages
 from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
 from motia_tui.key_order import KeyOrder
+from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane
@@ -75,6 +76,7 @@ PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
     ("logs", "Logs", LogsPane),
     ("state", "State", StatePane),
     ("streams", "Streams", StreamsPane),
+    ("dead_letters", "Dead letters", DeadLettersPane),
 )
 
 
@@ -115,6 +117,7 @@ MAIN_WIDGETS: dict[str, tuple[str, ...]] = {
     "logs": ("#logs-view",),
     "state": ("#state-tree", "Tree"),
     "streams": ("#streams-tree", "Tree"),
+    "dead_letters": ("#dead-letters-table",),
 }
 """Where the focus goes when a pane is shown: the first of these on screen (Traces: the
 waterfall while a trace is open). A pane not listed gets its first focusable widget."""

@@ -1,0 +1,70 @@
+"""The panes at 80x24 in a real terminal: what a person over SSH sees and types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pane_harness import copy_project
+from test_panes_dead_letters import project_with_failures
+from tmux_harness import Terminal, free_port, motia_command, terminal_of
+
+
+@pytest.fixture
+def small_terminal(tmp_path: Path) -> Iterator[Terminal]:
+    yield from terminal_of(tmp_path, 80, 24)
+
+
+def start_workbench(terminal: Terminal, project: Path, steps: int) -> str:
+    port = free_port()
+    terminal.start(motia_command("tui", "--dir", str(project), "--port", str(port)), project)
+    url = f"http://127.0.0.1:{port}"
+    terminal.wait_for(lambda s: f"{steps} steps" in s, "the workbench to start")
+    return url
+
+
+def test_dead_letters_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = project_with_failures(tmp_path)
+    url = start_workbench(small_terminal, project, steps=7)
+    emitted = httpx.post(f"{url}/__motia/emit", timeout=5,
+                         json={"topic": "order.placed", "data": {"email": "ada@example.com"}})
+    assert emitted.status_code == 202
+    small_terminal.keys("7")
+    small_terminal.wait_for(
+        lambda s: "1 dead letter" in s and "NotifyCustomer" in s and "order.placed" in s,
+        "the dead letter in pane 7",
+    )
+    small_terminal.keys("Enter")
+    small_terminal.wait_for(
+        lambda s: "could not handle" in s and "ada@example.com" in s, "the dead letter in full"
+    )
+    small_terminal.keys("q")  # closes the detail (Esc too, but a key right after it is Alt+key)
+    small_terminal.wait_for(lambda s: "could not handle" not in s, "the detail to close")
+    small_terminal.keys("r")
+    small_terminal.wait_for(lambda s: "re-queued order.placed" in s, "the re-queue")
+    small_terminal.wait_for(lambda s: "1 dead letter" in s, "the letter failing again")
+    small_terminal.keys("d")
+    small_terminal.wait_for(lambda s: "Drop the dead letter" in s, "the question")
+    small_terminal.keys("y")
+    small_terminal.wait_for(lambda s: "0 dead letters" in s, "the drop")
+    small_terminal.keys("3")
+    small_terminal.wait_for(lambda s: "drop order.placed" in s, "the drop in Traces")
+    assert httpx.get(f"{url}/__motia/dlq", timeout=5).json()["items"] == []
+
+
+def test_a_busy_port_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    import socket
+
+    project = copy_project(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        small_terminal.start(motia_command("tui", "--dir", str(project), "--port", str(port)),
+                             project)
+        screen = small_terminal.wait_for(
+            lambda s: "could not start" in s, "the workbench to give up"
+        )
+    assert "address already in use" in " ".join(screen.split())
