@@ -22,8 +22,8 @@ from engine import jsonio
 from engine.effects import SpanRecord
 from engine.events import EventHub
 from engine.stores import Persistence
+from engine.trace_view import ERROR, OK, RUNNING, trace_summary
 
-RUNNING, OK, ERROR = "running", "ok", "error"
 MAX_SPAN_LOGS = 200
 RUNNING_WRITE_DELAY_S = 0.2
 MAX_SPAN_OPS = 500
@@ -166,33 +166,6 @@ def _appended(
     return items
 
 
-def trace_status(spans: Sequence[Span]) -> str:
-    """Running while any span runs; an error when a run's last attempt failed."""
-    last: dict[str, Span] = {}
-    for span in spans:
-        if span.status == RUNNING:
-            return RUNNING
-        key = span.delivery_id or span.span_id
-        if key not in last or span.start >= last[key].start:
-            last[key] = span
-    return ERROR if any(s.status == ERROR for s in last.values()) else OK
-
-
-def trace_summary(trace_id: str, spans: Sequence[Span]) -> dict[str, Any]:
-    first = min(spans, key=lambda s: s.start)
-    end = max(s.start + (s.duration_ms or 0) for s in spans)
-    return {
-        "traceId": trace_id,
-        "entry": first.step,
-        "kind": first.kind,
-        "status": trace_status(spans),
-        "startedAt": first.start,
-        "durationMs": round(end - first.start, 3),
-        "spans": len(spans),
-        "errors": sum(1 for s in spans if s.status == ERROR),
-    }
-
-
 class TraceStore:
     """The newest traces in memory, every finished span on disk."""
 
@@ -264,10 +237,10 @@ class TraceStore:
             spans = list(self._traces[trace_id].values())
             if not spans or (step and not any(s.step == step for s in spans)):
                 continue
-            summary = trace_summary(trace_id, spans)
+            summary = trace_summary(trace_id, [s.to_json() for s in spans])
             if status and summary["status"] != status:
                 continue
-            result.append(summary)
+            result.append(dict(summary))
             if len(result) >= limit:
                 break
         return result
@@ -293,8 +266,9 @@ class TraceStore:
 
     @staticmethod
     def _detail(trace_id: str, spans: Sequence[Span]) -> dict[str, Any]:
-        detail: dict[str, Any] = trace_summary(trace_id, spans)
-        detail["spans"] = [s.to_json() for s in spans]
+        span_list = [s.to_json() for s in spans]
+        detail: dict[str, Any] = dict(trace_summary(trace_id, span_list))
+        detail["spans"] = span_list
         return detail
 
 

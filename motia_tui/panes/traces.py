@@ -28,12 +28,13 @@ from textual.strip import Strip
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from engine.events import WireEvent
+from engine.trace_view import trace_summary
 from motia_tui import messages
 from motia_tui.panes.logs import clean
 from motia_tui.source import EngineSource
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import format_record
-from motia_tui.widgets.trace_book import TraceBook, TraceFilter, trace_summary
+from motia_tui.widgets.trace_book import TraceBook, TraceFilter
 from motia_tui.widgets.waterfall import (
     Bar,
     SpanRow,

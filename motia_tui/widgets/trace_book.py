@@ -1,73 +1,23 @@
-"""The Traces pane's model, with no widget in it: trace summaries kept from span events,
-and the list filter. Pure, so it is tested on plain data."""
+"""The Traces pane's model, with no widget in it: spans kept from span events, summaries
+computed from them by `engine.trace_view` (as the API computes its own), and the list filter.
+Pure, so it is tested on plain data."""
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from engine import events as ev
 from engine.events import WireEvent
+from engine.trace_view import trace_summary
 
 CAPACITY = 10_000
 """Traces held (their spans too, so opening one needs no round trip), as many as the engine
 keeps in memory."""
 _STATUS_TOKEN = re.compile(r"(status|step):(\S*)", re.IGNORECASE)
-
-
-def trace_status(spans: Iterable[Mapping[str, Any]]) -> str:
-    """Running while any span runs; an error when some run's last attempt failed."""
-    last: dict[str, Mapping[str, Any]] = {}
-    for span in spans:
-        if span.get("status") == "running":
-            return "running"
-        key = span.get("deliveryId") or span["spanId"]
-        if key not in last or span.get("attempt", 1) >= last[key].get("attempt", 1):
-            last[key] = span
-    return "error" if any(s.get("status") == "error" for s in last.values()) else "ok"
-
-
-def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The list row of a trace, in the API's shape, from the spans the pane holds."""
-    if not spans:
-        return {
-            "traceId": trace_id,
-            "entry": None,
-            "status": "running",
-            "startedAt": None,
-            "durationMs": 0,
-            "spans": 0,
-            "errors": 0,
-        }
-    if len(spans) == 1:
-        (span,) = spans
-        status = span.get("status") or "running"
-        return {
-            "traceId": trace_id,
-            "entry": span.get("step"),
-            "kind": span.get("kind"),
-            "status": status,
-            "startedAt": span.get("start"),
-            "durationMs": round(span.get("durationMs") or 0, 3),
-            "spans": 1,
-            "errors": int(status == "error"),
-        }
-    first = min(spans, key=lambda s: s.get("start") or 0)
-    started = first.get("start") or 0
-    end = max((s.get("start") or 0) + (s.get("durationMs") or 0) for s in spans)
-    return {
-        "traceId": trace_id,
-        "entry": first.get("step"),
-        "kind": first.get("kind"),
-        "status": trace_status(spans),
-        "startedAt": started,
-        "durationMs": round(end - started, 3),
-        "spans": len(spans),
-        "errors": sum(1 for s in spans if s.get("status") == "error"),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +69,7 @@ class TraceBook:
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
-        self.summaries: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self.summaries: OrderedDict[str, Mapping[str, Any] | None] = OrderedDict()
         """Every trace in order of arrival; None until its summary is asked for."""
         self.spans: dict[str, dict[str, Mapping[str, Any]]] = {}
         self.incomplete: set[str] = set()
@@ -128,7 +78,7 @@ class TraceBook:
     def __len__(self) -> int:
         return len(self.summaries)
 
-    def summary(self, trace_id: str) -> dict[str, Any]:
+    def summary(self, trace_id: str) -> Mapping[str, Any]:
         summary = self.summaries[trace_id]
         if summary is None:
             summary = trace_summary(trace_id, list(self.spans.get(trace_id, {}).values()))
