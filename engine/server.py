@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import uvicorn
 
@@ -18,6 +19,7 @@ from engine import events as ev
 from engine.http import ASGIApp, build_app
 from engine.introspect import IntrospectionApi
 from engine.runtime import Engine
+from engine.settings import Settings
 from engine.stream_socket import StreamSocket
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -143,3 +145,31 @@ class EngineServer:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.engine.stop()
+
+
+def build_server(
+    project_dir: Path | str,
+    settings: Settings,
+    mode: Literal["dev", "start"],
+    *,
+    watch: bool | None = None,
+) -> EngineServer:
+    """The one way a served engine is built, for `motia dev` and `motia start` headless and for
+    the workbench alike, so they serve the same thing and fail the same way.
+
+    `dev` serves the introspection API (with a token off loopback), allows any CORS origin
+    unless told otherwise and watches the code (`watch` overrides that); `start` serves
+    `/__motia/` only with `introspect_token`. Raises `StoreError` before anything listens when
+    the store file cannot be used, for the caller to report in one line."""
+    engine = Engine(project_dir, settings, mode=mode)
+    dev = mode == "dev"
+    token = settings.introspect_token
+    return EngineServer(
+        engine,
+        settings.host,
+        settings.port,
+        introspect=dev or token is not None,
+        token=token,
+        cors_origins=settings.cors_origins or ("*" if dev else None),
+        watch=dev if watch is None else watch,
+    )

@@ -15,16 +15,16 @@ import shlex
 import shutil
 import sys
 import unicodedata
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from engine.runtime import Engine
-from engine.server import EngineServer
+from engine.server import build_server
 from engine.settings import Settings, SettingsError, load_settings
 from engine.stores import StoreError
 
+T = TypeVar("T")
 TEMPLATE = "default"
 _TEMPLATE_SKIP = {".motia", "__pycache__"}
 
@@ -56,22 +56,12 @@ def _settings(args: argparse.Namespace, project_dir: Path) -> Settings:
         raise SystemExit(f"motia: {exc}") from None
 
 
-def _server(settings: Settings, project_dir: Path, mode: str) -> EngineServer:
+def _or_exit(build: Callable[[], T]) -> T:
+    """Build what serves the project, or stop with one line when its store cannot be used."""
     try:
-        engine = Engine(project_dir, settings, mode=mode)
+        return build()
     except StoreError as exc:
         raise SystemExit(f"motia: {exc}") from None
-    dev = mode == "dev"
-    token = settings.introspect_token
-    return EngineServer(
-        engine,
-        settings.host,
-        settings.port,
-        introspect=dev or token is not None,
-        token=token,
-        cors_origins=settings.cors_origins or ("*" if dev else None),
-        watch=dev,
-    )
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -85,7 +75,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return 2
     from motia_tui.headless import serve
 
-    return _run(serve(_server(settings, project_dir, "dev"), as_json=args.json))
+    server = _or_exit(lambda: build_server(project_dir, settings, "dev"))
+    return _run(serve(server, as_json=args.json))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -93,7 +84,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     settings = _settings(args, project_dir)
     from motia_tui.headless import serve
 
-    return _run(serve(_server(settings, project_dir, "start"), as_json=args.json))
+    server = _or_exit(lambda: build_server(project_dir, settings, "start"))
+    return _run(serve(server, as_json=args.json))
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -112,7 +104,7 @@ def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settin
     from motia_tui.app import run_tui
     from motia_tui.source import LocalSource
 
-    source = LocalSource(project_dir, settings, settings.host, settings.port)
+    source = _or_exit(lambda: LocalSource(project_dir, settings, settings.host, settings.port))
     return run_tui(source, color=getattr(args, "color", "auto"),
                    mouse=not getattr(args, "no_mouse", False),
                    slow_link=getattr(args, "slow_link", False),

@@ -8,6 +8,7 @@ looking at its own engine (`LocalSource`) or attached to a remote one (`RemoteSo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections import deque
@@ -22,8 +23,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from engine import events as ev
 from engine.events import Subscription, WireEvent
-from engine.runtime import Engine
-from engine.server import EngineServer
+from engine.server import build_server
 from engine.settings import Settings
 from engine.state import StateError
 from engine.stores import StoreFailing
@@ -190,16 +190,9 @@ class LocalSource:
         *,
         watch: bool = True,
     ) -> None:
-        self.engine = Engine(project_dir, settings, mode="dev")
-        self.server = EngineServer(
-            self.engine,
-            host,
-            port,
-            introspect=True,
-            token=settings.introspect_token,
-            cors_origins=settings.cors_origins or "*",
-            watch=watch,
-        )
+        served = dataclasses.replace(settings, host=host, port=port)
+        self.server = build_server(project_dir, served, "dev", watch=watch)
+        self.engine = self.server.engine
         self._client: httpx.AsyncClient | None = None
         self._started = False
 

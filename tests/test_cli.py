@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -209,3 +210,30 @@ def test_headless_dev_never_imports_the_workbench(tmp_path: Path) -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in imports.splitlines() if "|" in line}
     assert "uvicorn" in imported
     assert not {name for name in imported if name.split(".")[0] in ("textual", "rich")}
+
+
+def incompatible_store(project: Path) -> Path:
+    """A store file of another schema version, as a newer release would leave it."""
+    store = project / ".motia" / "store.sqlite3"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(store) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    return store
+
+
+def test_an_incompatible_store_is_one_line_for_every_command(tmp_path: Path) -> None:
+    """`dev --no-tui`, `start` and `tui` build their server the same way, so they refuse a
+    store of another schema version with the same one line (here without a terminal)."""
+    (tmp_path / "steps").mkdir()
+    store = incompatible_store(tmp_path)
+    for command in (["dev", "--no-tui"], ["start"], ["tui"]):
+        result = subprocess.run(
+            [*MOTIA, *command, "--dir", str(tmp_path), "--port", str(free_port())],
+            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 1, (command, result.stderr)
+        assert "Traceback" not in result.stderr, command
+        (line,) = result.stderr.splitlines()
+        assert line.startswith(f"motia: {store} was written by store schema version 99"), line
+        assert result.stdout == ""

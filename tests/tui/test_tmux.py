@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -184,3 +185,25 @@ def test_motia_tui_in_tmux(tmp_path: Path, terminal: Terminal) -> None:
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/__motia/steps", timeout=1)
     assert json.loads(response.text)["message"] == "greeting queued"
+
+
+def test_motia_tui_refuses_an_incompatible_store_in_one_line(
+    tmp_path: Path, terminal: Terminal
+) -> None:
+    """The workbench builds its server as `motia dev --no-tui` does, and fails as it does."""
+    project = copy_project(tmp_path)
+    store = project / ".motia" / "store.sqlite3"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(store) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    command = " ".join(
+        shlex.quote(part)
+        for part in [*motia_command(), "tui", "--dir", str(project), "--port", str(free_port())]
+    )
+    terminal.start(f"{command}; echo exit status $?; sleep 60", project)
+    screen = terminal.wait_for(lambda s: "exit status" in s, "motia tui to stop")
+    assert "Traceback" not in screen
+    squeezed = "".join(screen.split())  # a wrapped line loses the space at its edge
+    assert "".join(f"motia: {store} was written by store schema version 99".split()) in squeezed
+    assert "exit status 1" in screen
