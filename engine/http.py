@@ -19,7 +19,7 @@ from engine.execution import error_info
 from engine.introspect import health_body
 from engine.records import ApiRequest, AttrDict, wrap
 from engine.steps import Step, path_pattern
-from engine.stores import StoreFailing
+from engine.stores import StoreFailing, failing_error
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -153,8 +153,7 @@ class ApiRouter:
             return
         health = self._engine.store.health
         if not health.ok:
-            await self._unavailable(send, StoreFailing(f"the store cannot write ({health.error})",
-                                                       health.retry_after_s()), [])
+            await self._unavailable(send, failing_error(health), [])
             return
         try:
             request = await self._request(scope, receive, step, path_params)

@@ -26,7 +26,7 @@ from engine.logs import LoggingBridge, LogStore
 from engine.settings import Settings
 from engine.state import StateView, encode
 from engine.steps import Step, StepError, build_step, merge_errors
-from engine.stores import StoreFailing, StoreHealth, open_store
+from engine.stores import StoreHealth, failing_error, open_store
 from engine.streams import StreamDefinition, StreamStore, build_stream
 from engine.tracing import TraceStore
 
@@ -341,10 +341,7 @@ class Engine:
         if step is None or step.type != "cron":
             raise KeyError(f"no cron step named {name!r}")
         if not self.store.health.ok:
-            raise StoreFailing(
-                f"the store cannot write ({self.store.health.error})",
-                self.store.health.retry_after_s(),
-            )
+            raise failing_error(self.store.health)
         return self.executor.fire_cron(step)
 
     def set_state(self, group: str, key: str, value: Any) -> asyncio.Future[None] | None:

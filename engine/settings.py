@@ -37,7 +37,7 @@ class Settings:
     introspect_token: str | None = None
     store: str = ".motia/store.sqlite3"
     thread_pool_size: int = 32
-    failed_attempts: str = "keep"
+    failed_attempts: str = "discard"
 
     def store_path(self, project_dir: Path) -> Path | None:
         """Where the SQLite store lives; `:memory:` keeps nothing on disk."""

@@ -81,19 +81,22 @@ PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
 
 
 class WorkbenchHeader(Horizontal):
-    """Server address, step count, errors since start."""
+    """Server address, step count, errors since start, and a mark while the store fails."""
 
-    _shown: tuple[str, int, int, int] | None = None
+    _shown: tuple[str, int, int, int, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("motia", id="header-brand")
         yield Label("starting…", id="header-address")
         yield Label("", id="header-steps")
         yield Label("no errors", id="header-errors")
+        yield Label("", id="header-store")
 
-    def show(self, address: str, steps: int, broken: int, errors: int) -> None:
+    def show(
+        self, address: str, steps: int, broken: int, errors: int, store_problem: str | None = None
+    ) -> None:
         """Only what changed is redrawn: this runs on every tick."""
-        shown = (address, steps, broken, errors)
+        shown = (address, steps, broken, errors, store_problem)
         if shown == self._shown:
             return
         self._shown = shown
@@ -108,6 +111,9 @@ class WorkbenchHeader(Horizontal):
         errors_text = f"{errors} error{'s' if errors != 1 else ''}" if errors else "no errors"
         errors_label.update(errors_text)
         errors_label.set_class(bool(errors), "-errors")
+        store_label = self.query_one("#header-store", Label)
+        store_label.update(f"store failing: {store_problem}" if store_problem else "")
+        store_label.display = store_problem is not None
 
 
 MAIN_WIDGETS: dict[str, tuple[str, ...]] = {
@@ -185,6 +191,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._steps = 0
         self._broken = 0
         self._errors = 0
+        self._store_problem: str | None = None
         self._failures_unshown: list[str] = []
         self._last_toast = 0.0
         self._quitting = False
@@ -341,6 +348,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
                     self._notify_reload(event)
             elif event["type"] == ev.SERVER_STARTED:
                 self._show_header()
+            elif event["type"] == ev.STORE_HEALTH:
+                health = event["data"]
+                failing = health["status"] != "ok"
+                self._store_problem = (health["error"] or "commit failed") if failing else None
         self._toast_failures()
         if steps_changed:
             self._recount()
@@ -384,7 +395,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def _show_header(self) -> None:
         self.query_one(WorkbenchHeader).show(
-            self.source.label, self._steps, self._broken, self._errors
+            self.source.label, self._steps, self._broken, self._errors, self._store_problem
         )
 
     # -- actions ---------------------------------------------------------------------------

@@ -36,9 +36,11 @@ def project(tmp_path: Path) -> Path:
     return target
 
 
-async def start_server(project: Path, *, watch: bool = False) -> EngineServer:
+async def start_server(
+    project: Path, *, watch: bool = False, settings: Settings | None = None
+) -> EngineServer:
     srv = EngineServer(
-        Engine(project, Settings()),
+        Engine(project, settings or Settings()),
         "127.0.0.1",
         0,
         introspect=True,
@@ -349,9 +351,18 @@ async def stuck_client(srv: EngineServer, stream: str, group: str) -> socket.soc
     return sock
 
 
-async def test_a_client_that_stops_reading_never_blocks_a_step(
-    server: EngineServer, http: httpx.AsyncClient
-) -> None:
+async def test_a_client_that_stops_reading_never_blocks_a_step(project: Path) -> None:
+    # Writes announced as they are called ("keep"), so the reader sees them while the step
+    # still runs; by default a run's 500 changes would reach the sockets at once when it ends.
+    server = await start_server(project, settings=Settings(failed_attempts="keep"))
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            await _stuck_socket_never_blocks_a_step(server, http)
+    finally:
+        await server.stop()
+
+
+async def _stuck_socket_never_blocks_a_step(server: EngineServer, http: httpx.AsyncClient) -> None:
     server.stream_socket.queue_frames = 50
     reader = await open_client(server, compression=None)
     await reader.join("todo", "busy")

@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.settings import Settings
-from engine.stores.base import Persistence, StoreError, StoreFailing, StoreHealth
+from engine.stores.base import Persistence, StoreError, StoreFailing, StoreHealth, failing_error
 
-__all__ = ["Persistence", "StoreError", "StoreFailing", "StoreHealth", "open_store"]
+__all__ = [
+    "Persistence",
+    "StoreError",
+    "StoreFailing",
+    "StoreHealth",
+    "failing_error",
+    "open_store",
+]
 
 
 def open_store(settings: Settings, project_dir: Path) -> Persistence:

@@ -119,8 +119,11 @@ RETRIES = {
             "infrastructure": {"queue": {"maxRetries": 2}},
         }
 
+        tries = {"Flaky": 0}  # state would forget: a failed attempt keeps none of its effects
+
         async def handler(input, context):
-            attempts = (await context.state.get("attempts", "Flaky") or 0) + 1
+            tries["Flaky"] += 1
+            attempts = tries["Flaky"]
             await context.state.set("attempts", "Flaky", attempts)
             if attempts <= input.failures:
                 raise RuntimeError(f"attempt {attempts} failed")
@@ -172,7 +175,7 @@ async def test_retries_back_off_exponentially_then_dead_letter(project: MakeProj
     async with serve(project(RETRIES), FAST_RETRIES) as (engine, client):
         trace_id = engine.emit("flaky", {"failures": 10})
         await engine.idle()
-        assert engine.state.get("attempts", "Flaky") == 3
+        assert engine.state.get("attempts", "Flaky") is None  # every attempt failed
         assert engine.state.get("done", "Flaky") is None
         trace = await trace_of(client, trace_id, 4)
         spans = _attempt_spans(trace, "Flaky")
@@ -221,6 +224,7 @@ async def test_a_retry_that_succeeds_settles_the_event(project: MakeProject, ser
         trace_id = engine.emit("flaky", {"failures": 2})
         await engine.idle()
         assert engine.state.get("done", "Flaky") == 3
+        assert engine.state.get("attempts", "Flaky") == 3  # only the last attempt's effects
         trace = await trace_of(client, trace_id, 4)
         spans = _attempt_spans(trace, "Flaky")
         assert [s["status"] for s in spans] == ["error", "error", "ok"]
@@ -293,14 +297,15 @@ FIFO = {
             "infrastructure": {"queue": {"type": "fifo", "maxRetries": 3}},
         }
 
+        counts = {"running": 0, "peak": 0}  # state would forget a failed attempt's counts
+
         async def handler(input, context):
-            running = (await context.state.get("fifo", "running") or 0) + 1
-            await context.state.set("fifo", "running", running)
-            peak = await context.state.get("fifo", "peak") or 0
-            await context.state.set("fifo", "peak", max(peak, running))
+            counts["running"] += 1
+            counts["peak"] = max(counts["peak"], counts["running"])
+            await context.state.set("fifo", "peak", counts["peak"])
             await asyncio.sleep(0.01)
-            await context.state.set("fifo", "running", running - 1)
-            tries = (await context.state.get("tries", str(input.n)) or 0) + 1
+            counts["running"] -= 1
+            counts[input.n] = tries = counts.get(input.n, 0) + 1
             await context.state.set("tries", str(input.n), tries)
             if input.n in (1, 3) and tries < 3:
                 raise RuntimeError(f"job {input.n} try {tries}")
@@ -311,15 +316,14 @@ FIFO = {
         import asyncio
 
         config = {"type": "event", "name": "Unordered", "subscribes": ["job"]}
+        counts = {"running": 0, "peak": 0}  # runs see each other's state only once they end
 
         async def handler(input, context):
-            running = (await context.state.get("standard", "running") or 0) + 1
-            await context.state.set("standard", "running", running)
-            peak = await context.state.get("standard", "peak") or 0
-            await context.state.set("standard", "peak", max(peak, running))
+            counts["running"] += 1
+            counts["peak"] = max(counts["peak"], counts["running"])
             await asyncio.sleep(0.05)
-            running = await context.state.get("standard", "running")
-            await context.state.set("standard", "running", running - 1)
+            counts["running"] -= 1
+            await context.state.set("standard", "peak", counts["peak"])
     """,
 }
 

@@ -285,6 +285,9 @@ async def test_events_socket_pushes_engine_events(project: MakeProject, serve) -
             assert isinstance(start["time"], float)
             log = await next_event(socket, of("log", msg="an info line"))
             assert log["data"]["traceId"] == trace_id
+            end = await next_event(socket, of("span.end", step="Hello"))
+            assert end["data"]["status"] == "ok"
+            # a run's changes are announced once it has succeeded, after its span ends
             change = await next_event(socket, of("state.change", group="hello"))
             assert change["data"] == {
                 "op": "set",
@@ -294,8 +297,6 @@ async def test_events_socket_pushes_engine_events(project: MakeProject, serve) -
                 "traceId": trace_id,
                 "step": "Hello",
             }
-            end = await next_event(socket, of("span.end", step="Hello"))
-            assert end["data"]["status"] == "ok"
             stream = await next_event(socket, of("stream.change", stream="heard"))
             assert stream["data"]["type"] == "create"
             assert stream["data"]["data"] == {"who": "ada", "id": "ada"}

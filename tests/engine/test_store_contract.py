@@ -1,0 +1,225 @@
+"""Every persistence adapter keeps one contract: the same calls give the same answers.
+
+Each test runs against every adapter in `ADAPTERS` (SQLite on a real file, pure memory); a
+new adapter joins by adding a factory there. Claims about surviving a restart run for the
+adapters that keep anything (`DURABLE`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.effects import (
+    DeadLettered,
+    DeadLetterRemoved,
+    DeliveryDone,
+    DeliveryFailed,
+    EventQueued,
+    LogRecord,
+    SpanRecord,
+    StateClear,
+    StateDelete,
+    StateSet,
+    StreamItemDelete,
+    StreamItemSet,
+)
+from engine.stores import Persistence, StoreFailing, StoreHealth
+from engine.stores.memory import MemoryStore
+from engine.stores.sqlite import SqliteStore
+
+
+@dataclass
+class Adapter:
+    name: str
+    open: Callable[[], Persistence]
+
+
+def _adapters(tmp_path: Path) -> dict[str, Adapter]:
+    file = tmp_path / "store.sqlite3"
+    return {
+        "sqlite": Adapter("sqlite", lambda: SqliteStore(file, 100, 1_000)),
+        "memory": Adapter("memory", lambda: MemoryStore(100, 1_000)),
+    }
+
+
+ADAPTERS = ["sqlite", "memory"]
+DURABLE = ["sqlite"]
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
+    return _adapters(tmp_path)[request.param]
+
+
+@pytest.fixture(params=DURABLE)
+def durable_adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
+    return _adapters(tmp_path)[request.param]
+
+
+@pytest.fixture
+async def store(adapter: Adapter) -> AsyncIterator[Persistence]:
+    opened = await started(adapter)
+    yield opened
+    await opened.close()
+
+
+async def started(adapter: Adapter) -> Persistence:
+    store = adapter.open()
+    changes: list[StoreHealth] = []
+    store.start(asyncio.get_running_loop(), changes.append)
+    return store
+
+
+async def commit(store: Persistence, *effects: Any) -> None:
+    done = store.commit(list(effects), True, store.epoch)
+    assert done is not None
+    await done
+
+
+def queued(delivery_id: str, seq: int = 1, attempt: int = 1) -> EventQueued:
+    return EventQueued(delivery_id, seq, "topic", "Step", '{"n": 1}', "t1", None, attempt, 0.0)
+
+
+def dead(delivery_id: str) -> DeadLettered:
+    return DeadLettered(delivery_id, "topic", "Step", "{}", "boom", "Traceback: boom", 3, "t1", 5.0)
+
+
+async def test_a_unit_is_read_back_at_once_and_after_its_commit(store: Persistence) -> None:
+    done = store.commit([StateSet("g", "a", "1"), StateSet("g", "b", "2")], True, store.epoch)
+    assert store.state_get("g", "a") == "1"
+    assert done is not None
+    await done
+    assert store.state_get("g", "b") == "2"
+    assert store.state_group("g") == {"a": "1", "b": "2"}
+    assert store.state_groups() == {"g": {"a": "1", "b": "2"}}
+    await commit(store, StateDelete("g", "a"))
+    assert store.state_get("g", "a") is None
+    await commit(store, StateSet("h", "x", '"y"'), StateClear("g"))
+    assert store.state_groups() == {"h": {"x": '"y"'}}
+    assert store.state_group("g") == {}
+
+
+async def test_clearing_then_setting_in_one_unit_keeps_what_was_set(store: Persistence) -> None:
+    await commit(store, StateSet("g", "old", "1"))
+    await commit(store, StateClear("g"), StateSet("g", "new", "2"))
+    assert store.state_group("g") == {"new": "2"}
+
+
+async def test_stream_items(store: Persistence) -> None:
+    await commit(
+        store,
+        StreamItemSet("todo", "inbox", "1", '{"id": "1"}'),
+        StreamItemSet("todo", "done", "2", '{"id": "2"}'),
+    )
+    assert store.stream_get("todo", "inbox", "1") == '{"id": "1"}'
+    assert store.stream_group("todo", "done") == {"2": '{"id": "2"}'}
+    assert store.stream_groups("todo") == ["done", "inbox"]
+    await commit(store, StreamItemDelete("todo", "inbox", "1"))
+    assert store.stream_groups("todo") == ["done"]
+    assert store.stream_get("todo", "inbox", "1") is None
+
+
+async def test_deliveries_are_claimed_until_done_or_dead(store: Persistence) -> None:
+    await commit(store, queued("d1", 1), queued("d2", 2), queued("d3", 3))
+    await commit(store, DeliveryDone("d1"), DeliveryFailed("d2", 2, 99.5))
+    claimed = store.claim_queued()
+    assert [(q.id, q.attempt, q.not_before) for q in claimed] == [("d2", 2, 99.5), ("d3", 1, 0.0)]
+    assert claimed[0].data_json == '{"n": 1}'
+    await commit(store, dead("d3"))
+    assert [q.id for q in store.claim_queued()] == ["d2"]
+    (letter,) = store.dead_letters()
+    assert (letter.id, letter.error, letter.traceback, letter.attempts) == (
+        "d3",
+        "boom",
+        "Traceback: boom",
+        3,
+    )
+    await commit(store, DeadLetterRemoved("d3"))
+    assert store.dead_letters() == []
+
+
+async def test_a_delivery_queued_and_done_in_one_unit_is_not_claimed(store: Persistence) -> None:
+    await commit(store, queued("d1"), DeliveryDone("d1"))
+    assert store.claim_queued() == []
+
+
+async def test_a_run_from_an_earlier_epoch_cannot_commit(store: Persistence) -> None:
+    with pytest.raises(StoreFailing):
+        store.commit([StateSet("g", "a", "1")], True, store.epoch + 1)
+    assert store.state_get("g", "a") is None
+    assert store.health.ok
+
+
+async def test_history_answers_queries(store: Persistence) -> None:
+    for n in range(3):
+        trace = f"t{n}"
+        store.record(SpanRecord(f"s{n}", trace, True, float(n), json.dumps({"n": n}), False))
+        store.record(SpanRecord(f"c{n}", trace, False, n + 0.5, json.dumps({"child": n}), False))
+        store.record(LogRecord(float(n), 20 + 10 * n, trace, "Step", f"line {n}", f'{{"n": {n}}}'))
+    await store.settled()
+    assert store.recent_spans(2) == [
+        '{"n": 1}',
+        '{"child": 1}',
+        '{"n": 2}',
+        '{"child": 2}',
+    ]
+    trace_spans = await asyncio.to_thread(store.trace_spans, "t0")
+    assert trace_spans == ['{"n": 0}', '{"child": 0}']
+    assert store.recent_logs(2) == ['{"n": 1}', '{"n": 2}']
+    assert await asyncio.to_thread(store.query_logs, None, None, 30, None, 10) == [
+        '{"n": 1}',
+        '{"n": 2}',
+    ]
+    assert await asyncio.to_thread(store.query_logs, "t0", "Step", None, "line 0", 10) == [
+        '{"n": 0}'
+    ]
+    assert await asyncio.to_thread(store.query_logs, None, None, None, None, 1) == ['{"n": 2}']
+
+
+async def test_a_span_written_again_replaces_the_first(store: Persistence) -> None:
+    store.record(SpanRecord("s", "t", True, 1.0, '"running"', False))
+    await store.settled()
+    store.record(SpanRecord("s", "t", True, 1.0, '"ok"', True))
+    await store.settled()
+    assert await asyncio.to_thread(store.trace_spans, "t") == ['"ok"']
+
+
+async def test_every_cron_tick_is_ours_on_an_embedded_store(store: Persistence) -> None:
+    assert store.claim_tick("Tick", 60.0)
+    assert store.claim_tick("Tick", 60.0)
+
+
+async def test_health_starts_ok(store: Persistence, adapter: Adapter) -> None:
+    assert store.health.ok
+    assert store.health.to_json()["status"] == "ok"
+    assert store.health.to_json()["adapter"] == adapter.name
+
+
+async def test_what_was_committed_survives_a_reopen(durable_adapter: Adapter) -> None:
+    adapter = durable_adapter
+    first = await started(adapter)
+    await commit(
+        first,
+        StateSet("g", "a", "1"),
+        StreamItemSet("todo", "inbox", "1", "{}"),
+        queued("d1"),
+        dead("d9"),
+    )
+    first.record(LogRecord(1.0, 20, "t", "Step", "kept", '"kept"'))
+    await first.close()
+    second = await started(adapter)
+    try:
+        assert second.state_get("g", "a") == "1"
+        assert second.stream_group("todo", "inbox") == {"1": "{}"}
+        assert [q.id for q in second.claim_queued()] == ["d1"]
+        assert [d.id for d in second.dead_letters()] == ["d9"]
+        assert second.recent_logs(10) == ['"kept"']
+    finally:
+        await second.close()
