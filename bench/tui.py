@@ -1,6 +1,7 @@
 """Workbench benchmarks: what the terminal UI costs the server that shares its event loop.
 
     python bench/tui.py [--seconds 10] [--rounds 5] [--memory-seconds 90] [--full] [--no-write]
+                        [--recording-only]
 
 Every measure runs the real `motia` command in its own process, the workbench on a
 pseudo-terminal of 120x36 whose output this script reads continuously (a healthy terminal);
@@ -18,7 +19,12 @@ load comes from wrk on 127.0.0.1.
    engine's windows and the Logs pane's million-record ring fill within the run; the slope
    is taken over the time after they are full. `--full` runs it for 10 minutes.
 
-Figures go to the "## Workbench" section of bench/RESULTS.md (other sections are kept).
+5. The cost of `--record`: requests per second of `motia tui` on Logs without and with
+   `--record FILE.cast`, same load, in alternating rounds (the ratio of the medians), and the
+   key-press redraw latency of (2) without and with it. `--recording-only` runs just this.
+
+Figures go to the "## Workbench" and "## Workbench recording" sections of bench/RESULTS.md
+(other sections are kept).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from results import RESULTS, write_section
 
 HERE = Path(__file__).resolve().parent
 SECTION = "## Workbench"
+RECORDING_SECTION = "## Workbench recording"
 COLUMNS, ROWS = 120, 36
 LOGS_PANE_CAPACITY = 1_000_000
 CHATTY_LINES = 100
@@ -202,16 +209,18 @@ class Terminal(threading.Thread):
 
 
 @contextmanager
-def workbench(motia: str, project: Path, port: int) -> Iterator[tuple[subprocess.Popen[bytes],
-                                                                         Terminal, float]]:
-    """`motia tui` on a 120x36 pty; yields the process, its terminal and its start time."""
+def workbench(motia: str, project: Path, port: int, record: Path | None = None,
+              ) -> Iterator[tuple[subprocess.Popen[bytes], Terminal, float]]:
+    """`motia tui` on a 120x36 pty (recording to `record` if given); yields the process, its
+    terminal and its start time."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
     started = time.perf_counter()
+    recording = ["--record", str(record)] if record is not None else []
     process = subprocess.Popen(
-        [motia, "tui", "--dir", str(project), "--port", str(port)],
+        [motia, "tui", "--dir", str(project), "--port", str(port), *recording],
         stdin=slave, stdout=slave, stderr=slave, cwd=project, env=env, start_new_session=True,
     )
     os.close(slave)
@@ -292,14 +301,15 @@ def bench_throughput(motia: str, root: Path, seconds: float, rounds: int) -> dic
             "drawn_kib_s": statistics.median(drawn) / 1024, "rounds": rounds}
 
 
-def bench_keys(motia: str, root: Path, seconds: float, presses: int) -> dict[str, float]:
-    project = make_project(root / "keys")
+def bench_keys(motia: str, root: Path, seconds: float, presses: int,
+               record: Path | None = None) -> dict[str, float]:
+    project = make_project(root / ("keys-recorded" if record else "keys"))
     script = root / "paced.lua"
     script.write_text(PACED)
     port = free_port()
     latencies: list[float] = []
     load: dict[str, float] = {}
-    with workbench(motia, project, port) as (_process, terminal, _started):
+    with workbench(motia, project, port, record) as (_process, terminal, _started):
         wait_serving(port)
         terminal.wait_for(b"Flows", 0)
 
@@ -327,6 +337,68 @@ def bench_keys(motia: str, root: Path, seconds: float, presses: int) -> dict[str
         "key_p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
         "key_max_ms": latencies[-1] * 1000,
     }
+
+
+def bench_recording(motia: str, root: Path, seconds: float, rounds: int) -> dict[str, float]:
+    """`motia tui` on Logs without and with `--record`, alternating, `rounds` of each."""
+    project = make_project(root / "recording")
+    cast = root / "bench.cast"
+    plain: list[float] = []
+    recorded: list[float] = []
+    cast_rates: list[float] = []
+    for _round in range(rounds):
+        for record in (None, cast):
+            shutil.rmtree(project / ".motia", ignore_errors=True)
+            cast.unlink(missing_ok=True)
+            port = free_port()
+            with workbench(motia, project, port, record) as (_process, terminal, _started):
+                serving_on_logs(port, terminal)
+                wrk(port, "/hello", 2, 32)
+                size = cast.stat().st_size if record else 0
+                rps = wrk(port, "/hello", seconds, 32)["rps"]
+                if record is None:
+                    plain.append(rps)
+                else:
+                    recorded.append(rps)
+                    cast_rates.append((cast.stat().st_size - size) / seconds)
+    ratios = [with_cast / without for with_cast, without in zip(recorded, plain, strict=True)]
+    keys_plain = bench_keys(motia, root, max(seconds, 10), presses=40)
+    keys_recorded = bench_keys(motia, root, max(seconds, 10), presses=40, record=cast)
+    return {"tui_rps": statistics.median(plain), "recorded_rps": statistics.median(recorded),
+            "ratio": statistics.median(recorded) / statistics.median(plain),
+            "ratio_low": min(ratios), "ratio_high": max(ratios),
+            "cast_kib_s": statistics.median(cast_rates) / 1024, "rounds": rounds,
+            "load_rps": keys_recorded["load_rps"],
+            "key_p50_ms": keys_plain["key_p50_ms"],
+            "recorded_key_p50_ms": keys_recorded["key_p50_ms"],
+            "recorded_key_p95_ms": keys_recorded["key_p95_ms"]}
+
+
+def recording_section(recording: dict[str, float], command: str) -> str:
+    cpu = platform.processor() or platform.machine()
+    r = recording
+    rows = [
+        f"| api step, `motia tui` showing Logs (wrk, 32 connections, median of "
+        f"{r['rounds']:.0f}) | {r['tui_rps']:,.0f} req/s | baseline |",
+        f"| same, with `--record` | {r['recorded_rps']:,.0f} req/s, "
+        f"{r['cast_kib_s']:,.0f} KiB/s of cast written | |",
+        f"| recording / not (medians; rounds ranged {r['ratio_low']:.0%} to "
+        f"{r['ratio_high']:.0%}) | {r['ratio']:.0%} | >= 95% |",
+        f"| key press to redraw at {r['load_rps']:,.0f} req/s, p50: without / with `--record` "
+        f"| {r['key_p50_ms']:.1f} ms / {r['recorded_key_p50_ms']:.1f} ms | < 50 ms |",
+        f"| same with `--record`, p95 | {r['recorded_key_p95_ms']:.1f} ms | |",
+    ]
+    table = "\n".join(rows)
+    return f"""
+Run on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), Python
+{platform.python_version()}, `{command}`. `motia tui` on Logs on a {COLUMNS}x{ROWS}
+pseudo-terminal read continuously, without and with `--record FILE.cast`, in alternating
+rounds; wrk uses one thread.
+
+| measure | figure | target |
+| --- | --- | --- |
+{table}
+"""
 
 
 def bench_frozen(motia: str, root: Path, seconds: float) -> dict[str, float]:
@@ -413,6 +485,8 @@ def main() -> None:
     parser.add_argument("--memory-seconds", type=float, default=90)
     parser.add_argument("--full", action="store_true", help="10 minutes of memory load")
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
+    parser.add_argument("--recording-only", action="store_true",
+                        help="only the cost of --record (throughput and key presses)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -420,8 +494,18 @@ def main() -> None:
     if motia is None:
         raise SystemExit("the motia command is needed: pip install -e .")
     memory_seconds = 600 if args.full else args.memory_seconds
+    recording_command = (f"python bench/tui.py --seconds {args.seconds:g} "
+                         f"--rounds {args.rounds}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        recording = bench_recording(motia, root, args.seconds, args.rounds)
+        print(recording)
+        if args.recording_only:
+            if not args.no_write:
+                write_section(RECORDING_SECTION, recording_section(
+                    recording, recording_command + " --recording-only"))
+                print(f"wrote {RESULTS}")
+            return
         throughput = bench_throughput(motia, root, args.seconds, args.rounds)
         print(throughput)
         keys = bench_keys(motia, root, max(args.seconds, 10), presses=40)
@@ -474,6 +558,7 @@ The Logs pane holds up to {LOGS_PANE_CAPACITY:,} records, so its memory grows un
 is full and stays flat after; the engine keeps 10,000 traces and log records in memory.
 """
     write_section(SECTION, body)
+    write_section(RECORDING_SECTION, recording_section(recording, recording_command))
     print(f"wrote {RESULTS}")
 
 

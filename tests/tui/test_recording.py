@@ -142,3 +142,13 @@ def test_kill_9_during_a_recording_leaves_a_valid_cast(tmp_path: Path, tmux: Pat
     assert cast.stat().st_size >= size
     assert any(code == "m" for _at, code, _data in events)
     assert "Traces" in plain(play(cast))
+
+
+def test_motia_dev_refuses_to_record_without_a_workbench(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    done = subprocess.run(
+        [*motia_command(), "dev", "--no-tui", "--dir", str(project), "--record", "x.cast"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--record records the workbench" in done.stderr
+    assert not (tmp_path / "x.cast").exists()
