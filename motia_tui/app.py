@@ -587,6 +587,9 @@ def run_tui(
     finally:
         if recorder is not None:
             recorder.close()
+            if recorder.error is not None:
+                print(f"motia: the recording {record} stopped early: {recorder.error.strerror}",
+                      file=sys.stderr)
 
 
 async def _run(app: WorkbenchApp) -> int:
