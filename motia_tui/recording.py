@@ -69,10 +69,6 @@ class CastRecorder:
         except OSError as exc:
             raise RecordingError(f"cannot write {self.path}: {exc.strerror}") from None
 
-    @property
-    def started(self) -> bool:
-        return self._thread is not None
-
     def start(self, width: int, height: int) -> None:
         """Write the header (once the terminal's size is known) and start the writing thread."""
         if self._thread is not None:
@@ -131,10 +127,6 @@ class CastRecorder:
             if self._hidden_since is not None:
                 self._hidden_total += self._clock() - self._hidden_since
                 self._hidden_since = None
-
-    @property
-    def hidden(self) -> bool:
-        return self._hidden_since is not None
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is left and close the file."""
