@@ -1,14 +1,17 @@
 """Engine benchmarks, measured as ratios against a baseline in the same run.
 
     python bench/engine.py [--seconds 10] [--connections 64] [--events 20000] [--rounds 3]
+                           [--no-record]
 
-1. HTTP: an api step served by `motia start` against a bare Starlette route served by the
-   same uvicorn settings, each in its own process, both loaded by wrk on 127.0.0.1.
+1. HTTP: an api step served by `motia start` and by `motia dev --no-tui` against a bare
+   Starlette route served by the same uvicorn settings, each in its own process, all loaded by
+   wrk on 127.0.0.1 in alternating rounds.
 2. Emit-to-handler latency when idle (p50, p99): one event at a time, timed from the emit
    to the first line of the handler.
 3. Events per second through a three-step chain (event -> event -> event), on one core.
 
-Figures go to the "## Engine" section of bench/RESULTS.md (other sections are kept).
+Figures go to the "## Engine" section of bench/RESULTS.md (other sections are kept), unless
+`--no-record` (a quick check that the script works).
 """
 
 from __future__ import annotations
@@ -124,10 +127,11 @@ def serve_and_load(command: list[str], port: int, seconds: int, connections: int
 
 
 def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
-    """Alternating rounds of the baseline and the api step; the machine's speed drifts, so
-    each round's ratio pairs two neighbouring runs, and the median ratio is reported."""
+    """Alternating rounds of the baseline and the api step under both commands; the machine's
+    speed drifts, so each round's ratios pair neighbouring runs, and the median is reported
+    with the spread over rounds."""
     baselines: list[float] = []
-    ours: list[float] = []
+    ours: dict[str, list[float]] = {"start": [], "dev": []}
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "httpbench"
         (project / "steps").mkdir(parents=True)
@@ -135,23 +139,27 @@ def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE_STARLETTE)
         motia = shutil.which("motia") or "motia"
+        commands = {
+            "start": [motia, "start", "--dir", str(project)],
+            "dev": [motia, "dev", "--no-tui", "--dir", str(project)],
+        }
         for _ in range(rounds):
             port = free_port()
             baselines.append(serve_and_load([sys.executable, str(bare), str(port)], port,
                                             seconds, connections))
-            port = free_port()
-            ours.append(serve_and_load(
-                [motia, "start", "--dir", str(project), "--port", str(port)], port, seconds,
-                connections,
-            ))
-    ratios = sorted(o / b for o, b in zip(ours, baselines, strict=True))
-    return {
-        "starlette_rps": statistics.median(baselines),
-        "api_step_rps": statistics.median(ours),
-        "ratio": statistics.median(ratios),
-        "ratio_min": ratios[0],
-        "ratio_max": ratios[-1],
-    }
+            for mode, command in commands.items():
+                port = free_port()
+                ours[mode].append(serve_and_load(
+                    [*command, "--port", str(port)], port, seconds, connections
+                ))
+    figures = {"starlette_rps": statistics.median(baselines)}
+    for mode, runs in ours.items():
+        ratios = sorted(o / b for o, b in zip(runs, baselines, strict=True))
+        figures[f"{mode}_rps"] = statistics.median(runs)
+        figures[f"{mode}_ratio"] = statistics.median(ratios)
+        figures[f"{mode}_ratio_min"] = ratios[0]
+        figures[f"{mode}_ratio_max"] = ratios[-1]
+    return figures
 
 
 def _write_chain(project: Path) -> None:
@@ -246,6 +254,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating HTTP rounds")
+    parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -267,9 +276,14 @@ Run on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), Python
 | --- | --- | --- |
 | bare Starlette route, same uvicorn (wrk, {args.connections} connections), median | \
 {http['starlette_rps']:,.0f} req/s | baseline |
-| api step under `motia start` (wrk, same load), median | {http['api_step_rps']:,.0f} req/s | |
-| api step / bare Starlette, median of {args.rounds} alternating rounds | {http['ratio']:.0%} \
-(rounds {http['ratio_min']:.0%} to {http['ratio_max']:.0%}) | >= 60% |
+| api step under `motia start` (wrk, same load), median | {http['start_rps']:,.0f} req/s | |
+| api step under `motia start` / bare Starlette, median of {args.rounds} alternating rounds | \
+{http['start_ratio']:.0%} (rounds {http['start_ratio_min']:.0%} to \
+{http['start_ratio_max']:.0%}) | >= 60% |
+| api step under `motia dev --no-tui` (wrk, same load), median | {http['dev_rps']:,.0f} req/s | |
+| api step under `motia dev --no-tui` / bare Starlette, median of {args.rounds} rounds | \
+{http['dev_ratio']:.0%} (rounds {http['dev_ratio_min']:.0%} to {http['dev_ratio_max']:.0%}) \
+| >= 60% |
 | emit-to-handler latency, idle, p50 | {events['emit_p50_ms']:.3f} ms | < 1 ms |
 | emit-to-handler latency, idle, p99 | {events['emit_p99_ms']:.3f} ms | |
 | events through a three-step chain | {events['chain_events_per_s']:,.0f} events/s \
@@ -279,11 +293,15 @@ Run on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), Python
 | chain / yardstick | {events['chain_events_per_s'] / events['bare_pipeline_per_s']:.1%} | |
 
 Each api request is a traced run (a span written to SQLite through the group-committing
-writer thread); each chain event is a manual emit plus three deliveries, each a traced run
-whose span is stored. This machine is a shared VM whose speed changes by up to 2x between
-runs (bare Starlette has measured 12,000 to 22,000 req/s on it the same day), so read the
-ratios; the chain's absolute figure moves with the yardstick.
+writer thread; `motia dev --no-tui` also watches the project for changes); each chain event is
+a manual emit plus three deliveries, each a traced run whose span is stored. This machine is
+a shared VM whose speed changes by up to 2x between runs (bare Starlette has measured 12,000
+to 22,000 req/s on it the same day), so read the ratios; the chain's absolute figure moves
+with the yardstick.
 """
+    if args.no_record:
+        print(body)
+        return
     write_section(SECTION, body)
     print(f"wrote {RESULTS}")
 
