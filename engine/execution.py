@@ -82,6 +82,19 @@ def _through(
     return call
 
 
+def _observed(done: asyncio.Future[None] | None) -> asyncio.Future[None] | None:
+    """A commit future that only its last holder may await: a failure it ends in is already
+    told by the store's health, so the others need not hear it."""
+    if done is not None:
+        done.add_done_callback(_retrieve)
+    return done
+
+
+def _retrieve(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
 class Executor:
     """Runs handlers and carries out the context's calls."""
 
@@ -373,7 +386,7 @@ class Executor:
     def _effect(self, run: Run, effect: Effect) -> None:
         """A run's effect: kept in the run, or (`keep`) in the store at once."""
         if self.keep:
-            run.kept = self.store.commit([effect], True, run.epoch)
+            run.kept = _observed(self.store.commit([effect], True, run.epoch))
         else:
             run.effects.append(effect)
 
@@ -399,7 +412,9 @@ class Executor:
     def queue_deliveries(self, run: Run, deliveries: list[Delivery]) -> None:
         if self.keep:
             if deliveries:
-                run.kept = self.store.commit([d.queued() for d in deliveries], True, run.epoch)
+                run.kept = _observed(
+                    self.store.commit([d.queued() for d in deliveries], True, run.epoch)
+                )
                 self.bus.dispatch_all(deliveries, self.steps)
             return
         for delivery in deliveries:

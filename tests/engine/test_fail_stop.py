@@ -38,6 +38,12 @@ COUNTERS = {
             await context.emit({"topic": "bumped", "data": {"n": n}})
             return {"status": 200, "body": {"n": n}}
     """,
+    "steps/tick_step.py": """
+        config = {"type": "cron", "name": "Tick", "cron": "* * * * * *"}
+
+        async def handler(context):
+            await context.state.set("ticks", context.trace_id, True)
+    """,
     "steps/tally_step.py": """
         config = {"type": "event", "name": "Tally", "subscribes": ["bumped"]}
 
@@ -129,6 +135,15 @@ async def test_a_full_disk_answers_503_keeps_nothing_and_recovers(
             assert emitted.status_code == 503
             assert "retry-after" in emitted.headers
             assert engine.bus.suspended and not engine.bus.in_flight
+            triggered = await client.post("/__motia/cron/Tick/trigger", headers=AUTH)
+            assert triggered.status_code == 503
+
+            def tick_runs() -> int:
+                return engine.executor.stats.get("Tick", {}).get("runs", 0)
+
+            ticks = tick_runs()
+            await asyncio.sleep(2.5)
+            assert tick_runs() == ticks, "cron ran while the store failed"
             public = await client.get("/__motia/health")
             assert (public.status_code, public.json()) == (
                 503,
@@ -145,6 +160,7 @@ async def test_a_full_disk_answers_503_keeps_nothing_and_recovers(
 
             filler.unlink()
             await wait_until(lambda: engine.store.health.ok, timeout=30, what="the recovery")
+            await wait_until(lambda: tick_runs() > ticks, what="cron to resume")
             for _ in range(5):
                 assert await bump() == 200
             await engine.idle()
