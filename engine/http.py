@@ -415,5 +415,4 @@ def build_app(
                     await send({"type": "lifespan.shutdown.complete"})
                     return
 
-    app.router = router  # type: ignore[attr-defined]
     return app

@@ -15,7 +15,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, ClassVar, Protocol, cast
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast
 
 from rich.console import Console
 from textual import events, on, work
@@ -55,7 +55,12 @@ BUSY_EVENTS_PER_S = 3_000
 scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
 TOAST_INTERVAL_S = 3.0
 """Handler failures at 500 requests/s must not bury the screen: one toast per interval."""
-COLOR_SYSTEMS = {"truecolor": "truecolor", "256": "256", "16": "standard"}
+PaneT = TypeVar("PaneT", bound=Widget)
+COLOR_SYSTEMS: dict[str, Literal["truecolor", "256", "standard"]] = {
+    "truecolor": "truecolor",
+    "256": "256",
+    "16": "standard",
+}
 NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
 Over SSH, ask for a terminal:   ssh -t HOST motia tui
 Without a terminal, run the server headless:   motia dev --no-tui"""
@@ -169,7 +174,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         drawn on the loop the server shares (a tab switch cost 70 ms of them)."""
         if color != "auto":
             self.console = Console(
-                color_system=COLOR_SYSTEMS[color],  # type: ignore[arg-type]
+                color_system=COLOR_SYSTEMS[color],
                 file=self.console.file,
                 markup=True,
                 highlight=False,
@@ -240,6 +245,13 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def _pane(self, tab: str) -> Pane:
         return cast(Pane, self.panes[tab])
+
+    def _pane_as(self, tab: str, kind: type[PaneT]) -> PaneT:
+        """The pane of `tab`, for a call only that kind of pane offers."""
+        pane = self.panes[tab]
+        if not isinstance(pane, kind):
+            raise TypeError(f"the {tab} tab holds a {type(pane).__name__}, not a {kind.__name__}")
+        return pane
 
     # -- the coalescing tick ---------------------------------------------------------------
 
@@ -437,7 +449,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def action_errors(self) -> None:
         self.action_show_tab("logs")
-        self.panes["logs"].set_filter("level:error")  # type: ignore[attr-defined]
+        self._pane_as("logs", LogsPane).set_filter("level:error")
         self._focus_pane("logs")
 
     def action_help(self) -> None:
@@ -496,12 +508,12 @@ class WorkbenchApp(FrameMarkingApp[int]):
     @on(messages.OpenTrace)
     def _open_trace(self, message: messages.OpenTrace) -> None:
         self._show("traces")
-        self.panes["traces"].open_trace(message.trace_id)  # type: ignore[attr-defined]
+        self._pane_as("traces", TracesPane).open_trace(message.trace_id)
 
     @on(messages.OpenLogs)
     def _open_logs(self, message: messages.OpenLogs) -> None:
         self._show("logs")
-        self.panes["logs"].set_filter(message.filter_text)  # type: ignore[attr-defined]
+        self._pane_as("logs", LogsPane).set_filter(message.filter_text)
         self._focus_pane("logs")
 
     @on(messages.OpenEndpoint)

@@ -93,6 +93,8 @@ class EscapeFirstParser(XTermParser):
 def use_escape_first_parser() -> None:
     """Make `LinuxDriver`'s input thread build an `EscapeFirstParser`: it looks the parser
     class up in its module each time it starts."""
+    # A private module global of Textual's, replaced by a subclass: mypy reads the imported
+    # name as a class and refuses the assignment.
     linux_driver.XTermParser = EscapeFirstParser  # type: ignore[misc]
 
 
@@ -110,7 +112,9 @@ class HookedLinuxDriver(LinuxDriver):
         fd = self.output_fd
         try:
             if fd is None:
-                fd = sys.__stdout__.fileno()  # type: ignore[union-attr]
+                if sys.__stdout__ is None:
+                    return super()._get_terminal_size()
+                fd = sys.__stdout__.fileno()
             size = os.get_terminal_size(fd)
         except (OSError, ValueError, AttributeError):
             return super()._get_terminal_size()
