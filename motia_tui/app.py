@@ -519,7 +519,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
     @on(messages.OpenEndpoint)
     def _open_endpoint(self, message: messages.OpenEndpoint) -> None:
         self._show("endpoints")
-        self.panes["endpoints"].open_endpoint(message.step)  # type: ignore[attr-defined]
+        self._pane_as("endpoints", EndpointsPane).open_endpoint(message.step)
 
     # -- output ----------------------------------------------------------------------------
 
