@@ -44,7 +44,8 @@ SERVER_STARTED: Final = "server.started"
 STORE_HEALTH: Final = "store.health"
 """The store stopped committing (disk full, I/O error) or commits again."""
 EVENTS_DROPPED: Final = "events.dropped"
-"""Only on the wire: a websocket reader fell behind and `count` events were not sent."""
+"""Never published: a websocket reader, or the tape's writer, fell behind and `count` events
+were not delivered to it (the websocket sends it, `ThreadSubscription` buffers it in order)."""
 
 EVENT_TYPES: Final[frozenset[str]] = frozenset(get_args(EventType))
 
@@ -371,6 +372,40 @@ class Subscription:
             waiter.set_result(None)
 
 
+class ThreadSubscription(Subscription):
+    """A window another thread drains (the tape's writer), so its reader never waits on the
+    loop and the loop pays one append per event.
+
+    Only the loop appends and only the reader pops, each atomic on a deque. When the window is
+    full the newest events are refused, counted, and marked in order by one `events.dropped`
+    event as soon as there is room again: a reader of this stream always knows where the hole
+    is and how big it was.
+    """
+
+    def _offer(self, event: EngineEvent) -> None:
+        if self._types is not None and event.type not in self._types:
+            return
+        buffer = self._buffer
+        if len(buffer) >= self._maxsize:
+            self.dropped += 1
+            return
+        if self.dropped:
+            buffer.append(EngineEvent(EVENTS_DROPPED, event.time, {"count": self.dropped}))
+            self.dropped = 0
+        buffer.append(event)
+
+    def take(self) -> list[EngineEvent]:
+        """Everything buffered, from any thread, losing nothing appended meanwhile."""
+        buffer = self._buffer
+        return [buffer.popleft() for _ in range(len(buffer))]
+
+    def take_dropped(self) -> int:
+        """Events refused and not yet marked in the buffer; read it once the loop stopped
+        publishing (the marker is otherwise written before the next event)."""
+        dropped, self.dropped = self.dropped, 0
+        return dropped
+
+
 class EventHub:
     """Fans engine events out to subscribers without ever blocking the publisher."""
 
@@ -382,6 +417,13 @@ class EventHub:
         self, maxsize: int = 10_000, types: frozenset[str] | set[str] | None = None
     ) -> Subscription:
         sub = Subscription(self, maxsize, frozenset(types) if types is not None else None)
+        self._subscribers.append(sub)
+        self._recount()
+        return sub
+
+    def subscribe_thread(self, maxsize: int) -> ThreadSubscription:
+        """Every event, for a reader on another thread (see `ThreadSubscription`)."""
+        sub = ThreadSubscription(self, maxsize, None)
         self._subscribers.append(sub)
         self._recount()
         return sub

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from engine import jsonio
 from engine.execution import error_info
 from engine.introspect import health_body
+from engine.masking import visible_headers
 from engine.records import ApiRequest, AttrDict, wrap
 from engine.steps import Step, path_pattern
 from engine.stores import StoreFailing, failing_error
@@ -31,7 +32,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 NO_BODY_STATUSES = {204, 304}
 _JSON = (b"content-type", b"application/json")
-_HIDDEN_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 
 
 class RequestError(Exception):
@@ -241,7 +241,7 @@ class ApiRouter:
             "pathParams": request["pathParams"],
             "queryParams": request["queryParams"],
             "body": request["body"],
-            "headers": {k: v for k, v in request["headers"].items() if k not in _HIDDEN_HEADERS},
+            "headers": visible_headers(request["headers"]),
         }
         run = executor.begin(step, "api", span_input)
         trace_header = (b"x-trace-id", run.trace_id.encode())

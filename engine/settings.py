@@ -38,6 +38,10 @@ class Settings:
     store: str = ".motia/store.sqlite3"
     thread_pool_size: int = 32
     failed_attempts: str = "discard"
+    tape: bool = True
+    tape_part_bytes: int = 50 * 1024 * 1024
+    tape_runs: int = 10
+    tape_snapshot_bytes: int = 10 * 1024 * 1024
 
     def store_path(self, project_dir: Path) -> Path | None:
         """Where the SQLite store lives; `:memory:` keeps nothing on disk."""
@@ -45,6 +49,13 @@ class Settings:
             return None
         path = Path(self.store)
         return path if path.is_absolute() else project_dir / path
+
+    def tape_dir(self, project_dir: Path) -> Path | None:
+        """Where `motia dev` keeps its engine tapes: beside a file store, never for `:memory:`
+        (a project that keeps nothing on disk keeps no tape either)."""
+        if not self.tape or self.store_path(project_dir) is None:
+            return None
+        return project_dir / ".motia" / "sessions"
 
 
 def _positive_int(value: Any) -> int:
@@ -66,6 +77,18 @@ def _positive_float(value: Any) -> float:
     if number <= 0:
         raise ValueError("must be a positive number")
     return number
+
+
+def _boolean(value: Any) -> bool:
+    """A TOML boolean, or its spelling in an environment variable."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _state_get(value: Any) -> str:
@@ -108,6 +131,10 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "store": _text,
     "thread_pool_size": _positive_int,
     "failed_attempts": _failed_attempts,
+    "tape": _boolean,
+    "tape_part_bytes": _positive_int,
+    "tape_runs": _positive_int,
+    "tape_snapshot_bytes": _positive_int,
 }
 KNOWN_KEYS = tuple(f.name for f in fields(Settings))
 

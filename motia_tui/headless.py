@@ -19,6 +19,7 @@ from engine import events as ev
 from engine import tuning
 from engine.runtime import Engine
 from engine.server import EngineServer
+from motia_tui.tape import tape_for
 
 _COLOURS = {"debug": "\x1b[2m", "info": "\x1b[36m", "warn": "\x1b[33m", "error": "\x1b[31m"}
 _DIM, _BOLD, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
@@ -130,6 +131,7 @@ async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout
     """Run until Ctrl+C or SIGTERM; print the banner and every log record meanwhile."""
     colour = out.isatty() and not as_json
     printer = Printer(server.engine, out, as_json, colour)
+    tape = tape_for(server.engine)
     printing = asyncio.ensure_future(printer.run())
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -142,12 +144,16 @@ async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout
         print(f"motia: cannot serve on {server.host}:{server.config.port}: {exc}",
               file=sys.stderr)
         return 1
+    if tape is not None:
+        tape.start()
     info = banner(server.engine, server.url, server.token)
     printer.flush_pending()
     printer.write(json.dumps(info) if as_json else format_banner(info, colour))
     tuning.tune_process()
     await stopped.wait()
     await server.stop()
+    if tape is not None:
+        await tape.stop()
     printing.cancel()
     await asyncio.gather(printing, return_exceptions=True)
     return 0

@@ -27,6 +27,7 @@ from engine.server import build_server
 from engine.settings import Settings
 from engine.state import StateError
 from engine.stores import StoreFailing
+from motia_tui.tape import tape_for
 
 FEED_SIZE = 50_000
 """Events a feed buffers between two ticks before it starts dropping the oldest."""
@@ -193,6 +194,7 @@ class LocalSource:
         served = dataclasses.replace(settings, host=host, port=port)
         self.server = build_server(project_dir, served, "dev", watch=watch)
         self.engine = self.server.engine
+        self.tape = tape_for(self.engine)
         self._client: httpx.AsyncClient | None = None
         self._started = False
 
@@ -202,6 +204,8 @@ class LocalSource:
 
     async def start(self) -> None:
         await self.server.start()
+        if self.tape is not None:
+            self.tape.start()
         self._started = True
         self._client = httpx.AsyncClient(base_url=self.server.url, timeout=30)
 
@@ -213,6 +217,8 @@ class LocalSource:
             await self._client.aclose()
             self._client = None
         await self.server.stop()
+        if self.tape is not None:
+            await self.tape.stop()
 
     def subscribe(self) -> _LocalFeed:
         return _LocalFeed(self.engine.events.subscribe(maxsize=FEED_SIZE))
