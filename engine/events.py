@@ -394,6 +394,10 @@ class ThreadSubscription(Subscription):
             self.dropped = 0
         buffer.append(event)
 
+    def pending(self) -> int:
+        """Events buffered for the reader, from any thread."""
+        return len(self._buffer)
+
     def take(self) -> list[EngineEvent]:
         """Everything buffered, from any thread, losing nothing appended meanwhile."""
         buffer = self._buffer

@@ -562,6 +562,13 @@ def make_workbench(
     """The one way the workbench is built, by the command line, demos and tests alike."""
     if color not in ("auto", *COLOR_SYSTEMS):
         raise ValueError(f"--color must be auto, truecolor, 256 or 16, not {color!r}")
+    from motia_tui.replay import ReplaySource
+
+    if isinstance(source, ReplaySource):
+        from motia_tui.replay_app import ReplayWorkbench
+
+        return ReplayWorkbench(source, color=color, mouse=mouse, slow_link=slow_link,
+                               terminal=terminal, recorder=recorder)
     return WorkbenchApp(source, color=color, mouse=mouse, slow_link=slow_link,
                         terminal=terminal, recorder=recorder)
 

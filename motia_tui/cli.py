@@ -1,4 +1,4 @@
-"""The `motia` command: create, dev, tui, start and emit.
+"""The `motia` command: create, dev, tui, replay, start and emit.
 
 Settings come from flags, then `MOTIA_*` variables, then `motia.toml`, then defaults; a bad
 one stops the start with a message naming it. The workbench is imported only when it is
@@ -138,6 +138,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from motia_tui.app import run_tui
+    from motia_tui.replay import ReplaySource, TapeError, find_tape
+
+    target = Path(args.tape) if args.tape else _project_dir(args.dir)
+    try:
+        find_tape(target)
+    except (TapeError, OSError) as exc:
+        raise SystemExit(f"motia replay: {exc}") from None
+    return run_tui(ReplaySource(target), color=args.color, mouse=not args.no_mouse,
+                   slow_link=args.slow_link, record=args.record,
+                   title=f"motia replay: {target.name}")
+
+
 def cmd_emit(args: argparse.Namespace) -> int:
     import httpx
 
@@ -243,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-gif", action="store_true",
                       help="do not render the GIF even with the demo extra installed")
     demo.set_defaults(func=cmd_demo)
+
+    replay = commands.add_parser("replay", help="the workbench, read-only, on an engine tape")
+    replay.add_argument("tape", nargs="?",
+                        help="a tape file (default: the newest run of the project)")
+    replay.add_argument("--dir", help="the project folder (default: the current one)")
+    _tui_flags(replay)
+    replay.set_defaults(func=cmd_replay)
 
     start = commands.add_parser("start", help="production: no reload, no workbench")
     _serve_flags(start, dev=False)

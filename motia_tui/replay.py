@@ -521,6 +521,7 @@ class ReplaySource:
         except TapeError as exc:
             raise SourceError(str(exc), 404) from None
         self._reset()
+        self._moved()
 
     async def stop(self) -> None:
         self.pause()

@@ -158,6 +158,11 @@ class TapeRecorder:
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
         self._subscription = None
 
+    @property
+    def backlog(self) -> int:
+        """Events published and not yet taken by the writer."""
+        return self._subscription.pending() if self._subscription is not None else 0
+
     def _snapshot(self) -> dict[str, Any]:
         engine = self.engine
         streams = {

@@ -1,14 +1,17 @@
-"""Both sources keep one contract: the same calls give the same answers about one engine.
+"""The sources keep one contract: the same calls give the same answers about one engine.
 
 A `LocalSource` runs a real engine and server; a `RemoteSource` is attached to that server
 through `/__motia/` and its events websocket. Every contract test runs against both, and a
-few check that they agree answer for answer.
+few check that they agree answer for answer. A `ReplaySource` reads the tape that engine
+recorded: it must answer the read questions as the engine did at the cursor's moment, and
+refuse every write.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from starlette.routing import Route
 
 from engine.server import QuietServer
 from engine.settings import Settings
+from motia_tui.replay import ReplaySource
 from motia_tui.source import (
     EngineSource,
     EventFeed,
@@ -335,3 +339,89 @@ def test_remote_feed_skips_what_is_not_an_engine_event() -> None:
         feed._receive(message)
     assert feed.drain() == [span]
     assert feed.take_dropped() == 4
+
+
+READ_QUESTIONS = ("steps", "flows", "stats", "traces", "logs", "state", "streams", "dlq")
+
+
+async def replay_of(local: LocalSource) -> ReplaySource:
+    """Stop the engine and open the tape it recorded."""
+    assert local.tape is not None
+    path = local.tape.path
+    await local.stop()
+    replay = ReplaySource(path)
+    await replay.start()
+    return replay
+
+
+async def test_replay_answers_as_the_engine_did_at_the_cursor(local: LocalSource) -> None:
+    trace_id = await greet(local, local)
+    await local.set_state("agree", "k", {"v": [1, "two", None]})
+    await local.emit("doomed", {"n": 1})
+    await local.engine.idle()
+    answers = {name: await getattr(local, name)() for name in READ_QUESTIONS}
+    detail = await local.trace(trace_id)
+    group = await local.stream_group("greetings", "all")
+    errors_only = await local.logs(level="error")
+    moment = time.time() * 1000
+    await local.set_state("agree", "k", "later")
+    await local.engine.idle()
+
+    replay = await replay_of(local)
+    replay.seek_time(moment)
+    for name, answer in answers.items():
+        assert await getattr(replay, name)() == answer, name
+    assert await replay.trace(trace_id) == detail
+    assert await replay.trace("0" * 32) is None
+    assert await replay.stream_group("greetings", "all") == group
+    assert await replay.logs(level="error") == errors_only
+    assert await replay.traces(status="error") == await replay.traces(step="AlwaysFails")
+    with pytest.raises(SourceError) as missing:
+        await replay.stream_group("nope", "all")
+    assert missing.value.status == 404
+
+    replay.to_end()
+    assert (await replay.state())["agree"] == {"k": "later"}
+    replay.seek_time(moment)
+    assert (await replay.state())["agree"] == {"k": {"v": [1, "two", None]}}
+    await replay.stop()
+
+
+async def test_replay_refuses_every_write(local: LocalSource) -> None:
+    replay = await replay_of(local)
+    writes = (
+        replay.set_state("g", "k", 1),
+        replay.delete_state("g", None),
+        replay.emit("greet.requested", {"name": "Eve"}),
+        replay.trigger_cron("CountTicks"),
+        replay.retry_dlq("any"),
+        replay.request("GET", "/greetings/1", {}, None),
+    )
+    for write in writes:
+        with pytest.raises(SourceError) as refused:
+            await write
+        assert refused.value.status == 405
+        assert "read-only" in refused.value.message
+    await replay.stop()
+
+
+async def test_replay_feed(local: LocalSource) -> None:
+    await greet(local, local)
+    replay = await replay_of(local)
+    feed = replay.subscribe()
+    try:
+        replay.seek(replay.total)
+        seen = feed.drain()
+        assert len(seen) == replay.total
+        assert {"span.start", "span.end", "log", "state.change", "stream.change"} <= {
+            e["type"] for e in seen
+        }
+        for event in seen:
+            assert set(event) == {"type", "time", "data"}
+        assert feed.take_dropped() == 0
+        replay.step(-1)
+        assert feed.take_dropped() == 1, "a move back makes the panes reload"
+        assert feed.drain() == []
+    finally:
+        feed.close()
+        await replay.stop()

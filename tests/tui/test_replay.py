@@ -1,0 +1,196 @@
+"""`motia replay`: the whole workbench on a tape, the cursor moved by its keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from pane_harness import copy_project, wait_for
+from textual.pilot import Pilot
+from textual.widgets import Label, TabbedContent
+
+from engine.settings import Settings
+from motia_tui.app import make_workbench
+from motia_tui.panes.state import StatePane
+from motia_tui.panes.traces import TracesPane
+from motia_tui.replay import ReplaySource
+from motia_tui.replay_app import ReplayWorkbench
+from motia_tui.source import LocalSource
+from motia_tui.widgets.confirm import ConfirmScreen
+
+REPLAY_KEYS = {
+    "replay-previous-event": "ctrl+left",
+    "replay-next-event": "ctrl+right",
+    "replay-back-second": "shift+left",
+    "replay-forward-second": "shift+right",
+    "replay-play": "ctrl+space",
+    "replay-faster": "ctrl+up",
+    "replay-slower": "ctrl+down",
+    "replay-start": "ctrl+home",
+    "replay-end": "ctrl+end",
+}
+
+
+async def record(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A run: theme "light", two greetings, then theme "dark"; answers the trace ids."""
+    project = copy_project(tmp_path)
+    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False)
+    await source.start()
+    await source.set_state("settings", "theme", "light")
+    traces = []
+    for name in ("Ada", "Bo"):
+        answer = await source.request(
+            "POST", "/greet", {"content-type": "application/json"}, json.dumps({"name": name})
+        )
+        assert answer.status == 200 and answer.trace_id is not None
+        traces.append(answer.trace_id)
+        await source.engine.idle()
+    await source.set_state("settings", "theme", "dark")
+    await source.engine.idle()
+    await source.stop()
+    return project, traces
+
+
+def state_lines(app: ReplayWorkbench) -> list[str]:
+    pane = app.panes["state"]
+    assert isinstance(pane, StatePane)
+    tree = pane.state_tree
+    return [str(tree.get_node_at_line(y).label) for y in range(tree.last_line + 1)]
+
+
+async def theme_shown(pilot: Pilot[Any], app: ReplayWorkbench, value: str) -> None:
+    """Wait until the State pane shows `value`, opening the `settings` group when closed."""
+    await wait_for(lambda: any(line.startswith("settings") for line in state_lines(app)),
+                   what="the settings group")
+    if not any(line.startswith("theme:") for line in state_lines(app)):
+        tree = app.panes["state"].state_tree  # type: ignore[attr-defined]
+        await pilot.press("home")
+        while not str(tree.cursor_node.label).startswith("settings"):
+            await pilot.press("j")
+        await pilot.press("enter")
+    await wait_for(lambda: f'theme: "{value}"' in state_lines(app),
+                   what=f"the State pane to show theme {value!r}")
+
+
+def cursor_text(app: ReplayWorkbench) -> str:
+    return str(app.query_one("#header-cursor", Label).render())
+
+
+def dark_position(source: ReplaySource) -> int:
+    """How many events are applied once theme turned dark."""
+    for index in range(source.total):
+        event = source.event(index)
+        if event["type"] == "state.change" and event["data"].get("value") == "dark":
+            return index + 1
+    raise AssertionError("no dark theme on the tape")
+
+
+async def test_the_cursor_moves_back_to_the_old_value_and_forward_to_the_new(
+    tmp_path: Path,
+) -> None:
+    project, _traces = await record(tmp_path)
+    source = ReplaySource(project)
+    app = make_workbench(source)
+    assert isinstance(app, ReplayWorkbench)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.ready.is_set(), what="the replay to open")
+        assert "event 0/" in cursor_text(app)
+        await pilot.press("5")
+        assert state_lines(app) == [], "the run began with no state"
+
+        await pilot.press("ctrl+end")
+        assert source.position == source.total
+        assert f"event {source.total}/{source.total}" in cursor_text(app)
+        await theme_shown(pilot, app, "dark")
+
+        for _ in range(source.total - dark_position(source) + 1):
+            await pilot.press("ctrl+left")
+        assert source.position == dark_position(source) - 1
+        await theme_shown(pilot, app, "light")
+
+        await pilot.press("ctrl+right")
+        assert source.position == dark_position(source)
+        await theme_shown(pilot, app, "dark")
+
+        await pilot.press("ctrl+home")
+        assert source.position == 0
+        await pilot.press("shift+right")
+        assert source.position > 0 or source.total == 0
+        await pilot.press("ctrl+end", "shift+left")
+        assert source.time <= source.tape.times[-1] - 1000 or source.position == 0  # type: ignore[union-attr]
+
+        await pilot.press("ctrl+up", "ctrl+up")
+        assert source.speed == 4 and "4x" in cursor_text(app)
+        await pilot.press("ctrl+down")
+        assert source.speed == 2
+
+        await pilot.press("ctrl+home", "ctrl+space")
+        assert source.playing and "▶" in cursor_text(app)
+        await wait_for(lambda: not source.playing, timeout=30, what="playing to the end")
+        assert source.position == source.total
+        await theme_shown(pilot, app, "dark")
+
+        await pilot.press("d")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        await wait_for(
+            lambda: any("read-only" in str(n.message) for n in app._notifications),
+            what="the refusal to delete",
+        )
+        assert (await source.state())["settings"] == {"theme": "dark"}
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_opening_a_trace_moves_the_cursor_to_it(tmp_path: Path) -> None:
+    project, traces = await record(tmp_path)
+    source = ReplaySource(project)
+    app = make_workbench(source)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.ready.is_set(), what="the replay to open")
+        await pilot.press("ctrl+end", "3")
+        pane = app.panes["traces"]
+        assert isinstance(pane, TracesPane)
+        await wait_for(lambda: len(pane.book.summaries) >= 2, what="the traces")
+        first = traces[0]
+        while pane.trace_list.selected != first:
+            await pilot.press("j")
+        await pilot.press("enter")
+        needle = f'"traceId":"{first}"'.encode()
+        assert source.tape is not None
+        last = max(i for i, line in enumerate(source.tape.lines) if needle in line)
+        await wait_for(lambda: source.position == last + 1, what="the cursor on the trace")
+        assert app.query_one(TabbedContent).active == "traces"
+        await wait_for(lambda: pane.open_id == first, what="the trace open")
+        assert traces[1] not in pane.book.summaries or source.position > last
+
+
+async def test_every_replay_key_has_an_id_and_a_palette_command(tmp_path: Path) -> None:
+    project, _traces = await record(tmp_path)
+    app = make_workbench(ReplaySource(project))
+    async with app.run_test(size=(80, 24)):
+        await wait_for(lambda: app.ready.is_set(), what="the replay to open")
+        keys_of: dict[str | None, set[str]] = {}
+        for key, bound in app._bindings.key_to_bindings.items():
+            for binding in bound:
+                keys_of.setdefault(binding.id, set()).add(key)
+        for binding_id, key in REPLAY_KEYS.items():
+            assert key in keys_of.get(binding_id, set()), binding_id
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for description in ("Previous event", "Next event", "Back one second",
+                            "Forward one second", "Play/pause", "Faster", "Slower",
+                            "To the start", "To the end"):
+            assert description in titles
+
+
+def test_replay_without_a_tape_says_so(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "motia_tui.cli", "replay", "--dir", str(project)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "no engine tape" in result.stderr
