@@ -17,12 +17,13 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from engine import events as ev
 from engine.cron import next_fire
+from engine.events import WireEvent, wire_event
 from engine.flows import build_flows
 from engine.logs import matching
 from engine.steps import Emit, Step
@@ -205,7 +206,11 @@ class Moment:
 
     def _log(self, data: dict[str, Any]) -> Callable[[], None]:
         self.logs.append(data)
-        return self.logs.pop
+
+        def undo() -> None:
+            self.logs.pop()
+
+        return undo
 
     def _span_start(self, data: dict[str, Any]) -> Callable[[], None]:
         trace_id, span_id = data["traceId"], data["spanId"]
@@ -276,18 +281,18 @@ class Moment:
         changes: list[tuple[str, str, int]] = []
         if span.get("status") == "ok":
             for emit in span.get("emits") or ():
-                topic = emit.get("topic")
-                for step in self.steps.values():
-                    if step.get("type") == "event" and topic in step.get("subscribes", ()):
-                        changes.append((topic, step["name"], 1))
+                topic = str(emit.get("topic"))
+                for target in self.steps.values():
+                    if target.get("type") == "event" and topic in target.get("subscribes", ()):
+                        changes.append((topic, target["name"], 1))
             if span.get("kind") == "event":
                 changes.extend(self._settled(span["step"]))
-        for topic, step, delta in changes:
-            self._bump((topic, step), delta)
+        for topic, to, delta in changes:
+            self._bump((topic, to), delta)
 
         def undo() -> None:
-            for topic, step, delta in reversed(changes):
-                self._bump((topic, step), -delta)
+            for topic, to, delta in reversed(changes):
+                self._bump((topic, to), -delta)
 
         return undo
 
@@ -305,7 +310,7 @@ class Moment:
             self.queued.pop(edge, None)
 
     def _state(self, data: dict[str, Any]) -> Callable[[], None]:
-        group, key, op = data["group"], data.get("key"), data["op"]
+        group, key, op = str(data["group"]), str(data.get("key")), data["op"]
         before_group = self.state.get(group)
         if op == "clear":
             self.state.pop(group, None)
@@ -420,11 +425,11 @@ class Moment:
         return undo
 
     def _settled_dead(self, item: dict[str, Any]) -> Callable[[], None]:
-        edge = (item.get("topic"), item.get("step"))
-        if self.queued.get(edge, 0) <= 0:  # type: ignore[arg-type]
+        edge = (str(item.get("topic")), str(item.get("step")))
+        if self.queued.get(edge, 0) <= 0:
             return lambda: None
-        self._bump(edge, -1)  # type: ignore[arg-type]
-        return lambda: self._bump(edge, 1)  # type: ignore[arg-type]
+        self._bump(edge, -1)
+        return lambda: self._bump(edge, 1)
 
     def _dlq_removed(self, data: dict[str, Any]) -> Callable[[], None]:
         before = self.dlq.pop(data["id"], _MISSING)
@@ -454,12 +459,12 @@ class _ReplayFeed:
 
     def __init__(self, source: ReplaySource) -> None:
         self._source = source
-        self.buffer: deque[dict[str, Any]] = deque()
+        self.buffer: deque[WireEvent] = deque()
         self.dropped = 0
         self._wakeup = asyncio.Event()
         self.closed = False
 
-    def offer(self, events: list[dict[str, Any]] | None) -> None:
+    def offer(self, events: list[WireEvent] | None) -> None:
         if events is None:
             self.buffer.clear()
             self.dropped += 1
@@ -467,7 +472,7 @@ class _ReplayFeed:
             self.buffer.extend(events)
         self._wakeup.set()
 
-    def drain(self) -> list[dict[str, Any]]:
+    def drain(self) -> list[WireEvent]:
         events = list(self.buffer)
         self.buffer.clear()
         return events
@@ -499,7 +504,7 @@ class ReplaySource:
         self.speed = 1.0
         self._moment: Moment | None = None
         self._undo: list[Callable[[], None] | None] = []
-        self._parsed: dict[int, dict[str, Any]] = {}
+        self._parsed: dict[int, WireEvent | None] = {}
         self._feeds: set[_ReplayFeed] = set()
         self._player: asyncio.Task[None] | None = None
         self.on_move: Callable[[], None] | None = None
@@ -560,16 +565,17 @@ class ReplaySource:
         assert self.tape is not None
         return self.tape.snapshot_time
 
-    def event(self, index: int) -> dict[str, Any]:
-        """Event `index` (0-based) as the feed shapes it, parsed once."""
+    def event(self, index: int) -> WireEvent | None:
+        """Event `index` (0-based) as the feed shapes it, parsed once; None for a line this
+        version cannot read (a newer engine's event type, a damaged line)."""
         assert self.tape is not None
-        parsed = self._parsed.get(index)
-        if parsed is None:
-            try:
-                parsed = orjson.loads(self.tape.lines[index])
-            except orjson.JSONDecodeError:
-                parsed = {"type": "tape.unreadable", "time": self.tape.times[index], "data": {}}
-            self._parsed[index] = parsed
+        if index in self._parsed:
+            return self._parsed[index]
+        try:
+            parsed = wire_event(orjson.loads(self.tape.lines[index]))
+        except orjson.JSONDecodeError:
+            parsed = None
+        self._parsed[index] = parsed
         return parsed
 
     def seek(self, position: int) -> None:
@@ -577,7 +583,7 @@ class ReplaySource:
         position = max(0, min(self.total, position))
         if position == self.position:
             return
-        passed: list[dict[str, Any]] | None = []
+        passed: list[WireEvent] | None = []
         if position < self.position:
             passed = None
             if self.position - position > position:
@@ -593,14 +599,16 @@ class ReplaySource:
         moment = self.moment
         while self.position < position:
             event = self.event(self.position)
-            try:
-                undo = moment.apply(event["type"], event["data"])
-            except (KeyError, TypeError, AttributeError):
-                undo = None  # an event this version cannot read changes nothing
+            undo = None
+            if event is not None:
+                try:
+                    undo = moment.apply(event["type"], cast(dict[str, Any], event["data"]))
+                except (KeyError, TypeError, AttributeError):
+                    undo = None  # data this version cannot read changes nothing
+                if passed is not None:
+                    passed.append(event)
             self._undo.append(undo)
             self.position += 1
-            if passed is not None:
-                passed.append(event)
         for feed in self._feeds:
             feed.offer(passed)
         if self.on_move is not None:

@@ -58,9 +58,9 @@ class ReplayWorkbench(WorkbenchApp):
     def _show_cursor(self) -> None:
         text = describe(self.replay)
         position = self.replay.position
-        if position and self.replay.event(position - 1)["type"] == ev.EVENTS_DROPPED:
-            lost = self.replay.event(position - 1)["data"].get("count", 0)
-            text += f" · {lost} events not recorded here"
+        event = self.replay.event(position - 1) if position else None
+        if event is not None and event["type"] == ev.EVENTS_DROPPED:
+            text += f" · {event['data']['count']} events not recorded here"
         self.query_one("#header-cursor", Label).update(text)
 
     def action_replay_step(self, events: int) -> None:

@@ -83,7 +83,11 @@ def dark_position(source: ReplaySource) -> int:
     """How many events are applied once theme turned dark."""
     for index in range(source.total):
         event = source.event(index)
-        if event["type"] == "state.change" and event["data"].get("value") == "dark":
+        if (
+            event is not None
+            and event["type"] == "state.change"
+            and event["data"].get("value") == "dark"
+        ):
             return index + 1
     raise AssertionError("no dark theme on the tape")
 
