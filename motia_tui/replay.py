@@ -63,6 +63,12 @@ def find_tape(target: Path) -> list[Path]:
     """The part files of the run `target` names: a tape file (any part of its run), a
     sessions folder or a project folder (its newest run)."""
     if target.is_file():
+        with target.open("rb") as file:
+            start = file.read(200)
+        if not start.startswith(b'{"time":') or f'"type":"{HEADER}"'.encode() not in start:
+            raise TapeError(
+                f"{target} is not an engine tape (a demo script runs with `motia demo`)"
+            )
         parts = runs(target.parent)
         for paths in parts.values():
             if target.resolve() in [p.resolve() for p in paths]:

@@ -198,3 +198,14 @@ def test_replay_without_a_tape_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "no engine tape" in result.stderr
+
+
+def test_replay_of_a_file_that_is_no_engine_tape_says_so(tmp_path: Path) -> None:
+    script = tmp_path / "demo.tape"
+    script.write_text('Output demo.cast\nKey 3\nWait "Traces"\n', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "motia_tui.cli", "replay", str(script)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0
+    assert "is not an engine tape" in result.stderr and "motia demo" in result.stderr
