@@ -506,6 +506,7 @@ class ReplaySource:
         self.tape: Tape | None = None
         self.position = 0
         """Events applied: 0 is the snapshot, `len(tape.times)` the end."""
+        self._at: float | None = None
         self.playing = False
         self.speed = 1.0
         self._moment: Moment | None = None
@@ -545,6 +546,7 @@ class ReplaySource:
         self._moment = Moment(self.tape.snapshot, project)
         self._undo = []
         self.position = 0
+        self._at = None
 
     @property
     def moment(self) -> Moment:
@@ -560,8 +562,11 @@ class ReplaySource:
 
     @property
     def time(self) -> float:
-        """Epoch milliseconds of the cursor: the last applied event, or the snapshot."""
+        """Epoch milliseconds of the cursor: where a move by time put it, else the last
+        applied event (or the snapshot)."""
         assert self.tape is not None
+        if self._at is not None:
+            return self._at
         if self.position == 0:
             return self.tape.snapshot_time
         return self.tape.times[self.position - 1]
@@ -570,6 +575,11 @@ class ReplaySource:
     def start_time(self) -> float:
         assert self.tape is not None
         return self.tape.snapshot_time
+
+    @property
+    def end_time(self) -> float:
+        assert self.tape is not None
+        return self.tape.times[-1] if self.tape.times else self.tape.snapshot_time
 
     def event(self, index: int) -> WireEvent | None:
         """Event `index` (0-based) as the feed shapes it, parsed once; None for a line this
@@ -586,7 +596,19 @@ class ReplaySource:
 
     def seek(self, position: int) -> None:
         """Move the cursor so that `position` events are applied."""
-        position = max(0, min(self.total, position))
+        self._move(max(0, min(self.total, position)))
+        self._at = None
+        self._moved()
+
+    def seek_time(self, moment_ms: float) -> None:
+        """Put the cursor at `moment_ms` (within the tape): every event up to it applied."""
+        assert self.tape is not None
+        moment_ms = max(self.start_time, min(self.end_time, moment_ms))
+        self._move(bisect.bisect_right(self.tape.times, moment_ms))
+        self._at = moment_ms
+        self._moved()
+
+    def _move(self, position: int) -> None:
         if position == self.position:
             return
         passed: list[WireEvent] | None = []
@@ -617,20 +639,13 @@ class ReplaySource:
             self.position += 1
         for feed in self._feeds:
             feed.offer(passed)
-        if self.on_move is not None:
-            self.on_move()
-
-    def seek_time(self, moment_ms: float) -> None:
-        """Put the cursor on the last event at or before `moment_ms`."""
-        assert self.tape is not None
-        self.seek(bisect.bisect_right(self.tape.times, moment_ms))
 
     def step(self, events: int) -> None:
         self.pause()
         self.seek(self.position + events)
 
     def skip(self, seconds: float) -> None:
-        """Move by time; from between events, forward lands on the next second's last event."""
+        """Move by time, also through a stretch with no event at all."""
         self.pause()
         if self.total:
             self.seek_time(self.time + seconds * 1000)
