@@ -27,7 +27,7 @@ from engine.events import WireEvent, wire_event
 from engine.flows import build_flows
 from engine.logs import matching
 from engine.steps import Emit, Step
-from engine.tracing import Span, trace_summary
+from engine.trace_view import trace_summary
 from motia_tui.source import SourceError
 from motia_tui.tape import END, HEADER, SNAPSHOT, runs
 
@@ -764,13 +764,13 @@ class ReplaySource:
     ) -> list[dict[str, Any]]:
         result = []
         for trace_id in reversed(self.moment.traces):
-            spans = [Span.from_json(s) for s in self.moment.traces[trace_id].values()]
-            if not spans or (step and not any(s.step == step for s in spans)):
+            spans = list(self.moment.traces[trace_id].values())
+            if not spans or (step and not any(s.get("step") == step for s in spans)):
                 continue
             summary = trace_summary(trace_id, spans)
             if status and summary["status"] != status:
                 continue
-            result.append(summary)
+            result.append(dict(summary))
             if len(result) >= limit:
                 break
         return result
@@ -779,9 +779,9 @@ class ReplaySource:
         found = self.moment.traces.get(trace_id)
         if not found:
             return None
-        spans = sorted((Span.from_json(s) for s in found.values()), key=lambda s: s.start)
-        detail: dict[str, Any] = trace_summary(trace_id, spans)
-        detail["spans"] = [s.to_json() for s in spans]
+        spans = sorted(found.values(), key=lambda s: s.get("start") or 0)
+        detail: dict[str, Any] = dict(trace_summary(trace_id, spans))
+        detail["spans"] = spans
         return detail
 
     async def logs(
@@ -830,6 +830,9 @@ class ReplaySource:
 
     async def retry_dlq(self, item_id: str) -> str:
         raise self._refuse("retry a dead letter")
+
+    async def drop_dlq(self, item_id: str) -> None:
+        raise self._refuse("drop a dead letter")
 
     async def emit(self, topic: str, data: Any) -> str:
         raise self._refuse("emit an event")

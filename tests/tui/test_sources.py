@@ -395,6 +395,7 @@ async def test_replay_refuses_every_write(local: LocalSource) -> None:
         replay.emit("greet.requested", {"name": "Eve"}),
         replay.trigger_cron("CountTicks"),
         replay.retry_dlq("any"),
+        replay.drop_dlq("any"),
         replay.request("GET", "/greetings/1", {}, None),
     )
     for write in writes:
