@@ -30,6 +30,7 @@ from engine.effects import (
     EventQueued,
 )
 from engine.events import EventHub
+from engine.registry import StepRegistry
 from engine.steps import Step
 from engine.stores import Persistence
 from engine.tracing import new_id
@@ -99,12 +100,19 @@ def dead_letter_item(dead: DeadLettered) -> dict[str, Any]:
 class Bus:
     """Subscriptions and the deliveries in flight."""
 
-    def __init__(self, hub: EventHub, store: Persistence, base_s: float, max_s: float) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        store: Persistence,
+        registry: StepRegistry,
+        base_s: float,
+        max_s: float,
+    ) -> None:
         self._hub = hub
         self._store = store
+        self._registry = registry
         self._base_s = base_s
         self._max_s = max_s
-        self.subscribers: dict[str, list[Step]] = {}
         self.handle: Handle | None = None
         self.in_flight: dict[str, Delivery] = {}
         self._fifo: dict[str, asyncio.Queue[Delivery]] = {}
@@ -115,14 +123,6 @@ class Bus:
         self.queued_by_edge: dict[tuple[str, str], int] = {}
         self.generation = 0
         self.suspended = False
-
-    def rebuild(self, steps: list[Step]) -> None:
-        subscribers: dict[str, list[Step]] = {}
-        for step in steps:
-            if step.type == "event":
-                for topic in step.subscribes:
-                    subscribers.setdefault(topic, []).append(step)
-        self.subscribers = subscribers
 
     def make_deliveries(
         self,
@@ -136,7 +136,7 @@ class Bus:
         """One delivery per subscriber (or to `only`, keeping `delivery_id` when a dead letter
         is queued again), to dispatch once the run that made them is in the store."""
         deliveries = []
-        for step in self.subscribers.get(topic, ()):
+        for step in self._registry.subscribers.get(topic, ()):
             if only is not None and step.name != only:
                 continue
             deliveries.append(
@@ -153,7 +153,8 @@ class Bus:
             )
         return deliveries
 
-    def dispatch_all(self, deliveries: list[Delivery], steps: dict[str, Step]) -> None:
+    def dispatch_all(self, deliveries: list[Delivery]) -> None:
+        steps = self._registry.steps
         for delivery in deliveries:
             self.dispatch(delivery, steps.get(delivery.step))
 
@@ -276,8 +277,9 @@ class Bus:
             self._hub.publish(ev.DLQ_REMOVED, {"id": item_id})
         return item
 
-    def recover(self, steps: dict[str, Step]) -> int:
+    def recover(self) -> int:
         """Dispatch every delivery the store still holds: the work a crash interrupted."""
+        steps = self._registry.steps
         claimed = self._store.claim_queued()
         for queued in claimed:
             delivery = Delivery(
@@ -302,7 +304,7 @@ class Bus:
         self.in_flight.clear()
         self.queued_by_edge.clear()
 
-    def resume(self, steps: dict[str, Step]) -> int:
+    def resume(self) -> int:
         """The store writes again: take the queue and the dead letters back from it."""
         self.suspended = False
         before = self.dlq
@@ -311,7 +313,7 @@ class Bus:
             self._hub.publish(ev.DLQ_REMOVED, {"id": item_id})
         for item_id in self.dlq.keys() - before.keys():
             self._hub.publish(ev.DLQ_ADDED, self.dlq[item_id])
-        return self.recover(steps)
+        return self.recover()
 
     def _cancel_waiting(self) -> None:
         for timer in self._timers:

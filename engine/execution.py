@@ -39,6 +39,7 @@ from engine.effects import (
 from engine.events import EventHub
 from engine.logs import LogStore, RecordSink, StepLogger
 from engine.records import wrap
+from engine.registry import StepRegistry
 from engine.runs import Deadlines, Run
 from engine.settings import Settings
 from engine.state import StateError, encode
@@ -108,7 +109,7 @@ class Executor:
         logs: LogStore,
         streams: StreamStore,
         bus: Bus,
-        stream_definitions: dict[str, StreamDefinition],
+        registry: StepRegistry,
     ) -> None:
         self.settings = settings
         self.project_dir = project_dir
@@ -117,12 +118,12 @@ class Executor:
         self.traces = traces
         self.stream_store = streams
         self.bus = bus
-        self.stream_definitions = stream_definitions
+        self.stream_definitions = registry.streams
         self.keep = settings.failed_attempts == "keep"
         self.record_sink = RecordSink(logs)
         self.system_log = StepLogger(self.record_sink, None, None, [])
         self.pool = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="motia-step")
-        self.steps: dict[str, Step] = {}
+        self.steps = registry.steps
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.stats: dict[str, dict[str, int]] = {}
         self.deadlines = Deadlines()
@@ -193,7 +194,7 @@ class Executor:
                 else:
                     self._announce(change)
             if run.emitted:
-                self.bus.dispatch_all(run.emitted, self.steps)
+                self.bus.dispatch_all(run.emitted)
         return done
 
     async def invoke(self, step: Step, run: Run, args: tuple[Any, ...]) -> Any:
@@ -415,7 +416,7 @@ class Executor:
                 run.kept = _observed(
                     self.store.commit([d.queued() for d in deliveries], True, run.epoch)
                 )
-                self.bus.dispatch_all(deliveries, self.steps)
+                self.bus.dispatch_all(deliveries)
             return
         for delivery in deliveries:
             run.effects.append(delivery.queued())

@@ -100,7 +100,7 @@ class ApiRouter:
     def _refresh(self) -> None:
         static: dict[str, dict[str, Step]] = {}
         dynamic: list[_Route] = []
-        for step in self._engine.steps.values():
+        for step in self._engine.registry.steps.values():
             if step.type != "api" or step.path is None or step.method is None:
                 continue
             if ":" in step.path:
@@ -109,11 +109,11 @@ class ApiRouter:
                 key = step.path.rstrip("/") or "/"
                 static.setdefault(key, {})[step.method] = step
         self._static, self._dynamic = static, dynamic
-        self._version = self._engine.routes_version
+        self._version = self._engine.registry.version
 
     def match(self, method: str, path: str) -> tuple[Step | None, dict[str, str], set[str]]:
         """The step for a request, its path params, and the methods the path allows."""
-        if self._version != self._engine.routes_version:
+        if self._version != self._engine.registry.version:
             self._refresh()
         allowed: set[str] = set()
         by_method = self._static.get(path.rstrip("/") or "/")

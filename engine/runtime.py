@@ -23,6 +23,7 @@ from engine.events import EventHub
 from engine.execution import Executor
 from engine.flows import build_flows
 from engine.logs import LoggingBridge, LogStore
+from engine.registry import StepRegistry
 from engine.settings import Settings
 from engine.state import StateView, encode
 from engine.steps import Step, StepError, build_step, merge_errors
@@ -49,10 +50,14 @@ class Engine:
         self.logs = LogStore(self.events, self.store, self.settings.memory_window)
         self.state = StateView(self.store)
         self.stream_store = StreamStore(self.store)
+        self.registry = StepRegistry()
         self.bus = Bus(
-            self.events, self.store, self.settings.retry_base_s, self.settings.retry_max_s
+            self.events,
+            self.store,
+            self.registry,
+            self.settings.retry_base_s,
+            self.settings.retry_max_s,
         )
-        self.stream_definitions: dict[str, StreamDefinition] = {}
         self.executor = Executor(
             self.settings,
             self.project_dir,
@@ -62,14 +67,13 @@ class Engine:
             self.logs,
             self.stream_store,
             self.bus,
-            self.stream_definitions,
+            self.registry,
         )
-        self.steps = self.executor.steps
         self.cron = CronScheduler(self._cron_tick)
-        self.files: dict[Path, list[str]] = {}
-        self.stream_files: dict[Path, str] = {}
-        self.errors: dict[Path, StepError] = {}
-        self.routes_version = 0
+        self.registry.on_change.append(self.cron.reschedule)
+        self.steps = self.registry.steps
+        self.stream_definitions = self.registry.streams
+        self.errors = self.registry.errors
         self.recovered = 0
         self._watch_task: asyncio.Task[None] | None = None
         self._bridge: LoggingBridge | None = None
@@ -93,7 +97,7 @@ class Engine:
         self.logs.warm()
         self.bus.load_dlq()
         self.load_all()
-        self.recovered = self.bus.recover(self.steps)
+        self.recovered = self.bus.recover()
         if self.recovered:
             self.executor.system_log.info(
                 f"resuming {self.recovered} queued event(s) from the last run"
@@ -126,7 +130,7 @@ class Engine:
         """The store stopped or resumed committing: pause or resume the work that needs it."""
         log = self.executor.system_log
         if health.ok:
-            resumed = self.bus.resume(self.steps)
+            resumed = self.bus.resume()
             log.info(
                 f"store writes again: resuming api requests, cron and {resumed} queued event(s)"
             )
@@ -174,80 +178,32 @@ class Engine:
             self._fail(path, exc)
 
     def _fail(self, path: Path, error: StepError) -> None:
-        self.errors[path] = error
+        steps = self.registry.fail(path, error)
         self.executor.system_log.error(
             f"failed to load {error.file}:{error.line}: {error.message}",
             {"file": error.file, "line": error.line},
         )
-        self.events.publish(ev.STEP_FAILED, {**error.to_json(), "steps": self.files.get(path, [])})
+        self.events.publish(ev.STEP_FAILED, {**error.to_json(), "steps": steps})
 
     def _install_step(self, path: Path, step: Step) -> None:
-        for other in self.steps.values():
-            if other.name == step.name and other.file != path:
-                raise StepError(
-                    path,
-                    step.line,
-                    f"duplicate step name {step.name!r}: also defined in {other.file}",
-                )
-            if (
-                step.type == "api"
-                and other.type == "api"
-                and other.file != path
-                and other.method == step.method
-                and other.path == step.path
-            ):
-                raise StepError(
-                    path,
-                    step.line,
-                    f"route clash: {step.method} {step.path} is "
-                    f"already served by {other.name} ({other.file})",
-                )
-        for name in self.files.get(path, []):
-            if name != step.name:
-                self.steps.pop(name, None)
-        self.steps[step.name] = step
-        self.files[path] = [step.name]
-        self.errors.pop(path, None)
-        self._rewire()
+        self.registry.add_step(path, step)
         for warning in step.warnings:
             self.executor.system_log.warn(f"{path}:{step.line}: {warning}")
         self.events.publish(ev.STEP_LOADED, step.to_json(self.project_dir))
 
     def _install_stream(self, path: Path, definition: StreamDefinition) -> None:
-        owner = next((p for p, n in self.stream_files.items() if n == definition.name), None)
-        if owner is not None and owner != path:
-            raise StepError(
-                path,
-                definition.line,
-                f"duplicate stream name {definition.name!r}: also defined in {owner}",
-            )
-        old = self.stream_files.get(path)
-        if old is not None and old != definition.name:
-            self.stream_definitions.pop(old, None)
-        self.stream_definitions[definition.name] = definition
-        self.stream_files[path] = definition.name
-        self.errors.pop(path, None)
+        self.registry.add_stream(path, definition)
         for warning in definition.warnings:
             self.executor.system_log.warn(f"{path}:{definition.line}: {warning}")
         self.events.publish(ev.STEP_LOADED, {"stream": definition.to_json(self.project_dir)})
 
     def remove_file(self, path: Path) -> None:
         path = path.resolve()
-        self.errors.pop(path, None)
-        for name in self.files.pop(path, []):
-            self.steps.pop(name, None)
+        names, stream = self.registry.remove_file(path)
+        for name in names:
             self.events.publish(ev.STEP_REMOVED, {"name": name, "file": str(path)})
-        stream = self.stream_files.pop(path, None)
         if stream is not None:
-            self.stream_definitions.pop(stream, None)
             self.events.publish(ev.STEP_REMOVED, {"stream": stream, "file": str(path)})
-        self._rewire()
-
-    def _rewire(self) -> None:
-        steps = list(self.steps.values())
-        self.bus.rebuild(steps)
-        self.cron.reschedule(steps)
-        self.routes_version += 1
 
     # -- hot reload ---------------------------------------------------------------------
 
@@ -282,7 +238,7 @@ class Engine:
             helper_changed = True
         if helper_changed:
             discovery.forget_project_modules(self.project_dir)
-            for path in list(self.files) + list(self.stream_files) + list(self.errors):
+            for path in self.registry.loaded_paths():
                 if path.exists():
                     self.load_file(path)
             self.executor.system_log.info("a helper module changed: reloaded every step")
