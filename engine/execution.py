@@ -306,6 +306,15 @@ class Executor:
         self.end(run, output=output)
         return self._settle(run, delivery, True, None, True)
 
+    def refused(self, run: Run, exc: StoreFailing) -> None:
+        """The store refused a run that had succeeded: it failed after all, and its span and
+        counters say so."""
+        counters = self.stats.get(run.step_name)
+        if counters is not None:
+            counters["failures"] += 1
+        error = {"message": f"not kept: {exc}", "type": "StoreFailing"}
+        self.traces.end_span(run.span, ERROR, error=error)
+
     def _settle(
         self,
         run: Run,
@@ -318,7 +327,9 @@ class Executor:
             return True
         try:
             self.finish(run, succeeded, effect or self.bus.finished(delivery))
-        except StoreFailing:
+        except StoreFailing as exc:
+            if succeeded:
+                self.refused(run, exc)
             return True  # the bus was suspended: the store still holds the delivery
         self.bus.settled(delivery, effect)
         return settled
@@ -353,6 +364,8 @@ class Executor:
             self.finish(run, succeeded)
         except StoreFailing as exc:
             self.step_logger(run).error(f"cron {step.name}'s run was not kept: {exc}")
+            if succeeded:
+                self.refused(run, exc)
 
     def manual_run(self, what: str, input_: Any = None, trace_id: str | None = None) -> Run:
         """A span for something a person did (an emit, a state edit), so traces show it."""

@@ -271,6 +271,7 @@ class ApiRouter:
                 await done
         except StoreFailing as exc:
             executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
+            executor.refused(run, exc)
             await self._unavailable(send, exc, [trace_header], run.trace_id)
             return
         out = [trace_header, *self._cors]

@@ -6,7 +6,7 @@
         assert project.state("orders", response.json()["orderId"])["status"] == "processed"
 
 Requests go straight to the ASGI app (httpx's ASGI transport), so a test needs no free port,
-and the store is SQLite in memory, so nothing is written into the project.
+and the store is the in-memory adapter, so nothing is written into the project.
 """
 
 from __future__ import annotations
