@@ -34,6 +34,9 @@ _HEADER_FIELD = re.compile(
 )
 
 
+_QUOTED_NAMES = tuple(f'"{name}"'.encode() for name in SECRET_HEADERS)
+
+
 def visible_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A request's headers as a span shows them: without credentials."""
     return {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
@@ -59,7 +62,11 @@ class Masker:
         self._field = rb'"\1":"' + MASK.encode() + rb'"'
 
     def json(self, text: bytes) -> bytes:
-        masked = _HEADER_FIELD.sub(self._field, text)
+        lowered = text.lower()
+        if any(name in lowered for name in _QUOTED_NAMES):
+            masked = _HEADER_FIELD.sub(self._field, text)
+        else:
+            masked = text  # the usual batch: searching it costs a tenth of the expression
         for secret in self._secrets:
             if secret in masked:
                 masked = masked.replace(secret, MASK.encode())
