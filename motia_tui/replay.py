@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -35,6 +36,10 @@ SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 PLAY_TICK_S = 1 / 15
 FEED_LIMIT = 5_000
 """A move forward by more events than this reloads the panes instead of feeding them."""
+BULK_EVENTS = 1_000
+"""Moves longer than this run with the garbage collector paused, and what they built is then
+frozen out of its reach: a move to the end of a tape spent two thirds of its time collecting
+objects the moment keeps anyway (plain dicts and lists, freed by reference counting)."""
 _MISSING: Any = object()
 
 
@@ -511,7 +516,6 @@ class ReplaySource:
         self.speed = 1.0
         self._moment: Moment | None = None
         self._undo: list[Callable[[], None] | None] = []
-        self._parsed: dict[int, WireEvent | None] = {}
         self._feeds: set[_ReplayFeed] = set()
         self._player: asyncio.Task[None] | None = None
         self.on_move: Callable[[], None] | None = None
@@ -582,17 +586,14 @@ class ReplaySource:
         return self.tape.times[-1] if self.tape.times else self.tape.snapshot_time
 
     def event(self, index: int) -> WireEvent | None:
-        """Event `index` (0-based) as the feed shapes it, parsed once; None for a line this
-        version cannot read (a newer engine's event type, a damaged line)."""
+        """Event `index` (0-based) as the feed shapes it; None for a line this version cannot
+        read (a newer engine's event type, a damaged line). Parsed on each call: the moment
+        keeps what it needs, so a long tape is not held twice in memory."""
         assert self.tape is not None
-        if index in self._parsed:
-            return self._parsed[index]
         try:
-            parsed = wire_event(orjson.loads(self.tape.lines[index]))
+            return wire_event(orjson.loads(self.tape.lines[index]))
         except orjson.JSONDecodeError:
-            parsed = None
-        self._parsed[index] = parsed
-        return parsed
+            return None
 
     def seek(self, position: int) -> None:
         """Move the cursor so that `position` events are applied."""
@@ -611,6 +612,17 @@ class ReplaySource:
     def _move(self, position: int) -> None:
         if position == self.position:
             return
+        bulk = abs(position - self.position) > BULK_EVENTS and gc.isenabled()
+        if bulk:
+            gc.disable()  # what a long move builds lives on: collecting it mid-way is waste
+        try:
+            self._apply_until(position)
+        finally:
+            if bulk:
+                gc.freeze()  # and no later collection walks it all again
+                gc.enable()
+
+    def _apply_until(self, position: int) -> None:
         passed: list[WireEvent] | None = []
         if position < self.position:
             passed = None
