@@ -55,6 +55,29 @@ _DASHED: dict[str, str] = {"─": "╌", "│": "┆"}
 
 
 @dataclass(frozen=True)
+class Scale:
+    """How much room a drawing gives its text: the zoom levels of the flow view."""
+
+    text_min: int  # narrowest text inside a box
+    text_max: int  # names and details longer than this are cut with an ellipsis
+    label_max: int  # longest edge label written on the canvas (0: none)
+    marks: bool = True  # the type mark before the name ("[API] "), when there is room
+    pad: int = 2  # line cells between a box and the lanes of a gap
+
+
+SCALES = (
+    Scale(8, 12, 0, marks=False, pad=1),
+    Scale(10, 16, 8, marks=False),
+    Scale(12, 22, 14),
+    Scale(TEXT_MIN, TEXT_MAX, LABEL_MAX),
+)
+"""Zoom levels, smallest first; the last is the full drawing. A four-column flow fits 80
+columns at the smallest: the detail line (route, schedule, topics) still tells the kinds
+apart, and edge labels give way to the side panel."""
+FULL = SCALES[-1]
+
+
+@dataclass(frozen=True)
 class LayoutNode:
     """A node placed in the grid; `width` is the box width shared by its whole column."""
 
@@ -88,6 +111,8 @@ class FlowLayout:
     nodes: dict[str, LayoutNode]
     edges: tuple[LayoutEdge, ...]
     columns: tuple[tuple[Item, ...], ...]
+    label_max: int = LABEL_MAX
+    pad: int = 2
 
     @property
     def order(self) -> list[str]:
@@ -136,6 +161,10 @@ def node_label(node: Json) -> str:
     return f"{mark} {node.get('name') or node.get('id')}"
 
 
+def _name(node: Json) -> str:
+    return str(node.get("name") or node.get("id"))
+
+
 def node_detail(node: Json) -> str:
     """The trigger of a step: route for api, schedule for cron, topics for event."""
     kind = node.get("type")
@@ -148,7 +177,7 @@ def node_detail(node: Json) -> str:
     return ""
 
 
-def layout_flow(flow: Json) -> FlowLayout:
+def layout_flow(flow: Json, scale: Scale = FULL) -> FlowLayout:
     """Assign columns and rows; edges naming unknown nodes are dropped rather than fatal."""
     raw: dict[str, Json] = {}
     for node in flow.get("nodes") or []:
@@ -183,13 +212,14 @@ def layout_flow(flow: Json) -> FlowLayout:
                 columns[c].append(index)
     ordered = _order_columns(columns, _hops(edges, column, count))
 
-    text_width = [TEXT_MIN] * count
+    text_width = [scale.text_min] * count
     for node_id, node in raw.items():
         c = column[node_id]
-        text_width[c] = max(text_width[c], len(node_label(node)), len(node_detail(node)))
+        label = node_label(node) if scale.marks else _name(node)
+        text_width[c] = max(text_width[c], len(label), len(node_detail(node)))
     nodes: dict[str, LayoutNode] = {}
     for c, items in enumerate(ordered):
-        width = min(text_width[c], TEXT_MAX)
+        width = min(text_width[c], scale.text_max)
         for row, node_id in enumerate(item for item in items if isinstance(item, str)):
             node = raw[node_id]
             nodes[node_id] = LayoutNode(
@@ -198,7 +228,7 @@ def layout_flow(flow: Json) -> FlowLayout:
                 type=str(node.get("type") or ""),
                 column=c,
                 row=row,
-                label=_fit(node_label(node), width),
+                label=_fit(node_label(node) if scale.marks else _name(node), width),
                 detail=_fit(node_detail(node), width),
                 width=width + 4,
             )
@@ -207,6 +237,8 @@ def layout_flow(flow: Json) -> FlowLayout:
         nodes=nodes,
         edges=edges,
         columns=tuple(tuple(items) for items in ordered),
+        label_max=scale.label_max,
+        pad=scale.pad,
     )
 
 
@@ -237,7 +269,7 @@ def render_flow(
     gaps, channel = _route(layout, hops, column, ports, content_h)
     left_room, right_room = _label_rooms(layout, gaps, column, col_w, edge_counts)
     lanes = [_order_lanes(wires) for wires in gaps]
-    gap_w, lane_pad = _gap_widths(lanes, left_room, right_room)
+    gap_w, lane_pad = _gap_widths(lanes, left_room, right_room, layout.pad)
     gap_x: list[int] = []
     col_x: list[int] = []
     x = 0
@@ -280,7 +312,7 @@ def render_flow(
 
     texts = {i: _edge_text(e, edge_counts) for i, e in enumerate(layout.edges)}
     for index, (lx, y, length) in _label_runs(canvas, arrows).items():
-        room = min(LABEL_MAX, length - 2)
+        room = min(layout.label_max, length - 2)
         text = texts[index]
         if text and room >= min(3, len(text)):
             canvas.put(lx + 1, y, _fit(text, room))
@@ -346,7 +378,7 @@ def _route(
 
 
 def _gap_widths(
-    lanes: list[list[list[_Wire]]], left_room: list[int], right_room: list[int]
+    lanes: list[list[list[_Wire]]], left_room: list[int], right_room: list[int], pad: int
 ) -> tuple[list[int], list[int]]:
     """Width of each gap and the offset of its first lane.
 
@@ -357,8 +389,8 @@ def _gap_widths(
     widths: list[int] = []
     pads: list[int] = []
     for g, ordered in enumerate(lanes):
-        lpad = 0 if g == 0 else max(2, left_room[g] + 2)
-        rpad = 0 if g == last else max(2, right_room[g] + 2) + 1
+        lpad = 0 if g == 0 else max(pad, left_room[g] + 2 if left_room[g] else 0)
+        rpad = 0 if g == last else max(pad, right_room[g] + 2 if right_room[g] else 0) + 1
         pads.append(lpad)
         if ordered:
             widths.append(lpad + 2 * len(ordered) - 1 + rpad)
@@ -601,7 +633,7 @@ def _label_rooms(
             continue  # written on its channel under the graph
         reserve = COUNT_RESERVE if counts is not None else 0
         size = sum(len(label) + reserve + 2 for label in edge.labels) - 2
-        size = min(LABEL_MAX, size)
+        size = min(layout.label_max, size)
         first, last = column[edge.source] + 1, column[edge.target]
         if last > first and col_w[first] - 2 >= size:
             continue  # fits on the first pass-through
