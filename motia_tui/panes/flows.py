@@ -9,8 +9,10 @@ longer loads keeps its last node, drawn as broken, with the reason in the side p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
 from typing import Any
 
 from textual import on, work
@@ -26,9 +28,15 @@ from engine.events import SpanData, WireEvent
 from motia_tui.messages import OpenEndpoint
 from motia_tui.source import EngineSource
 from motia_tui.widgets.confirm import ConfirmScreen
-from motia_tui.widgets.flow_canvas import RUNNING_MARK, FlowCanvas, with_counters
+from motia_tui.widgets.flow_canvas import (
+    RUNNING_MARK,
+    FlowCanvas,
+    with_counters,
+    with_next_fires,
+)
 from motia_tui.widgets.graph_layout import (
     ERROR_MARK,
+    SCALES,
     FlowLayout,
     layout_flow,
     node_label,
@@ -45,7 +53,69 @@ NO_FLOWS = (
     "Every step naming the same flow is drawn in one graph here."
 )
 
+NO_FLOW = "(no flow)"
+"""The graph of the steps whose config names no flow, so no step goes undrawn."""
+
 Counters = dict[str, int]
+
+
+def unflowed_graph(steps: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The `(no flow)` graph, built from `GET steps` the way the engine builds a flow: emits
+    join subscribes, virtual emits join virtual (or real) subscribes. None when every step
+    names a flow."""
+    members = [s for s in steps if not s.get("flows")]
+    if not members:
+        return None
+    nodes = [
+        {
+            "id": s["name"],
+            **{k: s.get(k) for k in ("name", "type", "description", "file", "path", "method",
+                                     "cron")},
+            "emits": [_topic(e) for e in s.get("emits") or []],
+            "subscribes": list(s.get("subscribes") or []),
+            "virtualEmits": [_topic(e) for e in s.get("virtualEmits") or []],
+            "virtualSubscribes": list(s.get("virtualSubscribes") or []),
+        }
+        for s in members
+    ]
+    edges: list[dict[str, Any]] = []
+    for source in members:
+        for target in members:
+            for virtual, key in ((False, "emits"), (True, "virtualEmits")):
+                listens = set(target.get("subscribes") or [])
+                if virtual:
+                    listens |= set(target.get("virtualSubscribes") or [])
+                for emit in source.get(key) or []:
+                    if _topic(emit) in listens:
+                        edge = {"from": source["name"], "to": target["name"],
+                                "topic": _topic(emit), "virtual": virtual}
+                        if isinstance(emit, Mapping) and emit.get("label"):
+                            edge["label"] = emit["label"]
+                        edges.append(edge)
+    return {"name": NO_FLOW, "nodes": nodes, "edges": edges}
+
+
+def _topic(item: Any) -> str:
+    return str(item.get("topic") if isinstance(item, Mapping) else item)
+
+
+def fire_time(when_s: float, now_s: float, tz: tzinfo | None, *, short: bool = False) -> str:
+    """A cron step's next fire: the time today, the date too on another day. `short` fits
+    a box beside its schedule (`03:05`, `Jan 1`); the side panel has the long form."""
+    when = datetime.fromtimestamp(when_s, tz)
+    today = datetime.fromtimestamp(now_s, tz).date()
+    if when.date() == today:
+        return when.strftime("%H:%M" if short else "%H:%M:%S")
+    day = f"{when.strftime('%b')} {when.day}"
+    return day if short else f"{day} {when.strftime('%H:%M')}"
+
+
+def fire_countdown(when_s: float, now_s: float) -> str:
+    seconds = max(0, int(when_s - now_s))
+    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"in {seconds // size}{unit}"
+    return f"in {seconds}s"
 
 
 @dataclass
@@ -57,8 +127,12 @@ class FlowsModel:
     errors: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Counters] = field(default_factory=dict)
     queued: dict[tuple[str, str], int] = field(default_factory=dict)
+    next_fires: dict[str, float] = field(default_factory=dict)
 
     def apply_stats(self, stats: Mapping[str, Any]) -> None:
+        self.next_fires = {
+            str(name): float(when) for name, when in (stats.get("cron") or {}).items()
+        }
         self.counters = {
             name: {k: int(v.get(k, 0)) for k in ("runs", "failures", "running")}
             for name, v in (stats.get("steps") or {}).items()
@@ -102,6 +176,10 @@ class FlowsPane(Vertical):
     BINDINGS = [
         Binding("]", "cycle_flow(1)", "Next flow", id="flows-next-flow"),
         Binding("[", "cycle_flow(-1)", "Previous flow", id="flows-previous-flow"),
+        Binding("f", "fit", "Fit", id="flows-fit"),
+        Binding("plus", "zoom(1)", "Zoom in", id="flows-zoom-in"),
+        Binding("minus", "zoom(-1)", "Zoom out", id="flows-zoom-out"),
+        Binding("p", "toggle_panel", "Panel", id="flows-toggle-panel"),
     ]
 
     class _Loaded(Message):
@@ -123,12 +201,26 @@ class FlowsPane(Vertical):
             self.trace_id = trace_id
             self.error = error
 
-    def __init__(self, source: EngineSource, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        source: EngineSource,
+        *,
+        id: str | None = None,
+        tz: tzinfo | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(id=id)
         self.source = source
+        self.tz = tz
+        self.clock = clock
+        """Seconds since the epoch, for cron countdowns; the snapshot tests freeze it."""
         self.model = FlowsModel()
         self._flow_name: str | None = None
-        self._layouts: dict[str, FlowLayout] = {}
+        self._layouts: dict[tuple[str, int], FlowLayout] = {}
+        self.zoom: int | None = len(SCALES) - 1
+        """The scale shown (an index into `SCALES`; the full drawing at first), or None to
+        fit the canvas's width (`f`), again after every resize."""
+        self._fitted: dict[tuple[str, int], int] = {}
         self._stats_wanted = False
         self._detail_shown: Any = None
 
@@ -148,6 +240,9 @@ class FlowsPane(Vertical):
         self.query_one("#flows-errors").display = False
         self.query_one("#flows-empty").display = False
         self.set_interval(STATS_INTERVAL_S, self._maybe_read_stats)
+
+    def on_resize(self) -> None:
+        self._redraw()
 
     # -- the pane contract ------------------------------------------------------------
 
@@ -195,12 +290,21 @@ class FlowsPane(Vertical):
     def _loaded(self, message: _Loaded) -> None:
         model = self.model
         model.flows = list(message.flows.get("flows") or [])
-        model.steps = {s["name"]: s for s in message.steps.get("steps") or []}
+        steps = list(message.steps.get("steps") or [])
+        unflowed = unflowed_graph(steps)
+        if unflowed is not None:
+            model.flows.append(unflowed)
+        model.steps = {s["name"]: s for s in steps}
         model.errors = list(message.steps.get("errors") or [])
         model.apply_stats(message.stats)
-        self._layouts = {str(f.get("name")): layout_flow(f) for f in model.flows}
-        names = list(self._layouts)
-        if self._flow_name not in self._layouts:
+        self._layouts = {
+            (str(f.get("name")), level): layout_flow(f, scale)
+            for f in model.flows
+            for level, scale in enumerate(SCALES)
+        }
+        self._fitted.clear()
+        names = [str(f.get("name")) for f in model.flows]
+        if self._flow_name not in names:
             self._flow_name = names[0] if names else None
         picker: Select[str] = self.query_one("#flows-picker", Select)
         picker.set_options([(Content(name), name) for name in names])
@@ -221,10 +325,42 @@ class FlowsPane(Vertical):
     def _current_flow(self) -> dict[str, Any] | None:
         return next((f for f in self.model.flows if f.get("name") == self._flow_name), None)
 
+    def _level(self, width: int) -> int:
+        """The zoom level: the user's, or the largest whose drawing fits `width` columns (the
+        smallest when none does). Geometry does not change with live counts, so the answer is
+        kept per flow and width."""
+        if self.zoom is not None:
+            return self.zoom
+        name = self._flow_name or ""
+        known = self._fitted.get((name, width))
+        if known is not None:
+            return known
+        level = 0
+        for candidate in range(len(SCALES) - 1, -1, -1):
+            layout = self._layouts.get((name, candidate))
+            if layout is None:
+                break
+            lines = render_flow(layout, {}, self._edge_counts(layout)).lines
+            if max((len(line) for line in lines), default=0) <= width:
+                level = candidate
+                break
+        self._fitted[(name, width)] = level
+        return level
+
+    def _edge_counts(self, layout: FlowLayout) -> dict[tuple[str, str, str], int]:
+        return {
+            (edge.source, edge.target, topic): self.model.queued.get((topic, edge.target), 0)
+            for edge in layout.edges
+            for topic in edge.topics
+        }
+
     def _redraw(self) -> None:
+        if not self.is_mounted:
+            return
         canvas = self.query_one(FlowCanvas)
         flow = self._current_flow()
-        layout = self._layouts.get(self._flow_name or "")
+        width = canvas.scrollable_content_region.width or self.size.width
+        layout = self._layouts.get((self._flow_name or "", self._level(width)))
         empty = flow is None or layout is None or not layout.nodes
         canvas.display = not empty
         self.query_one("#flows-empty").display = empty
@@ -233,18 +369,20 @@ class FlowsPane(Vertical):
             self._show_detail(None)
             return
         model = self.model
-        edge_counts = {
-            (edge.source, edge.target, topic): model.queued.get((topic, edge.target), 0)
-            for edge in layout.edges
-            for topic in edge.topics
-        }
-        render = render_flow(layout, {}, edge_counts)
+        render = render_flow(layout, {}, self._edge_counts(layout))
         counts = {
             node_id: (c["runs"], c["failures"], c["running"])
             for node_id, c in model.counters.items()
         }
         kinds = {node.id: node.type for node in layout.nodes.values()}
-        canvas.show(render, with_counters(render, counts), kinds, frozenset(model.broken(flow)))
+        lines = with_counters(render, counts)
+        fires = {
+            node.id: fire_time(model.next_fires[node.name], self.clock(), self.tz, short=True)
+            for node in layout.nodes.values()
+            if node.type == "cron" and node.name in model.next_fires
+        }
+        lines = with_next_fires(render, lines, fires)
+        canvas.show(render, lines, kinds, frozenset(model.broken(flow)))
         self._show_detail(canvas.selected)
 
     def _show_errors(self) -> None:
@@ -264,11 +402,15 @@ class FlowsPane(Vertical):
         detail: Any = ""
         if node is not None:
             name = str(node.get("name") or node_id)
+            when = self.model.next_fires.get(name)
+            now = self.clock()
             detail = node_details(
                 node,
                 self.model.steps.get(name, {}),
                 self.model.broken(flow or {}).get(name),
                 self.model.counters.get(name, {}),
+                None if when is None
+                else f"{fire_time(when, now, self.tz)} ({fire_countdown(when, now)})",
             )
         if detail == self._detail_shown:
             return
@@ -287,8 +429,24 @@ class FlowsPane(Vertical):
             self._flow_name = message.value
             self._redraw()
 
+    def action_fit(self) -> None:
+        self.zoom = None
+        self._redraw()
+
+    def action_zoom(self, delta: int) -> None:
+        canvas = self.query_one(FlowCanvas)
+        current = self._level(canvas.scrollable_content_region.width)
+        self.zoom = max(0, min(current + delta, len(SCALES) - 1))
+        self._redraw()
+
+    def action_toggle_panel(self) -> None:
+        """Hide or show the side panel; the graph gets its width (and fits again)."""
+        panel = self.query_one("#flows-detail")
+        panel.display = not panel.display
+        self.call_after_refresh(self._redraw)
+
     def action_cycle_flow(self, delta: int) -> None:
-        names = list(self._layouts)
+        names = [str(f.get("name")) for f in self.model.flows]
         if len(names) < 2:
             return
         index = names.index(self._flow_name) if self._flow_name in names else 0
@@ -339,6 +497,7 @@ def node_details(
     step: Mapping[str, Any],
     error: Mapping[str, Any] | None,
     counters: Mapping[str, int],
+    next_fire: str | None = None,
 ) -> Content:
     """The side panel: what the step is, where it lives, what it does now."""
     parts: list[str | tuple[str, str] | Content] = [(node_label(node), "bold"), "\n"]
@@ -357,6 +516,7 @@ def node_details(
     if kind == "api":
         row("route", f"{node.get('method')} {node.get('path')}")
     row("cron", node.get("cron"))
+    row("next", next_fire)
     row("listens", ", ".join(str(t) for t in node.get("subscribes") or []))
     row("emits", ", ".join(_emit_text(e) for e in step.get("emits") or node.get("emits") or []))
     row("v-emits", ", ".join(_emit_text(e) for e in step.get("virtualEmits") or []))

@@ -55,6 +55,26 @@ def with_counters(render: FlowRender, counters: Mapping[str, tuple[int, int, int
     return lines
 
 
+def with_next_fires(render: FlowRender, lines: list[str], fires: Mapping[str, str]) -> list[str]:
+    """The lines with each cron box's schedule followed by its next fire time (`→ 03:05:00`),
+    or the time alone where the box is too narrow for both."""
+    lines = list(lines)
+    for node_id, fire in fires.items():
+        box = render.boxes.get(node_id)
+        if box is None or box.h < 4:
+            continue
+        inner = box.w - 4
+        y = box.y + 2
+        line = lines[y]
+        schedule = line[box.x + 2 : box.x + 2 + inner].rstrip()
+        text = f"{schedule} → {fire}" if schedule and "…" not in schedule else f"→ {fire}"
+        if len(text) > inner:
+            text = f"→ {fire}"
+        text = (text if len(text) <= inner else text[: max(inner - 1, 0)] + "…").ljust(inner)
+        lines[y] = line[: box.x + 2] + text + line[box.x + 2 + inner :]
+    return lines
+
+
 class FlowCanvas(ScrollView, can_focus=True):
     """A scrollable, selectable flow picture."""
 
@@ -126,14 +146,20 @@ class FlowCanvas(ScrollView, can_focus=True):
         self.virtual_size = Size(width, len(lines))
         if self.selected not in render.boxes:
             self.selected = render.order[0] if render.order else None
+        else:
+            self.call_after_refresh(self._follow_selection)
         self.refresh()
+
+    def _follow_selection(self) -> None:
+        """Keep the selected box in view after the picture changed size (zoom, fit)."""
+        box = self._render_data.boxes.get(self.selected or "")
+        if box is not None:
+            self.scroll_to_region(Region(box.x, box.y, box.w, box.h), animate=False)
 
     def watch_selected(self, old: str | None, new: str | None) -> None:
         self._strips.clear()
         self.refresh()
-        box = self._render_data.boxes.get(new) if new else None
-        if box is not None:
-            self.scroll_to_region(Region(box.x, box.y, box.w, box.h), animate=False)
+        self._follow_selection()
         self.post_message(self.NodeSelected(new))
 
     def notify_style_update(self) -> None:

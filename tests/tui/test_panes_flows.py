@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pane_harness import PaneApp, copy_project, ready, wait_for
+from pane_harness import QUIET_CRON, PaneApp, copy_project, ready, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Select, Static
 
 from motia_tui.messages import OpenEndpoint
 from motia_tui.panes.flows import FlowsPane
+from motia_tui.source import LocalSource
 from motia_tui.widgets.confirm import ConfirmScreen
 from motia_tui.widgets.flow_canvas import FlowCanvas
 from motia_tui.widgets.graph_layout import COUNT_MARK
@@ -239,9 +241,17 @@ async def test_a_project_without_flows_says_how_to_make_one(tmp_path: Path) -> N
         assert not canvas(app).display
 
 
+T0_S = 1_704_164_645.0  # 2024-01-02 03:04:05 UTC
+
+
+def frozen_pane(source: LocalSource) -> FlowsPane:
+    """Cron fire times in UTC against a fixed "now", so pictures depend only on the code."""
+    return FlowsPane(source, tz=UTC, clock=lambda: T0_S)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
 def test_flows_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[int, int]) -> None:
-    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    app = PaneApp(copy_project(tmp_path), frozen_pane)
 
     async def settle(pilot: Pilot[Any]) -> None:
         await ready(app)
@@ -249,3 +259,124 @@ def test_flows_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[int, int]
         await select_node(pilot, app, "GreetApi")
 
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_flows_fitted_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[int, int]) -> None:
+    app = PaneApp(copy_project(tmp_path), frozen_pane)
+
+    async def settle(pilot: Pilot[Any]) -> None:
+        await ready(app)
+        await wait_for(lambda: "GreetApi" in picture(app), what="the graph")
+        await select_node(pilot, app, "MakeGreeting")
+        await pilot.press("p", "f")
+        await wait_for(lambda: app.pane.zoom is None, what="fit mode")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+UNFLOWED_STEPS = {
+    "loner_api_step.py": """\
+config = {"type": "api", "name": "Loner", "path": "/loner", "method": "POST",
+          "emits": [{"topic": "loner.asked", "label": "ask"}]}
+
+
+async def handler(req, context):
+    return {"status": 202}
+""",
+    "loner_worker_step.py": """\
+config = {"type": "event", "name": "LonerWorker", "subscribes": ["loner.asked"], "emits": []}
+
+
+async def handler(input, context):
+    pass
+""",
+}
+
+
+def widest(app: PaneApp) -> int:
+    return max((len(line) for line in canvas(app)._lines), default=0)
+
+
+async def test_p_hides_the_panel_f_fits_and_plus_minus_zoom(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await wait_for(lambda: "GreetApi" in picture(app), what="the graph")
+        full = widest(app)
+        assert full > 80
+        panel = app.pane.query_one("#flows-detail")
+        await pilot.press("p")
+        assert not panel.display
+        await pilot.press("f")
+        await wait_for(lambda: widest(app) <= canvas(app).scrollable_content_region.width,
+                       what="the graph to fit")
+        assert canvas(app).scrollable_content_region.width >= 76  # the panel's room is the graph's
+        for name in ("Announce", "GreetApi", "MakeGreeting", "RecordGreet"):
+            assert name in picture(app)
+        fitted = widest(app)
+        await pilot.press("plus")
+        assert widest(app) > fitted
+        await pilot.press("minus")
+        assert widest(app) == fitted
+        await pilot.press("minus")  # already the smallest: stays
+        assert widest(app) == fitted
+        await pilot.press("plus", "p")
+        assert panel.display
+        await pilot.press("f")  # nothing fits beside the panel at 80 columns: the smallest
+        await wait_for(lambda: widest(app) == fitted, what="the smallest drawing")
+
+
+async def test_the_view_follows_the_selected_node(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), FlowsPane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await wait_for(lambda: "GreetApi" in picture(app), what="the graph")
+        view = canvas(app)
+        assert view.scroll_x == 0
+        await select_node(pilot, app, "RecordGreeting")
+        box = view.boxes["RecordGreeting"]
+        await wait_for(lambda: view.scroll_x > 0, what="the view to scroll right")
+        assert view.scroll_x <= box.x < view.scroll_x + view.scrollable_content_region.width
+        for _ in range(len(view._render_data.order)):
+            if view.selected == "GetGreeting":
+                break
+            await pilot.press("k")
+        assert view.selected == "GetGreeting"
+        await wait_for(lambda: view.scroll_x == 0, what="the view to come back")
+        assert view.scroll_y + view.scrollable_content_region.height > view.boxes["GetGreeting"].y
+
+
+async def test_steps_without_a_flow_are_drawn_in_the_no_flow_graph(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    for name, text in UNFLOWED_STEPS.items():
+        (project / "steps" / name).write_text(text, encoding="utf-8")
+    app = PaneApp(project, FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        await wait_for(lambda: "GreetApi" in picture(app), what="the graph")
+        picker = app.pane.query_one("#flows-picker", Select)
+        assert picker.display
+        await pilot.press("]")
+        assert picker.value == "(no flow)"
+        await wait_for(lambda: "[API] Loner" in picture(app), what="the no-flow graph")
+        assert "(EVT) LonerWorker" in picture(app)
+        assert "─ask─" in picture(app)
+        assert "GreetApi" not in picture(app)
+
+
+async def test_each_cron_step_shows_its_next_fire(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    ticks = project / "steps" / "count_ticks_step.py"
+    ticks.write_text(ticks.read_text().replace(f"\"{QUIET_CRON}\"", "\"0 3 * * *\""))
+    app = PaneApp(project, lambda source: FlowsPane(source, tz=UTC, clock=lambda: T0_S))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        await wait_for(lambda: "CountTicks" in picture(app), what="the graph")
+        when = (await app.source.stats())["cron"]["CountTicks"]
+        assert when > T0_S
+        await select_node(pilot, app, "CountTicks")
+        await wait_for(lambda: "next" in detail(app), what="the next fire in the panel")
+        assert "(in " in detail(app)
+        assert "0 3 * * * → " in picture(app)

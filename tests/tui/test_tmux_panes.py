@@ -68,3 +68,21 @@ def test_a_busy_port_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
             lambda s: "could not start" in s, "the workbench to give up"
         )
     assert "address already in use" in " ".join(screen.split())
+
+
+def test_flows_fit_80_columns_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path)
+    start_workbench(small_terminal, project, steps=6)
+    small_terminal.wait_for(lambda s: "{NOOP} Announce" in s, "the full drawing")
+    assert "RecordGreeting" not in small_terminal.screen()  # off to the right
+    small_terminal.keys("p", "f")
+    screen = small_terminal.wait_for(
+        lambda s: all(n in s for n in ("Announce", "GreetApi", "MakeGreeting", "RecordGreet")),
+        "the whole flow on one screen",
+    )
+    assert "steps/greet_api_step.py" not in screen  # the side panel is hidden
+    assert "→ Jan 1" in screen  # CountTicks' next fire
+    small_terminal.keys("plus")
+    small_terminal.wait_for(lambda s: "RecordGreet" not in s, "the zoomed-in drawing")
+    small_terminal.keys("l", "l", "l")
+    small_terminal.wait_for(lambda s: "RecordGreeting" in s, "the view following the selection")
