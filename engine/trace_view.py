@@ -25,6 +25,9 @@ class TraceSummary(TypedDict):
     durationMs: float
     spans: int
     errors: int
+    steps: list[str]
+    """Every step with a span in the trace, in order of first appearance: what `step:` filters
+    match, in the API and in the workbench alike, even where only the summary is held."""
 
 
 def trace_status(spans: Iterable[Mapping[str, Any]]) -> TraceStatus:
@@ -60,6 +63,7 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
             "durationMs": 0,
             "spans": 0,
             "errors": 0,
+            "steps": [],
         }
     first = min(spans, key=lambda s: s.get("start") or 0)
     started = first.get("start") or 0
@@ -73,4 +77,9 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
         "durationMs": round(end - started, 3),
         "spans": len(spans),
         "errors": sum(1 for s in spans if s.get("status") == ERROR),
+        "steps": list(
+            dict.fromkeys(
+                str(s.get("step") or "") for s in sorted(spans, key=lambda s: s.get("start") or 0)
+            )
+        ),
     }

@@ -10,11 +10,13 @@ from textual.message import Message
 
 
 class OpenTrace(Message):
-    """Show one trace's waterfall in the Traces pane."""
+    """Show one trace's waterfall in the Traces pane, with `span_id` selected when given
+    (the span that wrote a log line), else its first span."""
 
-    def __init__(self, trace_id: str) -> None:
+    def __init__(self, trace_id: str, span_id: str | None = None) -> None:
         super().__init__()
         self.trace_id = trace_id
+        self.span_id = span_id
 
 
 class OpenLogs(Message):

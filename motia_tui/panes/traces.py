@@ -38,11 +38,14 @@ from motia_tui.widgets.trace_book import TraceBook, TraceFilter
 from motia_tui.widgets.waterfall import (
     Bar,
     SpanRow,
+    TimeMap,
     axis_labels,
-    bar_geometry,
     format_duration,
+    gap_axis,
+    mark_gaps,
     render_bar,
     span_tree,
+    waterfall_geometry,
 )
 
 RELOAD_LIMIT = 10_000
@@ -239,6 +242,7 @@ class Waterfall(_LineList):
         "waterfall--label",
         "waterfall--retry",
         "waterfall--cursor",
+        "waterfall--selected",
     }
     HEADER_LINES = 1
     LABEL_MIN, LABEL_MAX, DURATION = 12, 30, 8
@@ -255,6 +259,7 @@ class Waterfall(_LineList):
         super().__init__(id=id)
         self.rows: list[SpanRow] = []
         self._bars: list[Bar] = []
+        self._axis: TimeMap | None = None
         self._geometry_key: tuple[int, float] | None = None
 
     def line_count(self) -> int:
@@ -282,6 +287,14 @@ class Waterfall(_LineList):
     def running(self) -> bool:
         return any(row.duration_ms is None for row in self.rows)
 
+    def select_span(self, span_id: str) -> bool:
+        """Put the cursor on a span; False while the trace does not hold it yet."""
+        for line, row in enumerate(self.rows):
+            if row.span_id == span_id:
+                self.move_to(line)
+                return True
+        return False
+
     def watch_cursor(self, cursor: int) -> None:
         self._announce()
 
@@ -297,7 +310,7 @@ class Waterfall(_LineList):
 
     def _columns(self, width: int) -> tuple[int, int]:
         widest = max(
-            (row.depth * 2 + len(row.step) + (3 if row.retry else 0) for row in self.rows),
+            (row.depth * 2 + 2 + len(row.step) + (3 if row.retry else 0) for row in self.rows),
             default=0,
         )
         label = min(max(self.LABEL_MIN, widest + 1), self.LABEL_MAX, max(4, width // 3))
@@ -307,7 +320,7 @@ class Waterfall(_LineList):
         now = time.time() * 1000
         key = (bar_width, now if self.running else 0.0)
         if key != self._geometry_key:
-            self._bars = bar_geometry(self.rows, bar_width, now)
+            self._bars, self._axis = waterfall_geometry(self.rows, bar_width, now)
             self._geometry_key = key
         return self._bars
 
@@ -320,7 +333,11 @@ class Waterfall(_LineList):
             total = bars and max(b.row.end(time.time() * 1000) for b in bars) - min(
                 b.row.start for b in bars
             )
-            axis = " " * label_width + axis_labels(float(total or 0), bar_width)
+            if self._axis is not None and self._axis.gaps:
+                ticks = gap_axis(self._axis, bar_width)
+            else:
+                ticks = axis_labels(float(total or 0), bar_width)
+            axis = " " * label_width + ticks
             return Strip([Segment(axis, self.style_of("waterfall--axis"))]).crop_extend(
                 0, width, base
             )
@@ -331,20 +348,26 @@ class Waterfall(_LineList):
         status = "error" if row.failed else ("running" if row.duration_ms is None else "ok")
         name = clean(row.step)
         retry = f" ⟳{row.attempt}" if row.retry else ""
-        indent = "  " * row.depth
+        selected = line == self.cursor
+        indent = ("▶ " if selected else "  ") + "  " * row.depth
         room = max(1, label_width - len(indent) - len(retry) - 1)
         name = name[: room - 1] + "…" if len(name) > room else name
         label = f"{indent}{name}".ljust(label_width - len(retry))
         duration = format_duration(row.duration_ms) if row.duration_ms is not None else "…"
+        gaps = self._axis.gap_cells if self._axis is not None else frozenset()
         segments = [
-            Segment(label, self.style_of("waterfall--label")),
+            Segment(label, self.style_of("waterfall--selected" if selected
+                                         else "waterfall--label")),
             Segment(retry, self.style_of("waterfall--retry")),
-            Segment(render_bar(bar, bar_width), self.style_of(f"waterfall--{status}")),
+            Segment(mark_gaps(render_bar(bar, bar_width), gaps),
+                    self.style_of(f"waterfall--{status}")),
             Segment(f"{duration:>{self.DURATION}}", base),
         ]
         strip = Strip(segments).crop_extend(0, width, base)
-        if line == self.cursor and self.has_focus:
-            strip = strip.apply_style(self.component("waterfall--cursor"))
+        if selected:
+            strip = strip.apply_style(
+                self.component("waterfall--cursor" if self.has_focus else "waterfall--selected")
+            )
         return strip
 
 
@@ -428,6 +451,7 @@ class TracesPane(Vertical):
         self.tz = tz
         self.book = TraceBook()
         self.open_id: str | None = None
+        self._wanted_span: str | None = None
 
     def compose(self) -> ComposeResult:
         with ContentSwitcher(initial="traces-list-page", id="traces-switcher"):
@@ -479,9 +503,11 @@ class TracesPane(Vertical):
 
     # -- opening a trace -------------------------------------------------------------------
 
-    def open_trace(self, trace_id: str) -> None:
-        """Show a trace's waterfall (from the list, or another pane's `OpenTrace`)."""
+    def open_trace(self, trace_id: str, span_id: str | None = None) -> None:
+        """Show a trace's waterfall (from the list, or another pane's `OpenTrace`), with
+        `span_id` selected once its span is known (else the first)."""
         self.open_id = trace_id
+        self._wanted_span = span_id
         self.query_one(ContentSwitcher).current = "traces-detail-page"
         if trace_id in self.book.spans and trace_id not in self.book.incomplete:
             self._show_open(keep_cursor=False)
@@ -523,10 +549,13 @@ class TracesPane(Vertical):
         )
         self.query_one("#trace-title", Label).update(
             f"trace {trace_id[:8]} · {summary.get('status')} · "
-            f"{format_duration(summary.get('durationMs') or 0)} · {len(spans)} spans · "
+            f"{format_duration(summary.get('durationMs') or 0)} · {len(spans)} "
+            f"span{'s' if len(spans) != 1 else ''} · "
             f"{summary.get('entry')}"
         )
         self.waterfall.show(spans, keep_cursor=keep_cursor)
+        if self._wanted_span is not None and self.waterfall.select_span(self._wanted_span):
+            self._wanted_span = None
 
     def _animate_running(self) -> None:
         if self.open_id is not None and self.waterfall.running:

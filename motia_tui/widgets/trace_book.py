@@ -86,7 +86,13 @@ class TraceBook:
         return summary
 
     def steps_of(self, trace_id: str) -> set[str]:
-        return {str(s.get("step") or "") for s in self.spans.get(trace_id, {}).values()}
+        """The steps of every span of the trace: those held, and those its summary names
+        (after a reload only summaries are held, and their spans hold the steps filtered on)."""
+        steps = {str(s.get("step") or "") for s in self.spans.get(trace_id, {}).values()}
+        summary = self.summaries.get(trace_id)
+        if summary is not None:
+            steps.update(str(step) for step in summary.get("steps") or [])
+        return steps
 
     def apply(self, events_: Iterable[WireEvent]) -> tuple[set[str], bool]:
         """Take span events; the traces touched, and whether traces were added or evicted."""

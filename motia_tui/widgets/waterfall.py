@@ -15,6 +15,11 @@ from typing import Any
 PARTIALS = " ▏▎▍▌▋▊▉"  # indexed by the filled eighths of the bar's last cell
 FULL = "█"
 TICK_SPACING = 10  # cells per axis tick at most, so labels like "12.5ms" never touch
+GAP_MIN_SHARE = 0.25
+"""An idle stretch longer than this share of the trace (a retry's backoff, a delayed
+delivery) is compressed: drawn to scale, it would leave every bar one cell wide."""
+GAP_CELLS = 3
+GAP_MARK = "┊"
 
 
 @dataclass(frozen=True)
@@ -95,19 +100,112 @@ def trace_window(rows: Sequence[SpanRow], now_ms: float) -> tuple[float, float]:
     return (min(r.start for r in rows), max(r.end(now_ms) for r in rows))
 
 
-def bar_geometry(rows: Sequence[SpanRow], width: int, now_ms: float) -> list[Bar]:
-    """Bars for a `width`-cell area; every span gets at least one eighth, none overflows."""
-    if not rows or width <= 0:
-        return []
+@dataclass(frozen=True)
+class TimeMap:
+    """Trace time to bar position in eighths of a cell, with long idle stretches (a retry's
+    backoff) squeezed to `GAP_CELLS` cells each, so the work around them keeps its width."""
+
+    pieces: tuple[tuple[float, float, float, float], ...]
+    """(from ms, to ms, from eighth, to eighth), in order; a gap is a piece of its own."""
+    gaps: tuple[tuple[int, float, float], ...] = ()
+    """Each compressed gap: its marked cell, and the times it skips from and to."""
+
+    def eighths(self, t: float) -> float:
+        piece = next((p for p in self.pieces if t <= p[1]), self.pieces[-1])
+        t_from, t_to, e_from, e_to = piece
+        if t_to <= t_from:
+            return e_from
+        return e_from + min(1.0, max(0.0, (t - t_from) / (t_to - t_from))) * (e_to - e_from)
+
+    @property
+    def gap_cells(self) -> frozenset[int]:
+        return frozenset(cell for cell, _from, _to in self.gaps)
+
+
+def time_map(rows: Sequence[SpanRow], width: int, now_ms: float) -> TimeMap:
+    """The axis for `width` cells: linear, except that every stretch where no span runs and
+    that is longer than `GAP_MIN_SHARE` of the trace takes `GAP_CELLS` cells."""
     t0, t1 = trace_window(rows, now_ms)
     total = t1 - t0
-    scale = width * 8 / total if total > 0 else 0.0  # eighths per millisecond
+    linear = TimeMap(((t0, t1, 0.0, float(width * 8)),))
+    if total <= 0 or width <= 0:
+        return linear
+    gaps: list[tuple[float, float]] = []
+    busy_until = t0
+    for start, end in sorted((r.start, r.end(now_ms)) for r in rows):
+        if start - busy_until > GAP_MIN_SHARE * total:
+            gaps.append((busy_until, start))
+        busy_until = max(busy_until, end)
+    room = width - len(gaps) * (GAP_CELLS + 1)  # +1: a gap starts on a whole cell
+    kept = total - sum(end - start for start, end in gaps)
+    if not gaps or room < 2 * (len(gaps) + 1) or kept <= 0:
+        return linear
+    scale = room * 8 / kept
+    pieces: list[tuple[float, float, float, float]] = []
+    marks: list[tuple[int, float, float]] = []
+    t, e = t0, 0.0
+    for start, end in gaps:
+        pieces.append((t, start, e, e + (start - t) * scale))
+        e = math.ceil((e + (start - t) * scale) / 8) * 8.0
+        pieces.append((start, end, e, e + GAP_CELLS * 8))
+        marks.append((int(e // 8) + GAP_CELLS // 2, start, end))
+        t, e = end, e + GAP_CELLS * 8
+    pieces.append((t, t1, e, float(width * 8)))
+    return TimeMap(tuple(pieces), tuple(marks))
+
+
+def bar_geometry(rows: Sequence[SpanRow], width: int, now_ms: float) -> list[Bar]:
+    """Bars for a `width`-cell area; every span gets at least one eighth, none overflows."""
+    return waterfall_geometry(rows, width, now_ms)[0]
+
+
+def waterfall_geometry(
+    rows: Sequence[SpanRow], width: int, now_ms: float
+) -> tuple[list[Bar], TimeMap]:
+    """The bars and the time axis they are drawn on."""
+    if not rows or width <= 0:
+        return [], TimeMap(((0.0, 0.0, 0.0, 0.0),))
+    axis = time_map(rows, width, now_ms)
     bars: list[Bar] = []
     for row in rows:
-        start = min(width - 1, int((row.start - t0) * scale) // 8)
-        eighths = max(1, round((row.end(now_ms) - row.start) * scale))
+        first = axis.eighths(row.start)
+        start = min(width - 1, int(first) // 8)
+        eighths = max(1, round(axis.eighths(row.end(now_ms)) - first))
         bars.append(Bar(row=row, start=start, eighths=min(eighths, (width - start) * 8)))
-    return bars
+    return bars, axis
+
+
+def mark_gaps(text: str, cells: frozenset[int]) -> str:
+    """A bar's text with the compressed gaps marked where the bar leaves them empty."""
+    chars = list(text)
+    for cell in cells:
+        if 0 <= cell < len(chars) and chars[cell] == " ":
+            chars[cell] = GAP_MARK
+    return "".join(chars)
+
+
+def gap_axis(axis: TimeMap, width: int) -> str:
+    """Exactly `width` characters for an axis with compressed gaps: each gap's mark, and the
+    time (from the trace's start) where each stretch of work begins, where it fits."""
+    cells = [" "] * width
+    placed: list[tuple[int, int]] = []
+
+    def put(pos: int, text: str) -> None:
+        stop = pos + len(text)
+        if pos < 0 or stop > width or any(pos <= e and s <= stop for s, e in placed):
+            return
+        placed.append((pos, stop))
+        cells[pos:stop] = text
+
+    t0 = axis.pieces[0][0]
+    for cell, _from, _to in axis.gaps:
+        put(cell, GAP_MARK)
+    put(0, format_duration(0))
+    for cell, _from, to in axis.gaps:
+        put(cell + GAP_CELLS // 2 + 1, format_duration(to - t0))
+    end = format_duration(axis.pieces[-1][1] - t0)
+    put(width - len(end), end)
+    return "".join(cells)
 
 
 def render_bar(bar: Bar, width: int) -> str:

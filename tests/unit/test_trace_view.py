@@ -46,6 +46,7 @@ def test_a_retry_that_succeeds_leaves_the_trace_ok() -> None:
         "durationMs": 23,
         "spans": 3,
         "errors": 1,
+        "steps": ["Api", "Work"],
     }
 
 

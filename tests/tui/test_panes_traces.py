@@ -1,0 +1,116 @@
+"""The Traces pane against a real engine: the filter after reloads, the waterfall's cursor,
+retries' backoff on the time axis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pane_harness import PaneApp, copy_project, ready, wait_for
+from textual.widgets import Label
+
+from motia_tui.panes.traces import TracesPane, Waterfall
+from motia_tui.source import LocalSource
+from motia_tui.widgets.waterfall import GAP_MARK
+
+
+async def greet(source: LocalSource, name: str) -> str:
+    answer = await source.request(
+        "POST", "/greet", {"content-type": "application/json"}, json.dumps({"name": name})
+    )
+    assert answer.status == 200
+    await source.engine.idle()
+    return str(answer.trace_id)
+
+
+def listed(app: PaneApp) -> list[str]:
+    return list(app.pane.trace_list.order)
+
+
+async def test_the_step_filter_matches_every_span_after_a_reload(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), TracesPane)
+    async with app.run_test(size=(120, 36)):
+        await ready(app)
+        greeted = [await greet(app.source, name) for name in ("Ada", "Grace")]
+        cron = await app.source.trigger_cron("CountTicks")
+        await app.source.engine.idle()
+        await wait_for(lambda: len(listed(app)) == 3, what="three traces")
+        await app.pane.reload()  # what a restart, a feed overflow or a long-hidden pane does
+        assert app.pane.book.spans == {}  # only summaries are held now
+        api = [t["traceId"] for t in await app.source.traces(step="MakeGreeting")]
+        assert sorted(api) == sorted(greeted)
+        app.pane.trace_list.set_filter("step:MakeGreeting")
+        assert sorted(listed(app)) == sorted(greeted)
+        app.pane.trace_list.set_filter("recordgreet")  # free text over the steps too
+        assert sorted(listed(app)) == sorted(greeted)
+        app.pane.trace_list.set_filter("step:CountTicks")
+        assert listed(app) == [cron]
+
+
+async def test_a_single_span_trace_says_1_span(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), TracesPane)
+    async with app.run_test(size=(120, 36)):
+        await ready(app)
+        trace_id = await app.source.trigger_cron("CountTicks")
+        await app.source.engine.idle()
+        app.pane.open_trace(trace_id)
+        title = app.pane.query_one("#trace-title", Label)
+        await wait_for(lambda: "1 span ·" in str(title.render()), what="the title")
+
+
+FLAKY_STEP = """
+config = {
+    "type": "event",
+    "name": "FlakyNotify",
+    "subscribes": ["greet.made"],
+    "emits": [],
+    "flows": ["greetings"],
+    "infrastructure": {"queue": {"maxRetries": 2}},
+}
+
+
+async def handler(input, context):
+    context.logger.info("trying to notify")
+    raise RuntimeError("the mail server is down")
+"""
+
+
+async def test_retries_backoff_is_compressed_and_marked(tmp_path: Path) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "flaky_step.py").write_text(FLAKY_STEP, encoding="utf-8")
+    (project / "motia.toml").write_text("retry_base_s = 0.3\nretry_max_s = 0.6\n")
+    app = PaneApp(project, TracesPane)
+    async with app.run_test(size=(100, 30)):
+        await ready(app)
+        trace_id = await greet(app.source, "Ada")
+        await wait_for(lambda: app.source.engine.bus.dlq, timeout=20, what="the dead letter")
+        await app.source.engine.idle()
+        app.pane.open_trace(trace_id)
+        waterfall = app.pane.query_one(Waterfall)
+        await wait_for(lambda: len(waterfall.rows) == 6, what="six spans")
+        await wait_for(lambda: waterfall.size.width > 0, what="the waterfall laid out")
+        lines = [waterfall.render_line(y).text for y in range(7)]
+        assert GAP_MARK in lines[0]
+        bars = waterfall._geometry(waterfall._columns(waterfall.size.width)[1])
+        work = [b for b in bars if b.row.step != "FlakyNotify"]
+        assert max(b.cells for b in work) > 3  # drawn to scale they would be one cell
+        attempts = [line for line in lines[1:] if "FlakyNotify" in line]
+        assert len(attempts) == 3
+        assert all(GAP_MARK in line for line in attempts[:1])
+
+
+async def test_the_selected_span_is_marked_with_or_without_focus(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), TracesPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        trace_id = await greet(app.source, "Ada")
+        app.pane.open_trace(trace_id)
+        waterfall = app.pane.query_one(Waterfall)
+        await wait_for(lambda: len(waterfall.rows) == 3, what="three spans")
+        await wait_for(lambda: waterfall.size.width > 0, what="the waterfall laid out")
+        await pilot.press("j")
+        assert waterfall.render_line(2).text.startswith("▶ ")
+        assert not waterfall.render_line(1).text.startswith("▶")
+        waterfall.blur()
+        await pilot.pause()
+        assert waterfall.render_line(2).text.startswith("▶ ")
