@@ -45,6 +45,7 @@ from motia_tui.panes.traces import TracesPane
 from motia_tui.recording import CastRecorder, RecordingError
 from motia_tui.source import EngineSource, EventFeed
 from motia_tui.textual_hooks import FrameMarkingApp, driver_of
+from motia_tui.toasts import FailureDigest
 from motia_tui.writer import TerminalPorts, WorkbenchDriver
 
 FPS = 15
@@ -197,7 +198,8 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._broken = 0
         self._errors = 0
         self._store_problem: str | None = None
-        self._failures_unshown: list[str] = []
+        self._failures = FailureDigest()
+        self._toast_timer: Timer | None = None
         self._last_toast = 0.0
         self._quitting = False
         self.key_order = KeyOrder(self, super().on_event)
@@ -311,6 +313,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
             return
         if self.recorder is not None:
             self.recorder.marker(next(title for t, title, _cls in PANES if t == tab))
+        self.screen.set_class(tab == "logs", "-logs-shown")  # toasts move off the log's tail
         self._catch_up(tab)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -353,7 +356,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
                     continue
                 error = span.get("error") or {}
                 message = error.get("message") if isinstance(error, dict) else str(error)
-                self._failures_unshown.append(f"{span.get('step')}: {message}")
+                self._failures.add(str(span.get("step")), str(message))
             elif event["type"] == ev.STEP_LOADED or event["type"] == ev.STEP_REMOVED:
                 steps_changed = True
                 if not starting:
@@ -381,19 +384,27 @@ class WorkbenchApp(FrameMarkingApp[int]):
             self.notify(f"removed {removed.get('name') or removed.get('stream')}", timeout=2)
 
     def _toast_failures(self) -> None:
-        failures = self._failures_unshown
+        """At most one failure toast an interval; what comes between waits for the next one
+        (a timer, so a burst that then stops is still reported)."""
         now = asyncio.get_running_loop().time()
-        if not failures or now - self._last_toast < TOAST_INTERVAL_S:
+        if not self._failures:
+            return
+        wait = self._last_toast + TOAST_INTERVAL_S - now
+        if wait > 0:
+            if self._toast_timer is None:
+                self._toast_timer = self.set_timer(wait, self._toast_due, name="toast")
             return
         self._last_toast = now
-        more = f"\n(and {len(failures) - 1} more)" if len(failures) > 1 else ""
         self.notify(
-            f"{failures[-1]}{more}\nPress ! to see the errors.",
+            f"{self._failures.take()}\nPress ! to see the errors.",
             title="A handler failed",
             severity="error",
-            timeout=6,
+            timeout=TOAST_INTERVAL_S,
         )
-        failures.clear()
+
+    def _toast_due(self) -> None:
+        self._toast_timer = None
+        self._toast_failures()
 
     @work(exclusive=True, group="steps")
     async def _recount(self) -> None:
@@ -508,7 +519,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
     @on(messages.OpenTrace)
     def _open_trace(self, message: messages.OpenTrace) -> None:
         self._show("traces")
-        self._pane_as("traces", TracesPane).open_trace(message.trace_id)
+        self._pane_as("traces", TracesPane).open_trace(message.trace_id, message.span_id)
 
     @on(messages.OpenLogs)
     def _open_logs(self, message: messages.OpenLogs) -> None:

@@ -259,11 +259,20 @@ class LogView(LineView, can_focus=True):
         Binding("enter", "details", "Record", id="logs-record"),
         Binding("t", "trace", "Its trace", id="logs-trace"),
         Binding("y", "copy", "Copy", id="logs-copy"),
+        Binding("less_than_sign", "shift(-1)", "Left", id="logs-left"),
+        Binding("greater_than_sign", "shift(1)", "Right", id="logs-right"),
+        Binding("w", "toggle_wrap", "Wrap", id="logs-wrap"),
     ]
+    SHIFT_CELLS = 20
+    """How far `<` and `>` move the view sideways."""
 
     CURSOR_COMPONENT = "log--cursor"
 
     follow: reactive[bool] = reactive(True)
+    wrap: reactive[bool] = reactive(False)
+    """Long records take as many rows as they need (the scroll position counts records)."""
+    x_offset: reactive[int] = reactive(0)
+    """Cells of every record scrolled out on the left, when not wrapping."""
 
     class Changed(Message):
         """Something the status line shows changed."""
@@ -273,17 +282,22 @@ class LogView(LineView, can_focus=True):
         self.buffer = buffer
         self.tz = tz
         self._strips: LRUCache[int, Strip] = LRUCache(2048)
+        self._rows_key: tuple[int, ...] | None = None
+        self._rows: list[tuple[int, Strip]] = []
 
     # -- data ------------------------------------------------------------------------
 
     def lines_changed(self, removed_on_top: int = 0, added_on_top: int = 0) -> None:
         """Resize the virtual area after the buffer changed; keep a paused view still."""
         count = len(self.buffer)
-        self.set_line_count(count)
         height = self.scrollable_content_region.height
+        tail = self._tail_top(height) if self.wrap else max(0, count - height)
+        # While wrapping the scroll position counts records, and the last screen starts at
+        # `tail`: the scrollable height makes that the bottom.
+        self.set_line_count(tail + height if self.wrap and count else count)
         if self.follow:
             self.cursor = max(0, count - 1)
-            self.scroll_to(y=max(0, count - height), animate=False, immediate=True)
+            self.scroll_to(y=tail, animate=False, immediate=True)
         else:
             shift = added_on_top - removed_on_top
             if shift:
@@ -304,8 +318,8 @@ class LogView(LineView, can_focus=True):
         super().notify_style_update()
         self._strips.clear()
 
-    def _strip_for(self, index: int, width: int) -> Strip:
-        """A record's line at this width; the cache is cleared when the width changes."""
+    def _strip_for(self, index: int) -> Strip:
+        """A record's whole line, however long (cropped, shifted or wrapped when drawn)."""
         strip = self._strips.get(index)
         if strip is None:
             record = self.buffer.ring[index]
@@ -313,19 +327,91 @@ class LogView(LineView, can_focus=True):
                 Segment(clean(text), self.style_of(f"log--{name[4:]}" if name else ""))
                 for text, name in format_record(record, self.tz)
             ]
-            strip = Strip(segments).crop_extend(0, width, self.base_style)
-            self._strips[index] = strip
+            strip = self._strips[index] = Strip(segments)
         return strip
 
     def line_count(self) -> int:
         return len(self.buffer)
 
     def line_strip(self, line: int, width: int) -> Strip:
-        return self._strip_for(self.buffer.index_at(line), width)
+        x = self.x_offset
+        return self._strip_for(self.buffer.index_at(line)).crop_extend(x, x + width,
+                                                                          self.base_style)
+
+    def render_line(self, y: int) -> Strip:
+        if not self.wrap:
+            return super().render_line(y)
+        width = self.scrollable_content_region.width
+        rows = self._wrapped_rows(width, self.scrollable_content_region.height)
+        if y >= len(rows):
+            return Strip.blank(width, self.base_style)
+        line, strip = rows[y]
+        if line == self.cursor and self.has_focus:
+            strip = strip.apply_style(self.component(self.CURSOR_COMPONENT))
+        return strip
+
+    def _wrapped_rows(self, width: int, height: int) -> list[tuple[int, Strip]]:
+        """The rows on screen while wrapping, from the record at the scroll position down:
+        only the visible records are wrapped, whatever the buffer holds."""
+        key = (int(self.scroll_y), width, height, len(self.buffer), self.buffer.ring.end)
+        if key != self._rows_key:
+            rows: list[tuple[int, Strip]] = []
+            line = int(self.scroll_y)
+            while len(rows) < height and line < len(self.buffer):
+                rows.extend((line, piece) for piece in self._wrapped(line, width))
+                line += 1
+            self._rows, self._rows_key = rows[:height], key
+        return self._rows
+
+    def _wrapped(self, line: int, width: int) -> list[Strip]:
+        full = self._strip_for(self.buffer.index_at(line))
+        length = full.cell_length
+        if length <= width:
+            return [full.extend_cell_length(width, self.base_style)]
+        cuts = [*range(width, length, max(1, width)), length]  # the last piece ends the line
+        return [piece.extend_cell_length(width, self.base_style) for piece in full.divide(cuts)]
+
+    def _tail_top(self, height: int, last: int | None = None) -> int:
+        """While wrapping, the first record of a screen that ends with record line `last`
+        (the newest by default)."""
+        width = self.scrollable_content_region.width
+        end = len(self.buffer) if last is None else last + 1
+        line, used = end, 0
+        while line > 0:
+            used += len(self._wrapped(line - 1, width))
+            if used > height:
+                break
+            line -= 1
+        return min(line, max(0, end - 1))
 
     def on_resize(self, event: events.Resize) -> None:
-        self._strips.clear()
         self.lines_changed()
+
+    def action_shift(self, direction: int) -> None:
+        """Scroll every line sideways (`<` `>`); wrapping shows whole lines instead."""
+        if self.wrap:
+            return
+        widest = max(
+            (self._strip_for(self.buffer.index_at(line)).cell_length
+             for line in range(int(self.scroll_y),
+                               min(len(self.buffer), int(self.scroll_y) + self.size.height))),
+            default=0,
+        )
+        limit = max(0, widest - self.scrollable_content_region.width)
+        self.x_offset = max(0, min(self.x_offset + direction * self.SHIFT_CELLS, limit))
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self.x_offset = 0
+        self._rows_key = None
+        if self.wrap and not self.follow:
+            self.scroll_to(y=min(self.cursor, max(0, len(self.buffer) - 1)), animate=False,
+                           immediate=True)
+        self.lines_changed()
+
+    def watch_x_offset(self) -> None:
+        self.refresh()
+        self.post_message(self.Changed())
 
     def on_focus(self) -> None:
         self.refresh()
@@ -356,6 +442,11 @@ class LogView(LineView, can_focus=True):
         height = max(1, self.size.height)
         if line < top:
             self.scroll_to(y=line, animate=False, immediate=True)
+        elif self.wrap:
+            width = self.scrollable_content_region.width
+            shown = sum(1 for row, _ in self._wrapped_rows(width, height) if row == line)
+            if shown < min(len(self._wrapped(line, width)), height):
+                self.scroll_to(y=self._tail_top(height, line), animate=False, immediate=True)
         elif line >= top + height:
             self.scroll_to(y=line - height + 1, animate=False, immediate=True)
         self.refresh()
@@ -397,7 +488,10 @@ class LogView(LineView, can_focus=True):
     def action_trace(self) -> None:
         record = self._cursor_record()
         if record is not None and record.get("traceId"):
-            self.post_message(messages.OpenTrace(str(record["traceId"])))
+            span = record.get("spanId")
+            self.post_message(
+                messages.OpenTrace(str(record["traceId"]), str(span) if span else None)
+            )
 
     def action_copy(self) -> None:
         """The record as one JSON line, through the terminal's clipboard (OSC 52, over SSH
@@ -430,10 +524,10 @@ class RecordScreen(ModalScreen[None]):
             yield Static(clean(text), markup=False)
 
     def action_trace(self) -> None:
-        trace_id = self.record.get("traceId")
+        trace_id, span = self.record.get("traceId"), self.record.get("spanId")
         self.dismiss()
         if trace_id:
-            self.app.post_message(messages.OpenTrace(str(trace_id)))
+            self.app.post_message(messages.OpenTrace(str(trace_id), str(span) if span else None))
 
 
 class LogsPane(Vertical):
@@ -558,4 +652,8 @@ class LogsPane(Vertical):
             if buffer.scanning:
                 parts.append(f"filtering {buffer.scan_progress:.0%}")
         parts.append("following" if self.view.follow else "paused: End follows")
+        if self.view.wrap:
+            parts.append("wrapping (w)")
+        elif self.view.x_offset:
+            parts.append(f"{self.view.x_offset} cells right (<)")
         self.query_one("#logs-status", Label).update("  ·  ".join(parts), layout=False)

@@ -137,3 +137,52 @@ async def test_a_million_records_stay_smooth(tmp_path: Path) -> None:
         assert len(pane.buffer) == 125_000
         assert max(stalls) < 1, f"the filter held the loop for {max(stalls) * 1000:.0f} ms"
         assert pane.buffer.record_at(len(pane.buffer) - 1)["n"] == 999
+
+
+def long_record(n: int) -> dict[str, Any]:
+    return {**record(n), "msg": f"event {n} " + "".join(f"word{k:03d} " for k in range(40)),
+            "tail": f"END{n}"}
+
+
+async def test_long_lines_scroll_sideways_and_wrap_on_demand(tmp_path: Path) -> None:
+    app = LogsOnly(copy_project(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.pane
+        pane.apply_events([{"type": "log", "time": 0, "data": long_record(n)} for n in range(50)])
+        await pilot.pause()
+        view = app.query_one(LogView)
+        view.focus()
+        width = view.scrollable_content_region.width
+
+        def text(y: int) -> str:
+            return view.render_line(y).text
+
+        last = view.size.height - 1
+        assert "END49" not in text(last) and len(text(last)) == width
+        await pilot.press("greater_than_sign")
+        assert view.x_offset == LogView.SHIFT_CELLS
+        assert text(last).startswith(view._strip_for(49).text[LogView.SHIFT_CELLS:][:10])
+        for _ in range(40):
+            await pilot.press("greater_than_sign")
+        assert "END49" in text(last)  # the end of the longest line on screen is reachable
+        assert "cells right" in str(pane.query_one("#logs-status").render())
+        for _ in range(50):
+            await pilot.press("less_than_sign")
+        assert view.x_offset == 0
+
+        await pilot.press("w")
+        assert view.wrap and view.follow
+        await pilot.pause()
+        rows = [text(y) for y in range(view.size.height)]
+        assert "END49" in "".join(rows)  # the newest record ends the screen, whole
+        assert sum("event 49 " in row for row in rows) == 1
+        assert "wrapping" in str(pane.query_one("#logs-status").render())
+        await pilot.press("k", "k")
+        assert view.cursor == 47
+        rows = [text(y) for y in range(view.size.height)]
+        assert "END47" in "".join(rows)
+        await pilot.press("home")
+        assert text(0).split()[-1] != "" and "event 0 " in text(0)
+        await pilot.press("w")
+        assert not view.wrap
+        assert view.render_line(0).cell_length == width
