@@ -86,3 +86,85 @@ def test_flows_fit_80_columns_in_tmux(tmp_path: Path, small_terminal: Terminal) 
     small_terminal.wait_for(lambda s: "RecordGreet" not in s, "the zoomed-in drawing")
     small_terminal.keys("l", "l", "l")
     small_terminal.wait_for(lambda s: "RecordGreeting" in s, "the view following the selection")
+
+
+HELPER_IMPORTER = """\
+from src.lib.greet import greet
+
+config = {"type": "api", "name": "Hello", "path": "/hello", "method": "GET",
+          "flows": ["greetings"]}
+
+
+async def handler(req, context):
+    return {"status": 200, "body": greet()}
+"""
+MISSPELLED = """\
+config = {"type": "event", "name": "Typo", "subscribe": ["greet.made"], "flows": ["greetings"]}
+
+
+async def handler(input, context):
+    pass
+"""
+
+
+def test_load_errors_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path)
+    (project / "src" / "lib").mkdir(parents=True)
+    (project / "src" / "lib" / "greet.py").write_text("def greet(:\n    return 'hi'\n")
+    (project / "steps" / "hello_step.py").write_text(HELPER_IMPORTER)
+    (project / "steps" / "typo_step.py").write_text(MISSPELLED)
+    start_workbench(small_terminal, project, steps=6)
+    small_terminal.wait_for(lambda s: "greet.py:1" in s, "the helper's error in Flows")
+    small_terminal.keys("!", "w")  # the errors in Logs, whole lines wrapped
+    screen = small_terminal.wait_for(
+        lambda s: "wrapping" in s and "A step failed to load" not in s,
+        "the wrapped errors, once the load toasts are gone", timeout=30,
+    )
+    flat = "".join(line.rstrip("\n") for line in screen.splitlines())
+    assert "greet.py:1: syntax error" in flat
+    assert "(imported by steps/hello_step.py)" in flat
+    assert "did you mean 'subscribes' instead of 'subscribe'?" in flat
+
+
+def test_logs_sideways_wrap_and_t_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path)
+    url = start_workbench(small_terminal, project, steps=6)
+    name = "Ada" + "-very-long" * 8
+    assert httpx.post(f"{url}/greet", json={"name": name}, timeout=5).status_code == 200
+    small_terminal.keys("4")
+    small_terminal.wait_for(lambda s: "greeting recorded" in s, "the log line")
+    small_terminal.keys("/", *"recorded", "Enter")
+    small_terminal.wait_for(lambda s: "1 match" in s, "the filtered line")
+    small_terminal.keys(">")
+    small_terminal.wait_for(lambda s: "cells right" in s, "the view shifted")
+    small_terminal.keys("w")
+    screen = small_terminal.wait_for(lambda s: "wrapping" in s, "the wrapped line")
+    assert "very-long-very-long" in screen
+    small_terminal.keys("t")
+    screen = small_terminal.wait_for(lambda s: "── input" in s, "the waterfall")
+    assert any(line.lstrip().startswith("▶") and "RecordGreeting" in line
+               for line in screen.splitlines()), screen
+
+
+def test_traces_filter_after_a_restart_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path)
+    url = start_workbench(small_terminal, project, steps=6)
+    trace_id = httpx.post(f"{url}/greet", json={"name": "Ada"}, timeout=5).json()["traceId"]
+    small_terminal.keys("3")
+    small_terminal.wait_for(lambda s: trace_id[:8] in s, "the trace")
+    small_terminal.keys("q")
+    small_terminal.wait_for(lambda s: "motia  http" not in s, "the workbench to quit")
+    small_terminal.close()
+    again = Terminal(tmp_path / "tmux2.sock", 80, 24)
+    try:
+        url = start_workbench(again, project, steps=6)
+        again.keys("3")
+        again.wait_for(lambda s: trace_id[:8] in s, "the trace read back from the store")
+        again.keys("/", *"step:MakeGreeting", "Enter")
+        again.wait_for(lambda s: trace_id[:8] in s and "step:MakeGreeting" in s,
+                       "the trace found by a step that is not its entry")
+        found = httpx.get(f"{url}/__motia/traces?step=MakeGreeting", timeout=5).json()
+        assert [t["traceId"] for t in found["traces"]] == [trace_id]
+    finally:
+        again.close()
+

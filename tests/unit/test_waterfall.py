@@ -9,14 +9,19 @@ from typing import Any
 import pytest
 
 from motia_tui.widgets.waterfall import (
+    GAP_MARK,
     Bar,
     SpanRow,
     axis_labels,
     bar_geometry,
     format_duration,
+    gap_axis,
+    mark_gaps,
     render_bar,
     span_tree,
+    time_map,
     trace_window,
+    waterfall_geometry,
 )
 
 
@@ -263,3 +268,37 @@ def test_span_row_fields() -> None:
         failed=True,
         span=row.span,
     )
+
+
+RETRIED = [
+    span("api", None, 0, 4, step="Api"),
+    span("w1", "api", 5, 20, step="Work", status="error"),
+    span("w2", "api", 1025, 3, step="Work", attempt=2, status="error"),
+    span("w3", "api", 3028, 2, step="Work", attempt=3),
+]
+
+
+def test_backoff_gaps_are_squeezed_and_marked() -> None:
+    rows = span_tree(RETRIED)
+    width = 60
+    bars, axis = waterfall_geometry(rows, width, now_ms=0)
+    assert len(axis.gaps) == 2
+    assert [(round(a), round(b)) for _cell, a, b in axis.gaps] == [(25, 1025), (1028, 3028)]
+    by_id = {b.row.span_id: b for b in bars}
+    assert by_id["w1"].cells > 10  # drawn to scale, 20 ms of 3030 would be a third of a cell
+    assert by_id["w1"].start + by_id["w1"].cells <= min(c for c, _a, _b in axis.gaps)
+    assert by_id["w2"].start > by_id["w1"].start + by_id["w1"].cells
+    assert by_id["w3"].start > by_id["w2"].start
+    for bar in bars:
+        assert bar.start + bar.cells <= width
+    text = gap_axis(axis, width)
+    assert len(text) == width and text.startswith("0ms") and text.count(GAP_MARK) == 2
+    assert "3.03s" in text or "3s" in text
+    row = mark_gaps(render_bar(by_id["api"], width), axis.gap_cells)
+    assert row.count(GAP_MARK) == 2
+
+
+def test_a_trace_without_long_idle_stretches_stays_linear() -> None:
+    rows = span_tree(TRACE)
+    assert time_map(rows, 40, now_ms=0).gaps == ()
+    assert time_map(span_tree(RETRIED), 4, now_ms=0).gaps == ()  # no room: linear
