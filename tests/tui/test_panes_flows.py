@@ -65,6 +65,9 @@ def detail(app: PaneApp) -> str:
 async def select_node(pilot: Pilot[Any], app: PaneApp, name: str) -> None:
     """Walk the selection with `j` until `name` is selected, as a user would."""
     await wait_for(lambda: canvas(app).selected is not None, what="a selected node")
+    if not canvas(app).has_focus:
+        canvas(app).focus()
+        await wait_for(lambda: canvas(app).has_focus, what="the graph to have the focus")
     for _ in range(len(canvas(app)._render_data.order)):
         if canvas(app).selected == name:
             return
