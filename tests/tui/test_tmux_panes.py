@@ -168,3 +168,37 @@ def test_traces_filter_after_a_restart_in_tmux(tmp_path: Path, small_terminal: T
     finally:
         again.close()
 
+
+
+LONG_ROUTE = """\
+config = {"type": "api", "name": "Long", "method": "GET",
+          "path": "/" + "/".join(f"segment{n}" for n in range(12))}
+
+
+async def handler(req, context):
+    return {"status": 204}
+"""
+AUDIT_STEP = """\
+config = {"type": "event", "name": "AuditGreeting", "subscribes": ["greet.requested"],
+          "emits": []}
+
+
+async def handler(input, context):
+    pass
+"""
+
+
+def test_endpoints_lists_and_emit_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "long_api_step.py").write_text(LONG_ROUTE)
+    (project / "steps" / "a_audit_step.py").write_text(AUDIT_STEP)
+    start_workbench(small_terminal, project, steps=8)
+    small_terminal.keys("2")
+    screen = small_terminal.wait_for(lambda s: "/segment0/" in s, "the route list")
+    (route,) = [line for line in screen.splitlines() if "/segment0/" in line]
+    assert "…" in route  # cut, not wrapped
+    assert not any("segment11" in line for line in screen.splitlines())
+    small_terminal.keys("End", "Enter")  # "emit an event"
+    small_terminal.wait_for(lambda s: "greet.made" in s, "the Emit tab")
+    small_terminal.keys("Enter", "Down", "Enter")  # pick greet.requested
+    small_terminal.wait_for(lambda s: '"name": "string"' in s, "the data from MakeGreeting")
