@@ -202,3 +202,30 @@ def test_endpoints_lists_and_emit_in_tmux(tmp_path: Path, small_terminal: Termin
     small_terminal.wait_for(lambda s: "greet.made" in s, "the Emit tab")
     small_terminal.keys("Enter", "Down", "Enter")  # pick greet.requested
     small_terminal.wait_for(lambda s: '"name": "string"' in s, "the data from MakeGreeting")
+
+
+FAILING_API = """\
+config = {"type": "api", "name": "NotifyCustomer", "path": "/notify", "method": "POST",
+          "emits": [], "flows": ["greetings"]}
+
+
+async def handler(req, context):
+    raise ConnectionError("mail server refused")
+"""
+
+
+def test_repeated_failures_toast_once_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "notify_api_step.py").write_text(FAILING_API)
+    url = start_workbench(small_terminal, project, steps=7)
+    small_terminal.keys("4")
+    small_terminal.wait_for(lambda s: "4 Logs" in s and "records" in s, "the Logs pane")
+    with httpx.Client(base_url=url, timeout=5) as client:
+        for _ in range(12):
+            assert client.post("/notify", json={}).status_code == 500
+    screen = small_terminal.wait_for(
+        lambda s: "NotifyCustomer failed \u00d7" in s, "the coalesced toast", timeout=20
+    )
+    lines = screen.splitlines()
+    toast_row = next(i for i, line in enumerate(lines) if "NotifyCustomer failed" in line)
+    assert toast_row < len(lines) // 2  # at the top, off the newest log lines
