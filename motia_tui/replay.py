@@ -860,7 +860,8 @@ class ReplaySource:
 
 def describe(source: ReplaySource, clock: Callable[[float], time.struct_time] = time.localtime
              ) -> str:
-    """The cursor as the header shows it: play state, time, offset, event n/N, speed."""
+    """The cursor as the header shows it: play state, time, offset, event n/N, speed, and
+    what the recording missed at the cursor."""
     if source.tape is None:
         return "opening the tape…"
     moment = source.time / 1000
@@ -869,6 +870,9 @@ def describe(source: ReplaySource, clock: Callable[[float], time.struct_time] = 
     state = "▶" if source.playing else "⏸"
     speed = f"{source.speed:g}"
     cut = "" if source.tape.ended else " · cut short"
-    return (
-        f"{state} {stamp} +{offset:.1f}s · event {source.position}/{source.total} · {speed}x{cut}"
-    )
+    where = f"event {source.position}/{source.total}"
+    text = f"{state} {stamp} +{offset:.1f}s · {where} · {speed}x{cut}"
+    event = source.event(source.position - 1) if source.position else None
+    if event is not None and event["type"] == ev.EVENTS_DROPPED:
+        text += f" · {event['data']['count']} events not recorded here"
+    return text

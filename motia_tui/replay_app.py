@@ -15,7 +15,6 @@ from textual import on
 from textual.binding import Binding, BindingType
 from textual.widgets import Label
 
-from engine import events as ev
 from motia_tui import messages
 from motia_tui.app import WorkbenchApp, WorkbenchHeader
 from motia_tui.panes.traces import TraceList
@@ -56,12 +55,7 @@ class ReplayWorkbench(WorkbenchApp):
         self.replay.on_move = self._show_cursor
 
     def _show_cursor(self) -> None:
-        text = describe(self.replay)
-        position = self.replay.position
-        event = self.replay.event(position - 1) if position else None
-        if event is not None and event["type"] == ev.EVENTS_DROPPED:
-            text += f" · {event['data']['count']} events not recorded here"
-        self.query_one("#header-cursor", Label).update(text)
+        self.query_one("#header-cursor", Label).update(describe(self.replay))
 
     def action_replay_step(self, events: int) -> None:
         self.replay.step(events)

@@ -21,7 +21,7 @@ from pane_harness import copy_project, wait_for
 from engine.runtime import Engine
 from engine.settings import Settings
 from engine.testing import ProjectUnderTest
-from motia_tui.replay import ReplaySource, read_tape
+from motia_tui.replay import ReplaySource, describe, read_tape
 from motia_tui.source import LocalSource
 from motia_tui.tape import TapeRecorder, part_path, runs, tape_for
 
@@ -187,6 +187,13 @@ async def test_overflow_writes_a_gap_line_with_the_count(tmp_path: Path) -> None
     mark_recorded = next(i for i, e in enumerate(recorded) if after_burst(e))
     mark_published = next(i for i, e in enumerate(published) if after_burst(e.to_json()))
     assert mark_recorded + lost == mark_published, "every event is either written or counted"
+
+    replay = ReplaySource(recorder.path)
+    await replay.start()
+    gap_at = next(i for i in range(replay.total) if (replay.event(i) or {}).get("type")
+                  == "events.dropped")
+    replay.seek(gap_at + 1)
+    assert f"{gaps[0]['data']['count']} events not recorded here" in describe(replay)
 
 
 async def test_a_run_continues_in_new_parts_and_replays_across_them(tmp_path: Path) -> None:
