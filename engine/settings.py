@@ -137,6 +137,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "tape_snapshot_bytes": _positive_int,
 }
 KNOWN_KEYS = tuple(f.name for f in fields(Settings))
+OTHER_TABLES = ("keys",)
+"""Tables of the same file that are not engine settings: `[keys]` remaps the workbench's
+keys and is read by `motia_tui.keymap`."""
 
 
 def _apply(values: dict[str, Any], source: Mapping[str, Any], where: str) -> None:
@@ -166,7 +169,7 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
-        _apply(values, data, str(path))
+        _apply(values, {k: v for k, v in data.items() if k not in OTHER_TABLES}, str(path))
     env = os.environ if environ is None else environ
     from_env = {
         key: env[ENV_PREFIX + key.upper()] for key in KNOWN_KEYS if ENV_PREFIX + key.upper() in env

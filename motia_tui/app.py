@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast
 
 from rich.console import Console
@@ -35,6 +36,7 @@ from motia_tui import messages
 from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
 from motia_tui.key_order import KeyOrder
+from motia_tui.keymap import KeymapError, load_keymap
 from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
@@ -149,6 +151,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("colon,ctrl+p", "command_palette", "Commands", show=False, id="palette"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("escape", "leave_input", "Leave", show=False, id="leave-input"),
     ]
 
     def __init__(
@@ -203,6 +206,9 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._last_toast = 0.0
         self._quitting = False
         self.key_order = KeyOrder(self, super().on_event)
+        self.keymap: dict[str, str] = {}
+        """The `[keys]` table in effect (binding id to keys)."""
+        self._clashes_told: set[frozenset[str]] = set()
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -458,6 +464,27 @@ class WorkbenchApp(FrameMarkingApp[int]):
             finally:
                 self.key_order.key_done_at_app(event)
 
+    def action_leave_input(self) -> None:
+        """Esc that nothing nearer took: back to the shown pane's main widget."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab in self.panes and self.focused is not self.main_widget(tab):
+            self._focus_pane(tab)
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        """A `[keys]` table gave one key to two bindings where both apply: say so once."""
+        ids = frozenset(b.id or b.action for b in clashed_bindings)
+        if ids in self._clashes_told:
+            return
+        self._clashes_told.add(ids)
+        keys = ", ".join(sorted({b.key for b in clashed_bindings}))
+        self.notify(
+            f"[keys] in motia.toml gives {keys} to {' and '.join(sorted(ids))}; "
+            "only one of them runs.",
+            title="Keys clash",
+            severity="warning",
+            timeout=10,
+        )
+
     def action_errors(self) -> None:
         self.action_show_tab("logs")
         self._pane_as("logs", LogsPane).set_filter("level:error")
@@ -469,10 +496,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
     def key_entries(self) -> list[KeyEntry]:
         """Every binding: the app's, then each pane's in tab order (a widget used twice in a
         pane lists its keys once)."""
-        entries = list(collect("Everywhere", [self]))
+        entries = list(collect("Everywhere", [self], self.keymap))
         for tab, title, _cls in PANES:
             pane = self.panes[tab]
-            entries.extend(collect(title, [pane, *pane.walk_children()]))
+            entries.extend(collect(title, [pane, *pane.walk_children()], self.keymap))
         unique: dict[tuple[str, tuple[str, ...], str], KeyEntry] = {}
         for entry in entries:
             unique.setdefault((entry.section, entry.keys, entry.description), entry)
@@ -569,19 +596,27 @@ def make_workbench(
     slow_link: bool = False,
     terminal: TerminalPorts | None = None,
     recorder: CastRecorder | None = None,
+    keymap: Mapping[str, str] | None = None,
 ) -> WorkbenchApp:
-    """The one way the workbench is built, by the command line, demos and tests alike."""
+    """The one way the workbench is built, by the command line, demos and tests alike.
+    `keymap` is a checked `[keys]` table (`motia_tui.keymap`)."""
     if color not in ("auto", *COLOR_SYSTEMS):
         raise ValueError(f"--color must be auto, truecolor, 256 or 16, not {color!r}")
     from motia_tui.replay import ReplaySource
 
+    app: WorkbenchApp
     if isinstance(source, ReplaySource):
         from motia_tui.replay_app import ReplayWorkbench
 
-        return ReplayWorkbench(source, color=color, mouse=mouse, slow_link=slow_link,
-                               terminal=terminal, recorder=recorder)
-    return WorkbenchApp(source, color=color, mouse=mouse, slow_link=slow_link,
-                        terminal=terminal, recorder=recorder)
+        app = ReplayWorkbench(source, color=color, mouse=mouse, slow_link=slow_link,
+                              terminal=terminal, recorder=recorder)
+    else:
+        app = WorkbenchApp(source, color=color, mouse=mouse, slow_link=slow_link,
+                           terminal=terminal, recorder=recorder)
+    if keymap:
+        app.keymap = dict(keymap)
+        app.set_keymap(app.keymap)
+    return app
 
 
 def run_tui(
@@ -592,9 +627,16 @@ def run_tui(
     slow_link: bool = False,
     record: str | None = None,
     title: str = "motia tui",
+    keys_from: Path | None = None,
 ) -> int:
     """Run the workbench in this terminal, recording it to `record` (an asciicast titled
-    `title`) if given; the process exit status."""
+    `title`) if given; the process exit status. The `[keys]` table comes from
+    `keys_from/motia.toml` (the project folder; the current one when attaching)."""
+    try:
+        keymap = load_keymap(keys_from or Path.cwd())
+    except KeymapError as exc:
+        print(f"motia: {exc}", file=sys.stderr)
+        return 2
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(NO_TTY, file=sys.stderr)
         return 2
@@ -606,7 +648,7 @@ def run_tui(
             print(f"motia: {exc}", file=sys.stderr)
             return 2
     app = make_workbench(source, color=color, mouse=mouse, slow_link=slow_link,
-                         recorder=recorder)
+                         recorder=recorder, keymap=keymap)
     try:
         try:
             import uvloop

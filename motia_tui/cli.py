@@ -108,7 +108,8 @@ def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settin
     return run_tui(source, color=getattr(args, "color", "auto"),
                    mouse=not getattr(args, "no_mouse", False),
                    slow_link=getattr(args, "slow_link", False),
-                   record=getattr(args, "record", None), title=f"motia: {project_dir.name}")
+                   record=getattr(args, "record", None), title=f"motia: {project_dir.name}",
+                   keys_from=project_dir)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

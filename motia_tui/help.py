@@ -6,9 +6,9 @@ adds shows up here without anyone keeping a second list in sync.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from textual import events
 from textual.app import ComposeResult
@@ -19,7 +19,7 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.style import Style as VisualStyle
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static, TextArea
 
 OWN_PACKAGE = "motia_tui"
 
@@ -33,6 +33,8 @@ class KeyEntry:
     action: str
     description: str
     node: DOMNode
+    ids: tuple[str, ...] = ()
+    """The binding ids a `[keys]` table remaps this action by."""
 
 
 def own_bindings(node: DOMNode) -> Iterator[Binding]:
@@ -42,8 +44,12 @@ def own_bindings(node: DOMNode) -> Iterator[Binding]:
             yield from Binding.make_bindings(cls.__dict__.get("BINDINGS", []))
 
 
-def collect(section: str, nodes: Iterable[DOMNode]) -> Iterator[KeyEntry]:
-    """Every described action of these nodes, keys grouped, a subclass's key winning."""
+def collect(
+    section: str, nodes: Iterable[DOMNode], keymap: Mapping[str, str] | None = None
+) -> Iterator[KeyEntry]:
+    """Every described action of these nodes, keys grouped, a subclass's key winning, and
+    a binding remapped by `keymap` (binding id to keys) listed with its new keys."""
+    keymap = keymap or {}
     for node in nodes:
         by_action: dict[str, list[Binding]] = {}
         taken: set[str] = set()
@@ -53,12 +59,17 @@ def collect(section: str, nodes: Iterable[DOMNode]) -> Iterator[KeyEntry]:
             taken.add(binding.key)
             by_action.setdefault(binding.action, []).append(binding)
         for action, bindings in by_action.items():
+            keys: dict[str, None] = {}
+            for binding in bindings:
+                remapped = keymap.get(binding.id or "")
+                keys.update(dict.fromkeys(remapped.split(",") if remapped else [binding.key]))
             yield KeyEntry(
                 section,
-                tuple(b.key for b in bindings),
+                tuple(keys),
                 action,
                 bindings[0].description,
                 node,
+                tuple(dict.fromkeys(b.id for b in bindings if b.id)),
             )
 
 
@@ -81,10 +92,55 @@ class HelpScreen(ModalScreen[None]):
                 section = entry.section
                 parts.append((("\n" if parts else "") + f"{section}\n", "bold"))
             keys = ", ".join(self.app.get_key_display(Binding(k, entry.action)) for k in entry.keys)
-            parts.append(f"  {keys:<14} {entry.description}\n")
+            parts.append(f"  {keys:<14} {entry.description:<24} ")
+            parts.append((f"{' '.join(entry.ids)}\n", "dim"))
         with VerticalScroll(id="help-body") as body:
-            body.border_title = "Keys  (esc closes)"
+            body.border_title = "Keys in effect, with their ids for motia.toml [keys]  (esc closes)"
             yield Static(Content.assemble(*parts), id="help-text")
+
+
+class FooterKey(NamedTuple):
+    """One key of the footer."""
+
+    display: str
+    label: str
+    key: str | None
+    """What a click presses (None: a hint, not a key)."""
+    rank: int
+    """Which go first when the line is too long: `SPARE` ones, then `LOCAL` ones from the
+    end; `KEPT` stays (the help key, so every other key can still be found)."""
+
+    @property
+    def text(self) -> str:
+        return f" {self.display} {self.label} "
+
+
+LOCAL, SPARE, KEPT = 0, 1, 2
+
+
+def fit_keys(keys: list[FooterKey], width: int) -> list[FooterKey]:
+    """The keys that fit in `width` columns, whole: the workbench's own keys (errors,
+    quit) go first, then the focused widget's from the end; never half a key."""
+    kept = list(keys)
+
+    def size() -> int:
+        return sum(len(k.text) for k in kept)
+
+    for rank in (SPARE, LOCAL):
+        while size() > width:
+            last = next((i for i in reversed(range(len(kept))) if kept[i].rank == rank), None)
+            if last is None:
+                break
+            del kept[last]
+    if size() > width:
+        kept = [k for k in kept if k.rank == KEPT and len(k.text) <= width][:1]
+    return kept
+
+
+def _types_text(widget: Widget | None) -> bool:
+    if isinstance(widget, Input):
+        return True
+    return isinstance(widget, TextArea) and not widget.read_only
 
 
 class KeyBar(Widget):
@@ -92,7 +148,9 @@ class KeyBar(Widget):
 
     Textual's `Footer` mounts a widget per key and rebuilds them on every focus change,
     which made switching tabs cost tens of milliseconds; this draws the same line directly.
-    A click on a key presses it.
+    It fits the width by leaving keys out (see `fit_keys`), never by cutting one. In a text
+    input it first says how to leave it and how to switch panes, since the pane keys type
+    there. A click on a key presses it.
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"keybar--key", "keybar--description"}
@@ -111,22 +169,42 @@ class KeyBar(Widget):
         if screen is self.screen:
             self.refresh()
 
+    def footer_keys(self) -> list[FooterKey]:
+        """Every key the footer would show, before fitting."""
+        found: list[FooterKey] = []
+        seen: set[str] = set()
+        app = self.app
+        for node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if not binding.show or not enabled or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            rank = LOCAL
+            if node is app:
+                rank = KEPT if binding.action == "help" else SPARE
+            found.append(
+                FooterKey(app.get_key_display(binding), binding.description, binding.key, rank)
+            )
+        if _types_text(app.focused):
+            panes = [k for k in app.BINDINGS if isinstance(k, Binding) and k.action.startswith(
+                "show_tab(")]
+            hints = [FooterKey("esc", "Leave", "escape", LOCAL)]
+            if panes:
+                hints.append(FooterKey(f"F1-F{len(panes)}", "Panes", None, LOCAL))
+            found = hints + [k for k in found if k.key != "escape"]
+        return found
+
     def render(self) -> Content:
         key_style = self.get_visual_style("keybar--key", partial=True)
         text_style = self.get_visual_style("keybar--description", partial=True)
         parts: list[tuple[str, VisualStyle]] = []
         spans: list[tuple[int, int, str]] = []
-        seen: set[str] = set()
         offset = 0
-        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if not binding.show or not enabled or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            key = f" {self.app.get_key_display(binding)} "
-            label = f"{binding.description} "
-            parts += [(key, key_style), (label, text_style)]
-            spans.append((offset, offset + len(key) + len(label), binding.key))
-            offset += len(key) + len(label)
+        for key in fit_keys(self.footer_keys(), self.size.width):
+            shown_key, label = f" {key.display} ", f"{key.label} "
+            parts += [(shown_key, key_style), (label, text_style)]
+            if key.key is not None:
+                spans.append((offset, offset + len(shown_key) + len(label), key.key))
+            offset += len(shown_key) + len(label)
         self._spans = spans
         return Content.assemble(*parts)
 

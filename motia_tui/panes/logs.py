@@ -250,11 +250,11 @@ class LogView(LineView, can_focus=True):
         "log--cursor",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "top", "Oldest", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="list-up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="list-down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="list-page-up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="list-page-down"),
+        Binding("home,g", "top", "Oldest", show=False, id="list-first"),
         Binding("end,G", "follow", "Follow tail", id="logs-follow"),
         Binding("enter", "details", "Record", id="logs-record"),
         Binding("t", "trace", "Its trace", id="logs-trace"),

@@ -63,12 +63,12 @@ class _LineList(LineView, can_focus=True):
     """A cursor over cached lines: the part the trace list and the waterfall share."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("down,j", "move(1)", "Down", show=False),
-        Binding("pageup", "move(-10)", "Page up", show=False),
-        Binding("pagedown", "move(10)", "Page down", show=False),
-        Binding("home,g", "move(-1000000000)", "First", show=False),
-        Binding("end,G", "move(1000000000)", "Last", show=False),
+        Binding("up,k", "move(-1)", "Up", show=False, id="list-up"),
+        Binding("down,j", "move(1)", "Down", show=False, id="list-down"),
+        Binding("pageup", "move(-10)", "Page up", show=False, id="list-page-up"),
+        Binding("pagedown", "move(10)", "Page down", show=False, id="list-page-down"),
+        Binding("home,g", "move(-1000000000)", "First", show=False, id="list-first"),
+        Binding("end,G", "move(1000000000)", "Last", show=False, id="list-last"),
     ]
     HEADER_LINES = 0
 
