@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast
 
 from rich.console import Console
 from textual import events, on, work
-from textual.app import ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.dom import DOMNode
@@ -37,6 +37,7 @@ from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
 from motia_tui.key_order import KeyOrder
 from motia_tui.keymap import KeymapError, load_keymap
+from motia_tui.palette import EngineCommands
 from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
@@ -142,6 +143,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     CSS_PATH = ["workbench.tcss", "panes/panes.tcss"]
     TITLE = "motia"
+    COMMANDS = App.COMMANDS | {EngineCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
             Binding(f"{n},f{n}", f"show_tab('{tab}')", title, show=False, id=f"tab-{tab}")
@@ -485,6 +487,11 @@ class WorkbenchApp(FrameMarkingApp[int]):
             timeout=10,
         )
 
+    def filter_traces(self, text: str) -> None:
+        self._show("traces")
+        self.panes["traces"].set_filter(text)  # type: ignore[attr-defined]
+        self._focus_pane("traces")
+
     def action_errors(self) -> None:
         self.action_show_tab("logs")
         self._pane_as("logs", LogsPane).set_filter("level:error")
@@ -506,7 +513,9 @@ class WorkbenchApp(FrameMarkingApp[int]):
         return list(unique.values())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Textual's own commands but its Quit (the workbench's stops the server first and
+        is listed with the keys), then every key's action."""
+        yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
         titles = {tab: title for tab, title, _cls in PANES}
         for entry in self.key_entries():
             if entry.action == "command_palette":

@@ -42,9 +42,12 @@ def motia_command() -> list[str]:
 class Terminal:
     """One detached tmux session of a fixed size."""
 
-    def __init__(self, name: str, socket_path: Path) -> None:
+    def __init__(
+        self, name: str, socket_path: Path, size: tuple[int, int] = (COLUMNS, ROWS)
+    ) -> None:
         self.name = name
         self.base = [str(TMUX), "-S", str(socket_path)]
+        self.columns, self.rows = size
 
     def start(self, command: str, cwd: Path) -> None:
         subprocess.run(
@@ -55,9 +58,9 @@ class Terminal:
                 "-s",
                 self.name,
                 "-x",
-                str(COLUMNS),
+                str(self.columns),
                 "-y",
-                str(ROWS),
+                str(self.rows),
                 "-c",
                 str(cwd),
                 command,
@@ -66,7 +69,8 @@ class Terminal:
             env={**os.environ, "TERM": "xterm-256color"},
         )
         subprocess.run(
-            [*self.base, "resize-window", "-t", self.name, "-x", str(COLUMNS), "-y", str(ROWS)],
+            [*self.base, "resize-window", "-t", self.name, "-x", str(self.columns), "-y",
+             str(self.rows)],
             check=True,
         )
 
@@ -74,6 +78,11 @@ class Terminal:
         for key in keys:
             subprocess.run([*self.base, "send-keys", "-t", self.name, key], check=True)
             time.sleep(0.05)
+
+    def burst(self, *keys: str) -> None:
+        """Each key its own `send-keys` call, with no pause between them."""
+        for key in keys:
+            subprocess.run([*self.base, "send-keys", "-t", self.name, key], check=True)
 
     def screen(self) -> str:
         done = subprocess.run(
