@@ -46,7 +46,14 @@ from motia_tui.panes.state import StatePane
 from motia_tui.panes.streams import StreamsPane
 from motia_tui.panes.traces import TracesPane
 from motia_tui.recording import CastRecorder, RecordingError
-from motia_tui.source import EngineSource, EventFeed
+from motia_tui.source import (
+    CONNECTED,
+    CONNECTING,
+    DISCONNECTED,
+    RECONNECTING,
+    EngineSource,
+    EventFeed,
+)
 from motia_tui.textual_hooks import FrameMarkingApp, driver_of
 from motia_tui.toasts import FailureDigest
 from motia_tui.writer import TerminalPorts, WorkbenchDriver
@@ -89,27 +96,49 @@ PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
 )
 
 
-class WorkbenchHeader(Horizontal):
-    """Server address, step count, errors since start, and a mark while the store fails."""
+LINK_MARKS = {
+    CONNECTING: "◌ connecting",
+    CONNECTED: "● connected",
+    RECONNECTING: "◌ reconnecting",
+    DISCONNECTED: "✗ disconnected",
+}
+"""The header's mark of an attached workbench's link to its engine."""
 
-    _shown: tuple[str, int, int, int, str | None] | None = None
+
+class WorkbenchHeader(Horizontal):
+    """Server address, the link to it when attached, step count, errors since start, and a
+    mark while the store fails."""
+
+    _shown: tuple[str, str | None, int, int, int, str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("motia", id="header-brand")
         yield Label("starting…", id="header-address")
+        yield Label("", id="header-link")
         yield Label("", id="header-steps")
         yield Label("no errors", id="header-errors")
         yield Label("", id="header-store")
 
     def show(
-        self, address: str, steps: int, broken: int, errors: int, store_problem: str | None = None
+        self,
+        address: str,
+        link: str | None,
+        steps: int,
+        broken: int,
+        errors: int,
+        store_problem: str | None = None,
     ) -> None:
         """Only what changed is redrawn: this runs on every tick."""
-        shown = (address, steps, broken, errors, store_problem)
+        shown = (address, link, steps, broken, errors, store_problem)
         if shown == self._shown:
             return
         self._shown = shown
         self.query_one("#header-address", Label).update(address)
+        link_label = self.query_one("#header-link", Label)
+        link_label.display = link is not None
+        link_label.update(LINK_MARKS.get(link or "", link or ""))
+        for state in LINK_MARKS:
+            link_label.set_class(link == state, f"-{state}")
         text = f"{steps} step{'s' if steps != 1 else ''}"
         if broken:
             text += f" · {broken} broken"
@@ -208,6 +237,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._last_toast = 0.0
         self._quitting = False
         self.key_order = KeyOrder(self, super().on_event)
+        self._header = WorkbenchHeader(id="header")
         self.keymap: dict[str, str] = {}
         """The `[keys]` table in effect (binding id to keys)."""
         self._clashes_told: set[frozenset[str]] = set()
@@ -215,7 +245,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
     # -- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield WorkbenchHeader(id="header")
+        yield self._header
         with TabbedContent(id="tabs", initial=PANES[0][0]):
             for n, (tab, title, cls) in enumerate(PANES, start=1):
                 with TabPane(f"{n} {title}", id=tab):
@@ -275,6 +305,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         rate = len(events) / max(now - self._last_tick, 1 / self.fps)
         self._last_tick = now
         self._timer = self.set_timer(self._next_frame(rate), self._tick, name="coalesce")
+        self._show_header()
         if dropped:
             self._reload_after_drop()
             return
@@ -425,8 +456,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._show_header()
 
     def _show_header(self) -> None:
-        self.query_one(WorkbenchHeader).show(
-            self.source.label, self._steps, self._broken, self._errors, self._store_problem
+        link: str | None = getattr(self.source, "link", None)
+        self._header.show(
+            self.source.label, link, self._steps, self._broken, self._errors,
+            self._store_problem,
         )
 
     # -- actions ---------------------------------------------------------------------------

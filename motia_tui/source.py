@@ -31,6 +31,12 @@ from motia_tui.tape import tape_for
 
 FEED_SIZE = 50_000
 """Events a feed buffers between two ticks before it starts dropping the oldest."""
+CONNECTING, CONNECTED, RECONNECTING, DISCONNECTED = (
+    "connecting", "connected", "reconnecting", "disconnected",
+)
+"""The states of an attached workbench's link to its engine (`RemoteSource.link`)."""
+DISCONNECTED_AFTER_S = 5.0
+"""A link down this long shows as disconnected (it keeps retrying every 2 s)."""
 
 
 class SourceError(Exception):
@@ -347,6 +353,10 @@ class _RemoteFeed:
         self.dropped = 0
         self.connected = False
         self.closed = False
+        self.ever_connected = False
+        self.down_since: float | None = None
+        """Monotonic time the link went down (None while up)."""
+        self.last_error: str | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -360,22 +370,41 @@ class _RemoteFeed:
                 async with connect(
                     self.url, additional_headers=self.headers, max_size=None
                 ) as socket:
-                    self.connected = True
+                    self.connected = self.ever_connected = True
+                    self.down_since = self.last_error = None
                     delay = 0.1
                     self._offer_gap()
                     async for message in socket:
                         self._receive(message)
+                self.last_error = "the engine closed the connection"
             except InvalidStatus as exc:
+                self.last_error = f"the engine answered {exc.response.status_code}"
                 if exc.response.status_code in (401, 403):
                     self.closed = True
-                    self.connected = False
+                    self._went_down()
                     self._wake()
                     return
-            except (OSError, WebSocketException):
-                pass
-            self.connected = False
+            except (OSError, WebSocketException) as exc:
+                self.last_error = str(exc) or type(exc).__name__
+            self._went_down()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _went_down(self) -> None:
+        self.connected = False
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+
+    @property
+    def link(self) -> str:
+        if self.connected:
+            return CONNECTED
+        if self.closed or (
+            self.down_since is not None
+            and time.monotonic() - self.down_since >= DISCONNECTED_AFTER_S
+        ):
+            return DISCONNECTED
+        return RECONNECTING if self.ever_connected else CONNECTING
 
     def _offer_gap(self) -> None:
         """Whatever happened while disconnected is unknown: tell the reader to reload."""
@@ -462,6 +491,28 @@ class RemoteSource:
         self._feeds.append(feed)
         return feed
 
+    @property
+    def link(self) -> str:
+        """How the events websocket stands: connecting, connected, reconnecting (just
+        dropped) or disconnected (down for a while, or refused); it retries until stopped."""
+        return self._feeds[0].link if self._feeds else CONNECTING
+
+    @property
+    def link_error(self) -> str | None:
+        return self._feeds[0].last_error if self._feeds else None
+
+    def _check_link(self, what: str) -> None:
+        """Refuse at once to send while the link is down, instead of waiting for a timeout
+        or acting on an engine the workbench can no longer see."""
+        link = self.link
+        if link in (RECONNECTING, DISCONNECTED):
+            reason = f" ({self.link_error})" if self.link_error else ""
+            raise SourceError(
+                f"not sent: {what} needs the link to {self.base}, which is {link}{reason}; "
+                "it works again once the workbench reconnects",
+                503,
+            )
+
     async def _call(
         self,
         method: str,
@@ -471,6 +522,8 @@ class RemoteSource:
         body: Any = None,
         missing_ok: bool = False,
     ) -> Any:
+        if method != "GET":
+            self._check_link(f"{method} /__motia/{path}")
         content = None if body is None else json.dumps(body)
         headers = {"content-type": "application/json"} if content is not None else None
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
@@ -596,6 +649,7 @@ class RemoteSource:
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: str | None
     ) -> Answer:
+        self._check_link(f"{method} {path}")
         return await _send(self._app, method, path, headers, body)
 
 
