@@ -11,7 +11,10 @@ load comes from wrk on 127.0.0.1.
    and under `motia tui` showing the Logs pane, same wrk load, in alternating rounds: the
    ratio of the medians is the cost of the workbench.
 2. Key-press redraw latency while wrk holds the server near 500 requests/s: the time from
-   writing a tab key to the terminal until the new tab's status line arrives on it.
+   writing a tab key to the terminal until the new tab's status line arrives on it. Then, at
+   the same load, bursts of 20 pane keys written in one go (as SSH or a paste delivers
+   them): the time until the last key's pane and footer are on the terminal, and whether
+   that end state is the one the same keys typed slowly reach.
    Then request latency at the same load, first with the terminal read, then with nobody
    reading it (a frozen SSH link): wrk's p50, p99 and slowest request.
 3. Time to first paint (the tab bar on the terminal) and to serving (HTTP answers).
@@ -34,6 +37,7 @@ import fcntl
 import os
 import platform
 import pty
+import random
 import re
 import shutil
 import signal
@@ -90,6 +94,12 @@ end
 """
 
 TAB_MARKS = {b"3": b"Enter opens, / filters", b"4": "records  ·".encode()}
+FOOTER_MARKS = {b"3": b"Open trace", b"4": b"Follow tail"}
+"""A key only that pane's footer shows: the focus moved with the pane."""
+BURST_KEYS = 20
+BURSTS = 5
+BURST_SECONDS = 4.0
+"""About how long one burst takes to measure (typed slowly first, then at once)."""
 
 
 def free_port() -> int:
@@ -203,6 +213,14 @@ class Terminal(threading.Thread):
                     raise TimeoutError(f"{mark!r} never reached the terminal")
                 self._cond.wait(left)
 
+    def last_of(self, marks: list[bytes], after: int) -> bytes | None:
+        """Which of `marks` was written last after byte `after`."""
+        with self._cond:
+            tail = bytes(self._tail[max(0, len(self._tail) - (self.total - after)) :])
+        found = {mark: tail.rfind(mark) for mark in marks}
+        last = max(found, key=lambda mark: found[mark])
+        return last if found[last] >= 0 else None
+
     def close(self) -> None:
         self._open = False
         self._reading.set()
@@ -314,7 +332,7 @@ def bench_keys(motia: str, root: Path, seconds: float, presses: int,
         terminal.wait_for(b"Flows", 0)
 
         def paced() -> None:
-            load.update(wrk(port, "/hello", seconds, 12, script))
+            load.update(wrk(port, "/hello", seconds + BURSTS * BURST_SECONDS, 12, script))
 
         loader = threading.Thread(target=paced)
         loader.start()
@@ -328,6 +346,7 @@ def bench_keys(motia: str, root: Path, seconds: float, presses: int,
                 terminal.wait_for(TAB_MARKS[key], mark)
                 latencies.append(time.perf_counter() - started)
                 time.sleep(0.1)
+        bursts, same = bench_bursts(terminal)
         loader.join()
     latencies.sort()
     return {
@@ -336,6 +355,10 @@ def bench_keys(motia: str, root: Path, seconds: float, presses: int,
         "key_p50_ms": statistics.median(latencies) * 1000,
         "key_p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
         "key_max_ms": latencies[-1] * 1000,
+        "bursts": len(bursts),
+        "burst_p50_ms": statistics.median(bursts) * 1000,
+        "burst_max_ms": max(bursts) * 1000,
+        "burst_same_end": same,
     }
 
 
@@ -399,6 +422,36 @@ rounds; wrk uses one thread.
 | --- | --- | --- |
 {table}
 """
+
+
+def bench_bursts(terminal: Terminal) -> tuple[list[float], int]:
+    """Seconds each burst took to show its end state, and how many ended where the same
+    keys typed slowly (a tenth of a second apart) end."""
+    rng = random.Random(13)
+    took: list[float] = []
+    same = 0
+    footers = list(FOOTER_MARKS.values())
+    for _burst in range(BURSTS):
+        keys = [bytes([rng.choice(b"12356")]) for _ in range(BURST_KEYS - 1)]
+        keys.append(rng.choice([b"3", b"4"]))
+        mark = terminal.total
+        for key in keys:
+            os.write(terminal.master, key)
+            time.sleep(0.1)
+        terminal.wait_for(FOOTER_MARKS[keys[-1]], mark)
+        time.sleep(0.5)
+        slow_end = terminal.last_of(footers, mark)
+        os.write(terminal.master, b"1")
+        time.sleep(0.5)
+        mark = terminal.total
+        started = time.perf_counter()
+        os.write(terminal.master, b"".join(keys))
+        terminal.wait_for(TAB_MARKS[keys[-1]], mark)
+        terminal.wait_for(FOOTER_MARKS[keys[-1]], mark)
+        took.append(time.perf_counter() - started)
+        time.sleep(0.5)
+        same += terminal.last_of(footers, mark) == slow_end == FOOTER_MARKS[keys[-1]]
+    return took, same
 
 
 def bench_frozen(motia: str, root: Path, seconds: float) -> dict[str, float]:
@@ -539,6 +592,11 @@ pseudo-terminal that the benchmark reads continuously; wrk uses one thread.
 {keys['key_p50_ms']:.1f} ms | < 50 ms |
 | same, p95 / max ({keys['presses']:.0f} presses) | {keys['key_p95_ms']:.1f} ms / \
 {keys['key_max_ms']:.1f} ms | |
+| burst of {BURST_KEYS} keys written at once, to the last pane and its footer on screen: \
+p50 / max ({keys['bursts']:.0f} bursts) | {keys['burst_p50_ms']:.0f} / \
+{keys['burst_max_ms']:.0f} ms | < 1 s |
+| bursts ending where the same keys typed slowly end | \
+{keys['burst_same_end']:.0f} of {keys['bursts']:.0f} | all |
 | request latency at {frozen['rps']:,.0f} req/s, terminal read: p50 / p99 / max | \
 {frozen['read_p50_ms']:.1f} / {frozen['read_p99_ms']:.1f} / {frozen['read_max_ms']:.1f} ms | |
 | same, nobody reading the terminal ({frozen['unread_bytes']:,.0f} bytes left unread): \
