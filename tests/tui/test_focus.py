@@ -74,7 +74,7 @@ async def test_in_the_body_editor_digits_type_and_the_footer_says_how_to_leave(
         assert app.query_one("#tabs", TabbedContent).active == "endpoints"
         assert editor.text != before and "12" in editor.text
         footer = str(app.query_one(KeyBar).render())
-        assert footer.startswith(" esc Leave  F1-F6 Panes "), footer
+        assert footer.startswith(" esc Leave  F1-F7 Panes "), footer
         await pilot.press("f3")
         assert app.query_one("#tabs", TabbedContent).active == "traces"
         await pilot.press("f2")

@@ -222,7 +222,7 @@ async def test_the_footer_fits_on_every_pane(tmp_path: Path, size: tuple[int, in
                 assert key.text in shown or key.text not in full[: len(shown)], tab
         await pilot.press("f4", "slash")
         shown = str(bar.render())
-        assert shown.startswith(" esc Leave  F1-F6 Panes "), shown
+        assert shown.startswith(" esc Leave  F1-F7 Panes "), shown
         await pilot.press("escape")
         assert app.focused is not None and app.focused.id == "logs-view"
         await app.action_quit()

@@ -189,15 +189,6 @@ async def test_emit_cron_and_dead_letters(source: EngineSource, local: LocalSour
         await source.retry_dlq("no-such-item")
     assert gone.value.status == 404
 
-    await local.engine.idle()
-    items = await source.dlq()
-    assert [i["traceId"] for i in items] == [doomed]
-    await source.drop_dlq(items[0]["id"])
-    assert await source.dlq() == []
-    with pytest.raises(SourceError) as dropped:
-        await source.drop_dlq(items[0]["id"])
-    assert dropped.value.status == 404
-
 
 async def test_a_dropped_dead_letter_is_gone_and_traced_as_manual(
     source: EngineSource, local: LocalSource
