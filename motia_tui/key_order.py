@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from textual import events
+from textual import events, messages
 
 from motia_tui import textual_hooks
 
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 SETTLE_ROUNDS = 12
 """Rounds of callbacks at most before the next key goes anyway (a pane that redraws on every
 tick is never quiet)."""
+HOUSEKEEPING = (messages.Prompt, messages.Update, messages.Layout, messages.UpdateScroll,
+                events.Timer)
+"""Messages that say nothing about a key's consequences (repaints, a pane's own timers): at
+500 requests a second the screen gets them all the time, and counting them would make every
+key in a burst wait all `SETTLE_ROUNDS`."""
 STUCK_KEY_S = 1.0
 """A key whose handling takes longer than this lets the next one go, so a handler that hangs
 (or a widget removed with the key in its queue) cannot freeze the keyboard."""
@@ -105,7 +110,11 @@ class KeyOrder:
         def handled(message: Message) -> None:
             if message is self._in_flight:
                 self._handled_at(node, message)
-            elif self._settling is not None and not _is_settle_callback(message):
+            elif (
+                self._settling is not None
+                and not isinstance(message, HOUSEKEEPING)
+                and not _is_settle_callback(message)
+            ):
                 self._activity += 1
 
         return handled

@@ -7,6 +7,8 @@ import os
 import random
 import re
 import shlex
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -143,3 +145,52 @@ def test_generated_keys_sent_together_end_as_sent_slowly(
     fast.burst(*keys)
     expected = marks(settled(slow))
     fast.wait_for(lambda s: marks(s) == expected, f"{expected} after {keys}")
+
+
+def test_attached_workbench_marks_its_link_and_refuses_to_send_while_down(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    project = copy_project(tmp_path)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def serve() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            [*motia_command(), "dev", "--no-tui", "--dir", str(project), "--port", str(port)],
+            cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/__motia/steps", timeout=1)
+                return server
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the engine never served"
+                time.sleep(0.1)
+
+    def stop(server: subprocess.Popen[bytes]) -> None:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+    server = serve()
+    try:
+        name = f"attach-{uuid.uuid4().hex[:8]}"
+        term = Terminal(name, tmp_path / f"{name}.sock", size=SIZE)
+        terminals.append(term)
+        command = " ".join(shlex.quote(p) for p in [*motia_command(), "tui", "--attach", url])
+        term.start(f"{command}; sleep 60", project)
+        term.wait_for(lambda s: "● connected" in s and "6 steps" in s, "the connected mark")
+        stop(server)
+        term.wait_for(lambda s: "✗ disconnected" in s, "the disconnected mark", timeout=20)
+        term.keys("2", "Enter", "C-s")
+        term.wait_for(lambda s: "not sent" in s, "Send refused while the link is down")
+        server = serve()
+        term.wait_for(lambda s: "● connected" in s, "connected again", timeout=20)
+        term.keys("C-s")
+        term.wait_for(lambda s: "200 OK" in s and "not sent" not in s, "Send working again")
+    finally:
+        stop(server)
