@@ -41,9 +41,11 @@ HOUSEKEEPING = (messages.Prompt, messages.Update, messages.Layout, messages.Upda
 """Messages that say nothing about a key's consequences (repaints, a pane's own timers): at
 500 requests a second the screen gets them all the time, and counting them would make every
 key in a burst wait all `SETTLE_ROUNDS`."""
-STUCK_KEY_S = 1.0
-"""A key whose handling takes longer than this lets the next one go, so a handler that hangs
-(or a widget removed with the key in its queue) cannot freeze the keyboard."""
+STUCK_KEY_S = 5.0
+"""A key whose handling and settling take longer than this lets the next one go, so a
+handler that hangs (or a widget removed with the key in its queue) cannot freeze the
+keyboard for good. Generous: showing a pane can take a few hundred milliseconds of work on
+a loaded machine, and the next key must not go before it is done."""
 
 
 class KeyOrder:
@@ -63,6 +65,8 @@ class KeyOrder:
         self._stuck: asyncio.TimerHandle | None = None
         self.keys_held = 0
         """How many keys had to wait for an earlier one (for tests and the bench)."""
+        self.keys_given_up = 0
+        """How many keys let the next go after `STUCK_KEY_S` instead of being seen handled."""
 
     @property
     def busy(self) -> bool:
@@ -135,8 +139,10 @@ class KeyOrder:
 
     def _give_up(self, event: events.Key) -> None:
         if event is self._in_flight:
+            self.keys_given_up += 1
             self._finish()
         elif event is self._settling:
+            self.keys_given_up += 1
             self._settled(event)
 
     def _finish(self) -> None:

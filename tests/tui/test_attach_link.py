@@ -49,7 +49,7 @@ async def test_the_header_marks_the_link_and_send_says_it_is_down(
             started = time.monotonic()
             await pilot.press("escape", "enter", "ctrl+s")
             await wait_for(lambda: "not sent" in str(status.render()), what="Send refused")
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 10, "Send waited for the dead engine"
             shown = str(status.render())
             assert "disconnected" in shown and "reconnects" in shown
 

@@ -95,6 +95,7 @@ async def end_state(folder: Path, keys: list[str], *, slowly: bool) -> dict[str,
             burst(app, keys)
         await settle(app, pilot)
         state = seen(app)
+        assert app.key_order.keys_given_up == 0
         await app.action_quit()
     return state
 
@@ -145,6 +146,7 @@ async def test_typing_with_tab_between_inputs_in_a_burst(tmp_path: Path) -> None
         await settle(app, pilot)
         values = {i.name: i.value for i in app.query("#endpoints-params Input").results(Input)}
         assert values == {"param:team": "acme", "param:userId": "u42"}
+        assert app.key_order.keys_held > 0 and app.key_order.keys_given_up == 0
         await app.action_quit()
 
 
