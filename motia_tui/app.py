@@ -522,7 +522,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def filter_traces(self, text: str) -> None:
         self._show("traces")
-        self.panes["traces"].set_filter(text)  # type: ignore[attr-defined]
+        self._pane_as("traces", TracesPane).set_filter(text)
         self._focus_pane("traces")
 
     def action_errors(self) -> None:

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -42,7 +42,7 @@ class EngineCommands(Provider):
 
     @property
     def workbench(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        return cast("WorkbenchApp", self.app)
 
     async def startup(self) -> None:
         app = self.workbench
