@@ -36,7 +36,7 @@ from motia_tui import messages
 from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
 from motia_tui.key_order import KeyOrder
-from motia_tui.keymap import KeymapError, load_keymap
+from motia_tui.keymap import KeymapError, collisions, load_keymap
 from motia_tui.palette import EngineCommands
 from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.endpoints import EndpointsPane
@@ -240,7 +240,6 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._header = WorkbenchHeader(id="header")
         self.keymap: dict[str, str] = {}
         """The `[keys]` table in effect (binding id to keys)."""
-        self._clashes_told: set[frozenset[str]] = set()
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -277,6 +276,9 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._timer = self.set_timer(1 / self.fps, self._tick, name="coalesce")
         if self.focused is None:
             self._focus_pane(self.query_one("#tabs", TabbedContent).active)
+        if self.keymap:
+            # After a refresh: every pane's widgets are mounted by then.
+            self.call_after_refresh(self._warn_of_clashes)
         self.ready.set()
 
     async def _reload_panes(self) -> None:
@@ -505,20 +507,17 @@ class WorkbenchApp(FrameMarkingApp[int]):
         if tab in self.panes and self.focused is not self.main_widget(tab):
             self._focus_pane(tab)
 
-    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
-        """A `[keys]` table gave one key to two bindings where both apply: say so once."""
-        ids = frozenset(b.id or b.action for b in clashed_bindings)
-        if ids in self._clashes_told:
-            return
-        self._clashes_told.add(ids)
-        keys = ", ".join(sorted({b.key for b in clashed_bindings}))
-        self.notify(
-            f"[keys] in motia.toml gives {keys} to {' and '.join(sorted(ids))}; "
-            "only one of them runs.",
-            title="Keys clash",
-            severity="warning",
-            timeout=10,
-        )
+    def _warn_of_clashes(self) -> None:
+        """A `[keys]` table that gives one key to two bindings where both apply: say which,
+        once, at start (the one nearer the focus runs)."""
+        clashes = collisions(self, list(self.panes.values()), self.keymap)
+        if clashes:
+            self.notify(
+                "[keys] in motia.toml gives one key to two bindings: " + "; ".join(clashes),
+                title="Keys clash",
+                severity="warning",
+                timeout=15,
+            )
 
     def filter_traces(self, text: str) -> None:
         self._show("traces")

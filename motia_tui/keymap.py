@@ -21,15 +21,24 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.keys import Keys, key_to_character
+from textual.widget import Widget
+
+from motia_tui.textual_hooks import key_name
 
 SETTINGS_FILE = "motia.toml"
 TABLE = "keys"
 MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
 NAMED_KEYS = frozenset(k.value for k in Keys) | {"space", "enter", "tab", "escape"}
 OWN_PACKAGE = "motia_tui"
+GLOBAL_ACTIONS = ("show_tab(", "errors", "help", "command_palette", "quit")
+"""App bindings no pane may take over (typing into a text input aside)."""
+DELIBERATE_OVERRIDES = frozenset({"escape"})
+"""Keys a pane binds on purpose over the app's: Esc in a pane (clear a filter, back to the
+list) comes before the app's "leave the input"."""
 
 
 class KeymapError(ValueError):
@@ -119,3 +128,42 @@ def load_keymap(folder: Path) -> dict[str, str]:
     if not isinstance(table, dict):
         raise KeymapError(f"{path}: [{TABLE}] must be a table of binding id = key")
     return parse_keymap(table, f"{path} [{TABLE}]")
+
+
+def _own_bindings(node: DOMNode) -> Iterator[Binding]:
+    for cls in type(node).__mro__:
+        if cls.__module__.startswith(OWN_PACKAGE):
+            yield from Binding.make_bindings(cls.__dict__.get("BINDINGS", []))
+
+
+def _keys_of(binding: Binding, keymap: Mapping[str, str]) -> list[str]:
+    remapped = keymap.get(binding.id or "")
+    keys = remapped.split(",") if remapped else [binding.key]
+    return [key_name(k.strip()) for k in keys]
+
+
+def collisions(app: App[Any], roots: list[Widget], keymap: Mapping[str, str]) -> list[str]:
+    """Keys two bindings share where both apply, after `keymap`: for every focusable widget
+    under `roots`, its chain of bindings up to the app must give each key one action, and no
+    pane may take a global key (Esc aside, see `DELIBERATE_OVERRIDES`)."""
+    found: dict[str, None] = {}
+    for root in roots:
+        for widget in [root, *root.walk_children(Widget)]:
+            if not widget.can_focus:
+                continue
+            uses: dict[str, list[tuple[DOMNode, Binding]]] = {}
+            for node in widget.ancestors_with_self:
+                for binding in _own_bindings(node):
+                    for key in _keys_of(binding, keymap):
+                        uses.setdefault(key, []).append((node, binding))
+            for key, bound in uses.items():
+                inner_node, inner = bound[0]
+                for node, binding in bound[1:]:
+                    if binding.action == inner.action and (node is inner_node or binding.id
+                                                          == inner.id):
+                        continue
+                    is_global = node is app and binding.action.startswith(GLOBAL_ACTIONS)
+                    if node is not inner_node and key in DELIBERATE_OVERRIDES and not is_global:
+                        continue
+                    found[f"{key}: {inner.id} and {binding.id}"] = None
+    return list(found)

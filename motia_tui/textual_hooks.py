@@ -25,6 +25,7 @@ from textual.driver import Driver
 from textual.drivers import linux_driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Size
+from textual.keys import _character_to_key
 from textual.scroll_view import ScrollView
 from textual.widgets import TextArea
 from textual.widgets.text_area import Highlight
@@ -96,6 +97,11 @@ def use_escape_first_parser() -> None:
     # A private module global of Textual's, replaced by a subclass: mypy reads the imported
     # name as a class and refuses the assignment.
     linux_driver.XTermParser = EscapeFirstParser  # type: ignore[misc]
+
+
+def key_name(key: str) -> str:
+    """A key as Textual names it in bindings: `?` is `question_mark`, `F4` stays `F4`."""
+    return _character_to_key(key) if len(key) == 1 else key
 
 
 # -- the terminal driver (`motia_tui.writer`) ------------------------------------------------

@@ -25,17 +25,18 @@ from textual.widgets import TabbedContent
 from engine.settings import Settings, load_settings
 from motia_tui.app import PANES, WorkbenchApp, make_workbench
 from motia_tui.help import KEPT, LOCAL, SPARE, FooterKey, HelpScreen, KeyBar, fit_keys
-from motia_tui.help import own_bindings as class_bindings
-from motia_tui.keymap import KeymapError, _own_classes, declared_bindings, load_keymap, parse_keymap
+from motia_tui.keymap import (
+    KeymapError,
+    _own_classes,
+    collisions,
+    declared_bindings,
+    load_keymap,
+    parse_keymap,
+)
 from motia_tui.panes.logs import LogsPane
 from motia_tui.source import LocalSource
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-GLOBAL_ACTIONS = ("show_tab(", "errors", "help", "command_palette", "quit")
-"""App bindings no pane may take back (except by typing into a text input)."""
-DELIBERATE_OVERRIDES = {"escape"}
-"""Keys a pane binds on purpose over the app's: Esc in a pane (clear a filter, back to the
-list) comes before the app's "leave the input"."""
 
 
 def test_every_binding_has_an_id() -> None:
@@ -53,44 +54,18 @@ def test_nothing_is_bound_to_alt_with_a_printable_key() -> None:
         assert not re.fullmatch(r"alt\+.", binding.key), binding_id
 
 
-def _chain_bindings(widget: Widget) -> dict[str, list[tuple[DOMNode, str, str]]]:
-    """Key to (node, action, id) for every own binding from `widget` up to the app."""
-    found: dict[str, list[tuple[DOMNode, str, str]]] = {}
-    for node in [*widget.ancestors_with_self]:
-        for binding in class_bindings(node):
-            found.setdefault(binding.key, []).append((node, binding.action, binding.id or ""))
-    return found
-
-
 async def test_no_key_collides_within_a_focus_context(tmp_path: Path) -> None:
     """Walk every focusable widget of every pane: within its chain of bindings a key runs
     one action, and no pane takes a global key."""
     async with workbench(local_source(tmp_path)) as (app, _pilot):
-        collisions: list[str] = []
-        contexts = 0
-        for tab in app.panes:
-            for widget in app.panes[tab].query("*"):
-                if not widget.can_focus:
-                    continue
-                contexts += 1
-                for key, uses in _chain_bindings(widget).items():
-                    actions = {(id(node), action) for node, action, _id in uses}
-                    if len(actions) < 2:
-                        continue
-                    inner_node = uses[0][0]
-                    outer = [u for u in uses if u[0] is not inner_node]
-                    same_node = [u for u in uses if u[0] is inner_node]
-                    if len({a for _n, a, _i in same_node}) > 1:
-                        collisions.append(f"{widget!r}: {key} -> {same_node}")
-                    for node, action, binding_id in outer:
-                        is_global = node is app and action.startswith(GLOBAL_ACTIONS)
-                        if is_global or key not in DELIBERATE_OVERRIDES:
-                            collisions.append(
-                                f"{widget!r}: {key} is {uses[0][2]} here and {binding_id} "
-                                f"at {node!r}"
-                            )
-        assert contexts > 10
-        assert collisions == []
+        roots = list(app.panes.values())
+        focusable = [w for r in roots for w in r.walk_children(Widget) if w.can_focus]
+        assert len(focusable) > 10
+        assert collisions(app, roots, {}) == []
+        assert collisions(app, roots, {"logs-copy": "t"}) == ["t: logs-trace and logs-copy"]
+        assert collisions(app, roots, {"traces-copy": "2"}) == [
+            "2: traces-copy and tab-endpoints"
+        ]
         await app.action_quit()
 
 
@@ -263,3 +238,19 @@ def test_footer_snapshot_in_an_input(
     snap_compare: Any, tmp_path: Path, size: tuple[int, int]
 ) -> None:
     assert snap_compare(FooterApp(copy_project(tmp_path)), terminal_size=size, press=["slash"])
+
+
+async def test_a_keys_table_that_makes_two_bindings_share_a_key_warns_once(
+    tmp_path: Path,
+) -> None:
+    keymap = parse_keymap({"logs-copy": "t"})
+    app = make_workbench(local_source(tmp_path), keymap=keymap)
+    async with app.run_test(size=(120, 36)):
+        await wait_for(lambda: app.ready.is_set(), what="the workbench to start")
+        clashes = await wait_for(
+            lambda: [n for n in app._notifications if n.title == "Keys clash"],
+            what="the warning",
+        )
+        assert len(clashes) == 1
+        assert "t: logs-trace and logs-copy" in clashes[0].message
+        await app.action_quit()

@@ -77,23 +77,25 @@ async def test_the_palette_runs_engine_actions_by_name(tmp_path: Path) -> None:
         await wait_for(lambda: len(engine.bus.dlq) == 0, what="the dead letter dropped")
 
         await run_command(app, pilot, "open route greetings", "Open route GET /greetings/:id")
-        assert tabs.active == "endpoints"
+        await wait_for(lambda: tabs.active == "endpoints", what="the endpoints pane")
         path = app.query_one("#endpoints-path", Input)
         await wait_for(lambda: path.value == "/greetings/:id", what="the route in the builder")
 
         trace_id = await greet(source.label)
         await engine.idle()
         await run_command(app, pilot, trace_id[:8], f"Open trace {trace_id}")
-        assert tabs.active == "traces"
+        await wait_for(lambda: tabs.active == "traces", what="the traces pane")
         await wait_for(lambda: app.panes["traces"].open_id == trace_id, what="the trace open")
 
         await run_command(app, pilot, "logs: level:error", "Filter logs: level:error")
-        assert tabs.active == "logs"
-        assert app.query_one("#logs-filter", Input).value == "level:error"
+        await wait_for(lambda: tabs.active == "logs", what="the logs pane")
+        logs_filter = app.query_one("#logs-filter", Input)
+        await wait_for(lambda: logs_filter.value == "level:error", what="the Logs filter")
 
         await run_command(app, pilot, "traces: status:error", "Filter traces: status:error")
-        assert tabs.active == "traces"
-        assert app.query_one("#traces-filter", Input).value == "status:error"
+        await wait_for(lambda: tabs.active == "traces", what="the traces pane")
+        traces_filter = app.query_one("#traces-filter", Input)
+        await wait_for(lambda: traces_filter.value == "status:error", what="the Traces filter")
 
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert titles.count("Quit") == 1

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual import events
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.driver import Driver
 from textual.drivers import linux_driver
@@ -217,3 +218,11 @@ async def test_a_key_bubbles_to_the_parent_unless_stopped() -> None:
         ("_default", "x", None),
         ("stopper", "s", False),
     ]
+
+
+def test_keys_are_named_as_bindings_name_them() -> None:
+    assert textual_hooks.key_name("?") == "question_mark"
+    assert textual_hooks.key_name("]") == "right_square_bracket"
+    assert textual_hooks.key_name("j") == "j"
+    assert textual_hooks.key_name("ctrl+l") == "ctrl+l"
+    assert next(iter(Binding.make_bindings([("?", "help", "Help")]))).key == "question_mark"
