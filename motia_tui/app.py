@@ -34,7 +34,7 @@ from engine import tuning
 from engine.events import StepLoadedEvent, StepRemovedEvent, WireEvent
 from motia_tui import messages
 from motia_tui.backlog import Backlog
-from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect
+from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect, types_text
 from motia_tui.key_order import KeyOrder
 from motia_tui.keymap import KeymapError, collisions, load_keymap
 from motia_tui.palette import EngineCommands
@@ -173,6 +173,9 @@ class WorkbenchApp(FrameMarkingApp[int]):
     CSS_PATH = ["workbench.tcss", "panes/panes.tcss"]
     TITLE = "motia"
     COMMANDS = App.COMMANDS | {EngineCommands}
+    AUTO_FOCUS = None
+    """The workbench focuses each pane's main widget itself (`main_widget`); Textual's own
+    choice, the first focusable widget, is the Flows side panel."""
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
             Binding(f"{n},f{n}", f"show_tab('{tab}')", title, show=False, id=f"tab-{tab}")
@@ -274,11 +277,18 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._account(startup, starting=True)
         self._last_tick = asyncio.get_running_loop().time()
         self._timer = self.set_timer(1 / self.fps, self._tick, name="coalesce")
-        if self.focused is None:
-            self._focus_pane(self.query_one("#tabs", TabbedContent).active)
         if self.keymap:
             # After a refresh: every pane's widgets are mounted by then.
             self.call_after_refresh(self._warn_of_clashes)
+        self.call_after_refresh(self._opened)
+
+    def _opened(self) -> None:
+        """Loaded and drawn: the shown pane's main widget takes the focus (a pane that
+        hides a widget while it loads moves Textual's focus elsewhere), unless keys typed
+        meanwhile put it in a text input."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        if self.focused is None or not types_text(self.focused):
+            self._focus_pane(tab)
         self.ready.set()
 
     async def _reload_panes(self) -> None:
@@ -483,6 +493,8 @@ class WorkbenchApp(FrameMarkingApp[int]):
             for widget in pane.query(selector):
                 if widget.focusable and _displayed_within(widget, pane):
                     return widget
+        if tab in MAIN_WIDGETS:
+            return None
         return next(
             (w for w in pane.query("*") if w.focusable and _displayed_within(w, pane)), None
         )

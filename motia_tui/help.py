@@ -137,7 +137,7 @@ def fit_keys(keys: list[FooterKey], width: int) -> list[FooterKey]:
     return kept
 
 
-def _types_text(widget: Widget | None) -> bool:
+def types_text(widget: Widget | None) -> bool:
     if isinstance(widget, Input):
         return True
     return isinstance(widget, TextArea) and not widget.read_only
@@ -184,7 +184,7 @@ class KeyBar(Widget):
             found.append(
                 FooterKey(app.get_key_display(binding), binding.description, binding.key, rank)
             )
-        if _types_text(app.focused):
+        if types_text(app.focused):
             panes = [k for k in app.BINDINGS if isinstance(k, Binding) and k.action.startswith(
                 "show_tab(")]
             hints = [FooterKey("esc", "Leave", "escape", LOCAL)]
