@@ -551,7 +551,7 @@ def main() -> None:
                          f"--rounds {args.rounds}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        recording = bench_recording(motia, root, args.seconds, args.rounds)
+        recording = bench_recording(motia, root / "recording", args.seconds, args.rounds)
         print(recording)
         if args.recording_only:
             if not args.no_write:
