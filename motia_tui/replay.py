@@ -14,7 +14,7 @@ import asyncio
 import bisect
 import gc
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from engine.flows import build_flows
 from engine.logs import matching
 from engine.steps import Emit, Step
 from engine.trace_view import trace_summary
-from motia_tui.source import SourceError
+from motia_tui.source import BufferedFeed, SourceError
 from motia_tui.tape import END, HEADER, SNAPSHOT, runs
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
@@ -223,7 +223,8 @@ class Moment:
 
         return undo
 
-    def _span_start(self, data: dict[str, Any]) -> Callable[[], None]:
+    def _put_span(self, data: dict[str, Any]) -> Callable[[], None]:
+        """File a span under its trace; the undo puts back what it replaced."""
         trace_id, span_id = data["traceId"], data["spanId"]
         spans = self.traces.get(trace_id)
         new_trace = spans is None
@@ -231,7 +232,6 @@ class Moment:
             spans = self.traces[trace_id] = {}
         before = spans.get(span_id, _MISSING)
         spans[span_id] = data
-        counted = self._count(data, running=1)
 
         def undo() -> None:
             if before is _MISSING:
@@ -240,29 +240,27 @@ class Moment:
                 spans[span_id] = before
             if new_trace:
                 del self.traces[trace_id]
+
+        return undo
+
+    def _span_start(self, data: dict[str, Any]) -> Callable[[], None]:
+        put = self._put_span(data)
+        counted = self._count(data, running=1)
+
+        def undo() -> None:
+            put()
             counted()
 
         return undo
 
     def _span_end(self, data: dict[str, Any]) -> Callable[[], None]:
-        trace_id, span_id = data["traceId"], data["spanId"]
-        spans = self.traces.get(trace_id)
-        new_trace = spans is None
-        if spans is None:
-            spans = self.traces[trace_id] = {}
-        before = spans.get(span_id, _MISSING)
-        spans[span_id] = data
+        put = self._put_span(data)
         failed = data.get("status") == "error"
         counted = self._count(data, running=-1, runs=1, failures=int(failed))
         edges = self._deliver(data)
 
         def undo() -> None:
-            if before is _MISSING:
-                del spans[span_id]
-            else:
-                spans[span_id] = before
-            if new_trace:
-                del self.traces[trace_id]
+            put()
             counted()
             edges()
 
@@ -465,15 +463,12 @@ class Moment:
     }
 
 
-class _ReplayFeed:
+class _ReplayFeed(BufferedFeed):
     """The events the cursor passes going forward; any other move asks for a reload."""
 
     def __init__(self, source: ReplaySource) -> None:
+        super().__init__()
         self._source = source
-        self.buffer: deque[WireEvent] = deque()
-        self.dropped = 0
-        self._wakeup = asyncio.Event()
-        self.closed = False
 
     def offer(self, events: list[WireEvent] | None) -> None:
         if events is None:
@@ -481,25 +476,11 @@ class _ReplayFeed:
             self.dropped += 1
         else:
             self.buffer.extend(events)
-        self._wakeup.set()
-
-    def drain(self) -> list[WireEvent]:
-        events = list(self.buffer)
-        self.buffer.clear()
-        return events
-
-    def take_dropped(self) -> int:
-        dropped, self.dropped = self.dropped, 0
-        return dropped
-
-    async def wait(self) -> None:
-        while not self.buffer and not self.dropped and not self.closed:
-            self._wakeup.clear()
-            await self._wakeup.wait()
+        self._wake()
 
     def close(self) -> None:
         self.closed = True
-        self._wakeup.set()
+        self._wake()
         self._source._feeds.discard(self)
 
 

@@ -343,21 +343,46 @@ class LocalSource:
 # -- an engine reached over the network ---------------------------------------------------
 
 
-class _RemoteFeed:
+class BufferedFeed:
+    """A feed that fills a buffer as events arrive and wakes the one reader waiting on it;
+    the remote and the replay feeds differ only in what fills it."""
+
+    def __init__(self) -> None:
+        self.buffer: deque[WireEvent] = deque()
+        self.dropped = 0
+        self.closed = False
+        self._wakeup = asyncio.Event()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def drain(self) -> list[WireEvent]:
+        events = list(self.buffer)
+        self.buffer.clear()
+        return events
+
+    def take_dropped(self) -> int:
+        dropped, self.dropped = self.dropped, 0
+        return dropped
+
+    async def wait(self) -> None:
+        while not self.buffer and not self.dropped and not self.closed:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+
+class _RemoteFeed(BufferedFeed):
     """The `events` websocket, reconnecting after a drop; a gap counts as dropped events."""
 
     def __init__(self, url: str, headers: dict[str, str]) -> None:
+        super().__init__()
         self.url = url
         self.headers = headers
-        self.buffer: deque[WireEvent] = deque()
-        self.dropped = 0
         self.connected = False
-        self.closed = False
         self.ever_connected = False
         self.down_since: float | None = None
         """Monotonic time the link went down (None while up)."""
         self.last_error: str | None = None
-        self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -426,23 +451,6 @@ class _RemoteFeed:
                 self.dropped += 1
             self.buffer.append(event)
         self._wake()
-
-    def _wake(self) -> None:
-        self._wakeup.set()
-
-    def drain(self) -> list[WireEvent]:
-        events = list(self.buffer)
-        self.buffer.clear()
-        return events
-
-    def take_dropped(self) -> int:
-        dropped, self.dropped = self.dropped, 0
-        return dropped
-
-    async def wait(self) -> None:
-        while not self.buffer and not self.dropped and not self.closed:
-            self._wakeup.clear()
-            await self._wakeup.wait()
 
     def close(self) -> None:
         self.closed = True
