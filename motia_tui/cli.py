@@ -141,7 +141,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from motia_tui.app import run_tui
-    from motia_tui.replay import ReplaySource, TapeError, find_tape
+    from motia_tui.replay import ReplaySource
+    from motia_tui.tape_file import TapeError, find_tape
 
     target = Path(args.tape) if args.tape else _project_dir(args.dir)
     try:

@@ -21,9 +21,10 @@ from pane_harness import copy_project, wait_for
 from engine.runtime import Engine
 from engine.settings import Settings
 from engine.testing import ProjectUnderTest
-from motia_tui.replay import ReplaySource, describe, read_tape
+from motia_tui.replay import ReplaySource, describe
 from motia_tui.source import LocalSource
 from motia_tui.tape import TapeRecorder, part_path, runs, tape_for
+from motia_tui.tape_file import read_tape
 
 MOTIA = [sys.executable, "-m", "motia_tui.cli"]
 SESSIONS = Path(".motia") / "sessions"
