@@ -93,6 +93,8 @@ class Engine:
             if logger.level == logging.NOTSET or logger.level > logging.INFO:
                 logger.setLevel(logging.INFO)
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        for notice in self.store.notices:
+            self.executor.system_log.warn(notice)
         self.traces.warm()
         self.logs.warm()
         self.bus.load_dlq()

@@ -36,6 +36,7 @@ class Settings:
     cors_origins: str | None = None
     introspect_token: str | None = None
     store: str = ".motia/store.sqlite3"
+    reset_store: bool = False
     thread_pool_size: int = 32
     failed_attempts: str = "discard"
     tape: bool = True
@@ -129,6 +130,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "cors_origins": _optional_text,
     "introspect_token": _optional_text,
     "store": _text,
+    "reset_store": _boolean,
     "thread_pool_size": _positive_int,
     "failed_attempts": _failed_attempts,
     "tape": _boolean,

@@ -50,6 +50,8 @@ def _settings(args: argparse.Namespace, project_dir: Path) -> Settings:
     overrides: dict[str, Any] = {"host": args.host, "port": args.port}
     if getattr(args, "introspect_token", None):
         overrides["introspect_token"] = args.introspect_token
+    if getattr(args, "reset_store", False):
+        overrides["reset_store"] = True
     try:
         return load_settings(project_dir, overrides)
     except SettingsError as exc:
@@ -212,10 +214,17 @@ def _serve_flags(parser: argparse.ArgumentParser, *, dev: bool) -> None:
     parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 3000)")
     parser.add_argument("--dir", help="the project folder (default: the current one)")
+    _reset_flag(parser)
     if dev:
         parser.add_argument("--no-tui", action="store_true",
                             help="print logs to the console instead of opening the workbench")
     parser.add_argument("--json", action="store_true", help="print every record as a JSON line")
+
+
+def _reset_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reset-store", action="store_true",
+                        help="when the store file is damaged, keep it as "
+                             "store.sqlite3.corrupt-<time> and start with an empty one")
 
 
 def _tui_flags(parser: argparse.ArgumentParser) -> None:
@@ -247,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--host", help="address to bind (default 127.0.0.1)")
     tui.add_argument("--port", type=int, help="port to listen on (default 3000)")
     tui.add_argument("--dir", help="the project folder (default: the current one)")
+    _reset_flag(tui)
     tui.add_argument("--attach", metavar="URL", help="open the workbench on a running engine")
     tui.add_argument("--token", help="introspection token of the engine to attach to")
     _tui_flags(tui)

@@ -29,4 +29,4 @@ def open_store(settings: Settings, project_dir: Path) -> Persistence:
         return MemoryStore(settings.trace_store, settings.log_store)
     from engine.stores.sqlite import SqliteStore
 
-    return SqliteStore(path, settings.trace_store, settings.log_store)
+    return SqliteStore(path, settings.trace_store, settings.log_store, settings.reset_store)

@@ -75,6 +75,9 @@ class Persistence(Protocol):
     health: StoreHealth
     epoch: int
     """Counts the outages: a run begun in an earlier epoch read values that may be gone."""
+    notices: list[str]
+    """What opening the store found and did (an empty file, history it could not save), for
+    the engine to log as warnings once its log is up."""
 
     # -- life cycle ----------------------------------------------------------------------
 

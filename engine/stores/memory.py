@@ -31,6 +31,7 @@ class MemoryStore(Planes):
         super().__init__()
         self.health = StoreHealth("memory", ":memory:")
         self.epoch = 0
+        self.notices: list[str] = []
         self._queue: dict[str, EventQueued] = {}
         self._dead: dict[str, DeadLettered] = {}
         self._traces: OrderedDict[str, dict[str, SpanRecord]] = OrderedDict()

@@ -7,46 +7,19 @@ projects one after another, so every test gets those three back as they were.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import FIXTURES, served, write_files
-
-
-def _under(path: object, root: str) -> bool:
-    return isinstance(path, str) and path.startswith(root)
-
-
-def _search_path(module: object) -> list[str]:
-    """A package's folders; a namespace package whose parent is gone has none to give."""
-    try:
-        return list(getattr(module, "__path__", None) or [])
-    except KeyError:
-        return []
+from engine_support import FIXTURES, restore_imports, served, write_files
 
 
 @pytest.fixture(autouse=True)
 def isolated_imports(tmp_path: Path) -> Iterator[None]:
     """Forget the modules, import paths and environment a test's projects brought in."""
-    saved_path = list(sys.path)
-    saved_env = dict(os.environ)
-    yield
-    root = str(tmp_path)
-    stale = [
-        name
-        for name, module in list(sys.modules.items())
-        if _under(getattr(module, "__file__", None), root)
-        or any(_under(p, root) for p in _search_path(module))
-    ]
-    for name in stale:
-        sys.modules.pop(name, None)
-    sys.path[:] = saved_path
-    os.environ.clear()
-    os.environ.update(saved_env)
+    with restore_imports(tmp_path):
+        yield
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ import asyncio
 import contextlib
 import inspect
 import json
+import os
+import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,40 @@ def write_files(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
     return root
+
+
+def _under(path: object, root: str) -> bool:
+    return isinstance(path, str) and path.startswith(root)
+
+
+def _search_path(module: object) -> list[str]:
+    """A package's folders; a namespace package whose parent is gone has none to give."""
+    try:
+        return list(getattr(module, "__path__", None) or [])
+    except KeyError:
+        return []
+
+
+@contextlib.contextmanager
+def restore_imports(tmp_path: Path) -> Iterator[None]:
+    """Each engine puts its project on `sys.path`, imports its steps as packages named after
+    the project folder and loads the project's `.env`: a test process runs many projects one
+    after another, so give every test those three back as they were."""
+    saved_path = list(sys.path)
+    saved_env = dict(os.environ)
+    yield
+    root = str(tmp_path)
+    stale = [
+        name
+        for name, module in list(sys.modules.items())
+        if _under(getattr(module, "__file__", None), root)
+        or any(_under(p, root) for p in _search_path(module))
+    ]
+    for name in stale:
+        sys.modules.pop(name, None)
+    sys.path[:] = saved_path
+    os.environ.clear()
+    os.environ.update(saved_env)
 
 
 async def wait_until(

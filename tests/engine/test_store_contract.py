@@ -196,6 +196,10 @@ async def test_every_cron_tick_is_ours_on_an_embedded_store(store: Persistence) 
     assert store.claim_tick("Tick", 60.0)
 
 
+async def test_a_fresh_store_opens_with_nothing_to_say(store: Persistence) -> None:
+    assert store.notices == []
+
+
 async def test_health_starts_ok(store: Persistence, adapter: Adapter) -> None:
     assert store.health.ok
     assert store.health.to_json()["status"] == "ok"

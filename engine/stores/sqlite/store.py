@@ -29,13 +29,14 @@ from typing import Any
 from engine.effects import DeadLettered, Effect, EventQueued, History
 from engine.stores.base import (
     HealthListener,
+    StoreError,
     StoreFailing,
     StoreHealth,
     failing_error,
     resolve,
 )
 from engine.stores.layered import Planes
-from engine.stores.sqlite import schema
+from engine.stores.sqlite.opening import open_store_file
 from engine.stores.sqlite.plan import plan
 from engine.stores.sqlite.plan import run as run_calls
 
@@ -70,20 +71,20 @@ def connect(path: str, uri: bool = False) -> sqlite3.Connection:
 class SqliteStore(Planes):
     """Owns the database file; reads at start-up, writes through the writer thread."""
 
-    def __init__(self, path: Path, trace_limit: int, log_limit: int) -> None:
+    def __init__(
+        self, path: Path, trace_limit: int, log_limit: int, reset: bool = False
+    ) -> None:
         super().__init__()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path} cannot be created: {exc.strerror}") from None
         self.path = path
         self.health = StoreHealth("sqlite", str(path))
         self.epoch = 0
         self._trace_limit = trace_limit
         self._log_limit = log_limit
-        self._conn = connect(str(path))
-        try:
-            schema.migrate(self._conn, path)
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn, self.notices = open_store_file(path, connect, reset)
         self._load()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
