@@ -17,7 +17,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
-from engine.steps import StepError
+from engine.steps import Step, StepError, build_step
 
 SEARCH_ROOTS = ("steps", "src")
 SKIP_DIRS = {"node_modules", ".venv", "venv", "python_modules", "__pycache__"}
@@ -199,3 +199,24 @@ def forget_project_modules(project_dir: Path) -> None:
             parent = sys.modules.get(parent_name) if parent_name else None
             if parent is not None and getattr(parent, attribute, None) is module:
                 delattr(parent, attribute)
+
+
+def load_steps(project_dir: Path) -> tuple[list[Step], list[StepError]]:
+    """Every step a project defines, imported without an engine (no store, no server): what
+    `motia openapi` describes. Stream files are left out; a file that fails is reported."""
+    steps: list[Step] = []
+    errors: list[StepError] = []
+    for path in find_files(project_dir):
+        if is_stream_file(path):
+            continue
+        try:
+            module = import_file(path, project_dir)
+            config = getattr(module, "config", None)
+            if config is None:
+                raise StepError(path, 1, "no `config` defined")
+            steps.append(
+                build_step(config, module.__dict__.get("handler"), path, config_line(path))
+            )
+        except StepError as exc:
+            errors.append(exc)
+    return steps, errors

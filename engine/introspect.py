@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from engine import events as ev
 from engine.logs import LEVELS
+from engine.openapi import openapi_document
 from engine.state import StateError
 from engine.stores import StoreFailing
 
@@ -82,6 +83,7 @@ class IntrospectionApi:
         routes = [
             Route("/steps", self.steps),
             Route("/flows", self.flows),
+            Route("/openapi.json", self.openapi),
             Route("/stats", self.stats),
             Route("/traces", self.traces),
             Route("/traces/{trace_id}", self.trace),
@@ -162,6 +164,15 @@ class IntrospectionApi:
 
     async def flows(self, request: Request) -> Response:
         return JSONResponse(self.engine.flows_json())
+
+    async def openapi(self, request: Request) -> Response:
+        """The api steps loaded right now as an OpenAPI 3.1 document, served from this host."""
+        document = openapi_document(
+            self.engine.steps.values(),
+            title=self.engine.project_dir.name,
+            server_url=f"{request.url.scheme}://{request.url.netloc}",
+        )
+        return JSONResponse(document)
 
     async def stats(self, request: Request) -> Response:
         data = self.engine.stats_json()

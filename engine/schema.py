@@ -18,17 +18,17 @@ class Schema:
 
     def __init__(self, json_schema: dict[str, Any], model: Any | None = None) -> None:
         self.json_schema = json_schema
-        self._model = model
+        self.model = model
         cls = validator_for(json_schema, default=jsonschema.Draft202012Validator)
         cls.check_schema(json_schema)
         self._validator = cls(json_schema)
 
     def errors(self, value: Any) -> list[dict[str, str]]:
-        if self._model is not None:
+        if self.model is not None:
             from pydantic import ValidationError
 
             try:
-                self._model.model_validate(value)
+                self.model.model_validate(value)
             except ValidationError as exc:
                 return [
                     {

@@ -179,6 +179,46 @@ def cmd_emit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    """Describe the project's api steps without starting it (no store, no server)."""
+    from dotenv import load_dotenv
+
+    from engine.discovery import load_steps
+    from engine.openapi import openapi_document
+
+    project_dir = _project_dir(args.dir)
+    settings = _settings(args, project_dir)
+    load_dotenv(project_dir / ".env", override=False)
+    steps, errors = load_steps(project_dir)
+    for error in errors:
+        print(f"motia openapi: {error.file}:{error.line}: {error.message}", file=sys.stderr)
+    if errors:
+        print("motia openapi: nothing written: fix the steps above first", file=sys.stderr)
+        return 1
+    document = openapi_document(
+        steps, title=project_dir.name, server_url=f"http://{settings.host}:{settings.port}"
+    )
+    if args.yaml:
+        import yaml
+
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    try:
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(target)
+    except OSError as exc:
+        print(f"motia openapi: cannot write {target}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     problem = _bad_project_name(args.name)
     if problem is not None:
@@ -282,6 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--introspect-token", metavar="T",
                        help="serve /__motia/ to requests bearing this token")
     start.set_defaults(func=cmd_start)
+
+    openapi = commands.add_parser("openapi", help="the api steps as an OpenAPI 3.1 document")
+    openapi.add_argument("-o", "--output", metavar="FILE",
+                         help="write to FILE instead of standard output")
+    openapi.add_argument("--yaml", action="store_true", help="YAML instead of JSON")
+    openapi.add_argument("--dir", help="the project folder (default: the current one)")
+    openapi.add_argument("--host", help="host in the document's server URL (default 127.0.0.1)")
+    openapi.add_argument("--port", type=int, help="port in the server URL (default 3000)")
+    openapi.set_defaults(func=cmd_openapi)
 
     emit = commands.add_parser("emit", help="send an event to a running server")
     emit.add_argument("--topic", required=True)
