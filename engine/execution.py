@@ -367,6 +367,22 @@ class Executor:
             if succeeded:
                 self.refused(run, exc)
 
+    def rejected(
+        self, step: Step, input_: Any, message: str, details: list[Any]
+    ) -> str:
+        """A request refused before its handler (a body `bodySchema` rejects): one short span
+        with the validation errors and one warning, so Traces and Logs say why; the step's
+        counters are left alone, as it never ran. Answers the trace id."""
+        span = Span(new_id(), None, step.name, "api", 1, input_)
+        self.traces.start_span(span)
+        run = Run(step.name, step.flows, span, self.store.epoch)
+        self.step_logger(run).warn(f"{step.name} not called: {message}", {"details": details})
+        run.ended = True
+        self.traces.end_span(
+            span, ERROR, error={"message": message, "type": "BodyRejected", "details": details}
+        )
+        return span.trace_id
+
     def manual_run(self, what: str, input_: Any = None, trace_id: str | None = None) -> Run:
         """A span for something a person did (an emit, a state edit), so traces show it."""
         span = Span(trace_id or new_id(), None, what, "manual", 1, input_)

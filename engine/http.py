@@ -44,6 +44,16 @@ class RequestError(Exception):
         self.details = details
 
 
+class BodyRejected(RequestError):
+    """A body `bodySchema` refuses: answered 400 and traced, so the Traces pane shows why the
+    request never reached its handler."""
+
+    def __init__(self, details: list[Any], span_input: dict[str, Any]) -> None:
+        super().__init__(400, "request body does not match the schema", details)
+        self.problems = details
+        self.span_input = span_input
+
+
 def error_body(message: str, details: Any = None, trace_id: str | None = None) -> bytes:
     body: dict[str, Any] = {"error": message}
     if details:
@@ -157,6 +167,15 @@ class ApiRouter:
             return
         try:
             request = await self._request(scope, receive, step, path_params)
+        except BodyRejected as exc:
+            trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
+            await send_json(
+                send,
+                exc.status,
+                error_body(exc.message, exc.details, trace_id),
+                [(b"x-trace-id", trace_id.encode()), *self._cors],
+            )
+            return
         except RequestError as exc:
             await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
             return
@@ -219,14 +238,25 @@ class ApiRouter:
         )
         raw_text = raw.decode("utf-8", errors="replace")
         body = parse_body(raw, raw_text, headers.get("content-type", ""))
+        query = parse_query(scope.get("query_string", b""))
         if step.body_schema is not None:
             problems = step.body_schema.errors(body)
             if problems:
-                raise RequestError(400, "request body does not match the schema", problems)
+                raise BodyRejected(
+                    problems,
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "pathParams": path_params,
+                        "queryParams": query,
+                        "body": body,
+                        "headers": visible_headers(headers),
+                    },
+                )
         return ApiRequest(
             body=wrap(body),
             pathParams=AttrDict(path_params),
-            queryParams=AttrDict(parse_query(scope.get("query_string", b""))),
+            queryParams=AttrDict(query),
             headers=AttrDict(headers),
             rawBody=raw_text,
             method=scope["method"],

@@ -371,6 +371,13 @@ class Waterfall(_LineList):
         return strip
 
 
+def _detail_line(detail: Any) -> str:
+    """One validation problem (`{"field", "message"}`, as a 400 names it) on one line."""
+    if isinstance(detail, dict) and "field" in detail:
+        return f"{detail['field']}: {detail.get('message', '')}"
+    return json.dumps(detail, ensure_ascii=False, default=repr)
+
+
 def span_details(span: Mapping[str, Any], tz: tzinfo | None = None) -> Content:
     """The selected span, section by section, as plain styled text."""
     parts: list[tuple[str, str] | str] = []
@@ -402,6 +409,8 @@ def span_details(span: Mapping[str, Any], tz: tzinfo | None = None) -> Content:
     if error:
         section("error")
         block(str(error.get("message", error)) if isinstance(error, dict) else str(error))
+        if isinstance(error, dict) and isinstance(error.get("details"), list):
+            block("\n".join(_detail_line(d) for d in error["details"]))
         if isinstance(error, dict) and error.get("traceback"):
             block(str(error["traceback"]))
     elif "output" in span:

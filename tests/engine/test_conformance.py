@@ -81,6 +81,29 @@ async def test_bad_greet_body_is_refused_before_the_handler(basic_project: Path,
         assert engine.state.groups() == {}
 
 
+async def test_a_refused_body_leaves_a_short_trace_naming_the_fields(
+    basic_project: Path, serve
+) -> None:
+    async with serve(basic_project) as (engine, client):
+        response = await client.post("/greet", json={"name": ""}, headers={"x-api-key": "k123456"})
+        assert response.status_code == 400
+        trace_id = response.json()["traceId"]
+        assert response.headers["x-trace-id"] == trace_id
+        trace = await trace_of(client, trace_id, 1)
+        [span] = trace["spans"]
+        assert span["step"] == "GreetApi"
+        assert span["status"] == "error"
+        assert span["error"]["type"] == "BodyRejected"
+        assert [d["field"] for d in span["error"]["details"]] == ["name"]
+        assert span["input"]["body"] == {"name": ""}
+        assert "x-api-key" not in span["input"]["headers"]
+        listed = (await client.get("/__motia/traces", params={"status": "error"})).json()
+        assert listed["traces"][0]["traceId"] == trace_id
+        warned = await wait_until(lambda: logs(client, traceId=trace_id))
+        assert "GreetApi not called" in warned[0]["msg"]
+        assert engine.executor.stats.get("GreetApi", {}).get("runs", 0) == 0
+
+
 async def test_count_ticks_cron_trigger(basic_project: Path, serve) -> None:
     async with serve(basic_project) as (engine, client):
         first = await client.post("/__motia/cron/CountTicks/trigger")

@@ -58,6 +58,25 @@ async def test_a_single_span_trace_says_1_span(tmp_path: Path) -> None:
         await wait_for(lambda: "1 span ·" in str(title.render()), what="the title")
 
 
+async def test_a_refused_body_shows_its_fields_in_the_span(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path), TracesPane)
+    async with app.run_test(size=(120, 36)):
+        await ready(app)
+        answer = await app.source.request(
+            "POST", "/greet", {"content-type": "application/json"}, json.dumps({"name": ""})
+        )
+        assert answer.status == 400
+        assert answer.trace_id is not None
+        app.pane.open_trace(answer.trace_id)
+        waterfall = app.pane.query_one(Waterfall)
+        await wait_for(lambda: len(waterfall.rows) == 1, what="the one span")
+        details = app.pane.query_one("#span-body")
+        await wait_for(lambda: "name: " in str(details.render()), what="the failing field")
+        shown = str(details.render())
+        assert "request body does not match the schema" in shown
+        assert "GreetApi · api" in shown
+
+
 FLAKY_STEP = """
 config = {
     "type": "event",
