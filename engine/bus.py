@@ -53,6 +53,8 @@ class Delivery:
     attempt: int = 1
     not_before: float = 0.0
     generation: int = 0
+    lost: int = 0
+    """Attempts in a row whose handler's process died (in memory only, like a crash)."""
 
     @property
     def data(self) -> Any:

@@ -23,6 +23,10 @@ SEARCH_ROOTS = ("steps", "src")
 SKIP_DIRS = {"node_modules", ".venv", "venv", "python_modules", "__pycache__"}
 STEP_SUFFIXES = ("_step.py", ".step.py")
 STREAM_SUFFIXES = ("_stream.py", ".stream.py")
+NODE_EXTENSIONS = (".ts", ".mts", ".js", ".mjs")
+NODE_STEP_SUFFIXES = tuple(f"{sep}step{ext}" for sep in (".", "_") for ext in NODE_EXTENSIONS)
+NODE_CODE_SUFFIXES = (*NODE_EXTENSIONS, ".tsx", ".cts", ".cjs", ".json")
+"""What a Node step may import from the project: a change to any of them reloads the steps."""
 
 
 def is_step_file(path: Path) -> bool:
@@ -31,6 +35,21 @@ def is_step_file(path: Path) -> bool:
 
 def is_stream_file(path: Path) -> bool:
     return path.name.endswith(STREAM_SUFFIXES)
+
+
+def is_node_step_file(path: Path) -> bool:
+    return path.name.endswith(NODE_STEP_SUFFIXES) and not path.name.endswith(".d.ts")
+
+
+def is_node_code(path: Path, project_dir: Path) -> bool:
+    """A TypeScript or JavaScript file of the project's own (not vendored, not hidden)."""
+    if not path.name.endswith(NODE_CODE_SUFFIXES) or path.name.endswith(".d.ts"):
+        return False
+    try:
+        parts = path.relative_to(project_dir).parts
+    except ValueError:
+        return False
+    return not any(part in SKIP_DIRS or part.startswith(".") for part in parts[:-1])
 
 
 def _skipped(path: Path, project_dir: Path) -> bool:
@@ -57,6 +76,20 @@ def find_files(project_dir: Path) -> Iterator[Path]:
         for path in sorted(base.rglob("*.py")):
             if is_project_file(path, project_dir):
                 yield path
+
+
+def find_node_files(project_dir: Path) -> list[Path]:
+    """TypeScript and JavaScript step files, sorted like the Python ones."""
+    found: list[Path] = []
+    for root in SEARCH_ROOTS:
+        base = project_dir / root
+        if base.is_dir():
+            found.extend(
+                path
+                for path in sorted(base.rglob("*"))
+                if is_node_step_file(path) and not _skipped(path, project_dir)
+            )
+    return found
 
 
 def config_line(path: Path) -> int:

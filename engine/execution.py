@@ -40,13 +40,17 @@ from engine.events import EventHub
 from engine.logs import LogStore, RecordSink, StepLogger
 from engine.records import wrap
 from engine.registry import StepRegistry
-from engine.runs import Deadlines, Run
+from engine.runs import Deadlines, ForeignHandlerError, HandlerLost, Run
 from engine.settings import Settings
 from engine.state import StateError, encode
 from engine.steps import Step
 from engine.stores import Persistence, StoreFailing
 from engine.streams import CREATE, DELETE, EVENT, UPDATE, StreamDefinition, StreamStore, call_custom
 from engine.tracing import ERROR, OK, Span, TraceStore, new_id
+
+LOST_REDELIVERIES = 5
+"""Deliveries of one event in a row whose handler's process died before they count as a
+failed attempt."""
 
 
 class HandlerTimeout(Exception):
@@ -55,6 +59,8 @@ class HandlerTimeout(Exception):
 
 def error_info(exc: BaseException, project_dir: Path | None = None) -> dict[str, Any]:
     """An error as data: message, type, traceback, and the user's file and line."""
+    if isinstance(exc, ForeignHandlerError):
+        return dict(exc.info)
     frames = traceback.extract_tb(exc.__traceback__)
     info: dict[str, Any] = {
         "message": str(exc) or type(exc).__name__,
@@ -290,6 +296,13 @@ class Executor:
                 )
         try:
             output = await self.invoke(step, run, (wrap(data),))
+        except HandlerLost as exc:
+            if self._lost(run, delivery, exc):
+                return False
+            error = error_info(exc, self.project_dir)
+            settled, effect = self.bus.after_failure(delivery, step.queue.max_retries, error)
+            self.end(run, error=error)
+            return self._settle(run, delivery, False, effect, settled)
         except Exception as exc:
             error = error_info(exc, self.project_dir)
             settled, effect = self.bus.after_failure(delivery, step.queue.max_retries, error)
@@ -305,6 +318,24 @@ class Executor:
             return self._settle(run, delivery, False, effect, settled)
         self.end(run, output=output)
         return self._settle(run, delivery, True, None, True)
+
+    def _lost(self, run: Run, delivery: Delivery, exc: HandlerLost) -> bool:
+        """The handler's process died: the attempt did not happen, as after a crash of the
+        engine. True when the delivery goes again at once, with the same attempt number;
+        after LOST_REDELIVERIES in a row it counts as a failure, so an event that kills its
+        worker every time ends in the dead-letter queue rather than looping."""
+        delivery.lost += 1
+        error = error_info(exc, self.project_dir)
+        if delivery.lost > LOST_REDELIVERIES:
+            delivery.lost = 0
+            self.log_failure(run, f"{run.step_name}: {exc} ({delivery.lost} times in a row)", error)
+            return False
+        self.step_logger(run).warn(
+            f"{run.step_name}: {exc}; delivering the event again "
+            f"(attempt {delivery.attempt} is not counted)"
+        )
+        self.end(run, error=error)
+        return True
 
     def refused(self, run: Run, exc: StoreFailing) -> None:
         """The store refused a run that had succeeded: it failed after all, and its span and

@@ -19,6 +19,7 @@ from engine.execution import error_info
 from engine.introspect import health_body
 from engine.masking import visible_headers
 from engine.records import ApiRequest, AttrDict, wrap
+from engine.runs import HandlerLost
 from engine.steps import Step, path_pattern
 from engine.stores import StoreFailing, failing_error
 
@@ -193,6 +194,24 @@ class ApiRouter:
             [(b"retry-after", retry_after), *extra, *self._cors],
         )
 
+    async def _lost(
+        self, run: Any, exc: HandlerLost, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        """The handler's process died: nothing of the request was kept (api runs are not
+        retried), and the client may send it again once the worker is back."""
+        executor = self._executor
+        error = error_info(exc, executor.project_dir)
+        executor.log_failure(run, f"{run.step_name} was not answered: {exc}", error)
+        executor.end(run, error=error)
+        with contextlib.suppress(StoreFailing):
+            executor.finish(run, False)
+        await send_json(
+            send,
+            503,
+            error_body(f"{run.step_name} was not answered: {exc}", trace_id=run.trace_id),
+            [(b"retry-after", b"1"), *extra],
+        )
+
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -279,6 +298,9 @@ class ApiRouter:
             result = await executor.invoke(step, run, (request,))
             status, headers, body = self._response(step, result)
             encoded, content_type = encode_body(body)
+        except HandlerLost as exc:
+            await self._lost(run, exc, send, [trace_header, *self._cors])
+            return
         except Exception as exc:
             error = error_info(exc, executor.project_dir)
             executor.log_failure(run, f"{step.name} failed: {error['message']}", error)

@@ -23,6 +23,20 @@ class RunEnded(RuntimeError):
     """A context call made after its run ended (a handler still running past its timeout)."""
 
 
+class HandlerLost(RuntimeError):
+    """The process running a handler died before it answered: the attempt did not happen,
+    so an event is delivered again without using a retry, and a request answers 503."""
+
+
+class ForeignHandlerError(Exception):
+    """A handler in another language raised: `info` is its error as data (message, type,
+    traceback, file, line), as `error_info` describes a Python one."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        super().__init__(str(info.get("message") or info.get("type") or "handler failed"))
+        self.info = info
+
+
 class _Local:
     """A run's own writes to one bucket (a state group, a stream's group)."""
 

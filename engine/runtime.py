@@ -23,6 +23,7 @@ from engine.events import EventHub
 from engine.execution import Executor
 from engine.flows import build_flows
 from engine.logs import LoggingBridge, LogStore
+from engine.node.steps import NodeSteps
 from engine.registry import StepRegistry
 from engine.settings import Settings
 from engine.state import StateView, encode
@@ -74,6 +75,13 @@ class Engine:
         self.steps = self.registry.steps
         self.stream_definitions = self.registry.streams
         self.errors = self.registry.errors
+        self.node = NodeSteps(
+            self.project_dir,
+            self.executor.system_log,
+            self._install_step,
+            self._fail,
+            self.remove_file,
+        )
         self.recovered = 0
         self._watch_task: asyncio.Task[None] | None = None
         self._bridge: LoggingBridge | None = None
@@ -99,6 +107,7 @@ class Engine:
         self.logs.warm()
         self.bus.load_dlq()
         self.load_all()
+        await self.node.load_all()
         self.recovered = self.bus.recover()
         if self.recovered:
             self.executor.system_log.info(
@@ -120,6 +129,7 @@ class Engine:
         await self.executor.stop_cron_runs()
         await self.bus.stop()
         await self.executor.deadlines.stop()
+        await self.node.stop()
         await self.traces.stop()
         if self._bridge is not None:
             for name in ENGINE_LOGGERS:
@@ -179,12 +189,13 @@ class Engine:
         except StepError as exc:
             self._fail(path, exc)
 
-    def _fail(self, path: Path, error: StepError) -> None:
+    def _fail(self, path: Path, error: StepError, log: bool = True) -> None:
         steps = self.registry.fail(path, error)
-        self.executor.system_log.error(
-            f"failed to load {error.file}:{error.line}: {error.message}",
-            {"file": error.file, "line": error.line},
-        )
+        if log:
+            self.executor.system_log.error(
+                f"failed to load {error.file}:{error.line}: {error.message}",
+                {"file": error.file, "line": error.line},
+            )
         self.events.publish(ev.STEP_FAILED, {**error.to_json(), "steps": steps})
 
     def _install_step(self, path: Path, step: Step) -> None:
@@ -227,7 +238,16 @@ class Engine:
         )
 
     def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:
-        """Reload what changed: a step file alone, or every step when a helper changed."""
+        """Reload what changed: a step file alone, or every step when a helper changed; the
+        TypeScript and JavaScript files go to the Node steps, which reload in the workers."""
+        node_changes = [
+            (deleted, path.resolve())
+            for deleted, path in changes
+            if discovery.is_node_code(path.resolve(), self.project_dir)
+        ]
+        if node_changes:
+            self.node.changed(node_changes)
+        changes = [(deleted, path) for deleted, path in changes if path.suffix == ".py"]
         helper_changed = False
         for deleted, path in changes:
             path = path.resolve()
@@ -241,7 +261,7 @@ class Engine:
         if helper_changed:
             discovery.forget_project_modules(self.project_dir)
             for path in self.registry.loaded_paths():
-                if path.exists():
+                if path.exists() and path.suffix == ".py":
                     self.load_file(path)
             self.executor.system_log.info("a helper module changed: reloaded every step")
             return

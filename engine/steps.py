@@ -139,6 +139,7 @@ class Step:
     queue: QueueConfig = field(default_factory=QueueConfig)
     warnings: list[str] = field(default_factory=list)
     is_async: bool = False
+    language: str = "python"
     emit_topics: frozenset[str] = field(init=False, default=frozenset())
     """The declared emit topics, kept as a set because every emit is checked against it."""
 
@@ -161,6 +162,7 @@ class Step:
             "virtualEmits": [e.to_json() for e in self.virtual_emits],
             "virtualSubscribes": self.virtual_subscribes,
             "subscribes": self.subscribes,
+            "language": self.language,
             "status": "ok",
         }
         if self.type == "api":

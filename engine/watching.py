@@ -1,4 +1,5 @@
-"""Watching a project's Python files for hot reload, and nothing else.
+"""Watching a project's code files (Python, TypeScript, JavaScript) for hot reload, and
+nothing else.
 
 The store lives inside the project (`.motia/store.sqlite3`) and is written on every commit.
 A recursive watch of the whole project had the kernel report each of those writes, and the
@@ -19,7 +20,9 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from engine.discovery import SKIP_DIRS
+from engine.discovery import NODE_CODE_SUFFIXES, SKIP_DIRS
+
+CODE_SUFFIXES = (".py", *NODE_CODE_SUFFIXES)
 
 DEBOUNCE_MS = 50
 STEP_MS = 20
@@ -28,7 +31,8 @@ HANDOVER_S = (DEBOUNCE_MS + 2 * STEP_MS) / 1000
 DEBOUNCE_MS after seeing it, and a stopped one drops what it has not yielded yet."""
 
 Changes = list[tuple[bool, Path]]
-"""`(deleted, path)` for each Python file changed in one debounced batch."""
+"""`(deleted, path)` for each code file (Python, TypeScript, JavaScript) changed in one
+debounced batch."""
 OnChanges = Callable[[Changes], None]
 OnError = Callable[[list[Path], OSError], None]
 
@@ -87,10 +91,10 @@ async def watch_project(
         async for changes in awatch(
             project_dir, recursive=False, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS
         ):
-            files = _python_files(changes)
+            files = _code_files(changes)
             if len(files) < len(changes):
                 for folder in follow_folders():
-                    files.extend((False, path) for path in _python_files_under(folder))
+                    files.extend((False, path) for path in _code_files_under(folder))
             if files:
                 on_changes(files)
     finally:
@@ -108,7 +112,7 @@ async def _watch_folders(folders: list[Path], on_changes: OnChanges, on_error: O
         async for changes in awatch(
             *folders, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS
         ):
-            files = _python_files(changes)
+            files = _code_files(changes)
             if files:
                 on_changes(files)
     except OSError as exc:
@@ -116,10 +120,16 @@ async def _watch_folders(folders: list[Path], on_changes: OnChanges, on_error: O
             on_error(folders, exc)
 
 
-def _python_files(changes: set[tuple[Change, str]]) -> Changes:
-    return [(kind == Change.deleted, Path(path)) for kind, path in changes if path.endswith(".py")]
+def _code_files(changes: set[tuple[Change, str]]) -> Changes:
+    return [
+        (kind == Change.deleted, Path(path))
+        for kind, path in changes
+        if path.endswith(CODE_SUFFIXES)
+    ]
 
 
-def _python_files_under(folder: Path) -> list[Path]:
-    relative = (path.relative_to(folder) for path in folder.rglob("*.py"))
+def _code_files_under(folder: Path) -> list[Path]:
+    relative = (
+        path.relative_to(folder) for path in folder.rglob("*") if path.name.endswith(CODE_SUFFIXES)
+    )
     return [folder / path for path in relative if not any(_ignored(p) for p in path.parts[:-1])]
