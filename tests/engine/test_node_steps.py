@@ -319,3 +319,37 @@ async def test_without_node_one_line_names_the_files_that_cannot_run(
         assert list(engine.steps) == ["C"]
         errors = engine.steps_json()["errors"]
         assert sorted(Path(e["file"]).name for e in errors) == ["a.step.js", "b_step.ts"]
+
+
+async def test_middleware_runs_in_the_worker_and_cron_steps_run_too(tmp_path: Path) -> None:
+    project = node_project(
+        tmp_path,
+        {
+            "src/guarded.step.ts": """
+                const auth = async (req, ctx, next) => {
+                  if (req.headers['x-key'] !== 'k') return { status: 401, body: { error: 'no' } }
+                  ctx.logger.info('let through')
+                  const res = await next()
+                  return { ...res, headers: { 'x-wrapped': 'yes' } }
+                }
+                export const config = {
+                  type: 'api', name: 'Guarded', path: '/guarded', method: 'GET', emits: [],
+                  middleware: [auth],
+                }
+                export const handler = async () => ({ status: 200, body: { inside: true } })
+            """,
+            "src/tick.step.js": """
+                export const config = { type: 'cron', name: 'Tick', cron: '0 0 1 1 *', emits: [] }
+                export const handler = async ({ state, traceId }) => {
+                  await state.set('ticks', 'last', traceId)
+                }
+            """,
+        },
+    )
+    async with served(project, FAST) as (engine, client):
+        assert (await client.get("/guarded")).status_code == 401
+        allowed = await client.get("/guarded", headers={"x-key": "k"})
+        assert allowed.status_code == 200 and allowed.json() == {"inside": True}
+        assert allowed.headers["x-wrapped"] == "yes"
+        trace_id = engine.trigger_cron("Tick")
+        assert await wait_until(lambda: engine.state.get("ticks", "last")) == trace_id
