@@ -23,6 +23,7 @@ def _node(step: Step) -> dict[str, Any]:
         "virtualEmits": [e.topic for e in step.virtual_emits],
         "virtualSubscribes": step.virtual_subscribes,
         "file": str(step.file),
+        "language": step.language,
     }
     if step.type == "api":
         node["path"] = step.path

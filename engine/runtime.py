@@ -108,6 +108,8 @@ class Engine:
         self.bus.load_dlq()
         self.load_all()
         await self.node.load_all()
+        if self.node.loaded:
+            self.write_types()
         self.recovered = self.bus.recover()
         if self.recovered:
             self.executor.system_log.info(
@@ -271,6 +273,12 @@ class Engine:
                 self.load_file(path)
                 if path not in self.errors:
                     self.executor.system_log.info(f"reloaded {path.relative_to(self.project_dir)}")
+
+    def write_types(self) -> Path:
+        """`types.d.ts` for editors, from the steps in service (`motia types` calls it too)."""
+        from engine.node.types import write_types
+
+        return write_types(self.project_dir, self.steps.values(), self.stream_definitions.values())
 
     # -- views ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The `motia` command: create, dev, tui, replay, start and emit.
+"""The `motia` command: create, dev, tui, replay, start, types and emit.
 
 Settings come from flags, then `MOTIA_*` variables, then `motia.toml`, then defaults; a bad
 one stops the start with a message naming it. The workbench is imported only when it is
@@ -25,8 +25,9 @@ from engine.settings import Settings, SettingsError, load_settings
 from engine.stores import StoreError
 
 T = TypeVar("T")
-TEMPLATE = "default"
-_TEMPLATE_SKIP = {".motia", "__pycache__"}
+TEMPLATES = {"py": "default", "ts": "ts", "js": "js", "multi": "multi"}
+"""`motia create --lang`: the template folder for each language (multi: TS, Python and JS)."""
+_TEMPLATE_SKIP = {".motia", "__pycache__", "node_modules"}
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -231,12 +232,40 @@ def cmd_create(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         print(f"motia create: {shlex.quote(str(target))} exists and is not empty", file=sys.stderr)
         return 1
-    template = resources.files("motia_tui") / "templates" / TEMPLATE
+    template = resources.files("motia_tui") / "templates" / TEMPLATES[args.lang]
     with resources.as_file(template) as source:
         shutil.copytree(source, target, dirs_exist_ok=True,
                         ignore=lambda _d, names: [n for n in names if n in _TEMPLATE_SKIP])
     print(f"created {shlex.quote(str(target))}")
-    print(f"next: cd {shlex.quote(os.path.relpath(target))} && motia dev")
+    install = " && npm install" if (target / "package.json").is_file() else ""
+    print(f"next: cd {shlex.quote(os.path.relpath(target))}{install} && motia dev")
+    return 0
+
+
+def cmd_types(args: argparse.Namespace) -> int:
+    """Load the project as `motia dev` would, in memory, and write its types.d.ts."""
+    from dataclasses import replace
+
+    from engine.runtime import Engine
+
+    project_dir = _project_dir(args.dir)
+    try:
+        settings = replace(load_settings(project_dir), store=":memory:", tape=False)
+    except SettingsError as exc:
+        raise SystemExit(f"motia: {exc}") from None
+
+    async def write() -> Path:
+        engine = Engine(project_dir, settings)
+        await engine.start()
+        try:
+            for error in engine.errors.values():
+                print(f"motia types: skipped {error}", file=sys.stderr)
+            return engine.write_types()
+        finally:
+            await engine.stop()
+
+    target = asyncio.run(write())
+    print(f"wrote {shlex.quote(os.path.relpath(target))}")
     return 0
 
 
@@ -285,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     create = commands.add_parser("create", help="write a new project from the template")
     create.add_argument("name", help="folder to create")
+    create.add_argument("--lang", choices=sorted(TEMPLATES), default="py",
+                        help="the steps' language (multi: TypeScript, Python and JavaScript)")
     create.set_defaults(func=cmd_create)
 
     dev = commands.add_parser("dev", help="the dev server with hot reload (and the workbench)")
@@ -331,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--host", help="host in the document's server URL (default 127.0.0.1)")
     openapi.add_argument("--port", type=int, help="port in the server URL (default 3000)")
     openapi.set_defaults(func=cmd_openapi)
+
+    types = commands.add_parser("types", help="write types.d.ts (Handlers by step name)")
+    types.add_argument("--dir", help="the project folder (default: the current one)")
+    types.set_defaults(func=cmd_types)
 
     emit = commands.add_parser("emit", help="send an event to a running server")
     emit.add_argument("--topic", required=True)

@@ -54,8 +54,13 @@ class _Locked:
 
 def installed_template(name: str) -> Path:
     """The template folder with `npm ci --ignore-scripts` done for its current lock file."""
+    return installed(TEMPLATES / name)
+
+
+def installed(folder: Path) -> Path:
+    """`folder` with `npm ci --ignore-scripts` done for its current lock file."""
     require_node()
-    folder = TEMPLATES / name
+    name = folder.name
     lock = hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
     stamp = folder / "node_modules" / STAMP
     with _Locked(name):

@@ -91,6 +91,9 @@ class NodeWorker:
                 cwd=self._project_dir,
                 env=env,
                 pass_fds=(theirs.fileno(),),
+                # Its own session: Ctrl+C in the terminal stops the engine, which stops the
+                # worker; the worker leaves by itself when the channel closes.
+                start_new_session=True,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -70,7 +70,7 @@ def unflowed_graph(steps: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
         {
             "id": s["name"],
             **{k: s.get(k) for k in ("name", "type", "description", "file", "path", "method",
-                                     "cron")},
+                                     "cron", "language")},
             "emits": [_topic(e) for e in s.get("emits") or []],
             "subscribes": list(s.get("subscribes") or []),
             "virtualEmits": [_topic(e) for e in s.get("virtualEmits") or []],
@@ -513,6 +513,9 @@ def node_details(
             parts.extend([(f"{label:<8}", "$text-muted"), str(value), "\n"])
 
     kind = node.get("type")
+    language = step.get("language") or node.get("language")
+    if language and language != "python":
+        row("lang", language)
     if kind == "api":
         row("route", f"{node.get('method')} {node.get('path')}")
     row("cron", node.get("cron"))

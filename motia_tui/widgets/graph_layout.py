@@ -11,7 +11,7 @@ left side; edges that point backwards (cycles, self-loops) are routed under the 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ Json = Mapping[str, Any]
 Item = str | int  # a node id, or the index of a LayoutEdge passing through a column
 
 TYPE_MARKS: dict[str, str] = {"api": "[API]", "event": "(EVT)", "cron": "<CRON>", "noop": "{NOOP}"}
+LANGUAGE_MARKS: dict[str, str] = {"python": "py", "typescript": "ts", "javascript": "js"}
 TEXT_MIN = 14  # room for "runs 12 ✗1 ⟳2" inside every box
 TEXT_MAX = 32  # longer names and details are cut with an ellipsis
 LABEL_MAX = 24  # longest edge label written on the canvas
@@ -165,8 +166,22 @@ def _name(node: Json) -> str:
     return str(node.get("name") or node.get("id"))
 
 
-def node_detail(node: Json) -> str:
-    """The trigger of a step: route for api, schedule for cron, topics for event."""
+def node_detail(node: Json, language: bool = False) -> str:
+    """The trigger of a step: route for api, schedule for cron, topics for event; after its
+    language (`ts`, `js`, `py`) when `language`, as in a flow that is not all Python."""
+    trigger = _trigger(node)
+    if not language:
+        return trigger
+    name = str(node.get("language") or "python")
+    return f"{LANGUAGE_MARKS.get(name, name)} {trigger}".rstrip()
+
+
+def speaks_other_languages(nodes: Iterable[Json]) -> bool:
+    """Whether a flow has a step that is not Python: then every node says its language."""
+    return any(str(node.get("language") or "python") != "python" for node in nodes)
+
+
+def _trigger(node: Json) -> str:
     kind = node.get("type")
     if kind == "api":
         return f"{str(node.get('method') or '').upper()} {node.get('path') or ''}".strip()
@@ -213,10 +228,11 @@ def layout_flow(flow: Json, scale: Scale = FULL) -> FlowLayout:
     ordered = _order_columns(columns, _hops(edges, column, count))
 
     text_width = [scale.text_min] * count
+    language = speaks_other_languages(raw.values())
     for node_id, node in raw.items():
         c = column[node_id]
         label = node_label(node) if scale.marks else _name(node)
-        text_width[c] = max(text_width[c], len(label), len(node_detail(node)))
+        text_width[c] = max(text_width[c], len(label), len(node_detail(node, language)))
     nodes: dict[str, LayoutNode] = {}
     for c, items in enumerate(ordered):
         width = min(text_width[c], scale.text_max)
@@ -229,7 +245,7 @@ def layout_flow(flow: Json, scale: Scale = FULL) -> FlowLayout:
                 column=c,
                 row=row,
                 label=_fit(node_label(node) if scale.marks else _name(node), width),
-                detail=_fit(node_detail(node), width),
+                detail=_fit(node_detail(node, language), width),
                 width=width + 4,
             )
     return FlowLayout(

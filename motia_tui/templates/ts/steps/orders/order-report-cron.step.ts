@@ -1,0 +1,21 @@
+// A cron step: runs on a schedule (here every minute) with no input. It reads a whole state
+// group and stores a summary; trigger it at once from the workbench or
+// `POST /__motia/cron/OrderReport/trigger`.
+import type { CronConfig, Handlers } from 'motia'
+
+export const config: CronConfig = {
+  type: 'cron',
+  name: 'OrderReport',
+  description: 'Summarise the orders every minute',
+  cron: '* * * * *',
+  emits: [],
+  flows: ['orders'],
+}
+
+export const handler: Handlers['OrderReport'] = async ({ state, logger }) => {
+  const orders = await state.getGroup<{ total: number }>('orders')
+  const revenue = Math.round(orders.reduce((sum, o) => sum + o.total, 0) * 100) / 100
+  const summary = { orders: orders.length, revenue }
+  await state.set('reports', 'latest', summary)
+  logger.info('order report', summary)
+}
