@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from engine_support import logs, served, trace_of, wait_until
 from node_support import node_project
 
@@ -196,6 +197,9 @@ async def test_a_zod_body_schema_rejects_a_bad_body_naming_the_field(tmp_path: P
         assert step.body_schema is not None
         assert step.body_schema.json_schema["required"] == ["name", "age"]
         assert engine.steps_json()["steps"][0]["language"] == "typescript"
+        (pid,) = worker_pids(engine)
+    with pytest.raises(ProcessLookupError):  # the worker stopped with the engine
+        os.kill(pid, 0)
 
 
 async def test_prints_and_logger_calls_land_in_logs_bound_to_their_run(tmp_path: Path) -> None:
