@@ -266,9 +266,16 @@ class NodeWorker:
     async def _exited(self) -> None:
         self.alive = False
         code: int | None = None
-        if self._process is not None:
-            with contextlib.suppress(TimeoutError):
-                code = await asyncio.wait_for(self._process.wait(), STOP_GRACE_S)
+        process = self._process
+        if process is not None:
+            try:
+                code = await asyncio.wait_for(process.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                # The channel broke with the process alive (a message over the limit): a
+                # worker the engine cannot talk to is no use, and must not outlive it.
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                code = await process.wait()
         lost = HandlerLost(
             f"the node worker (pid {self.pid}) exited"
             + (f" with code {code}" if code is not None else "")
