@@ -54,13 +54,16 @@ class NodePool:
         self.restarts = 0
 
     async def start(self) -> None:
+        self._starting += 1
         await self._add_worker(load=False)
 
     def _spawn(self) -> NodeWorker:
         return NodeWorker(self._node, self._project_dir, self._esbuild, self._log, self._lost)
 
     async def _add_worker(self, load: bool = True) -> None:
-        self._starting += 1
+        """Start a worker, load every file in service into it, and put it in the pool.
+        Counted in `_starting` from the moment it is decided (callers count it), so a burst
+        of busy runs starts one, not one each."""
         try:
             worker = self._spawn()
             await worker.start()
@@ -107,8 +110,9 @@ class NodePool:
     async def _replace(self, pause: float) -> None:
         if pause:
             await asyncio.sleep(pause)
-        if self.workers or self._stopping:
+        if self.workers or self._stopping or self._starting:
             return
+        self._starting += 1
         try:
             await self._add_worker()
         except (HandlerLost, OSError) as exc:
@@ -131,6 +135,7 @@ class NodePool:
                 await asyncio.wait_for(self._changed.wait(), remaining)
         worker = min(self.workers, key=lambda w: w.in_flight)
         if worker.in_flight >= BUSY_RUNS and len(self.workers) + self._starting < self._max:
+            self._starting += 1
             self._background(self._grow())
         return worker
 

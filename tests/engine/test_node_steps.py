@@ -357,3 +357,51 @@ async def test_middleware_runs_in_the_worker_and_cron_steps_run_too(tmp_path: Pa
         assert allowed.headers["x-wrapped"] == "yes"
         trace_id = engine.trigger_cron("Tick")
         assert await wait_until(lambda: engine.state.get("ticks", "last")) == trace_id
+
+
+async def test_busy_handlers_get_a_second_worker(tmp_path: Path) -> None:
+    project = node_project(
+        tmp_path,
+        {
+            "src/wait.step.js": """
+                export const config = {
+                  type: 'api', name: 'Wait', path: '/wait', method: 'GET', emits: [],
+                }
+                export const handler = async () => {
+                  await new Promise((resolve) => setTimeout(resolve, 1500))
+                  return { status: 200, body: { pid: process.pid } }
+                }
+            """,
+        },
+    )
+    async with served(project, FAST) as (engine, client):
+        (first,) = worker_pids(engine)
+        answers = await asyncio.gather(*(client.get("/wait") for _ in range(40)))
+        assert {a.status_code for a in answers} == {200}
+        assert len(worker_pids(engine)) == 2
+        assert {a.json()["pid"] for a in answers} <= set(worker_pids(engine))
+        assert first in worker_pids(engine)
+        more = await asyncio.gather(*(client.get("/wait") for _ in range(8)))
+        assert len({a.json()["pid"] for a in more}) == 2  # the least busy worker takes a run
+
+
+async def test_esbuild_from_the_projects_own_node_modules(tmp_path: Path) -> None:
+    project = node_project(
+        tmp_path,
+        {
+            "src/hello.step.ts": """
+                export const config = {
+                  type: 'api', name: 'Hi', path: '/hi', method: 'GET', emits: [],
+                }
+                export const handler = async () => ({ status: 200, body: { n: 1 as number } })
+            """,
+        },
+    )
+    shared = (project / ".motia" / "node_modules").resolve()
+    (project / ".motia" / "node_modules").unlink()
+    (project / "node_modules").unlink()
+    (project / "node_modules").symlink_to(shared)
+    async with served(project, FAST) as (engine, client):
+        assert (await client.get("/hi")).json() == {"n": 1}
+        assert not [r for r in engine.logs.recent if "esbuild" in r["msg"]]
+        assert not (project / ".motia" / "node_modules").exists()
