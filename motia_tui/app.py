@@ -54,7 +54,7 @@ from motia_tui.source import (
     EngineSource,
     EventFeed,
 )
-from motia_tui.textual_hooks import FrameMarkingApp, driver_of
+from motia_tui.textual_hooks import FrameMarkingApp, driver_of, toast_racks
 from motia_tui.toasts import FailureDigest
 from motia_tui.writer import TerminalPorts, WorkbenchDriver
 
@@ -364,7 +364,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
             return
         if self.recorder is not None:
             self.recorder.marker(next(title for t, title, _cls in PANES if t == tab))
-        self.screen.set_class(tab == "logs", "-logs-shown")  # toasts move off the log's tail
+        # Toasts move off the log's tail. The class goes on the rack, not the screen: a class
+        # on the screen restyles every widget in the workbench, a third of a tab switch.
+        for rack in toast_racks(self.screen):
+            rack.set_class(tab == "logs", "-logs-shown")
         self._catch_up(tab)
 
     def on_resize(self, event: events.Resize) -> None:

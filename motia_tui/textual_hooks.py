@@ -27,7 +27,9 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Size
 from textual.keys import _character_to_key
 from textual.scroll_view import ScrollView
+from textual.widget import Widget
 from textual.widgets import TextArea
+from textual.widgets._toast import ToastRack
 from textual.widgets.text_area import Highlight
 
 if TYPE_CHECKING:
@@ -133,6 +135,14 @@ class HookedLinuxDriver(LinuxDriver):
 
 def driver_of(app: App[Any]) -> Driver | None:
     return app._driver
+
+
+# -- toasts (`motia_tui.app`: off the Logs tail) ----------------------------------------------
+
+
+def toast_racks(screen: Screen[Any]) -> list[Widget]:
+    """The widgets a screen shows its notifications in (`ToastRack` is private)."""
+    return list(screen.query_children(ToastRack))
 
 
 # -- the screen as text (`motia_tui.demo`'s `Wait`) -----------------------------------------

@@ -119,6 +119,17 @@ async def test_the_workbench_driver_keeps_the_loop_textual_posts_input_on() -> N
         driver.writer.stop()
 
 
+async def test_a_screen_shows_notifications_in_its_toast_racks() -> None:
+    app = Greeting()
+    async with app.run_test(size=(40, 5), notifications=True) as pilot:
+        app.notify("hello")
+        await pilot.pause()
+        racks = textual_hooks.toast_racks(app.screen)
+        assert len(racks) == 1
+        assert "hello" in textual_hooks.screen_text(app)
+        assert racks[0].query("Toast")
+
+
 class Counted(FrameMarkingApp[None]):
     frames = 0
 
