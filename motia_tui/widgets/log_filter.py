@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -66,25 +66,75 @@ class LogFilter:
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
+    @property
+    def min_rank(self) -> int:
+        """The lowest level rank that passes (0: any level)."""
+        return self._rank
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        return self._pattern
+
+    def column_terms(self) -> list[tuple[str, Callable[[Any], bool]]]:
+        """The step, flows and trace terms in force, each as a test of the value that
+        `step_key`, `flows_key` or `trace_key` gives for a record."""
+        terms: list[tuple[str, Callable[[Any], bool]]] = []
+        if self._steps:
+            terms.append(("step", self._step_passes))
+        if self._flows:
+            terms.append(("flows", self._flows_pass))
+        if self._traces:
+            terms.append(("trace", self._trace_passes))
+        return terms
+
+    def _step_passes(self, step: str) -> bool:
+        return {step} == self._steps
+
+    def _flows_pass(self, flows: frozenset[str]) -> bool:
+        return self._flows <= flows
+
+    def _trace_passes(self, trace: str) -> bool:
+        return all(trace.startswith(prefix) for prefix in self._traces)
+
     def matches(self, record: Mapping[str, Any]) -> bool:
         """Cheapest checks first; each multi-valued term needs all its values to hold."""
         if self.is_empty:
             return True
-        if self._rank and _RANK.get(str(record.get("level")), _UNKNOWN_RANK) < self._rank:
+        if self._rank and level_rank(record) < self._rank:
             return False
-        if self._steps and {str(record.get("step") or "").casefold()} != self._steps:
+        if self._steps and not self._step_passes(step_key(record)):
             return False
-        if self._traces:
-            trace = str(record.get("traceId") or "").casefold()
-            if not all(trace.startswith(prefix) for prefix in self._traces):
-                return False
-        if self._flows:
-            flows = {str(name).casefold() for name in record.get("flows") or ()}
-            if not self._flows <= flows:
-                return False
+        if self._traces and not self._trace_passes(trace_key(record)):
+            return False
+        if self._flows and not self._flows_pass(flows_key(record)):
+            return False
         if self._pattern is not None:
-            return _text_hit(self._pattern, record) != self.invert
+            return text_hit(self._pattern, record) != self.invert
         return True
+
+
+def level_rank(record: Mapping[str, Any]) -> int:
+    return _RANK.get(str(record.get("level")), _UNKNOWN_RANK)
+
+
+def step_key(record: Mapping[str, Any]) -> str:
+    return str(record.get("step") or "").casefold()
+
+
+def trace_key(record: Mapping[str, Any]) -> str:
+    return str(record.get("traceId") or "").casefold()
+
+
+def message_key(record: Mapping[str, Any]) -> str:
+    return str(record.get("msg") or "")
+
+
+def flows_key(record: Mapping[str, Any]) -> frozenset[str]:
+    """A record's flows; a lone value that is not a list counts as one flow."""
+    flows = record.get("flows") or ()
+    if not isinstance(flows, list | tuple):
+        flows = (flows,)
+    return frozenset(str(name).casefold() for name in flows)
 
 
 def parse_filter(text: str) -> LogFilter:
@@ -146,8 +196,9 @@ def format_record(record: Mapping[str, Any], tz: tzinfo | None = None) -> list[S
     return segments
 
 
-def _text_hit(pattern: re.Pattern[str], record: Mapping[str, Any]) -> bool:
-    if pattern.search(str(record.get("msg") or "")):
+def text_hit(pattern: re.Pattern[str], record: Mapping[str, Any]) -> bool:
+    """What free text searches: the message, and the extra fields as JSON."""
+    if pattern.search(message_key(record)):
         return True
     extra = {k: v for k, v in record.items() if k not in STANDARD_FIELDS}
     return bool(extra) and pattern.search(_to_json(extra)) is not None
@@ -160,8 +211,12 @@ def _level(value: str) -> str | None:
     return next((name for name in LEVELS if name.startswith(value)), None)
 
 
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+"""What `json.dumps(value, default=str, ensure_ascii=False)` builds on every call."""
+
+
 def _to_json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def _field(value: Any) -> str:

@@ -17,7 +17,8 @@ from pane_harness import copy_project, wait_for
 from textual.app import App, ComposeResult
 
 from engine.settings import Settings
-from motia_tui.panes.logs import LogBuffer, LogsPane, LogView, RecordRing
+from motia_tui.log_store import RecordStore
+from motia_tui.panes.logs import LogBuffer, LogsPane, LogView
 from motia_tui.source import LocalSource
 from motia_tui.widgets.log_filter import parse_filter
 
@@ -31,7 +32,7 @@ def record(n: int) -> dict[str, Any]:
 
 
 def test_ring_evicts_oldest_and_keeps_absolute_indices() -> None:
-    ring = RecordRing(3)
+    ring = RecordStore(3, block=2)
     for n in range(5):
         ring.append(record(n))
     assert (ring.start, ring.end, len(ring)) == (2, 5, 3)

@@ -1,0 +1,141 @@
+"""The compact log store answers exactly what a plain list of dicts answers.
+
+The reference is the straightforward store the Logs pane had before: every record a dict
+in a list, the newest `capacity` kept, a filter applied by `LogFilter.matches` to each.
+Seeded random records (odd types, non-ASCII, exponent floats, NaN, huge ints included) go
+through both in random batches, with filters set, scanned in random chunks and evicted
+meanwhile; every record, every filtered line and its order must agree.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+
+from motia_tui.log_store import RecordStore
+from motia_tui.panes.logs import LogBuffer
+from motia_tui.widgets.log_filter import parse_filter
+
+WORDS = ["alpha", "Beta", "gamma", "kelvin", "\u212aelvin", "Ses", "naïve", "line 5", "x:y",
+         "a,b", 'quo"te', "back\\slash", "tab\there", "new\nline", "1e-07", "nan", "0.000015"]
+FILTERS = ["", "level:warn", "level:error", "level:d", "step:Step1", "step:step2 step:Step2",
+           "flow:f1", "flow:F2 flow:f1", "trace:0a", "trace:0A trace:0ab", "alpha", "kelvin",
+           "ses", "!alpha", "line 5", "line", "x:y", "1e-07", "07", "0.000015", "nan", "inf",
+           "a,b", "quo", "gamma|beta", "^event", "event \\d+$", "[", "level:warn gamma",
+           "step:Step3 !beta", "flow:f2 trace:1", "15", "true", "null", "None", "\u212a", "k",
+           "level:info step:Step0 flow:f1 trace:0 alpha"]
+
+
+def random_record(rng: random.Random, n: int) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "level": rng.choice(["debug", "info", "warn", "error", "info", "warning", "fatal"]),
+        "time": 1_700_000_000_000 + n + rng.random(),
+        "msg": rng.choice([f"event {n}", rng.choice(WORDS), f"{rng.choice(WORDS)} {n}"]),
+    }
+    if rng.random() < 0.9:
+        record["traceId"] = f"{rng.randrange(300):03x}{'ab' if rng.random() < 0.5 else 'cd'}"
+    if rng.random() < 0.8:
+        record["step"] = rng.choice(["Step0", "Step1", "step2", "STEP2", "Step3", ""])
+    if rng.random() < 0.8:
+        record["flows"] = rng.sample(["f1", "F1", "f2", "g"], rng.randrange(3))
+    for key in rng.sample(["line", "user", "ratio", "tags", "nested", "flag"], rng.randrange(4)):
+        record[key] = rng.choice([
+            n, rng.choice(WORDS), rng.random(), 10.0 ** rng.randrange(-9, 20), True, None,
+            [1, "two"], {"deep": rng.choice(WORDS)},
+        ])
+    odd = rng.random()
+    if odd < 0.02:
+        record["msg"] = ("tuple", n)
+    elif odd < 0.04:
+        record["ratio"] = math.nan
+    elif odd < 0.06:
+        record["big"] = 2**80 + n
+    elif odd < 0.07:
+        record["flows"] = rng.choice([5, "f1"])  # not a list: one flow
+    elif odd < 0.08:
+        record["when"] = {1, 2}
+    if rng.random() < 0.3:
+        record = dict(reversed(list(record.items())))  # key order is kept
+    return record
+
+
+class Reference:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[dict[str, Any]] = []
+        self.start = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if len(self.records) - self.start > self.capacity:
+            self.start += 1
+
+    def live(self) -> list[dict[str, Any]]:
+        return self.records[self.start :]
+
+    def matching(self, text: str) -> list[dict[str, Any]]:
+        log_filter = parse_filter(text)
+        return [r for r in self.live() if log_filter.matches(r)]
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, NaN included."""
+    return repr(a) == repr(b)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_store_answers_what_a_list_of_dicts_answers(seed: int) -> None:
+    rng = random.Random(seed)
+    capacity = rng.choice([50, 300, 1000])
+    block = rng.choice([7, 16, 64])
+    buffer = LogBuffer(capacity, block)
+    reference = Reference(capacity)
+    n = 0
+    for _round in range(12):
+        text = rng.choice(FILTERS)
+        buffer.set_filter(parse_filter(text))
+        while buffer.scanning:
+            buffer.scan(budget=rng.randrange(1, 3 * block))
+            fresh = [random_record(rng, n + i) for i in range(rng.randrange(0, 2 * block))]
+            n += len(fresh)
+            buffer.append(fresh)
+            for record in fresh:
+                reference.append(record)
+        fresh = [random_record(rng, n + i) for i in range(rng.randrange(0, capacity))]
+        n += len(fresh)
+        buffer.append(fresh)
+        for record in fresh:
+            reference.append(record)
+        expected = reference.matching(text) if text else reference.live()
+        shown = [buffer.record_at(line) for line in range(len(buffer))]
+        assert same(shown, expected), f"filter {text!r} after {n} records"
+    store = buffer.ring
+    assert (store.start, store.end) == (reference.start, len(reference.records))
+    assert same([store[i] for i in range(store.start, store.end)], reference.live())
+
+
+def test_every_filter_over_sealed_blocks_matches_record_by_record() -> None:
+    rng = random.Random(20)
+    records = [random_record(rng, n) for n in range(3000)]
+    store = RecordStore(capacity=10_000, block=256)
+    for record in records:
+        store.append(record)
+    for text in FILTERS:
+        log_filter = parse_filter(text)
+        expected = [i for i, r in enumerate(records) if log_filter.matches(r)]
+        assert store.matching(log_filter, 0, len(records)) == expected, text
+        assert store.matching(log_filter, 700, 2100) == [i for i in expected if 700 <= i < 2100]
+
+
+def test_evicted_records_are_gone_and_blocks_are_freed() -> None:
+    store = RecordStore(capacity=10, block=4)
+    for n in range(30):
+        store.append({"level": "info", "time": n, "msg": f"m{n}"})
+    assert (store.start, store.end, len(store)) == (20, 30, 10)
+    assert [store[i]["msg"] for i in range(20, 30)] == [f"m{n}" for n in range(20, 30)]
+    with pytest.raises(IndexError):
+        store[19]
+    assert len(store._sealed) <= 3
