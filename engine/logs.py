@@ -75,6 +75,21 @@ def matching(
     return result
 
 
+def newer_than(
+    stored: list[dict[str, Any]], recent: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The records of `recent` (the memory ring's, oldest first) after the newest of
+    `stored`: the writer thread may not have written the newest ones yet."""
+    if not stored:
+        return recent
+    newest = stored[-1]
+    for position in range(len(recent) - 1, -1, -1):
+        if recent[position] == newest:
+            return recent[position + 1 :]
+    newest_time = newest.get("time") or 0
+    return [record for record in recent if (record.get("time") or 0) > newest_time]
+
+
 class LogStore:
     """Newest records in a ring, all of them on disk."""
 
@@ -113,9 +128,10 @@ class LogStore:
         memory ring is full (older records may match) and holds too few."""
         records = matching(self.recent, trace_id, step, level, text)
         if len(records) < limit and len(self.recent) == self.recent.maxlen:
-            records = await asyncio.get_running_loop().run_in_executor(
+            stored = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: self.query(trace_id, step, level, text, limit)
             )
+            records = stored + newer_than(stored, records)
         return records[-limit:]
 
     def query(

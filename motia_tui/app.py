@@ -77,6 +77,11 @@ Over SSH, ask for a terminal:   ssh -t HOST motia tui
 Without a terminal, run the server headless:   motia dev --no-tui"""
 
 
+ALWAYS_FED = frozenset({"logs"})
+"""Panes that take every batch even while hidden: the Logs pane keeps every record, and a
+reload could bring back only the newest of a burst."""
+
+
 class Pane(Protocol):
     """What every tab offers the app."""
 
@@ -319,6 +324,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self._timer = self.set_timer(self._next_frame(rate), self._tick, name="coalesce")
         self._show_header()
         if dropped:
+            self._pane_as("logs", LogsPane).refill(events)
             self._reload_after_drop()
             return
         if not events:
@@ -326,7 +332,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         shown = self.query_one("#tabs", TabbedContent).active
         self._catch_up(shown)
         for tab in self.panes:
-            if tab == shown:
+            if tab == shown or tab in ALWAYS_FED:
                 self._pane(tab).apply_events(events)
             else:
                 self._backlogs[tab].hold(events)
@@ -342,14 +348,15 @@ class WorkbenchApp(FrameMarkingApp[int]):
     async def _reload_after_drop(self) -> None:
         """The feed lost events: the shown pane reloads now, the others when shown."""
         assert self._feed is not None
-        self._feed.drain()
+        self._pane("logs").apply_events(self._feed.drain())  # after what it refills
         shown = self.query_one("#tabs", TabbedContent).active
         for tab, backlog in self._backlogs.items():
-            if tab == shown:
+            if tab == shown or tab in ALWAYS_FED:
                 backlog.clear()
             else:
                 backlog.overflow()
-        await self._pane(shown).reload()
+        if shown not in ALWAYS_FED:
+            await self._pane(shown).reload()
         await self._count_steps()
 
     def _show(self, tab: str) -> None:

@@ -196,8 +196,11 @@ class LocalSource:
         port: int,
         *,
         watch: bool = True,
+        feed_size: int = FEED_SIZE,
     ) -> None:
         served = dataclasses.replace(settings, host=host, port=port)
+        self.feed_size = feed_size
+        """Events the workbench's feed holds between two ticks."""
         self.server = build_server(project_dir, served, "dev", watch=watch)
         self.engine = self.server.engine
         self.tape = tape_for(self.engine)
@@ -227,7 +230,7 @@ class LocalSource:
             await self.tape.stop()
 
     def subscribe(self) -> _LocalFeed:
-        return _LocalFeed(self.engine.events.subscribe(maxsize=FEED_SIZE))
+        return _LocalFeed(self.engine.events.subscribe(maxsize=self.feed_size))
 
     async def steps(self) -> dict[str, Any]:
         return self.engine.steps_json()

@@ -19,6 +19,7 @@ from datetime import tzinfo
 from functools import partial
 from typing import Any, ClassVar
 
+import orjson
 from rich.segment import Segment
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -36,13 +37,16 @@ from engine import events as ev
 from engine.events import WireEvent
 from motia_tui import messages
 from motia_tui.log_store import BLOCK, RecordStore
-from motia_tui.source import EngineSource
+from motia_tui.source import EngineSource, SourceError
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import LogFilter, format_record, parse_filter
 
 CAPACITY = 1_000_000
 """Records the pane keeps, as many as the engine's log store keeps on disk."""
 RELOAD_LIMIT = 10_000
+REFILL_LIMIT = 100_000
+"""Records read back from the store after the feed lost some (the most the engine's API
+answers at once)."""
 SCAN_CHUNK = 4_096
 """Records a filter scan checks at a time: one block of the store (well under a millisecond
 by index, a few milliseconds where text must be checked record by record)."""
@@ -52,16 +56,13 @@ DEDUPE_WINDOW = 2_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
 
 
-def record_key(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Identity of a record across a reload: the API gives records no id of their own."""
-    return (
-        record.get("time"),
-        record.get("level"),
-        record.get("msg"),
-        record.get("traceId"),
-        record.get("spanId"),
-        record.get("step"),
-    )
+def record_key(record: Mapping[str, Any]) -> bytes | str:
+    """Identity of a record across a reload: the API gives records no id of their own, and
+    records of one millisecond often differ only in their fields."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(sorted(record.items(), key=lambda item: str(item[0])))
 
 
 def clean(text: str) -> str:
@@ -115,6 +116,26 @@ class MatchView:
         return removed
 
 
+GAP_STEP = "(not shown)"
+
+
+def gap_record(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The line where records are missing: from the time of `before` to that of `after`."""
+    started, ended = before.get("time"), after.get("time")
+    return {
+        "level": "warn",
+        "time": started,
+        "msg": f"records not shown from {_clock(started)} to {_clock(ended)}: more were lost "
+               f"than the store answers at once ({REFILL_LIMIT:,})",
+        "step": GAP_STEP,
+        "until": ended,
+    }
+
+
+def _clock(time_ms: Any) -> str:
+    return format_record({"time": time_ms})[0][0]
+
+
 class LogBuffer:
     """Records plus the lines the current filter shows; no terminal involved."""
 
@@ -123,7 +144,7 @@ class LogBuffer:
         self.filter: LogFilter = parse_filter("")
         self.view: MatchView | None = None
         self._scan_next = -1
-        self._recent_keys: set[tuple[Any, ...]] = set()
+        self._recent_keys: set[bytes | str] = set()
 
     @property
     def scanning(self) -> bool:
@@ -179,6 +200,18 @@ class LogBuffer:
         evicted = self.append(fresh)
         self._recent_keys = {record_key(r) for r in records[-DEDUPE_WINDOW:]}
         return evicted
+
+    def fill_gap(self, stored: Sequence[Mapping[str, Any]], truncated: bool) -> int:
+        """After a loss: append what the store holds after the newest record here (its
+        newest records, oldest first). When the store's answer does not reach back to that
+        record (`truncated`), a gap record says how far the loss goes."""
+        if len(self.ring) and truncated and stored:
+            last = self.ring[self.ring.end - 1]
+            keys = {record_key(r) for r in stored}
+            if record_key(last) not in keys:
+                evicted = self.append([gap_record(last, stored[0])])
+                return evicted + self.merge(stored)
+        return self.merge(stored)
 
     def set_filter(self, log_filter: LogFilter) -> None:
         self.filter = log_filter
@@ -516,6 +549,8 @@ class LogsPane(Vertical):
         self.tz = tz
         self._filter_timer: Timer | None = None
         self._filter_text = ""
+        self._after_gap: list[Mapping[str, Any]] | None = None
+        """Records that came after a loss in the feed, held until the loss is refilled."""
 
     def compose(self) -> ComposeResult:
         yield Label("", id="logs-status", classes="pane-status")
@@ -539,12 +574,39 @@ class LogsPane(Vertical):
         records = [e["data"] for e in events_ if e["type"] == ev.LOG]
         if not records:
             return
+        if self._after_gap is not None:
+            self._after_gap.extend(records)
+            return
         removed = self.buffer.append(records)
         self.view.lines_changed(removed_on_top=removed)
 
     async def reload(self) -> None:
         records = await self.source.logs(limit=RELOAD_LIMIT)
         removed = self.buffer.merge(records)
+        self.view.lines_changed(removed_on_top=removed)
+
+    def refill(self, events_: list[WireEvent]) -> None:
+        """The feed lost events before these: the records lost are read back from the
+        engine's store, and these (with what follows) are shown after them."""
+        self._after_gap = [e["data"] for e in events_ if e["type"] == ev.LOG]
+        self._show_status()
+        self._refill()
+
+    @work(exclusive=True, group="logs-refill")
+    async def _refill(self) -> None:
+        try:
+            stored = await self.source.logs(limit=REFILL_LIMIT)
+        except SourceError as exc:
+            stored = []
+            self.notify(f"could not read the lost log records back: {exc}", severity="error")
+        after = self._after_gap or []
+        first_after = record_key(after[0]) if after else None
+        keys = [record_key(r) for r in stored]
+        if first_after in keys:
+            stored = stored[: keys.index(first_after)]
+        removed = self.buffer.fill_gap(stored, len(stored) >= REFILL_LIMIT)
+        self._after_gap = None
+        removed += self.buffer.append(after)
         self.view.lines_changed(removed_on_top=removed)
 
     # -- filtering -------------------------------------------------------------------------
@@ -618,6 +680,8 @@ class LogsPane(Vertical):
     def _show_status(self) -> None:
         buffer = self.buffer
         parts = [f"{len(buffer.ring):,} records"]
+        if self._after_gap is not None:
+            parts.append("reading back records the feed lost")
         if not buffer.filter.is_empty:
             parts.append(f"{len(buffer):,} match {self._filter_text!r}")
             if buffer.scanning:

@@ -187,3 +187,21 @@ async def test_long_lines_scroll_sideways_and_wrap_on_demand(tmp_path: Path) -> 
         await pilot.press("w")
         assert not view.wrap
         assert view.render_line(0).cell_length == width
+
+
+def test_a_refill_that_reaches_back_continues_without_a_gap() -> None:
+    buffer = LogBuffer(capacity=100)
+    buffer.append([record(n) for n in range(10)])
+    buffer.fill_gap([record(n) for n in range(5, 30)], truncated=True)
+    assert [buffer.record_at(i)["n"] for i in range(len(buffer))] == list(range(30))
+
+
+def test_a_loss_larger_than_the_store_answers_shows_a_gap_line() -> None:
+    buffer = LogBuffer(capacity=100)
+    buffer.append([record(n) for n in range(10)])
+    buffer.fill_gap([record(n) for n in range(50, 60)], truncated=True)
+    shown = [buffer.record_at(i) for i in range(len(buffer))]
+    assert [r.get("n") for r in shown] == [*range(10), None, *range(50, 60)]
+    gap = shown[10]
+    assert gap["msg"].startswith("records not shown from ")
+    assert (gap["time"], gap["until"]) == (record(9)["time"], record(50)["time"])
