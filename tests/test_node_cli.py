@@ -1,5 +1,5 @@
-"""Node steps through the `motia` command: Motia's multi-language template under
-`motia dev --no-tui`, and `motia create --lang` for every language."""
+"""Node steps through the `motia` command: Motia's templates (hello, hello_js,
+hello_multilang) under `motia dev --no-tui`, and `motia create --lang` for every language."""
 
 from __future__ import annotations
 
@@ -20,31 +20,45 @@ LANGS = {
 }
 
 
-def test_the_multilang_template_under_motia_dev_no_tui(tmp_path: Path) -> None:
-    project = template_project(tmp_path, "hello_multilang")
+TEMPLATE_RECORDS = {
+    "hello": [
+        ("HelloAPI", "Hello API endpoint called"),
+        ("ProcessGreeting", "Processing greeting"),
+        ("ProcessGreeting", "Greeting processed successfully"),
+    ],
+    "hello_js": [
+        ("HelloAPI", "Hello API endpoint called"),
+        ("ProcessGreeting", "Processing greeting"),
+        ("ProcessGreeting", "Greeting processed successfully"),
+    ],
+    "hello_multilang": [
+        ("HelloAPI", "Hello API endpoint called (TypeScript)"),
+        ("ProcessGreeting", "Processing greeting (Python)"),
+        ("ProcessGreeting", "Greeting processed successfully (Python)"),
+        ("LogGreeting", "Logging greeting (JavaScript)"),
+        ("LogGreeting", "Greeting workflow complete (JavaScript)"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATE_RECORDS))
+def test_motias_templates_under_motia_dev_no_tui(tmp_path: Path, name: str) -> None:
+    expected = TEMPLATE_RECORDS[name]
+    project = template_project(tmp_path, name)
     port = free_port()
     with running(["dev", "--no-tui", "--json", "--dir", str(project), "--port", str(port)]) as p:
         wait_for_line(p, '"type": "banner"')
         response = httpx.get(f"http://127.0.0.1:{port}/hello", timeout=10)
         assert response.status_code == 200
-        assert response.json()["message"] == "Hello request received! Processing in Python..."
+        assert response.json()["status"] == "processing"
         trace_id = response.headers["x-trace-id"]
-        lines = wait_for_line(p, "Greeting workflow complete (JavaScript)")
+        lines = wait_for_line(p, expected[-1][1])
         records = [json.loads(line) for line in lines if line.startswith("{")]
         ours = [(r["step"], r["msg"]) for r in records if r.get("traceId") == trace_id]
-        assert ours == [
-            ("HelloAPI", "Hello API endpoint called (TypeScript)"),
-            ("ProcessGreeting", "Processing greeting (Python)"),
-            ("ProcessGreeting", "Greeting processed successfully (Python)"),
-            ("LogGreeting", "Logging greeting (JavaScript)"),
-            ("LogGreeting", "Greeting workflow complete (JavaScript)"),
-        ]
+        assert ours == expected
         trace = httpx.get(f"http://127.0.0.1:{port}/__motia/traces/{trace_id}", timeout=10).json()
-        assert sorted(s["step"] for s in trace["spans"]) == [
-            "HelloAPI",
-            "LogGreeting",
-            "ProcessGreeting",
-        ]
+        assert sorted(s["step"] for s in trace["spans"]) == sorted({s for s, _ in expected})
+        assert {s["status"] for s in trace["spans"]} == {"ok"}
         assert (project / "types.d.ts").is_file()
 
 
