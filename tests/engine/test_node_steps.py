@@ -405,3 +405,33 @@ async def test_esbuild_from_the_projects_own_node_modules(tmp_path: Path) -> Non
         assert (await client.get("/hi")).json() == {"n": 1}
         assert not [r for r in engine.logs.recent if "esbuild" in r["msg"]]
         assert not (project / ".motia" / "node_modules").exists()
+
+
+async def test_the_testing_harness_runs_node_steps(tmp_path: Path) -> None:
+    from engine.testing import ProjectUnderTest
+
+    project = node_project(
+        tmp_path,
+        {
+            "src/add.step.ts": """
+                export const config = {
+                  type: 'api', name: 'Add', path: '/add', method: 'POST', emits: ['added'],
+                }
+                export const handler = async (req, { emit }) => {
+                  await emit({ topic: 'added', data: { sum: req.body.a + req.body.b } })
+                  return { status: 200, body: { ok: true } }
+                }
+            """,
+            "src/keep_step.py": """
+                config = {"type": "event", "name": "Keep", "subscribes": ["added"]}
+
+                async def handler(input, context):
+                    await context.state.set("sums", "last", input.sum)
+            """,
+        },
+    )
+    async with ProjectUnderTest(project) as harness:
+        response = await harness.client.post("/add", json={"a": 2, "b": 3})
+        assert response.status_code == 200
+        await harness.idle()
+        assert harness.state("sums", "last") == 5
