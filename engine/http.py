@@ -20,6 +20,7 @@ from engine.introspect import health_body
 from engine.masking import visible_headers
 from engine.records import ApiRequest, AttrDict, wrap
 from engine.runs import HandlerLost
+from engine.span_bounds import cut_body, cut_headers
 from engine.steps import Step, path_pattern
 from engine.stores import StoreFailing, failing_error
 
@@ -92,6 +93,7 @@ class ApiRouter:
         self._engine = engine
         self._executor = engine.executor
         self._max_body = engine.settings.max_body_bytes
+        self._span_bytes = engine.settings.span_body_bytes
         self._cors = self._cors_headers(cors_origins)
         self._version = -1
         self._static: dict[str, dict[str, Step]] = {}
@@ -167,7 +169,7 @@ class ApiRouter:
             await self._unavailable(send, failing_error(health), [])
             return
         try:
-            request = await self._request(scope, receive, step, path_params)
+            request, span_input = await self._request(scope, receive, step, path_params)
         except BodyRejected as exc:
             trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
             await send_json(
@@ -180,7 +182,7 @@ class ApiRouter:
         except RequestError as exc:
             await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
             return
-        await self._run(step, request, method, send)
+        await self._run(step, request, span_input, send)
 
     async def _unavailable(
         self, send: Send, exc: StoreFailing, extra: list[tuple[bytes, bytes]], trace_id: str = ""
@@ -246,9 +248,12 @@ class ApiRouter:
 
     async def _request(
         self, scope: Scope, receive: Receive, step: Step, path_params: dict[str, str]
-    ) -> ApiRequest:
+    ) -> tuple[ApiRequest, dict[str, Any]]:
+        """The request, and what its span keeps of it."""
         headers: dict[str, str] = {}
+        header_bytes = 0
         for raw_name, raw_value in scope["headers"]:
+            header_bytes += len(raw_name) + len(raw_value)
             name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
@@ -258,21 +263,12 @@ class ApiRouter:
         raw_text = raw.decode("utf-8", errors="replace")
         body = parse_body(raw, raw_text, headers.get("content-type", ""))
         query = parse_query(scope.get("query_string", b""))
+        span_input = self._span_input(scope, path_params, query, body, raw, headers, header_bytes)
         if step.body_schema is not None:
             problems = step.body_schema.errors(body)
             if problems:
-                raise BodyRejected(
-                    problems,
-                    {
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "pathParams": path_params,
-                        "queryParams": query,
-                        "body": body,
-                        "headers": visible_headers(headers),
-                    },
-                )
-        return ApiRequest(
+                raise BodyRejected(problems, span_input)
+        request = ApiRequest(
             body=wrap(body),
             pathParams=AttrDict(path_params),
             queryParams=AttrDict(query),
@@ -281,17 +277,38 @@ class ApiRouter:
             method=scope["method"],
             path=scope["path"],
         )
+        return request, span_input
 
-    async def _run(self, step: Step, request: ApiRequest, method: str, send: Send) -> None:
-        executor = self._executor
-        span_input = {
-            "method": method,
-            "path": request["path"],
-            "pathParams": request["pathParams"],
-            "queryParams": request["queryParams"],
-            "body": request["body"],
-            "headers": visible_headers(request["headers"]),
+    def _span_input(
+        self,
+        scope: Scope,
+        path_params: dict[str, str],
+        query: dict[str, Any],
+        body: Any,
+        raw: bytes,
+        headers: dict[str, str],
+        header_bytes: int,
+    ) -> dict[str, Any]:
+        """The request as its span keeps it: body and headers cut past `span_body_bytes`."""
+        limit = self._span_bytes
+        shown: dict[str, Any] = visible_headers(headers)
+        if header_bytes > limit:
+            shown = cut_headers(shown, header_bytes, limit)
+        return {
+            "method": scope["method"],
+            "path": scope["path"],
+            "pathParams": path_params,
+            "queryParams": query,
+            "body": body if len(raw) <= limit else cut_body(raw, limit),
+            "headers": shown,
         }
+
+    async def _run(
+        self, step: Step, request: ApiRequest, span_input: dict[str, Any], send: Send
+    ) -> None:
+        executor = self._executor
+        method = request["method"]
+        limit = self._span_bytes
         run = executor.begin(step, "api", span_input)
         trace_header = (b"x-trace-id", run.trace_id.encode())
         try:
@@ -314,7 +331,8 @@ class ApiRouter:
                 [trace_header, *self._cors],
             )
             return
-        executor.end(run, output={"status": status, "body": _loggable(body)})
+        kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
+        executor.end(run, output={"status": status, "body": kept})
         if self._check_responses and step.response_schemas:
             self._check_response(step, run, status, body)
         try:

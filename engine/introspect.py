@@ -12,8 +12,10 @@ import hmac
 import json
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -22,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from engine import events as ev
 from engine.logs import LEVELS
 from engine.openapi import openapi_document
+from engine.origins import LOOPBACK_NAMES, WILDCARD_HOSTS, is_own_origin, parse_origin
 from engine.state import StateError
 from engine.stores import StoreFailing
 
@@ -29,8 +32,15 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 PREFIX = "/__motia"
-_HOST_PORT = re.compile(r"^(\[[^\]]+\]|[^:]+)(?::(\d+))?$")
-_LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
+_LOOPBACK_HOSTS = LOOPBACK_NAMES | {"[::1]"}
+
+
+class BodyRefused(Exception):
+    """A `/__motia/` request body the API will not read or cannot parse."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _error(status: int, message: str, details: Any = None) -> JSONResponse:
@@ -79,7 +89,10 @@ class IntrospectionApi:
     def __init__(self, engine: Engine, token: str | None, host: str) -> None:
         self.engine = engine
         self.token = token
+        self._token_bytes = token.encode() if token is not None else b""
         self._host = host
+        self._max_body = engine.settings.introspect_body_bytes
+        self._detailed_errors = engine.mode == "dev"
         routes = [
             Route("/steps", self.steps),
             Route("/flows", self.flows),
@@ -100,7 +113,51 @@ class IntrospectionApi:
             Route("/cron/{name}/trigger", self.cron_trigger, methods=["POST"]),
             WebSocketRoute("/events", self.events),
         ]
-        self._app = Starlette(routes=routes)
+        self._app = Starlette(
+            routes=routes,
+            exception_handlers={HTTPException: self._http_error, Exception: self._crash},
+        )
+
+    @staticmethod
+    async def _http_error(request: Request, exc: Exception) -> Response:
+        """Starlette's own 404 and 405, in the JSON error shape."""
+        assert isinstance(exc, HTTPException)
+        response = _error(
+            exc.status_code, f"{exc.detail}: {request.method} {PREFIX}{request.url.path}"
+        )
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def _crash(self, request: Request, exc: Exception) -> Response:
+        """A failure of the API itself: 500 JSON (with the cause in `motia dev` only; the
+        server log has it either way)."""
+        if self._detailed_errors:
+            return _error(500, f"{PREFIX}{request.url.path} failed: {type(exc).__name__}: {exc}")
+        return _error(500, "internal error; the server log has the details")
+
+    async def _json_body(self, request: Request) -> Any:
+        """The body as JSON, refused past `introspect_body_bytes` before it is all read."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            raise BodyRefused(413, self._too_big())
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body:
+                raise BodyRefused(413, self._too_big())
+            chunks.append(chunk)
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError as exc:
+            raise BodyRefused(400, f"malformed JSON body: {exc}") from None
+        except RecursionError:
+            raise BodyRefused(400, "malformed JSON body: nested too deeply") from None
+
+    def _too_big(self) -> str:
+        return (
+            f"request body over the limit of {self._max_body} bytes (setting introspect_body_bytes)"
+        )
 
     async def health(self, scope: Any, receive: Any, send: Any) -> None:
         """`GET /__motia/health`: status for anyone (load balancers), details with the token."""
@@ -124,9 +181,9 @@ class IntrospectionApi:
     # -- security --------------------------------------------------------------------
 
     def _allowed_hosts(self, port: int | None) -> set[str] | None:
-        if self._host in ("0.0.0.0", "::", ""):
+        if self._host in WILDCARD_HOSTS:
             return None
-        names = _LOOPBACK_NAMES if self._host in _LOOPBACK_NAMES else {self._host}
+        names = _LOOPBACK_HOSTS if self._host in _LOOPBACK_HOSTS else {self._host}
         hosts = set(names)
         if port is not None:
             hosts |= {f"{name}:{port}" for name in names}
@@ -141,19 +198,19 @@ class IntrospectionApi:
             return 403, f"host {host!r} is not this server (DNS rebinding protection)"
         origin = headers.get("origin")
         if origin is not None:
-            origin_host = re.sub(r"^[a-z]+://", "", origin)
-            if origin_host != host and (allowed is None or origin_host not in allowed):
+            parsed = parse_origin(origin)
+            if parsed is None or not is_own_origin(parsed, scope, self._host):
                 return 403, "cross-origin requests to /__motia are refused"
         if self.token is not None:
             supplied = None
             auth = headers.get("authorization", "")
             if auth.lower().startswith("bearer "):
-                supplied = auth[7:].strip()
+                supplied = auth[7:].strip().encode("latin-1")
             elif scope["type"] == "websocket":
-                query = scope.get("query_string", b"").decode()
-                match = re.search(r"(?:^|&)token=([^&]*)", query)
-                supplied = match.group(1) if match else None
-            if supplied is None or not hmac.compare_digest(supplied, self.token):
+                query = scope.get("query_string", b"")
+                match = re.search(rb"(?:^|&)token=([^&]*)", query)
+                supplied = unquote_to_bytes(match.group(1)) if match else None
+            if supplied is None or not hmac.compare_digest(supplied, self._token_bytes):
                 return 401, "missing or wrong introspection token"
         return None
 
@@ -239,9 +296,9 @@ class IntrospectionApi:
         group, key = request.path_params["group"], request.path_params["key"]
         if request.method == "PUT":
             try:
-                value = json.loads(await request.body())
-            except ValueError as exc:
-                return _error(400, f"malformed JSON body: {exc}")
+                value = await self._json_body(request)
+            except BodyRefused as exc:
+                return _error(exc.status, str(exc))
             try:
                 done = self.engine.set_state(group, key, value)
                 if done is not None:
@@ -308,9 +365,9 @@ class IntrospectionApi:
 
     async def emit(self, request: Request) -> Response:
         try:
-            body = json.loads(await request.body())
-        except ValueError as exc:
-            return _error(400, f"malformed JSON body: {exc}")
+            body = await self._json_body(request)
+        except BodyRefused as exc:
+            return _error(exc.status, str(exc))
         if (
             not isinstance(body, dict)
             or not isinstance(body.get("topic"), str)

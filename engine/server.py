@@ -17,7 +17,9 @@ import uvicorn
 
 from engine import events as ev
 from engine.http import ASGIApp, build_app
+from engine.http_protocol import ConnectionLimits, guarded_protocol
 from engine.introspect import IntrospectionApi
+from engine.origins import OriginPolicy
 from engine.runtime import Engine
 from engine.settings import Settings
 from engine.stream_socket import StreamSocket
@@ -66,17 +68,24 @@ class EngineServer:
             token = secrets.token_urlsafe(24)
         self.token = token
         self.introspection = IntrospectionApi(engine, token, host) if introspect else None
-        self.stream_socket = StreamSocket(engine)
+        self.stream_socket = StreamSocket(
+            engine, OriginPolicy(engine.settings.allowed_origins, engine.mode, host)
+        )
         self.app: ASGIApp = build_app(
             engine,
             cors_origins=cors_origins,
             introspection=self.introspection,
             streams=self.stream_socket,
         )
+        settings = engine.settings
+        limits = ConnectionLimits(
+            settings.max_header_bytes, settings.header_timeout_s, settings.max_connections
+        )
         self.config = uvicorn.Config(
             self.app,
             host=host,
             port=port,
+            http=guarded_protocol(limits),
             log_config=None,
             access_log=False,
             lifespan="off",

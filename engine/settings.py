@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from engine.origins import parse_origin
+
 SETTINGS_FILE = "motia.toml"
 ENV_PREFIX = "MOTIA_"
 
@@ -43,6 +45,12 @@ class Settings:
     tape_part_bytes: int = 50 * 1024 * 1024
     tape_runs: int = 10
     tape_snapshot_bytes: int = 10 * 1024 * 1024
+    span_body_bytes: int = 64 * 1024
+    max_header_bytes: int = 64 * 1024
+    introspect_body_bytes: int = 1024 * 1024
+    max_connections: int = 4096
+    header_timeout_s: float = 10.0
+    allowed_origins: str | None = None
 
     def store_path(self, project_dir: Path) -> Path | None:
         """Where the SQLite store lives; `:memory:` keeps nothing on disk."""
@@ -110,6 +118,17 @@ def _text(value: Any) -> str:
     return value
 
 
+def _origins(value: Any) -> str | None:
+    """Comma-separated origins (`https://app.example.com`), or `*` for any."""
+    text = _optional_text(value)
+    for entry in (text or "").split(","):
+        if entry.strip() != "*" and parse_origin(entry) is None:
+            raise ValueError(
+                f"has {entry.strip()!r}, which is not an origin like https://app.example.com (or *)"
+            )
+    return text
+
+
 def _optional_text(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -137,6 +156,12 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "tape_part_bytes": _positive_int,
     "tape_runs": _positive_int,
     "tape_snapshot_bytes": _positive_int,
+    "span_body_bytes": _positive_int,
+    "max_header_bytes": _positive_int,
+    "introspect_body_bytes": _positive_int,
+    "max_connections": _positive_int,
+    "header_timeout_s": _positive_float,
+    "allowed_origins": _origins,
 }
 KNOWN_KEYS = tuple(f.name for f in fields(Settings))
 OTHER_TABLES = ("keys",)

@@ -20,6 +20,7 @@ from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 from engine.http import Receive, Scope, Send, parse_query
+from engine.origins import OriginPolicy
 from engine.stream_auth import StreamAuth
 from engine.streams import EVENT
 
@@ -74,9 +75,10 @@ class Connection:
 class StreamSocket:
     """The ASGI app for WebSocket connections on `/`."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, origins: OriginPolicy) -> None:
         self.engine = engine
         self.auth = StreamAuth(engine)
+        self.origins = origins
         self.queue_frames = QUEUE_FRAMES
         self.queue_chars = QUEUE_CHARS
         self.connections: set[Connection] = set()
@@ -96,10 +98,22 @@ class StreamSocket:
         if message["type"] != "websocket.connect":
             return
         headers = _headers(scope)
+        if not self.origins.allows(headers.get("origin"), scope):
+            await _refuse(
+                scope,
+                send,
+                403,
+                "this origin may not open the stream socket (setting allowed_origins)",
+            )
+            await _linger(receive)
+            return
         query = parse_query(scope.get("query_string", b""))
         admission = await self.auth.authenticate(headers, query)
         if admission.status is not None:
-            await _refuse(scope, send, admission.status, admission.message)
+            reason = admission.message
+            if admission.status >= 500 and self.engine.mode == "start":
+                reason = "internal error; the server log has the details"
+            await _refuse(scope, send, admission.status, reason)
             await _linger(receive)
             return
         offered = scope.get("subprotocols") or []

@@ -1,0 +1,176 @@
+"""uvicorn's httptools connection with the limits it lacks, and JSON for what it answers itself.
+
+uvicorn bounds neither the size of a request head (httptools buffers a header of any size)
+nor the time a client may take to send it (its keep-alive timer is reset by every byte, so a
+client trickling one byte at a time holds a connection for ever), and it answers a request it
+cannot parse with text. This subclass counts the bytes of each head as they arrive (431
+above `max_header_bytes`), gives each head `header_timeout_s` from the connection's accept or
+the request's first byte (408, or a plain close when nothing was sent), answers 503 to every
+request on a connection past `max_connections`, and writes every such answer in the
+server's one JSON error shape. A head that is complete costs nothing more than uvicorn's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from engine import jsonio
+
+LINGER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    max_header_bytes: int
+    header_timeout_s: float
+    max_connections: int
+
+
+def error_response(status: int, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole HTTP/1.1 answer in the JSON error shape, closing the connection."""
+    body = jsonio.dumps_bytes({"error": message})
+    head = [STATUS_LINE[status]]
+    for name, value in default_headers:
+        head.extend([name, b": ", value, b"\r\n"])
+    head.extend(
+        [
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+    return b"".join(head)
+
+
+async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
+    body = jsonio.dumps_bytes(
+        {"error": "too many open connections (setting max_connections); try again later"}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """One client connection; `limits` is set on the subclass `guarded_protocol` makes."""
+
+    limits: ConnectionLimits
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._in_head = False
+        self._head_bytes = 0
+        self._parsed_bytes = 0
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self.app = _too_many_connections
+        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse_big_head()
+
+    def _refuse_big_head(self) -> None:
+        self._refuse(
+            431,
+            f"request head over the limit of {self.limits.max_header_bytes} bytes "
+            "(setting max_header_bytes)",
+        )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._parsed_bytes = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._parsed_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._parsed_bytes += len(name) + len(value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm()
+        if self._parsed_bytes > self.limits.max_header_bytes:
+            self._refuse_big_head()
+            return
+        super().on_headers_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        if self.app is _too_many_connections:
+            self._refuse(503, "too many open connections (setting max_connections)")
+            return
+        super().handle_websocket_upgrade()
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, msg)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if not self._in_head:
+            self.transport.close()
+            return
+        self._refuse(
+            408,
+            f"request head not received within {self.limits.header_timeout_s:g}s "
+            "(setting header_timeout_s)",
+        )
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer, then read and drop what the client still sends for a moment before closing:
+        closing with unread bytes makes the kernel reset the connection, and the client
+        would lose the answer."""
+        self._disarm()
+        self._in_head = False
+        if self.transport.is_closing() or self._refused:
+            return
+        self._refused = True
+        self.transport.write(error_response(status, message, self.server_state.default_headers))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_S, self.transport.close)
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:
+    """The protocol class for one server, carrying that server's limits."""
+    return type("EngineHttpProtocol", (GuardedHttpProtocol,), {"limits": limits})
