@@ -57,6 +57,10 @@ class HandlerTimeout(Exception):
     """A run that went past its step's timeout."""
 
 
+GENERIC_ERROR = "internal error; the server log has the details"
+"""What `motia start` tells a client about a failure: exception messages can hold secrets."""
+
+
 def error_info(exc: BaseException, project_dir: Path | None = None) -> dict[str, Any]:
     """An error as data: message, type, traceback, and the user's file and line."""
     if isinstance(exc, ForeignHandlerError):

@@ -8,6 +8,7 @@ Every error the server answers itself has one JSON shape: `{"error", "details"?,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from engine import jsonio
-from engine.execution import error_info
+from engine.execution import GENERIC_ERROR, error_info
 from engine.introspect import health_body
 from engine.masking import visible_headers
 from engine.records import ApiRequest, AttrDict, wrap
@@ -34,6 +35,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 NO_BODY_STATUSES = {204, 304}
 _JSON = (b"content-type", b"application/json")
+_BAD_HEADER = re.compile(r"[^!#$%&'*+\-.^_`|~0-9a-z]")
 
 
 class RequestError(Exception):
@@ -99,6 +101,7 @@ class ApiRouter:
         self._static: dict[str, dict[str, Step]] = {}
         self._dynamic: list[_Route] = []
         self._check_responses = engine.mode == "dev"
+        self._detailed = engine.mode == "dev"  # `motia start` keeps the cause in its log
 
     @staticmethod
     def _cors_headers(origins: str | None) -> list[tuple[bytes, bytes]]:
@@ -265,7 +268,10 @@ class ApiRouter:
         query = parse_query(scope.get("query_string", b""))
         span_input = self._span_input(scope, path_params, query, body, raw, headers, header_bytes)
         if step.body_schema is not None:
-            problems = step.body_schema.errors(body)
+            try:
+                problems = step.body_schema.errors(body)
+            except RecursionError:
+                raise RequestError(400, "request body nested too deeply to check") from None
             if problems:
                 raise BodyRejected(problems, span_input)
         request = ApiRequest(
@@ -324,10 +330,11 @@ class ApiRouter:
             executor.end(run, error=error)
             with contextlib.suppress(StoreFailing):
                 executor.finish(run, False)
+            message = f"{step.name} failed: {error['message']}" if self._detailed else GENERIC_ERROR
             await send_json(
                 send,
                 500,
-                error_body(f"{step.name} failed: {error['message']}", trace_id=run.trace_id),
+                error_body(message, trace_id=run.trace_id),
                 [trace_header, *self._cors],
             )
             return
@@ -370,11 +377,19 @@ class ApiRouter:
         raw_headers = result.get("headers") or {}
         if not isinstance(raw_headers, dict):
             raise TypeError("handler response 'headers' must be a dict")
-        headers = [
-            (str(k).lower().encode("latin-1"), str(v).encode("latin-1"))
-            for k, v in raw_headers.items()
-            if str(k).lower() != "content-length"
-        ]
+        headers = []
+        for key, value in raw_headers.items():
+            name, text = str(key).lower(), str(value)
+            if name == "content-length":
+                continue
+            if not name or _BAD_HEADER.search(name):
+                raise ValueError(f"handler response header name {name!r} is not a valid name")
+            if "\r" in text or "\n" in text or "\0" in text:
+                raise ValueError(
+                    f"handler response header {name!r} holds a line break or NUL "
+                    "(it would inject headers)"
+                )
+            headers.append((name.encode("latin-1"), text.encode("latin-1")))
         return status, headers, result.get("body")
 
     def _check_response(self, step: Step, run: Any, status: int, body: Any) -> None:
@@ -396,14 +411,18 @@ def _loggable(body: Any) -> Any:
 
 
 def encode_body(body: Any) -> tuple[bytes, bytes | None]:
-    """A `str` or `bytes` body as it is, anything else as JSON; None as nothing."""
+    """A `str` or `bytes` body as it is, anything else as JSON; None as nothing. A body
+    JSON cannot carry (a set, a Decimal, an object) raises TypeError naming its type."""
     if body is None:
         return b"", None
     if isinstance(body, bytes):
         return body, b"application/octet-stream"
     if isinstance(body, str):
         return body.encode(), b"text/plain; charset=utf-8"
-    return jsonio.dumps_bytes(body, default=str), b"application/json"
+    try:
+        return jsonio.dumps_bytes(body), b"application/json"
+    except TypeError as exc:  # never `str()` it into a 200 the client cannot read back
+        raise TypeError(f"the response body is not JSON: {exc}") from None
 
 
 def parse_body(raw: bytes, text: str, content_type: str) -> Any:
@@ -413,7 +432,11 @@ def parse_body(raw: bytes, text: str, content_type: str) -> Any:
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json") or (not kind and raw[:1] in b"[{"):
         try:
-            return jsonio.loads(raw)
+            return jsonio.loads_exact(raw)
+        except jsonio.WideInteger as exc:
+            raise RequestError(
+                400, f"request body: {exc}", [{"field": exc.field, "message": str(exc)}]
+            ) from None
         except ValueError as exc:
             raise RequestError(400, f"malformed JSON body: {exc}") from None
     if kind == "application/x-www-form-urlencoded":
@@ -447,6 +470,20 @@ async def _health(
     await send_json(send, status, jsonio.dumps_bytes(body))
 
 
+async def _answer_failure(send: Send, exc: BaseException, detailed: bool) -> None:
+    """What escaped the app still gets the JSON shape, where no answer has started: 503 when
+    the server stopped the request on shutting down, else 500 (with the cause in `motia
+    dev` only). The caller re-raises, so uvicorn logs it and closes the connection."""
+    if isinstance(exc, asyncio.CancelledError):
+        status, message = 503, "the server shut down before answering; try again"
+        extra = [(b"retry-after", b"1")]
+    else:
+        status, extra = 500, []
+        message = f"internal error: {type(exc).__name__}: {exc}" if detailed else GENERIC_ERROR
+    with contextlib.suppress(Exception):  # an answer was already started: nothing to add
+        await send_json(send, status, error_body(message), extra)
+
+
 def build_app(
     engine: Engine,
     *,
@@ -457,19 +494,25 @@ def build_app(
     """The one ASGI app uvicorn serves: api routes, `/__motia/`, the stream socket at `/`."""
     router = ApiRouter(engine, cors_origins)
 
+    detailed = engine.mode == "dev"
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            if scope["path"].startswith("/__motia") and _MOTIA_PREFIX.match(scope["path"]):
-                if scope["path"].rstrip("/") == HEALTH_PATH:
-                    await _health(engine, introspection, scope, receive, send)
+            try:
+                if scope["path"].startswith("/__motia") and _MOTIA_PREFIX.match(scope["path"]):
+                    if scope["path"].rstrip("/") == HEALTH_PATH:
+                        await _health(engine, introspection, scope, receive, send)
+                        return
+                    if introspection is None:
+                        await send_json(send, 404, error_body(f"no route for {scope['path']}"))
+                        return
+                    await introspection(scope, receive, send)
                     return
-                if introspection is None:
-                    await send_json(send, 404, error_body(f"no route for {scope['path']}"))
-                    return
-                await introspection(scope, receive, send)
-                return
-            await router(scope, receive, send)
+                await router(scope, receive, send)
+            except BaseException as exc:
+                await _answer_failure(send, exc, detailed)
+                raise
         elif kind == "websocket":
             if introspection is not None and _MOTIA_PREFIX.match(scope["path"]):
                 await introspection(scope, receive, send)

@@ -22,6 +22,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from engine import events as ev
+from engine import jsonio
+from engine.execution import GENERIC_ERROR
 from engine.logs import LEVELS
 from engine.openapi import openapi_document
 from engine.origins import LOOPBACK_NAMES, WILDCARD_HOSTS, is_own_origin, parse_origin
@@ -133,7 +135,7 @@ class IntrospectionApi:
         server log has it either way)."""
         if self._detailed_errors:
             return _error(500, f"{PREFIX}{request.url.path} failed: {type(exc).__name__}: {exc}")
-        return _error(500, "internal error; the server log has the details")
+        return _error(500, GENERIC_ERROR)
 
     async def _json_body(self, request: Request) -> Any:
         """The body as JSON, refused past `introspect_body_bytes` before it is all read."""
@@ -148,11 +150,15 @@ class IntrospectionApi:
                 raise BodyRefused(413, self._too_big())
             chunks.append(chunk)
         try:
-            return json.loads(b"".join(chunks))
+            value = json.loads(b"".join(chunks))
+            field = jsonio.wide_integer_field(value)
         except ValueError as exc:
             raise BodyRefused(400, f"malformed JSON body: {exc}") from None
         except RecursionError:
             raise BodyRefused(400, "malformed JSON body: nested too deeply") from None
+        if field is not None:
+            raise BodyRefused(400, f"request body: {jsonio.WideInteger(field)}")
+        return value
 
     def _too_big(self) -> str:
         return (

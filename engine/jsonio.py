@@ -7,7 +7,9 @@ strings are written as strings, as `json.dumps` does, so step code behaves the s
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +17,49 @@ import orjson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 loads: Callable[[str | bytes], Any] = orjson.loads
+
+INT_MIN = -(2**63)
+INT_MAX = 2**64 - 1
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
+class WideInteger(ValueError):
+    """An integer beyond 64 bits: orjson would read it as a float, and Node steps lose it."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"the integer at {field} does not fit in 64 bits")
+        self.field = field
+
+
+def loads_exact(raw: bytes) -> Any:
+    """JSON whose integers all fit in 64 bits, else `WideInteger` naming the first that
+    does not. Only a document with a run of 19 digits or more is read a second time."""
+    value = orjson.loads(raw)
+    if _LONG_DIGITS.search(raw) is not None:
+        try:
+            field = wide_integer_field(json.loads(raw))
+        except RecursionError:
+            raise ValueError("nested too deeply to check its integers") from None
+        if field is not None:
+            raise WideInteger(field)
+    return value
+
+
+def wide_integer_field(value: Any, path: str = "") -> str | None:
+    """The dotted path (`(root)` at the top) of the first integer beyond 64 bits, or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (path or "(root)") if not INT_MIN <= value <= INT_MAX else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = wide_integer_field(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def dumps(value: Any) -> str:

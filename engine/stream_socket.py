@@ -19,6 +19,7 @@ import time
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
+from engine.execution import GENERIC_ERROR
 from engine.http import Receive, Scope, Send, parse_query
 from engine.origins import OriginPolicy
 from engine.stream_auth import StreamAuth
@@ -112,7 +113,7 @@ class StreamSocket:
         if admission.status is not None:
             reason = admission.message
             if admission.status >= 500 and self.engine.mode == "start":
-                reason = "internal error; the server log has the details"
+                reason = GENERIC_ERROR
             await _refuse(scope, send, admission.status, reason)
             await _linger(receive)
             return
