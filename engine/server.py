@@ -64,7 +64,8 @@ class EngineServer:
         self.watch = watch
         if engine.mode == "start" and token is None:
             introspect = False  # production serves `/__motia/` only behind a token it was given
-        if introspect and token is None and not is_loopback(host):
+        self.token_generated = introspect and token is None and not is_loopback(host)
+        if self.token_generated:
             token = secrets.token_urlsafe(24)
         self.token = token
         self.introspection = IntrospectionApi(engine, token, host) if introspect else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class Settings:
     max_connections: int = 4096
     header_timeout_s: float = 10.0
     allowed_origins: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    """Where each key that is not a default came from: `--flag`, `MOTIA_KEY` or the file's
+    path, so a secret can be named by its source instead of printed."""
 
     def store_path(self, project_dir: Path) -> Path | None:
         """Where the SQLite store lives; `:memory:` keeps nothing on disk."""
@@ -163,13 +166,19 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "header_timeout_s": _positive_float,
     "allowed_origins": _origins,
 }
-KNOWN_KEYS = tuple(f.name for f in fields(Settings))
+KNOWN_KEYS = tuple(f.name for f in fields(Settings) if f.name != "sources")
 OTHER_TABLES = ("keys",)
 """Tables of the same file that are not engine settings: `[keys]` remaps the workbench's
 keys and is read by `motia_tui.keymap`."""
 
 
-def _apply(values: dict[str, Any], source: Mapping[str, Any], where: str) -> None:
+def _apply(
+    values: dict[str, Any],
+    source: Mapping[str, Any],
+    where: str,
+    sources: dict[str, str],
+    label: Callable[[str], str],
+) -> None:
     for key, raw in source.items():
         parser = _PARSERS.get(key)
         if parser is None:
@@ -180,6 +189,7 @@ def _apply(values: dict[str, Any], source: Mapping[str, Any], where: str) -> Non
             values[key] = parser(raw)
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"setting {key!r} from {where}: {raw!r} {exc}") from None
+        sources[key] = label(key)
 
 
 def load_settings(
@@ -190,19 +200,21 @@ def load_settings(
 ) -> Settings:
     """Merge file, environment and flags, in rising precedence."""
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     path = project_dir / SETTINGS_FILE
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
-        _apply(values, {k: v for k, v in data.items() if k not in OTHER_TABLES}, str(path))
+        table = {k: v for k, v in data.items() if k not in OTHER_TABLES}
+        _apply(values, table, str(path), sources, lambda _key: str(path))
     env = os.environ if environ is None else environ
     from_env = {
         key: env[ENV_PREFIX + key.upper()] for key in KNOWN_KEYS if ENV_PREFIX + key.upper() in env
     }
-    _apply(values, from_env, "the environment")
-    _apply(
-        values, {k: v for k, v in (overrides or {}).items() if v is not None}, "the command line"
-    )
-    return replace(base or Settings(), **values)
+    _apply(values, from_env, "the environment", sources, lambda key: ENV_PREFIX + key.upper())
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _apply(values, flags, "the command line", sources, lambda key: "--" + key.replace("_", "-"))
+    start = base or Settings()
+    return replace(start, **values, sources={**start.sources, **sources})

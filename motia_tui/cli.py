@@ -288,6 +288,8 @@ def _serve_flags(parser: argparse.ArgumentParser, *, dev: bool) -> None:
         parser.add_argument("--no-tui", action="store_true",
                             help="print logs to the console instead of opening the workbench")
     parser.add_argument("--json", action="store_true", help="print every record as a JSON line")
+    parser.add_argument("--introspect-token", metavar="T",
+                        help="serve /__motia/ to requests bearing this token")
 
 
 def _reset_flag(parser: argparse.ArgumentParser) -> None:
@@ -350,8 +352,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = commands.add_parser("start", help="production: no reload, no workbench")
     _serve_flags(start, dev=False)
-    start.add_argument("--introspect-token", metavar="T",
-                       help="serve /__motia/ to requests bearing this token")
     start.set_defaults(func=cmd_start)
 
     openapi = commands.add_parser("openapi", help="the api steps as an OpenAPI 3.1 document")

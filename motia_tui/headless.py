@@ -52,12 +52,17 @@ def format_record(record: dict[str, Any], colour: bool) -> str:
     return line
 
 
-def banner(engine: Engine, url: str, token: str | None) -> dict[str, Any]:
-    """What a person needs first: where it listens, and what it serves."""
+def banner(server: EngineServer) -> dict[str, Any]:
+    """What a person needs first: where it listens, and what it serves. A token the server
+    made up is printed, since nobody else knows it; one the user supplied is named by where
+    it came from, so the banner never copies a secret into logs."""
+    engine = server.engine
     steps = list(engine.steps.values())
+    supplied = server.token is not None and not server.token_generated
+    source = engine.settings.sources.get("introspect_token", "the settings")
     return {
         "type": "banner",
-        "url": url,
+        "url": server.url,
         "project": str(engine.project_dir),
         "mode": engine.mode,
         "routes": sorted(f"{s.method} {s.path}" for s in steps if s.type == "api"),
@@ -65,7 +70,8 @@ def banner(engine: Engine, url: str, token: str | None) -> dict[str, Any]:
         "crons": sorted(f"{s.name} {s.cron}" for s in steps if s.type == "cron"),
         "streams": sorted(engine.stream_definitions),
         "errors": [e.to_json() for e in engine.errors.values()],
-        "introspectionToken": token,
+        "introspectionToken": server.token if server.token_generated else None,
+        "introspectionTokenFrom": source if supplied else None,
         "recovered": engine.recovered,
     }
 
@@ -82,6 +88,8 @@ def format_banner(data: dict[str, Any], colour: bool) -> str:
         lines.append(f"  {len(data['errors'])} file(s) failed to load (see the errors above)")
     if data["introspectionToken"]:
         lines.append(f"  introspection token: {data['introspectionToken']}")
+    elif data["introspectionTokenFrom"]:
+        lines.append(f"  introspection token: from {data['introspectionTokenFrom']}")
     lines.append("  press Ctrl+C to stop")
     return "\n".join(lines)
 
@@ -146,7 +154,7 @@ async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout
         return 1
     if tape is not None:
         tape.start()
-    info = banner(server.engine, server.url, server.token)
+    info = banner(server)
     printer.flush_pending()
     printer.write(json.dumps(info) if as_json else format_banner(info, colour))
     tuning.tune_process()
