@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from engine import jsonio
 from engine.execution import GENERIC_ERROR, error_info
-from engine.introspect import health_body
+from engine.introspect import health_body, refuse_websocket
 from engine.masking import visible_headers
 from engine.records import ApiRequest, AttrDict, wrap
 from engine.runs import HandlerLost
@@ -519,7 +519,7 @@ def build_app(
             elif streams is not None and scope["path"] in ("/", ""):
                 await streams(scope, receive, send)
             else:
-                await send({"type": "websocket.close", "code": 4404})
+                await refuse_websocket(scope, send, 404, f"no socket at {scope['path']}")
         elif kind == "lifespan":
             while True:
                 message = await receive()

@@ -7,7 +7,8 @@ cannot parse with text. This subclass counts the bytes of each head as they arri
 above `max_header_bytes`), gives each head `header_timeout_s` from the connection's accept or
 the request's first byte (408, or a plain close when nothing was sent), answers 503 to every
 request on a connection past `max_connections`, and writes every such answer in the
-server's one JSON error shape. A head that is complete costs nothing more than uvicorn's own.
+server's one JSON error shape; so does its websockets connection for a refused handshake.
+A head that is complete costs nothing more than uvicorn's own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
+from websockets.http11 import Response
 
 from engine import jsonio
 
@@ -169,6 +173,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)
+
+
+class JsonWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets connection, whose refused handshakes (a malformed upgrade, a
+    failure before the app accepted) answer in the JSON error shape instead of text."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_reject = self.conn.reject
+
+        def reject(status: Any, text: str) -> Response:
+            plain = plain_reject(status, text)
+            body = jsonio.dumps_bytes({"error": text or plain.reason_phrase})
+            headers = Headers(
+                [
+                    ("Date", plain.headers["Date"]),
+                    ("Connection", "close"),
+                    ("Content-Length", str(len(body))),
+                    ("Content-Type", "application/json"),
+                ]
+            )
+            return Response(plain.status_code, plain.reason_phrase, headers, body)
+
+        self.conn.reject = reject  # type: ignore[method-assign]
 
 
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:

@@ -68,7 +68,7 @@ def health_body(engine: Engine, detailed: bool) -> tuple[int, dict[str, Any]]:
     return (200 if health.ok else 503), body
 
 
-async def _refuse_websocket(scope: Any, send: Any, status: int, message: str) -> None:
+async def refuse_websocket(scope: Any, send: Any, status: int, message: str) -> None:
     """Refuse the upgrade with the real status (401, 403) where the server can say it; a
     bare close would reach every client as 403."""
     if "websocket.http.response" not in scope.get("extensions", {}):
@@ -175,7 +175,7 @@ class IntrospectionApi:
         if refusal is not None:
             status, message = refusal
             if scope["type"] == "websocket":
-                await _refuse_websocket(scope, send, status, message)
+                await refuse_websocket(scope, send, status, message)
                 return
             await _error(status, message)(scope, receive, send)
             return

@@ -17,7 +17,7 @@ import uvicorn
 
 from engine import events as ev
 from engine.http import ASGIApp, build_app
-from engine.http_protocol import ConnectionLimits, guarded_protocol
+from engine.http_protocol import ConnectionLimits, JsonWebSocketProtocol, guarded_protocol
 from engine.introspect import IntrospectionApi
 from engine.origins import OriginPolicy
 from engine.runtime import Engine
@@ -92,7 +92,7 @@ class EngineServer:
             lifespan="off",
             proxy_headers=False,
             server_header=False,  # no need to tell clients which server this is
-            ws="websockets-sansio",
+            ws=JsonWebSocketProtocol,
             timeout_graceful_shutdown=5,
         )
         self.server = QuietServer(self.config)

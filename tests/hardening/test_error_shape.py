@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from engine_support import served, write_files
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -74,6 +75,20 @@ async def test_uvicorns_invalid_http_request_400_is_json(tmp_path: Path) -> None
         assert head.startswith(b"HTTP/1.1 400 ")
         assert b"content-type: application/json" in head
         assert json.loads(body) == {"error": "Invalid HTTP request received."}
+
+
+async def test_refused_websocket_handshakes_are_json(tmp_path: Path) -> None:
+    async with served(_project(tmp_path)) as (_engine, client):
+        with pytest.raises(InvalidStatus) as unknown:
+            async with connect(str(client.base_url).replace("http", "ws") + "/no/socket/here"):
+                pass
+        assert unknown.value.response.status_code == 404
+        assert json.loads(unknown.value.response.body) == {"error": "no socket at /no/socket/here"}
+        malformed = await client.get(  # an upgrade without Sec-WebSocket-Key
+            "/", headers={"connection": "Upgrade", "upgrade": "websocket"}
+        )
+        assert malformed.status_code == 400
+        assert "Sec-WebSocket-Key" in _is_error_shape(malformed)["error"]
 
 
 async def test_unknown_motia_routes_are_404_and_405_json(tmp_path: Path) -> None:
