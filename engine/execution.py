@@ -42,6 +42,7 @@ from engine.records import wrap
 from engine.registry import StepRegistry
 from engine.runs import Deadlines, ForeignHandlerError, HandlerLost, Run
 from engine.settings import Settings
+from engine.span_bounds import cut_body
 from engine.state import StateError, encode
 from engine.steps import Step
 from engine.stores import Persistence, StoreFailing
@@ -283,10 +284,11 @@ class Executor:
                 self.store.commit([self.bus.finished(delivery)], False, self.store.epoch)
             return True
         data = delivery.data
+        raw, limit = delivery.data_json, self.settings.span_body_bytes
         run = self.begin(
             step,
             "event",
-            data,
+            data if len(raw) <= limit else cut_body(raw.encode(), limit),
             delivery.trace_id,
             delivery.parent_span,
             delivery.attempt,
@@ -472,7 +474,9 @@ class Executor:
         if not deliveries:
             self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
         self.queue_deliveries(run, deliveries)
-        run.span.add_emit({"topic": topic, "data": data, "subscribers": len(deliveries)})
+        limit = self.settings.span_body_bytes
+        shown = data if len(data_json) <= limit else cut_body(data_json.encode(), limit)
+        run.span.add_emit({"topic": topic, "data": shown, "subscribers": len(deliveries)})
 
     def queue_deliveries(self, run: Run, deliveries: list[Delivery]) -> None:
         if self.keep:

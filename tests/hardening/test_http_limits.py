@@ -21,6 +21,20 @@ ECHO = {
         async def handler(req, ctx):
             return {"status": 200, "body": {"got": len(req.rawBody), "echo": req.body}}
     """,
+    "steps/relay_step.py": """
+        config = {"type": "api", "name": "Relay", "path": "/relay", "method": "POST",
+                  "emits": ["blob"]}
+
+        async def handler(req, ctx):
+            await ctx.emit({"topic": "blob", "data": req.body})
+            return {"status": 202, "body": {}}
+    """,
+    "steps/sink_step.py": """
+        config = {"type": "event", "name": "Sink", "subscribes": ["blob"], "emits": []}
+
+        async def handler(data, ctx):
+            ctx.logger.info("sink got", {"size": len(data["blob"])})
+    """,
     "steps/ping_step.py": """
         config = {"type": "api", "name": "Ping", "path": "/ping", "method": "GET", "emits": []}
 
@@ -148,6 +162,17 @@ async def test_a_span_keeps_a_marked_cut_of_a_body_over_span_body_bytes(tmp_path
     assert span["input"]["headers"]["$cut"]["bytes"] > 70_000
     assert "x-pad" not in span["input"]["headers"]
     assert span["output"]["body"]["$cut"]["bytes"] > 1_000_000
+
+
+async def test_event_data_in_spans_is_cut_past_span_body_bytes(tmp_path: Path) -> None:
+    async with served(_project(tmp_path)) as (_engine, client):
+        answer = await client.post("/relay", json={"blob": "e" * 500_000})
+        assert answer.status_code == 202
+        trace = await trace_of(client, answer.headers["x-trace-id"], 2)
+    relay, sink = sorted(trace["spans"], key=lambda span: span["step"] != "Relay")
+    assert relay["emits"][0]["data"]["$cut"]["bytes"] > 500_000
+    assert sink["input"]["$cut"]["bytes"] > 500_000
+    assert sink["status"] == "ok"  # the handler got the whole event
 
 
 async def test_the_store_stays_small_after_big_requests(tmp_path: Path) -> None:
