@@ -71,36 +71,79 @@ async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """One client connection; `limits` is set on the subclass `guarded_protocol` makes."""
+    """One client connection; `limits` is set on the subclass `guarded_protocol` makes.
+
+    A request costs two attribute writes: the head's clock is a timestamp that one sweep per
+    server reads a few times a second (a timer per request would cost more than the rest of
+    this class), and a head is measured exactly only when the bytes it came in could exceed
+    the limit."""
 
     limits: ConnectionLimits
+    _sweeping = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None
         self._in_head = False
         self._head_bytes = 0
-        self._parsed_bytes = 0
+        self._chunk = 0
         self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self.app = _too_many_connections
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+        self._head_since = self.loop.time()
+        cls = type(self)
+        if not cls._sweeping:
+            cls._sweeping = True
+            self.loop.call_later(cls._sweep_every(), cls._sweep, self.loop, self.connections)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+    @classmethod
+    def _sweep_every(cls) -> float:
+        return min(1.0, cls.limits.header_timeout_s / 4)
+
+    @classmethod
+    def _sweep(cls, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        """Time out the heads that are late; run while the server has connections."""
+        deadline = loop.time() - cls.limits.header_timeout_s
+        for connection in list(connections):
+            since = getattr(connection, "_head_since", None)
+            if since is not None and since <= deadline:
+                connection._head_late()
+        if connections:
+            loop.call_later(cls._sweep_every(), cls._sweep, loop, connections)
+        else:
+            cls._sweeping = False
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        self._chunk = len(data)
         super().data_received(data)
         if self._in_head:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse_big_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        if self._head_since is None:
+            self._head_since = self.loop.time()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_since = None
+        limit = self.limits.max_header_bytes
+        if self._head_bytes + self._chunk > limit and self._head_size() > limit:
+            self._refuse_big_head()
+            return
+        super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
 
     def _refuse_big_head(self) -> None:
         self._refuse(
@@ -108,30 +151,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             f"request head over the limit of {self.limits.max_header_bytes} bytes "
             "(setting max_header_bytes)",
         )
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
-        self._head_bytes = 0
-        self._parsed_bytes = 0
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        self._parsed_bytes += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
-        self._parsed_bytes += len(name) + len(value)
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()
-        if self._parsed_bytes > self.limits.max_header_bytes:
-            self._refuse_big_head()
-            return
-        super().on_headers_complete()
 
     def handle_websocket_upgrade(self) -> None:
         if self.app is _too_many_connections:
@@ -142,13 +161,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, msg)
 
-    def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
     def _head_late(self) -> None:
-        self._head_timer = None
+        self._head_since = None
         if self.transport.is_closing():
             return
         if not self._in_head:
@@ -164,7 +178,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """Answer, then read and drop what the client still sends for a moment before closing:
         closing with unread bytes makes the kernel reset the connection, and the client
         would lose the answer."""
-        self._disarm()
+        self._head_since = None
         self._in_head = False
         if self.transport.is_closing() or self._refused:
             return
