@@ -65,17 +65,26 @@ def flow_edges(steps: list[Step]) -> list[dict[str, Any]]:
     return edges
 
 
+NO_FLOW = "(no flow)"
+"""The graph of the steps whose config names no flow, so every step is in some graph."""
+
+
 def build_flows(steps: list[Step]) -> list[dict[str, Any]]:
-    """One graph per flow name, sorted by name; steps with no flow are left out."""
+    """One graph per flow name, sorted by name, then `(no flow)` for the steps that name
+    none (when there are such steps)."""
     by_flow: dict[str, list[Step]] = {}
     for step in steps:
         for flow in step.flows:
             by_flow.setdefault(flow, []).append(step)
+    groups = sorted(by_flow.items())
+    unflowed = [step for step in steps if not step.flows]
+    if unflowed:
+        groups.append((NO_FLOW, unflowed))
     return [
         {
             "name": name,
             "nodes": [_node(s) for s in members],
             "edges": flow_edges(members),
         }
-        for name, members in sorted(by_flow.items())
+        for name, members in groups
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -53,50 +53,7 @@ NO_FLOWS = (
     "Every step naming the same flow is drawn in one graph here."
 )
 
-NO_FLOW = "(no flow)"
-"""The graph of the steps whose config names no flow, so no step goes undrawn."""
-
 Counters = dict[str, int]
-
-
-def unflowed_graph(steps: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The `(no flow)` graph, built from `GET steps` the way the engine builds a flow: emits
-    join subscribes, virtual emits join virtual (or real) subscribes. None when every step
-    names a flow."""
-    members = [s for s in steps if not s.get("flows")]
-    if not members:
-        return None
-    nodes = [
-        {
-            "id": s["name"],
-            **{k: s.get(k) for k in ("name", "type", "description", "file", "path", "method",
-                                     "cron", "language")},
-            "emits": [_topic(e) for e in s.get("emits") or []],
-            "subscribes": list(s.get("subscribes") or []),
-            "virtualEmits": [_topic(e) for e in s.get("virtualEmits") or []],
-            "virtualSubscribes": list(s.get("virtualSubscribes") or []),
-        }
-        for s in members
-    ]
-    edges: list[dict[str, Any]] = []
-    for source in members:
-        for target in members:
-            for virtual, key in ((False, "emits"), (True, "virtualEmits")):
-                listens = set(target.get("subscribes") or [])
-                if virtual:
-                    listens |= set(target.get("virtualSubscribes") or [])
-                for emit in source.get(key) or []:
-                    if _topic(emit) in listens:
-                        edge = {"from": source["name"], "to": target["name"],
-                                "topic": _topic(emit), "virtual": virtual}
-                        if isinstance(emit, Mapping) and emit.get("label"):
-                            edge["label"] = emit["label"]
-                        edges.append(edge)
-    return {"name": NO_FLOW, "nodes": nodes, "edges": edges}
-
-
-def _topic(item: Any) -> str:
-    return str(item.get("topic") if isinstance(item, Mapping) else item)
 
 
 def fire_time(when_s: float, now_s: float, tz: tzinfo | None, *, short: bool = False) -> str:
@@ -180,6 +137,7 @@ class FlowsPane(Vertical):
         Binding("plus", "zoom(1)", "Zoom in", id="flows-zoom-in"),
         Binding("minus", "zoom(-1)", "Zoom out", id="flows-zoom-out"),
         Binding("p", "toggle_panel", "Panel", id="flows-toggle-panel"),
+        Binding("s", "pick_flow", "Pick flow", show=False, id="flows-pick-flow"),
     ]
 
     class _Loaded(Message):
@@ -291,9 +249,6 @@ class FlowsPane(Vertical):
         model = self.model
         model.flows = list(message.flows.get("flows") or [])
         steps = list(message.steps.get("steps") or [])
-        unflowed = unflowed_graph(steps)
-        if unflowed is not None:
-            model.flows.append(unflowed)
         model.steps = {s["name"]: s for s in steps}
         model.errors = list(message.steps.get("errors") or [])
         model.apply_stats(message.stats)
@@ -428,6 +383,16 @@ class FlowsPane(Vertical):
         if isinstance(message.value, str) and message.value != self._flow_name:
             self._flow_name = message.value
             self._redraw()
+        if self.query_one("#flows-picker", Select).has_focus_within:
+            self.query_one(FlowCanvas).focus()  # picked: back to the graph
+
+    def action_pick_flow(self) -> None:
+        """Open the flow picker (`s`); picking a flow comes back to the graph."""
+        picker = self.query_one("#flows-picker", Select)
+        if picker.disabled:
+            return  # one flow: nothing to pick
+        picker.focus()
+        picker.expanded = True
 
     def action_fit(self) -> None:
         self.zoom = None

@@ -409,3 +409,32 @@ async def test_a_non_loopback_address_gets_a_generated_token(project: MakeProjec
             assert (await client.post("/hello", json={})).status_code == 200
     finally:
         await server.stop()
+
+
+async def test_steps_that_name_no_flow_are_answered_in_the_no_flow_graph(
+    project: MakeProject, serve
+) -> None:
+    files = {
+        **PROJECT,
+        "steps/loner_step.py": """
+            config = {"type": "api", "name": "Loner", "path": "/loner", "method": "POST",
+                      "emits": [{"topic": "loner.asked", "label": "ask"}]}
+
+            async def handler(req, context):
+                return {"status": 202}
+        """,
+        "steps/loner_worker_step.py": """
+            config = {"type": "event", "name": "LonerWorker", "subscribes": ["loner.asked"],
+                      "emits": []}
+
+            async def handler(input, context):
+                pass
+        """,
+    }
+    async with serve(project(files)) as (_engine, client):
+        flows = (await client.get("/__motia/flows")).json()["flows"]
+        assert [f["name"] for f in flows] == ["hi", "(no flow)"]
+        unflowed = flows[1]
+        assert sorted(n["name"] for n in unflowed["nodes"]) == ["Loner", "LonerWorker"]
+        assert unflowed["edges"] == [{"from": "Loner", "to": "LonerWorker",
+                                      "topic": "loner.asked", "virtual": False, "label": "ask"}]

@@ -383,3 +383,22 @@ async def test_each_cron_step_shows_its_next_fire(tmp_path: Path) -> None:
         await wait_for(lambda: "next" in detail(app), what="the next fire in the panel")
         assert "(in " in detail(app)
         assert "0 3 * * * → " in picture(app)
+
+
+async def test_s_opens_the_flow_picker_and_a_pick_comes_back_to_the_graph(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path)
+    (project / "steps" / "audit_step.py").write_text(OTHER_FLOW_STEP)
+    app = PaneApp(project, FlowsPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        picker = app.pane.query_one("#flows-picker", Select)
+        await wait_for(lambda: picker.display, what="the flow picker")
+        canvas(app).focus()
+        await pilot.press("s")
+        assert picker.expanded
+        await pilot.press("down", "enter")
+        await wait_for(lambda: picker.value == "greetings", what="the picked flow")
+        await wait_for(lambda: app.focused is canvas(app), what="the focus back on the graph")
+        assert "[API] GreetApi" in picture(app)
