@@ -14,6 +14,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
+from motia_tui.request_env import placeholders_as_json
 from motia_tui.widgets.highlight import HighlightedTextArea
 
 
@@ -73,11 +74,15 @@ class JsonEditor(Vertical):
         text: str = "",
         *,
         allow_empty: bool = False,
+        placeholders: bool = False,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.allow_empty = allow_empty
+        self.placeholders = placeholders
+        """Whether a `{{name}}` variable reads as a value (the request body, which an
+        environment fills before it is sent)."""
         self.text_area = HighlightedTextArea(
             text,
             highlight_language="json",
@@ -109,7 +114,7 @@ class JsonEditor(Vertical):
         """Why the text is not acceptable, or None."""
         if not self.text.strip():
             return None if self.allow_empty else "empty: type a JSON value (null, {}, 1, ...)"
-        return describe_error(self.text)
+        return describe_error(placeholders_as_json(self.text) if self.placeholders else self.text)
 
     def value(self) -> Any:
         """The parsed text (None when empty and allowed); JsonInvalid otherwise."""
