@@ -58,8 +58,16 @@ class Masker:
     and a few `bytes.replace` over a whole batch, on the writer's thread)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = [orjson.dumps(s)[1:-1] for s in secrets if len(s) >= MIN_SECRET_LENGTH]
+        self._secrets: list[bytes] = []
+        self.add(secrets)
         self._field = rb'"\1":"' + MASK.encode() + rb'"'
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Mask these values too from now on (a request environment read after the start);
+        the list is replaced whole, so the writer thread sees the old or the new one."""
+        known = set(self._secrets)
+        known.update(orjson.dumps(s)[1:-1] for s in secrets if len(s) >= MIN_SECRET_LENGTH)
+        self._secrets = sorted(known, key=len, reverse=True)
 
     def json(self, text: bytes) -> bytes:
         lowered = text.lower()

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import orjson
 
+from engine.masking import MIN_SECRET_LENGTH
+
 MAX_BACKLOG_BYTES = 8 << 20
 """Output not yet on disk beyond which the terminal writer waits for the file. A disk that
 slow holds back the terminal's frames, which that writer already survives (it drops them and
@@ -62,6 +64,7 @@ class CastRecorder:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._fd = -1
+        self._secrets: list[tuple[bytes, bytes]] = []
         self.error: OSError | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,11 +90,22 @@ class CastRecorder:
         self._thread = threading.Thread(target=self._run, daemon=True, name="motia-cast-writer")
         self._thread.start()
 
+    def mask(self, secrets: list[str]) -> None:
+        """Never write these values (a request environment's secrets) into the cast, should
+        the screen show one: each becomes as many `*`, so the player's lines keep their
+        layout. The workbench's own views mask them already; this covers the rest."""
+        pairs = {s.encode(): b"*" * len(s) for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        merged = dict(self._secrets) | pairs
+        self._secrets = sorted(merged.items(), key=lambda pair: len(pair[0]), reverse=True)
+
     def output(self, data: bytes, frame: bool = False) -> None:
         """What the terminal was just sent. While hidden, screen updates are left out (the
         screen is repainted whole when shown again); mode changes are kept."""
         if not data:
             return
+        for secret, stars in self._secrets:
+            if secret in data:
+                data = data.replace(secret, stars)
         with self._cond:
             if self._closing or self._thread is None:
                 return

@@ -32,6 +32,7 @@ import orjson
 from engine.events import EVENTS_DROPPED, EngineEvent, ThreadSubscription
 from engine.masking import Masker, secret_values
 from engine.runtime import Engine
+from motia_tui.request_env import every_secret
 
 TAPE_VERSION = 1
 HEADER, SNAPSHOT, END = "tape.header", "tape.snapshot", "tape.end"
@@ -318,4 +319,5 @@ def tape_for(engine: Engine) -> TapeRecorder | None:
         part_bytes=settings.tape_part_bytes,
         keep_runs=settings.tape_runs,
         snapshot_bytes=settings.tape_snapshot_bytes,
+        masker=Masker([*secret_values(), *every_secret(engine.project_dir)]),
     )
