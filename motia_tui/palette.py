@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from motia_tui import messages
-from motia_tui.panes.endpoints import routes_from_steps, topics_from_steps
+from motia_tui.endpoint_model import routes_from_steps, topics_from_steps
 from motia_tui.source import SourceError
 from motia_tui.widgets.confirm import ConfirmScreen
 from motia_tui.widgets.schema_example import example_from_schema

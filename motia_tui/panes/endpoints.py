@@ -1,19 +1,22 @@
 """The Endpoints pane: call the project's api steps and emit its events by hand.
 
-Every api route is listed; the builder keeps one draft per route (switching routes never
-loses typing), pre-fills the body from `bodySchema`, and sends through the source so an
-attached workbench calls the remote server. Responses land in a history that can be reopened
-and sent again. The trace id of the last answer is one key away in the Traces pane.
+Every api route is listed, each followed by the requests saved for it (`motia-requests/`);
+the builder keeps one draft per route (switching routes never loses typing), pre-fills the
+body from `bodySchema`, and sends through the source so an attached workbench calls the
+remote server. `{{name}}` variables are filled from the active environment just before a
+request goes; what is shown or kept of it (history, the response, curl copies) has the
+environment's secrets masked. Responses land in a history that can be reopened and sent
+again; the trace id of the last answer is one key away in the Traces pane.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -29,112 +32,31 @@ from textual.widgets import (
     TabPane,
     TextArea,
 )
-from textual.widgets.option_list import Option
 
 from engine import events as ev
 from engine.events import WireEvent
-from motia_tui.messages import OpenTrace
-from motia_tui.source import EngineSource
-from motia_tui.widgets.highlight import HighlightedTextArea
-from motia_tui.widgets.json_editor import JsonEditor, JsonInvalid, pretty
-from motia_tui.widgets.request_parts import (
-    BODYLESS,
-    fill_path,
-    parse_headers,
-    path_params,
-    query_string,
-    with_json_type,
+from engine.masking import MASK
+from motia_tui.curl import is_curl
+from motia_tui.endpoint_model import (
+    METHODS,
+    Draft,
+    Exchange,
+    Route,
+    new_draft,
+    outgoing,
+    routes_from_steps,
+    topics_from_steps,
 )
-from motia_tui.widgets.schema_example import example_from_schema
+from motia_tui.messages import OpenTrace
+from motia_tui.panes.endpoints_emit import EmitTab
+from motia_tui.panes.endpoints_files import EMIT_OPTION, NO_ENVIRONMENT, RequestFiles
+from motia_tui.source import EngineSource
+from motia_tui.widgets.json_editor import JsonEditor
+from motia_tui.widgets.request_lists import Asked, HistoryList, RouteList
+from motia_tui.widgets.request_parts import BODYLESS, path_params
+from motia_tui.widgets.response_view import ResponseBody, ResponseView
 
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 HISTORY_MAX = 100
-EMIT_OPTION = "emit"
-
-
-@dataclass(frozen=True)
-class Route:
-    step: str
-    method: str
-    path: str
-    body_schema: Any
-    query_params: tuple[str, ...]
-
-
-@dataclass
-class Draft:
-    """What the builder holds for one route; kept while the user looks at another."""
-
-    method: str
-    path: str
-    params: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
-    extra_query: str = ""
-    headers: str = ""
-    body: str = ""
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One sent request and what came back (or why nothing did)."""
-
-    step: str | None
-    draft: Draft
-    method: str
-    url: str
-    status: int | None = None
-    elapsed_ms: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-    trace_id: str | None = None
-    error: str | None = None
-
-
-def routes_from_steps(steps: dict[str, Any]) -> list[Route]:
-    """Every api step as a route, sorted by path then method so the list reads like a map."""
-    routes = [
-        Route(
-            step=str(s["name"]),
-            method=str(s.get("method") or "GET").upper(),
-            path=str(s.get("path") or "/"),
-            body_schema=s.get("bodySchema"),
-            query_params=tuple(
-                str(q.get("name")) for q in s.get("queryParams") or [] if isinstance(q, dict)
-            ),
-        )
-        for s in steps.get("steps") or []
-        if s.get("type") == "api"
-    ]
-    return sorted(routes, key=lambda r: (r.path, _method_rank(r.method)))
-
-
-def _method_rank(method: str) -> int:
-    return METHODS.index(method) if method in METHODS else len(METHODS)
-
-
-def topics_from_steps(steps: dict[str, Any]) -> dict[str, Any]:
-    """Topic -> the input schema of its first subscriber that declares one (for pre-filling
-    the data); None when no subscriber does."""
-    topics: dict[str, Any] = {}
-    for step in steps.get("steps") or []:
-        for topic in step.get("subscribes") or []:
-            if topics.get(str(topic)) is None:
-                topics[str(topic)] = step.get("input")
-    return dict(sorted(topics.items()))
-
-
-def new_draft(route: Route) -> Draft:
-    body = ""
-    if route.method not in BODYLESS:
-        example = example_from_schema(route.body_schema)
-        body = pretty(example if example is not None else {})
-    return Draft(
-        method=route.method,
-        path=route.path,
-        params=dict.fromkeys(path_params(route.path), ""),
-        query=dict.fromkeys(route.query_params, ""),
-        body=body,
-    )
 
 
 def status_style(status: int | None) -> str:
@@ -154,39 +76,31 @@ def reason(status: int) -> str:
         return ""
 
 
-class PickList(OptionList):
-    """An option list that also moves with `j` and `k`."""
-
-    BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False, id="list-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="list-up"),
-        Binding("g", "first", "First", show=False, id="list-first"),
-        Binding("G", "last", "Last", show=False, id="list-last"),
-    ]
+def project_folder(source: EngineSource) -> Path:
+    """Where saved requests and environments live: the engine's project, or the current
+    folder when attached (as for the `[keys]` table)."""
+    engine = getattr(source, "engine", None)
+    return Path(engine.project_dir) if engine is not None else Path.cwd()
 
 
-class HistoryList(PickList):
-    """Sent requests, newest first; Enter reopens one, `r` sends it again."""
+class PathInput(Input):
+    """The URL line: a pasted curl command fills the whole builder instead of the line."""
 
-    BINDINGS = [Binding("r", "resend", "Re-send", id="endpoints-resend")]
-
-    class Resend(Message):
-        def __init__(self, index: int) -> None:
+    class CurlPasted(Message):
+        def __init__(self, text: str) -> None:
             super().__init__()
-            self.index = index
+            self.text = text
 
-    def on_focus(self) -> None:
-        """Arriving on the list puts the cursor on the newest entry, so `r` always has one."""
-        if self.highlighted is None and self.option_count:
-            self.highlighted = 0
-
-    def action_resend(self) -> None:
-        if self.highlighted is not None:
-            self.post_message(self.Resend(self.highlighted))
+    def _on_paste(self, event: events.Paste) -> None:
+        """Runs before `Input`'s own paste handler, which anything else still reaches."""
+        if is_curl(event.text):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.CurlPasted(event.text))
 
 
-class EndpointsPane(Horizontal):
-    """Routes and history on the left; request, response and emit tabs on the right."""
+class EndpointsPane(RequestFiles):
+    """Environment, routes and history on the left; request, response and emit tabs."""
 
     BINDINGS = [
         Binding("ctrl+j,ctrl+s", "send", "Send", id="endpoints-send"),
@@ -204,23 +118,14 @@ class EndpointsPane(Horizontal):
             super().__init__()
             self.exchange = exchange
 
-    class _Emitted(Message):
-        def __init__(self, topic: str, trace_id: str | None, error: str | None) -> None:
-            super().__init__()
-            self.topic = topic
-            self.trace_id = trace_id
-            self.error = error
-
     def __init__(self, source: EngineSource, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.source = source
+        self.project = project_folder(source)
         self.routes: list[Route] = []
-        self.topics: dict[str, Any] = {}
         self.history: list[Exchange] = []
         self._drafts: dict[str, Draft] = {}
-        self._emit_drafts: dict[str, str] = {}
         self._route: Route | None = None
-        self._topic: str | None = None
         self._trace_id: str | None = None
         self._shown: Exchange | None = None
         self._focus_after_load = False
@@ -229,11 +134,18 @@ class EndpointsPane(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="endpoints-side"):
             yield Static("Routes", classes="pane-heading")
-            yield PickList(id="endpoints-routes")
+            yield RouteList(id="endpoints-routes")
             yield Static("History", classes="pane-heading")
             yield HistoryList(id="endpoints-history")
+            with Horizontal(id="endpoints-env-row"):
+                yield Label("env", classes="endpoints-env-label")
+                yield Select[str](
+                    [("none", NO_ENVIRONMENT)], allow_blank=False, compact=True,
+                    id="endpoints-env",
+                )
         with TabbedContent(id="endpoints-tabs", initial="endpoints-request"):
             with TabPane("Request", id="endpoints-request"), VerticalScroll():
+                yield Static("", markup=False, id="endpoints-env-line")
                 with Horizontal(classes="endpoints-row"):
                     yield Select(
                         [(m, m) for m in METHODS],
@@ -241,7 +153,10 @@ class EndpointsPane(Horizontal):
                         compact=True,
                         id="endpoints-method",
                     )
-                    yield Input(compact=True, placeholder="/path", id="endpoints-path")
+                    yield PathInput(
+                        compact=True, placeholder="/path (or paste a curl command)",
+                        id="endpoints-path",
+                    )
                 yield Vertical(id="endpoints-params")
                 with Horizontal(classes="endpoints-row"):
                     yield Label("query", classes="endpoints-label")
@@ -254,21 +169,13 @@ class EndpointsPane(Horizontal):
                     placeholder="accept: application/json",
                 )
                 yield Label("body", classes="endpoints-caption")
-                yield JsonEditor(allow_empty=True, id="endpoints-body")
+                yield JsonEditor(allow_empty=True, placeholders=True, id="endpoints-body")
             with TabPane("Response", id="endpoints-response"):
                 yield Static("Nothing sent yet: ctrl+j sends the request.", id="endpoints-status")
                 yield Static("", markup=False, id="endpoints-response-headers")
-                yield HighlightedTextArea(
-                    read_only=True, soft_wrap=True, id="endpoints-response-body"
-                )
+                yield ResponseView(id="endpoints-response-view")
             with TabPane("Emit", id="endpoints-emit"):
-                with Horizontal(classes="endpoints-row"):
-                    yield Label("topic", classes="endpoints-label")
-                    yield Select[str]([], prompt="topic", compact=True, id="endpoints-topic")
-                yield JsonEditor(id="endpoints-emit-data")
-                yield Static(
-                    "ctrl+j emits the event to every subscriber.", id="endpoints-emit-result"
-                )
+                yield EmitTab(self.source)
 
     # -- the pane contract ------------------------------------------------------------
 
@@ -283,7 +190,7 @@ class EndpointsPane(Horizontal):
         """Show one api step's builder, ready to type (the Flows pane's Enter). A step this
         pane has not heard of yet (it was hidden when the step loaded) is looked up once
         more before giving up."""
-        index = next((i for i, r in enumerate(self.routes) if r.step == step_name), None)
+        index = self.option_of_route(step_name)
         if index is None:
             if self._open_after_load == step_name:
                 self._open_after_load = None
@@ -294,7 +201,7 @@ class EndpointsPane(Horizontal):
             return
         self._open_after_load = None
         routes = self.query_one("#endpoints-routes", OptionList)
-        if routes.highlighted == index and self._route == self.routes[index]:
+        if routes.highlighted == index and self._route and self._route.step == step_name:
             self._focus_builder()
         else:
             self._focus_after_load = True
@@ -308,22 +215,9 @@ class EndpointsPane(Horizontal):
     @on(_Steps)
     def _steps_loaded(self, message: _Steps) -> None:
         self.routes = routes_from_steps(message.steps)
-        self.topics = topics_from_steps(message.steps)
-        routes = self.query_one("#endpoints-routes", OptionList)
-        current = self._route.step if self._route else None
-        routes.set_options(
-            [Option(_route_prompt(r), id=f"route-{i}") for i, r in enumerate(self.routes)]
-            + [Option(Content.assemble(("⚡", "$text-accent"), " emit an event"), id=EMIT_OPTION)]
-        )
-        index = next((i for i, r in enumerate(self.routes) if r.step == current), 0)
-        if self.routes:
-            routes.highlighted = index
-        topic_select: Select[str] = self.query_one("#endpoints-topic", Select)
-        topic_select.set_options([(Content(t), t) for t in self.topics])
-        if self._topic in self.topics:
-            topic_select.value = self._topic
-        elif self.topics:
-            topic_select.value = next(iter(self.topics))
+        self.query_one(EmitTab).set_topics(topics_from_steps(message.steps))
+        self.refresh_environments()
+        self.list_routes()
         if self._open_after_load is not None:
             self.open_endpoint(self._open_after_load)
 
@@ -331,29 +225,47 @@ class EndpointsPane(Horizontal):
 
     @on(OptionList.OptionHighlighted, "#endpoints-routes")
     async def _route_highlighted(self, message: OptionList.OptionHighlighted) -> None:
-        if message.option.id == EMIT_OPTION:
-            return
-        await self._show_route(self.routes[message.option_index])
+        entry = self.entry_at(message.option_index)
+        if entry is not None and entry.route is not None:
+            await self._show_route(entry.route)
 
     @on(OptionList.OptionSelected, "#endpoints-routes")
-    def _route_selected(self, message: OptionList.OptionSelected) -> None:
+    async def _route_selected(self, message: OptionList.OptionSelected) -> None:
         tabs = self.query_one(TabbedContent)
         if message.option.id == EMIT_OPTION:
             tabs.active = "endpoints-emit"
-            self.query_one("#endpoints-topic", Select).focus()
+            self.query_one(EmitTab).focus_topic()
             return
+        entry = self.entry_at(message.option_index)
+        if entry is not None and entry.saved is not None:
+            await self.load_draft(replace(entry.saved.draft), entry.route)
+            self.notify(f"loaded {entry.saved.name}", timeout=3)
         tabs.active = "endpoints-request"
         self._focus_builder()
 
     async def _show_route(self, route: Route) -> None:
         if self._route is not None:
-            self._drafts[self._route.step] = self._capture()
+            self._drafts[self._route.step] = self.capture()
         self._route = route
         draft = self._drafts.get(route.step) or new_draft(route)
         await self._restore(draft)
         if self._focus_after_load:
             self._focus_after_load = False
             self._focus_builder()
+
+    async def load_draft(self, draft: Draft, route: Route | None) -> None:
+        """Put a request in the builder: its route's draft when it has one (that route is
+        then shown), else the builder as it is, holding this request."""
+        if route is None:
+            await self._restore(draft)
+            return
+        self._drafts[route.step] = draft
+        if self._route == route:
+            await self._restore(draft)
+            return
+        index = self.option_of_route(route.step)
+        if index is not None:
+            self.query_one("#endpoints-routes", OptionList).highlighted = index
 
     def _focus_builder(self) -> None:
         """The first thing to type into: a path parameter, else the body, else the path."""
@@ -366,7 +278,8 @@ class EndpointsPane(Horizontal):
         else:
             self.query_one("#endpoints-path", Input).focus()
 
-    def _capture(self) -> Draft:
+    def capture(self) -> Draft:
+        """The builder's fields as a draft."""
         return Draft(
             method=str(self.query_one("#endpoints-method", Select).value),
             path=self.query_one("#endpoints-path", Input).value,
@@ -392,6 +305,7 @@ class EndpointsPane(Horizontal):
         self.query_one("#endpoints-headers", TextArea).load_text(draft.headers)
         self.query_one("#endpoints-body", JsonEditor).text = draft.body
         await self._build_param_rows(draft.params, draft.query)
+        self.show_environment(draft)
 
     async def _build_param_rows(self, params: dict[str, str], query: dict[str, str]) -> None:
         box = self.query_one("#endpoints-params", Vertical)
@@ -405,39 +319,68 @@ class EndpointsPane(Horizontal):
     async def _path_changed(self, message: Input.Changed) -> None:
         """Typing a new `:param` into the path grows an input for it."""
         wanted = path_params(message.value)
-        draft = self._capture()
+        draft = self.capture()
         if list(draft.params) != wanted:
             params = {name: draft.params.get(name, "") for name in wanted}
             await self._build_param_rows(params, draft.query)
+
+    @on(Input.Changed, "#endpoints-request Input")
+    @on(TextArea.Changed, "#endpoints-headers")
+    @on(JsonEditor.Changed, "#endpoints-body")
+    def _draft_edited(self) -> None:
+        """The line over the builder follows the variables typed."""
+        self.show_environment(None)
+
+    @on(PathInput.CurlPasted)
+    async def _curl_pasted(self, message: PathInput.CurlPasted) -> None:
+        await self.import_curl(message.text)
 
     # -- sending ----------------------------------------------------------------------
 
     def action_send(self) -> None:
         tabs = self.query_one(TabbedContent)
         if tabs.active == "endpoints-emit":
-            self._send_emit()
+            self.query_one(EmitTab).send()
             return
         if tabs.active == "endpoints-response" and self._shown is not None:
             self._send(replace(self._shown.draft), self._shown.step)
             return
-        self._send(self._capture(), self._route.step if self._route else None)
+        self._send(self.capture(), self._route.step if self._route else None)
 
     def _send(self, draft: Draft, step: str | None) -> None:
-        headers, bad = parse_headers(draft.headers)
-        if bad:
-            self.notify(f"ignoring header line(s): {'; '.join(bad)}", severity="warning")
-        url = fill_path(draft.path or "/", draft.params) + query_string(
-            draft.query.items(), draft.extra_query
+        environment = self.environment(fresh=True)
+        missing = environment.missing(draft.texts())
+        if missing:
+            names = ", ".join(f"{{{{{name}}}}}" for name in missing)
+            where = (f"environment {environment.name}" if environment.name
+                     else "no environment is active (e picks one)")
+            self.notify(f"not sent: no value for {names}: {where}", title="Not sent",
+                        severity="error", timeout=6)
+            return
+        sent = outgoing(draft, environment.fill)
+        if sent.bad_headers:
+            self.notify(f"ignoring header line(s): {'; '.join(sent.bad_headers)}",
+                        severity="warning")
+        shown = outgoing(draft, environment.masked)
+        exchange = Exchange(
+            step, draft, sent.method, shown.url,
+            curl=self.curl_of(draft, environment),
+            environment=environment.name,
+            used=tuple((v.name, v.shown) for v in environment.used(draft.texts())),
+            sent_headers=shown.headers,
         )
-        body = draft.body if draft.body.strip() else None
-        self._request(Exchange(step, draft, draft.method, url), with_json_type(headers, body), body)
+        self._request(exchange, sent.url, sent.headers, sent.body, environment.secrets())
 
     @work(exclusive=True, group="endpoints-send")
-    async def _request(self, exchange: Exchange, headers: dict[str, str], body: str | None) -> None:
+    async def _request(
+        self, exchange: Exchange, url: str, headers: dict[str, str], body: str | None,
+        secrets: list[str],
+    ) -> None:
         try:
-            answer = await self.source.request(exchange.method, exchange.url, headers, body)
+            answer = await self.source.request(exchange.method, url, headers, body)
         except Exception as exc:
-            self.post_message(self._Answered(replace(exchange, error=str(exc) or repr(exc))))
+            error = _hide(str(exc) or repr(exc), secrets)
+            self.post_message(self._Answered(replace(exchange, error=error)))
             return
         self.post_message(
             self._Answered(
@@ -445,8 +388,8 @@ class EndpointsPane(Horizontal):
                     exchange,
                     status=answer.status,
                     elapsed_ms=answer.elapsed_ms,
-                    headers=dict(answer.headers),
-                    body=answer.body,
+                    headers={k: _hide(v, secrets) for k, v in answer.headers.items()},
+                    body=_hide(answer.body, secrets),
                     trace_id=answer.trace_id,
                 )
             )
@@ -465,13 +408,16 @@ class EndpointsPane(Horizontal):
         """Switch to the answer; focus follows unless the user is in the history list."""
         self.query_one(TabbedContent).active = "endpoints-response"
         if not self.query_one("#endpoints-history", HistoryList).has_focus:
-            self.query_one("#endpoints-response-body", HighlightedTextArea).focus()
+            self.query_one(ResponseBody).focus()
 
     def _show_exchange(self, exchange: Exchange) -> None:
         self._shown = exchange
         self._trace_id = exchange.trace_id or self._trace_id
         status = self.query_one("#endpoints-status", Static)
         line: list[str | tuple[str, str]] = [(f"{exchange.method} {exchange.url}", "bold"), "\n"]
+        if exchange.environment is not None or exchange.used:
+            used = ", ".join(f"{name}={value}" for name, value in exchange.used) or "no variables"
+            line += [(f"env {exchange.environment or 'none'}: {used}", "$text-muted"), "\n"]
         if exchange.error is not None:
             line.append((f"failed: {exchange.error}", "bold $text-error"))
         else:
@@ -486,17 +432,11 @@ class EndpointsPane(Horizontal):
         self.query_one("#endpoints-response-headers", Static).update(
             "\n".join(f"{name}: {value}" for name, value in exchange.headers.items())
         )
-        body = self.query_one("#endpoints-response-body", HighlightedTextArea)
-        try:
-            text, language = pretty(json.loads(exchange.body)), "json"
-        except ValueError:
-            text, language = exchange.body, None
-        body.highlight_language = language
-        body.load_text(text)
+        self.query_one(ResponseView).show(exchange.body)
 
     def _show_history(self) -> None:
         history = self.query_one("#endpoints-history", HistoryList)
-        history.set_options([Option(_history_prompt(e)) for e in self.history])
+        history.set_options([_history_prompt(e) for e in self.history])
         if history.has_focus and self.history:
             history.highlighted = 0  # the newest entry: the one `r` just sent
 
@@ -507,22 +447,23 @@ class EndpointsPane(Horizontal):
         self._show_exchange(exchange)
         self._show_response_tab()
 
-    @on(HistoryList.Resend)
-    async def _history_resend(self, message: HistoryList.Resend) -> None:
-        exchange = self.history[message.index]
-        await self._reopen(exchange)
-        self._send(replace(exchange.draft), exchange.step)
+    @on(Asked)
+    async def _asked(self, message: Asked) -> None:
+        message.stop()
+        if message.what == "resend" and message.index is not None:
+            exchange = self.history[message.index]
+            await self._reopen(exchange)
+            self._send(replace(exchange.draft), exchange.step)
+        elif message.what == "history-curl" and message.index is not None:
+            self.copy_curl(self.history[message.index].curl)
+        else:
+            await self.route_list_asked(message.what, message.index)
 
     async def _reopen(self, exchange: Exchange) -> None:
         """Put a past request back in its route's builder, so it can be edited and re-sent."""
         route = next((r for r in self.routes if r.step == exchange.step), None)
-        if route is None:
-            return
-        self._drafts[route.step] = replace(exchange.draft)
-        if self._route == route:
-            await self._restore(replace(exchange.draft))
-        else:
-            self.query_one("#endpoints-routes", OptionList).highlighted = self.routes.index(route)
+        if route is not None:
+            await self.load_draft(replace(exchange.draft), route)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "to_routes":
@@ -533,68 +474,32 @@ class EndpointsPane(Horizontal):
         """Esc from anywhere in the builder goes back to the list of routes."""
         self.query_one("#endpoints-routes", OptionList).focus()
 
+    @on(EmitTab.Emitted)
+    def _emitted(self, message: EmitTab.Emitted) -> None:
+        if message.trace_id is not None:
+            self._trace_id = message.trace_id
+
     def action_open_trace(self) -> None:
         if self._trace_id is None:
             self.notify("no trace yet: send a request or emit an event first")
             return
         self.post_message(OpenTrace(self._trace_id))
 
-    # -- emitting ---------------------------------------------------------------------
-
-    @on(Select.Changed, "#endpoints-topic")
-    def _topic_changed(self, message: Select.Changed) -> None:
-        editor = self.query_one("#endpoints-emit-data", JsonEditor)
-        if self._topic is not None:
-            self._emit_drafts[self._topic] = editor.text
-        self._topic = message.value if isinstance(message.value, str) else None
-        if self._topic is None:
+    @on(ResponseBody.CopyAsked)
+    def _copy_body(self) -> None:
+        if self._shown is None:
+            self.notify("nothing to copy: no answer shown yet")
             return
-        text = self._emit_drafts.get(self._topic)
-        if text is None:
-            example = example_from_schema(self.topics.get(self._topic))
-            text = pretty(example if example is not None else {})
-        editor.text = text
-
-    def _send_emit(self) -> None:
-        if self._topic is None:
-            self.notify("no topic: no step subscribes to anything yet", severity="warning")
-            return
-        try:
-            data = self.query_one("#endpoints-emit-data", JsonEditor).value()
-        except JsonInvalid as exc:
-            self.notify(f"not sent: {exc}", title="Invalid JSON", severity="error")
-            return
-        self._emit(self._topic, data)
-
-    @work(exclusive=True, group="endpoints-emit")
-    async def _emit(self, topic: str, data: Any) -> None:
-        try:
-            trace_id = await self.source.emit(topic, data)
-        except Exception as exc:
-            self.post_message(self._Emitted(topic, None, str(exc) or repr(exc)))
-        else:
-            self.post_message(self._Emitted(topic, trace_id, None))
-
-    @on(_Emitted)
-    def _emitted(self, message: _Emitted) -> None:
-        result = self.query_one("#endpoints-emit-result", Static)
-        if message.error is not None:
-            result.update(Content.assemble((f"failed: {message.error}", "bold $text-error")))
-            return
-        self._trace_id = message.trace_id
-        result.update(
-            Content.assemble(
-                "emitted ",
-                (message.topic, "bold"),
-                ": trace ",
-                (str(message.trace_id), "$text-accent"),
-                " (ctrl+t)",
-            )
-        )
+        text = self._shown.body
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied the body ({len(text)} characters)", timeout=3)
 
 
-def _route_prompt(route: Route) -> Content:
-    return Content.assemble((f"{route.method:<7}", "bold"), route.path)
+def _hide(text: str, secrets: list[str]) -> str:
+    """`text` with the environment's secrets masked (a server may echo one back)."""
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
 
 
 def _history_prompt(exchange: Exchange) -> Content:
