@@ -73,6 +73,21 @@ def test_create_writes_the_template_and_prints_the_next_command(tmp_path: Path) 
     assert "not empty" in again.stderr
 
 
+def test_a_created_project_keeps_request_secrets_out_of_git(tmp_path: Path) -> None:
+    subprocess.run([*MOTIA, "create", "shop"], cwd=tmp_path, capture_output=True, check=True)
+    project = tmp_path / "shop"
+    env = project / "motia-requests" / "env"
+    env.mkdir(parents=True)
+    (env / "dev.env").write_text("host=127.0.0.1\n")
+    (env / "dev.local.env").write_text("token=abcdef123\n")
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "motia-requests/env/dev.local.env", "motia-requests/env/dev.env"],
+        cwd=project, capture_output=True, text=True,
+    )
+    assert ignored.stdout.split() == ["motia-requests/env/dev.local.env"]
+
+
 def test_version_prints_the_installed_version() -> None:
     from importlib import metadata
 

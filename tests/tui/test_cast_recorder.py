@@ -102,3 +102,15 @@ def test_kill_9_leaves_a_valid_cast(tmp_path: Path) -> None:
     _header, events = read_cast(cast)
     assert len(events) > 100
     assert "line 1 ünïcödé" in plain(play(cast))
+
+
+def test_request_secrets_never_reach_the_cast(tmp_path: Path) -> None:
+    recorder = CastRecorder(tmp_path / "s.cast", title="test", term="xterm-256color")
+    recorder.start(80, 24)
+    recorder.output(b"before: s3cr3t-value\r\n")
+    recorder.mask(["s3cr3t-value", "abc"])  # too short to mask without ruining the cast
+    recorder.output(b"\x1b[1;1Htoken=s3cr3t-value abc\r\n")
+    recorder.close()
+    shown = output_of(read_cast(tmp_path / "s.cast")[1])
+    assert "before: s3cr3t-value" in shown  # masking starts when the environment is picked
+    assert "token=************ abc" in shown

@@ -100,3 +100,29 @@ async def test_the_palette_runs_engine_actions_by_name(tmp_path: Path) -> None:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert titles.count("Quit") == 1
         await app.action_quit()
+
+
+async def test_every_endpoints_action_is_a_command_and_import_curl_takes_a_box(
+    tmp_path: Path,
+) -> None:
+    from textual.widgets import TextArea
+
+    from motia_tui.widgets.json_editor import JsonEditor
+    from motia_tui.widgets.text_prompt import TextPrompt
+
+    source = source_for(tmp_path)
+    async with workbench(source) as (app, pilot):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for action in ("Save", "Delete saved", "Copy curl", "Import curl", "Environment",
+                       "Re-send", "Filter", "Copy body", "Send"):
+            assert f"Endpoints: {action}" in titles, action
+        await run_command(app, pilot, "import curl", "Endpoints: Import curl")
+        await wait_for(lambda: isinstance(app.screen, TextPrompt), what="the curl box")
+        app.screen.query_one("#text-prompt-box", TextArea).load_text(
+            "curl http://127.0.0.1:3000/greet --json '{\"name\": \"Kay\"}'"
+        )
+        await pilot.press("ctrl+s")
+        body = app.query_one("#endpoints-body", JsonEditor)
+        await wait_for(lambda: "Kay" in body.text, what="the imported body")
+        assert app.query_one("#tabs", TabbedContent).active == "endpoints"
+        await pilot.press("escape")  # out of the body editor, so `q` quits
