@@ -184,13 +184,13 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     """Describe the project's api steps without starting it (no store, no server)."""
     from dotenv import load_dotenv
 
-    from engine.discovery import load_steps
     from engine.openapi import openapi_document
+    from engine.project_steps import load_project_steps
 
     project_dir = _project_dir(args.dir)
     settings = _settings(args, project_dir)
     load_dotenv(project_dir / ".env", override=False)
-    steps, errors = load_steps(project_dir)
+    steps, errors = asyncio.run(load_project_steps(project_dir))
     for error in errors:
         print(f"motia openapi: {error.file}:{error.line}: {error.message}", file=sys.stderr)
     if errors:

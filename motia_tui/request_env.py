@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from engine.masking import MASK
+from engine.masking import MASK, MIN_SECRET_LENGTH
 
 REQUESTS_FOLDER = "motia-requests"
 ENV_FOLDER = "env"
@@ -94,8 +94,13 @@ class Environment:
         return VARIABLE.sub(value, text)
 
     def secrets(self) -> list[str]:
-        """The secret values, for maskers (longest first, so no secret is half masked)."""
-        values = {v.value for v in self.variables.values() if v.secret and v.value}
+        """The secret values long enough to be searched for in free text (an answer, a tape,
+        a cast), longest first so no secret is half masked. Shorter ones are still shown
+        as `***` wherever a variable is shown by name."""
+        values = {
+            v.value for v in self.variables.values()
+            if v.secret and len(v.value) >= MIN_SECRET_LENGTH
+        }
         return sorted(values, key=len, reverse=True)
 
     def used(self, texts: Iterable[str]) -> list[Variable]:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MOTIA = [sys.executable, "-m", "motia_tui.cli"]
@@ -73,8 +74,10 @@ def test_create_writes_the_template_and_prints_the_next_command(tmp_path: Path) 
     assert "not empty" in again.stderr
 
 
-def test_a_created_project_keeps_request_secrets_out_of_git(tmp_path: Path) -> None:
-    subprocess.run([*MOTIA, "create", "shop"], cwd=tmp_path, capture_output=True, check=True)
+@pytest.mark.parametrize("lang", ["py", "ts", "js", "multi"])
+def test_a_created_project_keeps_request_secrets_out_of_git(tmp_path: Path, lang: str) -> None:
+    subprocess.run([*MOTIA, "create", "shop", "--lang", lang], cwd=tmp_path,
+                   capture_output=True, check=True)
     project = tmp_path / "shop"
     env = project / "motia-requests" / "env"
     env.mkdir(parents=True)

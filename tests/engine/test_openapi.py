@@ -257,3 +257,36 @@ def test_the_command_names_a_broken_step_and_writes_nothing(
     assert done.returncode == 1
     assert "broken_step.py:" in done.stderr
     assert not out.exists()
+
+
+JS_STEP = """
+export const config = {
+  type: 'api',
+  name: 'ListTags',
+  description: 'Every tag, from a JavaScript step',
+  path: '/tags/:kind',
+  method: 'POST',
+  emits: [],
+  flows: ['tags'],
+  bodySchema: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] },
+  responseSchema: { 200: { type: 'array', items: { type: 'string' } } },
+}
+
+export const handler = async () => ({ status: 200, body: [] })
+"""
+
+
+def test_the_command_describes_node_steps_too(project: MakeProject) -> None:
+    folder = project({"steps/hello_step.py": EVERY_SCHEMA_FORM["steps/ping_step.py"],
+                      "steps/list-tags.step.js": JS_STEP})
+    done = subprocess.run([*MOTIA, "openapi", "--dir", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    validate(document)
+    tags = document["paths"]["/tags/{kind}"]["post"]
+    assert tags["description"] == "Every tag, from a JavaScript step"
+    assert tags["tags"] == ["tags"]
+    body = tags["requestBody"]["content"]["application/json"]["schema"]
+    assert _resolve(document, body["$ref"])["required"] == ["q"]
+    assert "head" in document["paths"]["/ping"]

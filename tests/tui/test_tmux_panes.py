@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,3 +230,25 @@ def test_repeated_failures_toast_once_in_tmux(tmp_path: Path, small_terminal: Te
     lines = screen.splitlines()
     toast_row = next(i for i, line in enumerate(lines) if "NotifyCustomer failed" in line)
     assert toast_row < len(lines) // 2  # at the top, off the newest log lines
+
+
+def test_a_terminal_paste_of_curl_fills_the_builder_in_tmux(
+    tmp_path: Path, small_terminal: Terminal
+) -> None:
+    project = copy_project(tmp_path)
+    url = start_workbench(small_terminal, project, steps=6)
+    small_terminal.keys("2")
+    small_terminal.wait_for(lambda s: "/greetings/:id" in s, "the route list")
+    small_terminal.keys("Down", "Enter")  # GET /greetings/:id: the focus goes to :id
+    small_terminal.wait_for(lambda s: ":id       value" in s and "esc Leave" in s,
+                            "the focus in the :id input")
+    small_terminal.keys("BTab")  # back to the URL line
+    time.sleep(0.5)
+    command = (f"curl -X POST '{url}/greet' -H 'content-type: application/json' "
+               "--data-raw '{\"name\":\"Pasted\"}'")
+    small_terminal.paste(command)
+    screen = small_terminal.wait_for(lambda s: '"name": "Pasted"' in s,
+                                     "the pasted request in the builder")
+    assert "POST      ▼  /greet" in screen
+    small_terminal.keys("C-j")
+    small_terminal.wait_for(lambda s: "200 OK" in s, "the answer")

@@ -59,6 +59,13 @@ class Terminal:
             subprocess.run([*self.base, "send-keys", "-t", self.name, key], check=True)
             time.sleep(0.05)
 
+    def paste(self, text: str) -> None:
+        """What the terminal's own paste sends: bracketed, as the application asked for."""
+        buffer = f"paste-{uuid.uuid4().hex[:8]}"
+        subprocess.run([*self.base, "set-buffer", "-b", buffer, text], check=True)
+        subprocess.run([*self.base, "paste-buffer", "-p", "-d", "-b", buffer, "-t", self.name],
+                       check=True)
+
     def screen(self) -> str:
         done = subprocess.run(
             [*self.base, "capture-pane", "-p", "-t", self.name],
