@@ -25,6 +25,8 @@ load comes from wrk on 127.0.0.1.
 5. The cost of `--record`: requests per second of `motia tui` on Logs without and with
    `--record FILE.cast`, same load, in alternating rounds (the ratio of the medians), and the
    key-press redraw latency of (2) without and with it. `--recording-only` runs just this.
+6. A burst: a step that logs 5,000 records a run, called 20 times in a row with the Logs
+   pane shown; the records the pane's status line counts afterwards (all of them).
 
 Figures go to the "## Workbench" and "## Workbench recording" sections of bench/RESULTS.md
 (other sections are kept).
@@ -70,6 +72,18 @@ config = {"type": "api", "name": "Hello", "path": "/hello", "method": "GET", "em
 async def handler(req, context):
     context.logger.info("hello served", {"path": "/hello"})
     return {"status": 200, "body": {"message": "Hello World from Motia!"}}
+'''
+
+BURST_RUNS, BURST_LINES = 20, 5_000
+BURST_STEP = f'''
+config = {{"type": "api", "name": "Burst", "path": "/burst", "method": "GET", "emits": [],
+          "flows": ["bench"]}}
+
+
+async def handler(req, context):
+    for line in range({BURST_LINES}):
+        context.logger.info("burst line", {{"line": line}})
+    return {{"status": 200, "body": {{}}}}
 '''
 
 CHATTY_STEP = f'''
@@ -128,6 +142,7 @@ def make_project(root: Path) -> Path:
     steps.mkdir(parents=True)
     (steps / "hello_step.py").write_text(HELLO_STEP)
     (steps / "chatty_step.py").write_text(CHATTY_STEP)
+    (steps / "burst_step.py").write_text(BURST_STEP)
     return project
 
 
@@ -220,6 +235,13 @@ class Terminal(threading.Thread):
         found = {mark: tail.rfind(mark) for mark in marks}
         last = max(found, key=lambda mark: found[mark])
         return last if found[last] >= 0 else None
+
+    def newest_count(self, pattern: bytes) -> int:
+        """The number in the last match of `pattern` (one group, digits and commas)."""
+        with self._cond:
+            tail = bytes(self._tail)
+        found = re.findall(pattern, tail)
+        return int(found[-1].replace(b",", b"")) if found else 0
 
     def close(self) -> None:
         self._open = False
@@ -524,6 +546,30 @@ def bench_memory(motia: str, root: Path, seconds: float) -> dict[str, float]:
     }
 
 
+def bench_burst(motia: str, root: Path) -> dict[str, float]:
+    """A step logging 5,000 records a run, called 20 times in a row with the Logs pane
+    shown: how many records the pane's status line counts once the burst is over, and how
+    long the burst took."""
+    project = make_project(root / "burst")
+    port = free_port()
+    with workbench(motia, project, port) as (_process, terminal, _started):
+        serving_on_logs(port, terminal)
+        started = time.perf_counter()
+        for _run in range(BURST_RUNS):
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"GET /burst HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while sock.recv(1 << 16):
+                    pass
+        took = time.perf_counter() - started
+        expected = BURST_RUNS * BURST_LINES
+        deadline = time.perf_counter() + 60
+        shown = 0
+        while time.perf_counter() < deadline and shown < expected:
+            time.sleep(0.5)
+            shown = terminal.newest_count(rb"([\d,]+) records  \xc2\xb7")
+    return {"logged": expected, "shown": shown, "burst_s": took}
+
+
 def _slope(points: list[tuple[float, float]]) -> float:
     xs = [x for x, _ in points]
     ys = [y for _, y in points]
@@ -540,6 +586,9 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--recording-only", action="store_true",
                         help="only the cost of --record (throughput and key presses)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated parts to run and print, writing nothing: "
+                             "throughput, keys, frozen, startup, memory, burst")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -549,6 +598,19 @@ def main() -> None:
     memory_seconds = 600 if args.full else args.memory_seconds
     recording_command = (f"python bench/tui.py --seconds {args.seconds:g} "
                          f"--rounds {args.rounds}")
+    if args.only:
+        parts = {
+            "throughput": lambda root: bench_throughput(motia, root, args.seconds, args.rounds),
+            "keys": lambda root: bench_keys(motia, root, max(args.seconds, 10), presses=40),
+            "frozen": lambda root: bench_frozen(motia, root, max(args.seconds, 10)),
+            "startup": lambda root: bench_startup(motia, root, runs=3),
+            "memory": lambda root: bench_memory(motia, root, memory_seconds),
+            "burst": lambda root: bench_burst(motia, root),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for part in args.only.split(","):
+                print(part, os.getloadavg(), parts[part](Path(tmp) / part))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         recording = bench_recording(motia, root / "recording", args.seconds, args.rounds)
@@ -569,6 +631,8 @@ def main() -> None:
         print(startup)
         memory = bench_memory(motia, root, memory_seconds)
         print(memory)
+        burst = bench_burst(motia, root)
+        print(burst)
     if args.no_write:
         return
     cpu = platform.processor() or platform.machine()
@@ -611,6 +675,8 @@ records/s | stores full after {memory['full_at_s']:.0f} s | |
 {memory['rss_end_mb']:.0f} / {memory['rss_max_mb']:.0f} MB | |
 | RSS slope once full ({memory['window_s']:.0f} s window) | \
 {memory['slope_mb_per_min']:+.1f} MB/min | flat |
+| burst: {BURST_RUNS} runs of {BURST_LINES:,} records in a row ({burst['burst_s']:.1f} s), \
+records the Logs pane counts | {burst['shown']:,.0f} of {burst['logged']:,.0f} | all |
 
 The Logs pane holds up to {LOGS_PANE_CAPACITY:,} records, so its memory grows until the ring
 is full and stays flat after; the engine keeps 10,000 traces and log records in memory.
