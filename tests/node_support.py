@@ -88,9 +88,14 @@ def esbuild_prefix() -> Path:
     return cache / ".motia" / "node_modules"
 
 
-def share_packages(project: Path, template: str = "hello") -> Path:
-    """Link the template's node_modules and the cached esbuild into a project."""
-    (project / "node_modules").symlink_to(installed_template(template) / "node_modules")
+NODE_TESTS = Path(__file__).resolve().parent / "node"
+
+
+def share_packages(project: Path, template: str = "hello", packages: Path | None = None) -> Path:
+    """Link node_modules (the template's, or `packages`' installed) and the cached esbuild
+    into a project."""
+    folder = installed(packages) if packages is not None else installed_template(template)
+    (project / "node_modules").symlink_to(folder / "node_modules")
     (project / ".motia").mkdir(exist_ok=True)
     (project / ".motia" / "node_modules").symlink_to(esbuild_prefix())
     return project
@@ -108,8 +113,9 @@ def template_project(tmp_path: Path, name: str, *, share_esbuild: bool = True) -
     return project
 
 
-def node_project(tmp_path: Path, files: dict[str, str]) -> Path:
-    """A throwaway project of the given files (dedented) with zod and esbuild available."""
+def node_project(tmp_path: Path, files: dict[str, str], packages: Path | None = None) -> Path:
+    """A throwaway project of the given files (dedented) with zod (or the packages of the
+    `packages` folder) and esbuild available."""
     project = tmp_path / f"node_{uuid.uuid4().hex[:8]}"
     project.mkdir(parents=True)
     (project / "package.json").write_text('{"type": "module", "private": true}\n')
@@ -117,4 +123,4 @@ def node_project(tmp_path: Path, files: dict[str, str]) -> Path:
         path = project / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
-    return share_packages(project)
+    return share_packages(project, packages=packages)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from engine_support import logs, served, trace_of, wait_until
-from node_support import node_project
+from node_support import NODE_TESTS, node_project
 
 from engine import Settings
 from engine.runtime import Engine
@@ -435,3 +435,24 @@ async def test_the_testing_harness_runs_node_steps(tmp_path: Path) -> None:
         assert response.status_code == 200
         await harness.idle()
         assert harness.state("sums", "last") == 5
+
+
+async def test_a_zod_3_schema_converts_with_zod_to_json_schema(tmp_path: Path) -> None:
+    files = {
+        "src/order.step.ts": """
+            import { z } from 'zod'
+
+            export const config = {
+              type: 'api', name: 'Order', path: '/order', method: 'POST', emits: [],
+              bodySchema: z.object({ item: z.string(), count: z.number().int().positive() }),
+            }
+            export const handler = async () => ({ status: 200, body: { ok: true } })
+        """,
+    }
+    project = node_project(tmp_path, files, packages=NODE_TESTS / "zod3")
+    async with served(project, FAST) as (engine, client):
+        assert engine.errors == {}
+        bad = await client.post("/order", json={"item": "tea", "count": 0})
+        assert bad.status_code == 400
+        assert [d["field"] for d in bad.json()["details"]] == ["count"]
+        assert (await client.post("/order", json={"item": "tea", "count": 2})).status_code == 200
