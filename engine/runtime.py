@@ -81,6 +81,7 @@ class Engine:
             self._install_step,
             self._fail,
             self.remove_file,
+            self._types_changed,
         )
         self.recovered = 0
         self._watch_task: asyncio.Task[None] | None = None
@@ -108,8 +109,7 @@ class Engine:
         self.bus.load_dlq()
         self.load_all()
         await self.node.load_all()
-        if self.node.loaded:
-            self.write_types()
+        self._types_changed()
         self.recovered = self.bus.recover()
         if self.recovered:
             self.executor.system_log.info(
@@ -266,6 +266,7 @@ class Engine:
                 if path.exists() and path.suffix == ".py":
                     self.load_file(path)
             self.executor.system_log.info("a helper module changed: reloaded every step")
+            self._types_changed()
             return
         for deleted, path in changes:
             path = path.resolve()
@@ -273,6 +274,16 @@ class Engine:
                 self.load_file(path)
                 if path not in self.errors:
                     self.executor.system_log.info(f"reloaded {path.relative_to(self.project_dir)}")
+        if changes:
+            self._types_changed()
+
+    def _types_changed(self) -> None:
+        """Steps were reloaded: a project with Node steps gets its types.d.ts rewritten."""
+        if self.node.loaded:
+            try:
+                self.write_types()
+            except OSError as exc:
+                self.executor.system_log.warn(f"types.d.ts not written: {exc}")
 
     def write_types(self) -> Path:
         """`types.d.ts` for editors, from the steps in service (`motia types` calls it too)."""

@@ -57,12 +57,16 @@ class NodeSteps:
         install: Install,
         fail: Fail,
         remove: Remove,
+        reloaded: Callable[[], None],
     ) -> None:
+        """`reloaded`: called once a batch of saves is in service (the engine rewrites
+        types.d.ts then)."""
         self._project_dir = project_dir
         self._log = system_log
         self._install = install
         self._fail = fail
         self._remove = remove
+        self._reloaded = reloaded
         self.pool: NodePool | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,9 +172,10 @@ class NodeSteps:
             paths = [p for p in discovery.find_node_files(self._project_dir) if p.exists()]
         else:
             paths = [p for deleted, p in steps if not deleted and p.exists()]
+        reloaded = await self.load(paths) if paths else []
+        self._reloaded()
         if not paths:
             return
-        reloaded = await self.load(paths)
         if helper_changed:
             self._log.info("a TypeScript or JavaScript module changed: reloaded the Node steps")
             return

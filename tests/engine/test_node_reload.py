@@ -123,3 +123,34 @@ async def test_a_broken_save_names_file_and_line_and_the_last_good_version_serve
         step_file.unlink()
         await wait_until(lambda: "Greet" not in engine.steps, WITHIN, what="removed")
         assert (await client.get("/greet")).status_code == 404
+
+
+async def test_types_follow_the_steps_as_they_are_saved(tmp_path: Path) -> None:
+    project = node_project(
+        tmp_path,
+        {
+            "src/greet.step.ts": STEP.format(version="v1"),
+            "services/greet.ts": HELPER.format(greeting="Hello"),
+        },
+    )
+    types = project / "types.d.ts"
+    async with served(project, Settings(), watch=True) as (_engine, _client):
+        assert '"Greet": ApiRouteHandler<any, ApiResponse<number, any>, never>' in types.read_text()
+        schema = "{ type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }"
+        source = STEP.format(version="v2").replace(
+            "emits: [] }", f"emits: ['greeted'], bodySchema: {schema} }}"
+        )
+        (project / "src" / "greet.step.ts").write_text(source)
+        await wait_until(
+            lambda: "ApiRouteHandler<{ name: string }" in types.read_text(), WITHIN, what="types"
+        )
+        (project / "src" / "greeted_step.py").write_text(
+            'config = {"type": "event", "name": "Greeted", "subscribes": ["greeted"],\n'
+            '          "input": {"type": "object", "properties": {"at": {"type": "number"}}}}\n\n'
+            "async def handler(input, context):\n    pass\n"
+        )
+        await wait_until(
+            lambda: '{ topic: "greeted"; data: { at?: number } }' in types.read_text(),
+            WITHIN,
+            what="the Python subscriber's input in the TS step's emits",
+        )
