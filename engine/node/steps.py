@@ -57,10 +57,10 @@ class NodeSteps:
         install: Install,
         fail: Fail,
         remove: Remove,
-        reloaded: Callable[[], None],
+        reloaded: Callable[[], None] | None = None,
     ) -> None:
         """`reloaded`: called once a batch of saves is in service (the engine rewrites
-        types.d.ts then)."""
+        types.d.ts then); a reader that never reloads leaves it out."""
         self._project_dir = project_dir
         self._log = system_log
         self._install = install
@@ -173,7 +173,8 @@ class NodeSteps:
         else:
             paths = [p for deleted, p in steps if not deleted and p.exists()]
         reloaded = await self.load(paths) if paths else []
-        self._reloaded()
+        if self._reloaded is not None:
+            self._reloaded()
         if not paths:
             return
         if helper_changed:
