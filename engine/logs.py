@@ -128,6 +128,7 @@ class LogStore:
         memory ring is full (older records may match) and holds too few."""
         records = matching(self.recent, trace_id, step, level, text)
         if len(records) < limit and len(self.recent) == self.recent.maxlen:
+            await self._store.settled()  # history waits to be written in batches
             stored = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: self.query(trace_id, step, level, text, limit)
             )

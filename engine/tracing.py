@@ -256,6 +256,7 @@ class TraceStore:
         """A trace from memory, or from the disk in a thread."""
         found = self.get(trace_id)
         if found is None:
+            await self._store.settled()  # history waits to be written in batches
             found = await asyncio.get_running_loop().run_in_executor(None, self.load, trace_id)
         return found
 

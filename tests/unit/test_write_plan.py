@@ -228,11 +228,35 @@ def test_a_delivery_queued_and_done_in_one_transaction_never_reaches_the_disk() 
     ]
 
 
-def test_bulk_forms_take_every_row_as_one_json_array() -> None:
-    effects = [SpanRecord(f"s{n}", "t", n == 0, n + 0.5, '{"a": "é\\n"}', False) for n in range(20)]
+def test_bulk_inserts_take_their_rows_in_a_few_multi_row_statements() -> None:
+    effects = [
+        SpanRecord(f"s{n}", "t", n == 0, n + 0.5, '{"a": "é\\n"}', False) for n in range(300)
+    ]
     conn = _database()
     (call,) = write_plan.plan(effects)
-    assert call[1] is not None and "json_each" in call[1]
+    assert isinstance(call[1], write_plan.Values)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
     write_plan.run(conn, [call])
+    conn.set_trace_callback(None)
+    assert len(statements) == 4  # 256 + 32 + 8 + 4 rows
     stored = conn.execute("SELECT span_id, trace_id, root, start, data FROM spans").fetchall()
-    assert stored == [(e.span_id, e.trace_id, int(e.root), e.start, e.data) for e in effects]
+    assert sorted(stored) == sorted(
+        (e.span_id, e.trace_id, int(e.root), e.start, e.data) for e in effects
+    )
+
+
+def test_bulk_deletes_take_every_key_as_one_json_array() -> None:
+    conn = _database()
+    queued = [EventQueued(f"d{n}", n, "topic", "Step", "{}", "t", None, 1, 0.0) for n in range(40)]
+    _commit(conn, queued, planned=True)
+    calls = write_plan.plan([DeliveryDone(f"d{n}") for n in range(30)])
+    assert [bulk for _sql, bulk, _rows in calls] == [write_plan.QUEUE_DELETE[1]]
+    assert "json_each" in str(calls[0][1])
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    _commit(conn, [DeliveryDone(f"d{n}") for n in range(30)], planned=True)
+    assert len(statements) == 3  # BEGIN, one delete, COMMIT
+    assert [row[0] for row in conn.execute("SELECT id FROM queue ORDER BY seq")] == [
+        f"d{n}" for n in range(30, 40)
+    ]

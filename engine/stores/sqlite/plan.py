@@ -9,13 +9,16 @@ independent (no triggers, no foreign keys), and after netting each row has one c
 the order between rows no longer matters; only clearing a state group goes first, because
 the keys set after it must survive it.
 
-Each statement's rows go to SQLite as one JSON parameter (`json_each`) from `BULK_ROWS` on,
-so SQLite walks them without Python: a call per row lets go of the GIL, and winning it back
-from the busy event loop costs more than the row.
+From `BULK_ROWS` on, a statement's rows go to SQLite in few calls: a call per row lets go of
+the GIL, and winning it back from the busy event loop costs more than the row. Inserts take
+their rows as one multi-row `VALUES` statement per chunk, bound as plain parameters (a span's
+JSON would otherwise be escaped into a JSON array and parsed out of it again, which costs the
+writer more than the insert); deletes take their keys as one JSON parameter (`json_each`).
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -38,13 +41,33 @@ from engine.effects import (
 )
 
 BULK_ROWS = 16
+CHUNK_ROWS = 256
+"""The most rows one `VALUES` statement takes; smaller chunks are powers of two, so a handful
+of prepared statements per table serve every batch (SQLite caches them by their text)."""
 
-Call = tuple[str, str | None, list[Sequence[Any]]]
-"""The SQL for rows one by one, its bulk form over `json_each(?)` (None: none), the rows."""
+
+class Values:
+    """An insert's bulk form: `head` followed by a group of `width` parameters per row, in
+    statements of a power of two rows up to `CHUNK_ROWS`."""
+
+    __slots__ = ("_sql",)
+
+    def __init__(self, head: str, width: int) -> None:
+        row = "(" + ", ".join("?" * width) + ")"
+        self._sql: dict[int, str] = {}
+        rows = 1
+        while rows <= CHUNK_ROWS:
+            self._sql[rows] = head + ", ".join(itertools.repeat(row, rows))
+            rows *= 2
+
+    def sql(self, rows: int) -> str:
+        """The statement for `rows` rows, a power of two."""
+        return self._sql[rows]
 
 
-def _bulk_values(count: int) -> str:
-    return ", ".join(f"value->>{i}" for i in range(count))
+Call = tuple[str, "str | Values | None", list[Sequence[Any]]]
+"""The SQL for rows one by one, its bulk form (a multi-row insert, a delete over `json_each(?)`,
+None: none), the rows."""
 
 
 STATE_CLEAR: tuple[str, str | None] = (
@@ -55,24 +78,23 @@ STATE_DELETE = (
     "DELETE FROM state WHERE grp = ? AND key = ?",
     "DELETE FROM state WHERE (grp, key) IN (SELECT value->>0, value->>1 FROM json_each(?))",
 )
-STATE_SET = (
+STATE_SET: tuple[str, Values] = (
     "INSERT OR REPLACE INTO state (grp, key, value) VALUES (?, ?, ?)",
-    f"INSERT OR REPLACE INTO state (grp, key, value) SELECT {_bulk_values(3)} FROM json_each(?)",
+    Values("INSERT OR REPLACE INTO state (grp, key, value) VALUES ", 3),
 )
 ITEM_DELETE = (
     "DELETE FROM stream_items WHERE stream = ? AND grp = ? AND id = ?",
     "DELETE FROM stream_items WHERE (stream, grp, id) IN "
     "(SELECT value->>0, value->>1, value->>2 FROM json_each(?))",
 )
-ITEM_SET = (
+ITEM_SET: tuple[str, Values] = (
     "INSERT OR REPLACE INTO stream_items (stream, grp, id, value) VALUES (?, ?, ?, ?)",
-    "INSERT OR REPLACE INTO stream_items (stream, grp, id, value) "
-    f"SELECT {_bulk_values(4)} FROM json_each(?)",
+    Values("INSERT OR REPLACE INTO stream_items (stream, grp, id, value) VALUES ", 4),
 )
 _QUEUE_COLUMNS = "id, seq, topic, step, data, trace_id, parent_span, attempt, not_before"
-QUEUE_INSERT = (
+QUEUE_INSERT: tuple[str, Values] = (
     f"INSERT OR REPLACE INTO queue ({_QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    f"INSERT OR REPLACE INTO queue ({_QUEUE_COLUMNS}) SELECT {_bulk_values(9)} FROM json_each(?)",
+    Values(f"INSERT OR REPLACE INTO queue ({_QUEUE_COLUMNS}) VALUES ", 9),
 )
 QUEUE_DELETE = (
     "DELETE FROM queue WHERE id = ?",
@@ -83,9 +105,9 @@ QUEUE_UPDATE: tuple[str, str | None] = (
     None,
 )
 _DLQ_COLUMNS = "id, topic, step, data, error, traceback, attempts, trace_id, failed_at"
-DLQ_INSERT = (
+DLQ_INSERT: tuple[str, Values] = (
     f"INSERT OR REPLACE INTO dlq ({_DLQ_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    f"INSERT OR REPLACE INTO dlq ({_DLQ_COLUMNS}) SELECT {_bulk_values(9)} FROM json_each(?)",
+    Values(f"INSERT OR REPLACE INTO dlq ({_DLQ_COLUMNS}) VALUES ", 9),
 )
 DLQ_DELETE = (
     "DELETE FROM dlq WHERE id = ?",
@@ -96,15 +118,13 @@ SPAN_DELETE = (
     "DELETE FROM spans WHERE (trace_id, span_id) IN "
     "(SELECT value->>0, value->>1 FROM json_each(?))",
 )
-SPAN_INSERT = (
+SPAN_INSERT: tuple[str, Values] = (
     "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
-    f"INSERT INTO spans (span_id, trace_id, root, start, data) "
-    f"SELECT {_bulk_values(5)} FROM json_each(?)",
+    Values("INSERT INTO spans (span_id, trace_id, root, start, data) VALUES ", 5),
 )
-LOG_INSERT = (
+LOG_INSERT: tuple[str, Values] = (
     "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)",
-    "INSERT INTO logs (time, level, trace_id, step, msg, record) "
-    f"SELECT {_bulk_values(6)} FROM json_each(?)",
+    Values("INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES ", 6),
 )
 
 _DELETED = None
@@ -267,7 +287,9 @@ def _requeued(queued: EventQueued, failed: DeliveryFailed) -> EventQueued:
     )
 
 
-def _add(calls: list[Call], sql: tuple[str, str | None], rows: Sequence[Sequence[Any]]) -> None:
+def _add(
+    calls: list[Call], sql: tuple[str, str | Values | None], rows: Sequence[Sequence[Any]]
+) -> None:
     if rows:
         calls.append((sql[0], sql[1], list(rows)))
 
@@ -278,9 +300,22 @@ def run(conn: sqlite3.Connection, calls: Sequence[Call]) -> int:
     for sql, bulk, rows in calls:
         if len(rows) == 1:
             conn.execute(sql, rows[0])
-        elif bulk is not None and len(rows) >= BULK_ROWS:
-            conn.execute(bulk, (orjson.dumps(rows).decode(),))
-        else:
+        elif bulk is None or len(rows) < BULK_ROWS:
             conn.executemany(sql, rows)
+        elif isinstance(bulk, Values):
+            _insert_chunks(conn, bulk, rows)
+        else:
+            conn.execute(bulk, (orjson.dumps(rows).decode(),))
         written += len(rows)
     return written
+
+
+def _insert_chunks(conn: sqlite3.Connection, bulk: Values, rows: Sequence[Sequence[Any]]) -> None:
+    start, left, size = 0, len(rows), CHUNK_ROWS
+    while left:
+        while size > left:
+            size //= 2
+        chunk = rows[start : start + size]
+        conn.execute(bulk.sql(size), list(itertools.chain.from_iterable(chunk)))
+        start += size
+        left -= size

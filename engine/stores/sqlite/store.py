@@ -6,6 +6,11 @@ applies to memory's pending layer at once and waits on the loop for a couple of 
 the disk. The writer thread then takes every unit waiting and commits them in one
 transaction, so many small runs share one fsync and the loop never waits on the disk.
 
+History (spans, log records) waits longer, a tenth of a second, unless a unit of work takes it
+along sooner: a transaction of a thousand spans costs the writer far less per span than one of
+twenty, and every span it writes takes the interpreter lock from the loop. After a crash the
+last moments of history may be missing, never an effect; a 2xx waits only for its effects.
+
 When a commit fails (disk full, read-only file, I/O error) the store fails stop: the units in
 that transaction and every one after it fail, memory drops its pending layer, and new units
 are refused until a probe commit succeeds; the probes back off from a quarter of a second to
@@ -44,6 +49,9 @@ _log = logging.getLogger("motia.store")
 
 FLUSH_DELAY_S = 0.002
 FLUSH_UNITS = 2_000
+HISTORY_DELAY_S = 0.1
+HISTORY_ROWS = 5_000
+"""History waiting on the loop that is written at once, not at the end of its delay."""
 CACHE_KIB = 32_768
 """SQLite's page cache: the span and queue indexes take random inserts, so a cache that
 holds them saves a read system call per insert."""
@@ -94,6 +102,7 @@ class SqliteStore(Planes):
         self._units: list[Unit] = []
         self._history: list[History] = []
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._history_timer: asyncio.TimerHandle | None = None
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probe_delay = PROBE_FIRST_S
         # Owned by the writer thread:
@@ -157,9 +166,12 @@ class SqliteStore(Planes):
         if self._loop is None:
             self._write([], [history])
             return
-        self._history.append(history)
-        if self._flush_timer is None:
-            self._flush_timer = self._loop.call_later(FLUSH_DELAY_S, self._flush)
+        waiting = self._history
+        waiting.append(history)
+        if len(waiting) >= HISTORY_ROWS:
+            self._flush()
+        elif self._history_timer is None:
+            self._history_timer = self._loop.call_later(HISTORY_DELAY_S, self._flush)
 
     def settled(self) -> asyncio.Future[None]:
         loop = self._loop or asyncio.get_running_loop()
@@ -175,6 +187,9 @@ class SqliteStore(Planes):
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
+        if self._history_timer is not None:
+            self._history_timer.cancel()
+            self._history_timer = None
         if self._units or self._history:
             self._queue.put((self._units, self._history))
             self._units = []

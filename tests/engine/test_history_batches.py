@@ -1,0 +1,75 @@
+"""History (spans, log records) reaches the SQLite file in batches a tenth of a second apart,
+and nothing that reads history from the disk misses what is still waiting to be written."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from engine_support import served, wait_until
+
+from engine import Settings
+from engine.stores.sqlite.store import HISTORY_DELAY_S
+
+MakeProject = Callable[[dict[str, str]], Path]
+
+STEPS = {
+    "steps/note_step.py": """
+        config = {"type": "api", "name": "Note", "path": "/note/:n", "method": "POST",
+                  "emits": []}
+
+        async def handler(req, context):
+            context.logger.info(f"note {req.pathParams.n}")
+            return {"status": 200, "body": {"traceId": context.trace_id}}
+    """,
+}
+
+
+def _on_disk(project: Path, sql: str) -> int:
+    conn = sqlite3.connect(project / ".motia" / "store.sqlite3")
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_history_is_written_after_a_quiet_tenth_of_a_second(project: MakeProject) -> None:
+    root = project(STEPS)
+    async with served(root) as (_engine, client):
+        for n in range(5):
+            assert (await client.post(f"/note/{n}")).status_code == 200
+        await wait_until(
+            lambda: _on_disk(root, "SELECT count(*) FROM logs WHERE msg LIKE 'note %'") == 5
+            and _on_disk(root, "SELECT count(*) FROM spans") >= 5,
+            timeout=10 * HISTORY_DELAY_S + 5,
+            what="the burst's spans and logs on disk, with no more traffic",
+        )
+
+
+async def test_log_search_from_the_disk_finds_records_not_yet_written(
+    project: MakeProject,
+) -> None:
+    """With the memory ring full, a search goes to the disk, where the newest records may
+    still be waiting for their batch: the search waits for them."""
+    root = project(STEPS)
+    async with served(root, Settings(memory_window=5)) as (engine, client):
+        for n in range(20):
+            assert (await client.post(f"/note/{n}")).status_code == 200
+        found = await engine.logs.find(text="note 19")
+        assert [record["msg"] for record in found] == ["note 19"]
+        found = await engine.logs.find(text="note 0")
+        assert [record["msg"] for record in found] == ["note 0"]
+
+
+async def test_a_trace_gone_from_memory_is_read_from_the_disk_at_once(
+    project: MakeProject,
+) -> None:
+    root = project(STEPS)
+    async with served(root, Settings(memory_window=5)) as (engine, client):
+        first = (await client.post("/note/0")).json()["traceId"]
+        for n in range(1, 20):
+            assert (await client.post(f"/note/{n}")).status_code == 200
+        assert engine.traces.get(first) is None, "evicted from the memory window"
+        trace = await engine.traces.find(first)
+        assert trace is not None and [s["step"] for s in trace["spans"]] == ["Note"]
