@@ -11,7 +11,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast, get_args
 
 EventType = Literal[
@@ -293,13 +292,26 @@ def wire_event(value: object) -> WireEvent | None:
     return cast(WireEvent, value)
 
 
-@dataclass(frozen=True, slots=True)
 class EngineEvent:
-    """One thing that happened; `data` is plain JSON-ready data."""
+    """One thing that happened; `data` is plain JSON-ready data. Readers never change an event.
 
-    type: EventType
-    time: float
-    data: dict[str, Any]
+    `encoded` is `data` as JSON when the publisher encoded it anyway (a span it stores), so a
+    reader that writes JSON (the tape) need not encode it again. A plain slotted class rather
+    than a frozen dataclass: one is built per event, and a frozen one costs twice as much.
+    """
+
+    __slots__ = ("data", "encoded", "time", "type")
+
+    def __init__(
+        self, type_: EventType, time_: float, data: dict[str, Any], encoded: bytes | None = None
+    ) -> None:
+        self.type = type_
+        self.time = time_
+        self.data = data
+        self.encoded = encoded
+
+    def __repr__(self) -> str:
+        return f"EngineEvent({self.type!r}, {self.time!r}, {self.data!r})"
 
     def to_json(self) -> WireEvent:
         """The event as readers see it; `data` has the shape `WireEvent` gives its type."""
@@ -450,9 +462,12 @@ class EventHub:
         """Whether anyone listens for this type, so publishers can skip building the data."""
         return self._wanted is None or type_ in self._wanted
 
-    def publish(self, type_: EventType, data: dict[str, Any]) -> None:
+    def publish(
+        self, type_: EventType, data: dict[str, Any], encoded: bytes | None = None
+    ) -> None:
+        """`encoded`: `data` as JSON, when the caller has it (see `EngineEvent`)."""
         if not self.wants(type_):
             return
-        event = EngineEvent(type_, time.time() * 1000, data)
+        event = EngineEvent(type_, time.time() * 1000, data, encoded)
         for sub in self._subscribers:
             sub._offer(event)

@@ -3,6 +3,9 @@
 Every run writes a span, every emit encodes its data and every response encodes its body, so
 the encoder is orjson: several times faster than the standard library. Dict keys that are not
 strings are written as strings, as `json.dumps` does, so step code behaves the same either way.
+Each encoder tries orjson's plain form first and only then the one with options (non-string
+keys, a fallback for other types): the options cost a third more on every call, and nearly
+every value has string keys and JSON types only.
 """
 
 from __future__ import annotations
@@ -64,7 +67,10 @@ def wide_integer_field(value: Any, path: str = "") -> str | None:
 
 def dumps(value: Any) -> str:
     """Strict: a value that is not JSON raises TypeError (state, emits, stream items)."""
-    text = orjson.dumps(value, option=_OPTIONS).decode()
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        text = orjson.dumps(value, option=_OPTIONS).decode()
     if "null" in text and _has_non_finite(value):
         raise TypeError("NaN and infinite floats are not JSON")
     return text
@@ -83,17 +89,29 @@ def _has_non_finite(value: Any) -> bool:
 
 
 def dumps_bytes(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
-    return orjson.dumps(value, default=default, option=_OPTIONS)
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(value, default=default, option=_OPTIONS)
 
 
 def dumps_lenient(value: Any) -> str:
     """For traces and logs: anything that is not JSON is written as its repr, and a value
     nested deeper than the encoder goes (255 levels) is cut short with a marker, so history
     can always be written."""
+    return dumps_lenient_bytes(value).decode()
+
+
+def dumps_lenient_bytes(value: Any) -> bytes:
+    """`dumps_lenient` as bytes."""
     try:
-        return orjson.dumps(value, default=repr, option=_OPTIONS).decode()
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return orjson.dumps(cut(value, CUT_DEPTH), default=repr, option=_OPTIONS).decode()
+        pass
+    try:
+        return orjson.dumps(value, default=repr, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(cut(value, CUT_DEPTH), default=repr, option=_OPTIONS)
 
 
 CUT_DEPTH = 200

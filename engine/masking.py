@@ -34,7 +34,9 @@ _HEADER_FIELD = re.compile(
 )
 
 
-_QUOTED_NAMES = tuple(f'"{name}"'.encode() for name in SECRET_HEADERS)
+_NAME_ENDS = (b'authorization"', b'cookie"', b'x-api-key"')
+"""Every secret header name, quoted, ends with one of these: three scans of a batch instead of
+five find every field the expression would (it then decides)."""
 
 
 def visible_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -71,7 +73,7 @@ class Masker:
 
     def json(self, text: bytes) -> bytes:
         lowered = text.lower()
-        if any(name in lowered for name in _QUOTED_NAMES):
+        if any(end in lowered for end in _NAME_ENDS):
             masked = _HEADER_FIELD.sub(self._field, text)
         else:
             masked = text  # the usual batch: searching it costs a tenth of the expression

@@ -209,7 +209,7 @@ class TraceStore:
             for span_id, span in list(self._unwritten.items()):
                 if span.start <= cutoff:
                     del self._unwritten[span_id]
-                    self._store.record(_record(span, span.to_json()))
+                    self._store.record(_record(span, jsonio.dumps_lenient_bytes(span.to_json())))
 
     async def stop(self) -> None:
         if self._flusher is not None:
@@ -224,9 +224,10 @@ class TraceStore:
         span.error = error
         self._unwritten.pop(span.span_id, None)
         data = span.to_json()
+        encoded = jsonio.dumps_lenient_bytes(data)
         if self._hub.wants(ev.SPAN_END):
-            self._hub.publish(ev.SPAN_END, data)
-        self._store.record(_record(span, data))
+            self._hub.publish(ev.SPAN_END, data, encoded)
+        self._store.record(_record(span, encoded))
 
     def list(
         self, limit: int = 100, status: str | None = None, step: str | None = None
@@ -273,16 +274,11 @@ class TraceStore:
         return detail
 
 
-def _record(span: Span, data: dict[str, Any]) -> SpanRecord:
+def _record(span: Span, encoded: bytes) -> SpanRecord:
     """Spans have no unique index (it would cost a random B-tree insert per run); the rare
     span written while running is replaced when it is written again."""
     rewrite = span.written
     span.written = True
     return SpanRecord(
-        span.span_id,
-        span.trace_id,
-        span.parent_id is None,
-        span.start,
-        jsonio.dumps_lenient(data),
-        rewrite,
+        span.span_id, span.trace_id, span.parent_id is None, span.start, encoded.decode(), rewrite
     )

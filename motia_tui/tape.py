@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from engine import jsonio
 from engine.events import EVENTS_DROPPED, EngineEvent, ThreadSubscription
 from engine.masking import Masker, secret_values
 from engine.runtime import Engine
@@ -96,11 +97,17 @@ def prune(folder: Path, keep: int) -> list[str]:
     return removed
 
 
-def event_line(time_ms: float, type_: str, data: Any) -> bytes:
+def event_line(time_ms: float, type_: str, data: Any, encoded: bytes | None = None) -> bytes:
     """One tape line; `time` and `type` come first, so a reader can index a tape without
-    parsing the data."""
-    return orjson.dumps({"time": time_ms, "type": type_, "data": data}, default=repr,
-                        option=_OPTIONS) + b"\n"
+    parsing the data. `encoded` is `data` already as JSON (a span the engine stored)."""
+    if encoded is not None:
+        head = orjson.dumps({"time": time_ms, "type": type_})
+        return b"".join((head[:-1], b',"data":', encoded, b"}\n"))
+    line = {"time": time_ms, "type": type_, "data": data}
+    try:
+        return orjson.dumps(line) + b"\n"
+    except orjson.JSONEncodeError:
+        return jsonio.dumps_lenient_bytes(line) + b"\n"
 
 
 class TapeRecorder:
@@ -222,7 +229,7 @@ class TapeRecorder:
                 self.dropped += event.data["count"]
             else:
                 self.events_written += 1
-            lines.append(event_line(event.time, event.type, event.data))
+            lines.append(event_line(event.time, event.type, event.data, event.encoded))
         self._write(self.masker.json(b"".join(lines)))
 
     def _snapshot_line(self, snapshot: dict[str, Any]) -> bytes:

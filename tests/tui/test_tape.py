@@ -98,6 +98,46 @@ async def test_a_run_records_header_snapshot_every_event_and_its_end(tmp_path: P
     assert end["data"] == {"events": len(events), "dropped": 0}
 
 
+DEEP_STEP = """
+config = {"type": "api", "name": "Deep", "path": "/deep", "method": "POST", "emits": []}
+
+
+async def handler(req, context):
+    value = "bottom"
+    for _ in range(300):
+        value = {"down": value}
+    context.logger.info("deep", {"value": value})
+    return {"status": 200, "body": {"depth": 300}}
+"""
+
+
+async def test_an_event_nested_too_deep_to_encode_is_recorded_cut_short(tmp_path: Path) -> None:
+    """A log record and a request body nested 300 levels (orjson encodes 255): the tape keeps
+    recording, with the marker where the value was cut, as the store does."""
+    project = copy_project(tmp_path)
+    (project / "steps" / "deep_step.py").write_text(DEEP_STEP, encoding="utf-8")
+    body = '"bottom"'
+    for _ in range(300):
+        body = '{"down": ' + body + "}"
+    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False)
+    await source.start()
+    answer = await source.request("POST", "/deep", {"content-type": "application/json"}, body)
+    assert answer.status == 200, answer.body
+    await greet(source, "after")
+    await source.stop()
+
+    [path] = only_run(project)
+    lines = tape_lines(path)
+    assert lines[-1]["type"] == "tape.end"
+    deep = [e for e in lines if e["type"] == "log" and e["data"]["msg"] == "deep"]
+    assert len(deep) == 1 and "[cut: nested deeper than" in json.dumps(deep[0])
+    spans = [e for e in lines if e["type"] in ("span.start", "span.end")
+             and e["data"]["step"] == "Deep"]
+    assert [e["type"] for e in spans] == ["span.start", "span.end"]
+    assert all("[cut: nested deeper than" in json.dumps(e["data"]["input"]) for e in spans)
+    assert any(e["type"] == "span.end" and e["data"]["step"] == "GreetApi" for e in lines)
+
+
 async def test_the_snapshot_is_bounded_and_says_what_it_left_out(tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     seeding = LocalSource(project, Settings(tape=False), "127.0.0.1", 0, watch=False)
