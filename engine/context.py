@@ -24,7 +24,8 @@ class RunOps(Protocol):
     """What the context needs from the engine: the loop it runs on, the declared streams, and
     the operations it forwards, each taking the run first."""
 
-    loop: asyncio.AbstractEventLoop
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
 
     def stream_names(self) -> Collection[str]: ...
 

@@ -135,15 +135,22 @@ class Executor:
         self.system_log = StepLogger(self.record_sink, None, None, [])
         self.pool = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="motia-step")
         self.steps = registry.steps
-        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.stats: dict[str, dict[str, int]] = {}
         self.deadlines = Deadlines()
         self._cron_runs: set[asyncio.Task[None]] = set()
         bus.handle = self.handle_delivery
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        self._loop = loop
         self.record_sink.loop = loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop runs happen on, bound when the engine starts."""
+        if self._loop is None:
+            raise RuntimeError("the engine has not started: no loop to run steps on")
+        return self._loop
 
     def stream_names(self) -> dict[str, StreamDefinition]:
         return self.stream_definitions
@@ -241,8 +248,8 @@ class Executor:
             result = await self.loop.run_in_executor(
                 self.pool, self._call_sync, handler, args, context
             )
-        if result is not None and inspect.isawaitable(result):
-            result = await result
+        if result is not None and type(result) is not dict and inspect.isawaitable(result):
+            result = await result  # a sync handler's awaitable (a response dict never is one)
         return result
 
     def _through_middleware(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import time
 from collections import OrderedDict
@@ -173,18 +172,19 @@ class TraceStore:
         self._hub = hub
         self._store = store
         self._window = memory_window
-        self._traces: OrderedDict[str, dict[str, Span]] = OrderedDict()
+        self._traces: OrderedDict[str, dict[str, Span | str]] = OrderedDict()
         self._unwritten: dict[str, Span] = {}
         self._flusher: asyncio.Task[None] | None = None
 
     def warm(self) -> None:
         """Load the newest traces' spans from disk so the workbench opens with history."""
         for data in self._store.recent_spans(self._window):
-            span = Span.from_json(json.loads(data))
+            span = Span.from_json(jsonio.loads(data))
             if span.status == RUNNING:
                 span.status = ERROR
                 span.error = {"message": "interrupted: the server stopped during this run"}
-            self._traces.setdefault(span.trace_id, {})[span.span_id] = span
+            held = jsonio.dumps_lenient(span.to_json())
+            self._traces.setdefault(span.trace_id, {})[span.span_id] = held
 
     def start_span(self, span: Span) -> None:
         spans = self._traces.get(span.trace_id)
@@ -227,7 +227,11 @@ class TraceStore:
         encoded = jsonio.dumps_lenient_bytes(data)
         if self._hub.wants(ev.SPAN_END):
             self._hub.publish(ev.SPAN_END, data, encoded)
-        self._store.record(_record(span, encoded))
+        record = _record(span, encoded)
+        self._store.record(record)
+        spans = self._traces.get(span.trace_id)
+        if spans is not None and span.span_id in spans:
+            spans[span.span_id] = record.data
 
     def list(
         self, limit: int = 100, status: str | None = None, step: str | None = None
@@ -235,10 +239,10 @@ class TraceStore:
         """Newest first, from memory."""
         result = []
         for trace_id in reversed(self._traces):
-            spans = list(self._traces[trace_id].values())
-            if not spans or (step and not any(s.step == step for s in spans)):
+            spans = [_span_json(held) for held in self._traces[trace_id].values()]
+            if not spans or (step and not any(s["step"] == step for s in spans)):
                 continue
-            summary = trace_summary(trace_id, [s.to_json() for s in spans])
+            summary = trace_summary(trace_id, spans)
             if status and summary["status"] != status:
                 continue
             result.append(dict(summary))
@@ -251,7 +255,8 @@ class TraceStore:
         spans = self._traces.get(trace_id)
         if not spans:
             return None
-        return self._detail(trace_id, sorted(spans.values(), key=lambda s: s.start))
+        span_list = [_span_json(held) for held in spans.values()]
+        return self._detail(trace_id, sorted(span_list, key=lambda s: s["start"]))
 
     async def find(self, trace_id: str) -> dict[str, Any] | None:
         """A trace from memory, or from the disk in a thread."""
@@ -263,15 +268,28 @@ class TraceStore:
 
     def load(self, trace_id: str) -> dict[str, Any] | None:
         """An older trace from disk (blocking: call it in a thread)."""
-        spans = [Span.from_json(json.loads(data)) for data in self._store.trace_spans(trace_id)]
+        spans = [
+            Span.from_json(jsonio.loads(data)).to_json()
+            for data in self._store.trace_spans(trace_id)
+        ]
         return self._detail(trace_id, spans) if spans else None
 
     @staticmethod
-    def _detail(trace_id: str, spans: Sequence[Span]) -> dict[str, Any]:
-        span_list = [s.to_json() for s in spans]
-        detail: dict[str, Any] = dict(trace_summary(trace_id, span_list))
-        detail["spans"] = span_list
+    def _detail(trace_id: str, spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        detail: dict[str, Any] = dict(trace_summary(trace_id, spans))
+        detail["spans"] = spans
         return detail
+
+
+def _span_json(held: Span | str) -> dict[str, Any]:
+    """A span of the memory window as JSON data: a running span is the live object, an ended
+    one only its JSON text (the very string the store writes). The window holds thousands of
+    runs: a string each, not a dozen objects each for the collector to walk and, once they
+    are cold, for the window to free."""
+    if isinstance(held, Span):
+        return held.to_json()
+    data: dict[str, Any] = jsonio.loads(held)
+    return data
 
 
 def _record(span: Span, encoded: bytes) -> SpanRecord:

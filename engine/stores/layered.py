@@ -13,7 +13,7 @@ to number N settles the entries it wrote unless a later unit wrote them again.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from engine.effects import (
     StateClear,
@@ -35,16 +35,20 @@ class _Pending:
         """The unit that cleared the bucket (0: none): committed items are hidden behind it."""
 
 
-class LayeredTable:
+Bucket = TypeVar("Bucket", bound=Hashable)
+"""What a table's items are grouped by: a state group's name, a (stream, group) pair."""
+
+
+class LayeredTable(Generic[Bucket]):
     """Buckets (a state group, a stream's group) of items held as JSON text."""
 
     def __init__(self) -> None:
-        self.committed: dict[Hashable, dict[str, str]] = {}
-        self.pending: dict[Hashable, _Pending] = {}
+        self.committed: dict[Bucket, dict[str, str]] = {}
+        self.pending: dict[Bucket, _Pending] = {}
 
     # -- reads ------------------------------------------------------------------------
 
-    def get(self, bucket: Hashable, key: str) -> str | None:
+    def get(self, bucket: Bucket, key: str) -> str | None:
         pending = self.pending.get(bucket)
         if pending is not None:
             entry = pending.items.get(key)
@@ -55,7 +59,7 @@ class LayeredTable:
         items = self.committed.get(bucket)
         return None if items is None else items.get(key)
 
-    def bucket(self, bucket: Hashable) -> dict[str, str]:
+    def bucket(self, bucket: Bucket) -> dict[str, str]:
         pending = self.pending.get(bucket)
         committed = self.committed.get(bucket)
         if pending is None:
@@ -68,19 +72,19 @@ class LayeredTable:
                 merged[key] = raw
         return merged
 
-    def buckets(self) -> list[Hashable]:
+    def buckets(self) -> list[Bucket]:
         names = set(self.committed) | set(self.pending)
         return [name for name in names if self.bucket(name)]
 
     # -- pending writes ------------------------------------------------------------------
 
-    def put(self, bucket: Hashable, key: str, raw: str | None, seq: int) -> None:
+    def put(self, bucket: Bucket, key: str, raw: str | None, seq: int) -> None:
         pending = self.pending.get(bucket)
         if pending is None:
             pending = self.pending[bucket] = _Pending()
         pending.items[key] = (raw, seq)
 
-    def clear(self, bucket: Hashable, seq: int) -> None:
+    def clear(self, bucket: Bucket, seq: int) -> None:
         pending = self.pending.get(bucket)
         if pending is None:
             pending = self.pending[bucket] = _Pending()
@@ -92,7 +96,7 @@ class LayeredTable:
 
     # -- committed writes ----------------------------------------------------------------
 
-    def settle_put(self, bucket: Hashable, key: str, raw: str | None, seq: int) -> None:
+    def settle_put(self, bucket: Bucket, key: str, raw: str | None, seq: int) -> None:
         if raw is None:
             items = self.committed.get(bucket)
             if items is not None:
@@ -112,7 +116,7 @@ class LayeredTable:
                 if not pending.items and not pending.cleared:
                     del self.pending[bucket]
 
-    def settle_clear(self, bucket: Hashable, seq: int) -> None:
+    def settle_clear(self, bucket: Bucket, seq: int) -> None:
         self.committed.pop(bucket, None)
         pending = self.pending.get(bucket)
         if pending is not None and pending.cleared <= seq:
@@ -125,8 +129,8 @@ class Planes:
     """The state and stream tables an embedded adapter serves reads from."""
 
     def __init__(self) -> None:
-        self.state = LayeredTable()
-        self.streams = LayeredTable()
+        self.state: LayeredTable[str] = LayeredTable()
+        self.streams: LayeredTable[tuple[str, str]] = LayeredTable()
 
     def apply_pending(self, effects: Iterable[Any], seq: int) -> None:
         state, streams = self.state, self.streams
@@ -171,7 +175,7 @@ class Planes:
         return self.state.bucket(group)
 
     def state_groups(self) -> dict[str, dict[str, str]]:
-        return {str(group): self.state.bucket(group) for group in self.state.buckets()}
+        return {group: self.state.bucket(group) for group in self.state.buckets()}
 
     def stream_get(self, stream: str, group: str, item_id: str) -> str | None:
         return self.streams.get((stream, group), item_id)
@@ -180,8 +184,4 @@ class Planes:
         return self.streams.bucket((stream, group))
 
     def stream_groups(self, stream: str) -> list[str]:
-        return sorted(
-            str(bucket[1])  # type: ignore[index]
-            for bucket in self.streams.buckets()
-            if bucket[0] == stream  # type: ignore[index]
-        )
+        return sorted(group for name, group in self.streams.buckets() if name == stream)

@@ -73,3 +73,28 @@ async def test_a_trace_gone_from_memory_is_read_from_the_disk_at_once(
         assert engine.traces.get(first) is None, "evicted from the memory window"
         trace = await engine.traces.find(first)
         assert trace is not None and [s["step"] for s in trace["spans"]] == ["Note"]
+
+
+async def test_the_memory_window_answers_as_the_disk_does(project: MakeProject) -> None:
+    """Ended spans are held in memory as the JSON the store writes: a trace read from memory,
+    from the disk, and again from memory after a restart are the same trace."""
+    root = project(STEPS)
+    async with served(root) as (engine, client):
+        ids = [(await client.post(f"/note/{n}")).json()["traceId"] for n in range(3)]
+        in_memory = [engine.traces.get(trace_id) for trace_id in ids]
+        await engine.store.settled()
+        from_disk = [engine.traces.load(trace_id) for trace_id in ids]
+        listed = {t["traceId"]: t for t in engine.traces.list(limit=10)}
+    assert in_memory == from_disk
+    for trace in in_memory:
+        assert trace is not None and trace["status"] == "ok"
+        [span] = trace["spans"]
+        assert span["output"] == {"status": 200, "body": {"traceId": trace["traceId"]}}
+        assert [log["msg"] for log in span["logs"]] == [f"note {ids.index(trace['traceId'])}"]
+        row = listed[trace["traceId"]]
+        assert row["spans"] == 1
+        assert {k: v for k, v in row.items() if k != "spans"} == {
+            k: v for k, v in trace.items() if k != "spans"
+        }
+    async with served(root) as (engine, _client):
+        assert [engine.traces.get(trace_id) for trace_id in ids] == in_memory
