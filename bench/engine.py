@@ -3,12 +3,14 @@
     python bench/engine.py [--seconds 10] [--connections 64] [--events 20000] [--rounds 3]
                            [--no-record]
 
-1. HTTP: an api step served by `motia start` and by `motia dev --no-tui` against a bare
-   Starlette route served by the same uvicorn settings, each in its own process, all loaded by
-   wrk on 127.0.0.1 in alternating rounds.
-2. Emit-to-handler latency when idle (p50, p99): one event at a time, timed from the emit
+1. HTTP: an api step served by `motia start` and by `motia dev --no-tui` (which records the
+   engine tape, as it does by default) against a bare Starlette route served by the same
+   uvicorn settings, each in its own process, all loaded by wrk on 127.0.0.1 in alternating
+   rounds; with each server's CPU per request, its loop thread apart from its other threads.
+2. `motia start` from its launch to the first 200, and its proportional set size at idle.
+3. Emit-to-handler latency when idle (p50, p99): one event at a time, timed from the emit
    to the first line of the handler.
-3. Events per second through a three-step chain (event -> event -> event), on one core.
+4. Events per second through a three-step chain (event -> event -> event), on one core.
 
 Figures go to the "## Engine" section of bench/RESULTS.md (other sections are kept), unless
 `--no-record` (a quick check that the script works).
@@ -113,17 +115,43 @@ def wrk(port: int, seconds: int, connections: int) -> float:
     return float(match.group(1))
 
 
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of a process, by thread id."""
+    found: dict[int, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(tid)] = (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+    return found
+
+
 def serve_and_load(command: list[str], port: int, seconds: int, connections: int,
-                   cwd: Path | None = None) -> float:
+                   cwd: Path | None = None) -> tuple[float, float, float]:
+    """Requests/s, and the server's CPU per request in microseconds: its loop thread (the
+    process's first thread) and every other thread (the store's writer, the tape's). CPU per
+    request moves far less with the machine's load than requests/s does."""
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
         wrk(port, 2, connections)
-        return wrk(port, seconds, connections)
+        before = thread_cpu(process.pid)
+        started = time.perf_counter()
+        rps = wrk(port, seconds, connections)
+        requests = rps * (time.perf_counter() - started)
+        after = thread_cpu(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=15)
+    spent = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
+    loop = spent.pop(process.pid, 0.0)
+    return rps, loop / requests * 1e6, sum(spent.values()) / requests * 1e6
 
 
 def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
@@ -132,6 +160,7 @@ def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
     with the spread over rounds."""
     baselines: list[float] = []
     ours: dict[str, list[float]] = {"start": [], "dev": []}
+    cpu: dict[str, list[tuple[float, float]]] = {"starlette": [], "start": [], "dev": []}
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "httpbench"
         (project / "steps").mkdir(parents=True)
@@ -145,14 +174,21 @@ def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
         }
         for _ in range(rounds):
             port = free_port()
-            baselines.append(serve_and_load([sys.executable, str(bare), str(port)], port,
-                                            seconds, connections))
+            rps, loop, helpers = serve_and_load([sys.executable, str(bare), str(port)], port,
+                                                seconds, connections)
+            baselines.append(rps)
+            cpu["starlette"].append((loop, helpers))
             for mode, command in commands.items():
                 port = free_port()
-                ours[mode].append(serve_and_load(
+                rps, loop, helpers = serve_and_load(
                     [*command, "--port", str(port)], port, seconds, connections
-                ))
+                )
+                ours[mode].append(rps)
+                cpu[mode].append((loop, helpers))
     figures = {"starlette_rps": statistics.median(baselines)}
+    for name, rows in cpu.items():
+        figures[f"{name}_loop_us"] = statistics.median(loop for loop, _ in rows)
+        figures[f"{name}_helpers_us"] = statistics.median(helpers for _, helpers in rows)
     for mode, runs in ours.items():
         ratios = sorted(o / b for o, b in zip(runs, baselines, strict=True))
         figures[f"{mode}_rps"] = statistics.median(runs)
@@ -160,6 +196,54 @@ def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
         figures[f"{mode}_ratio_min"] = ratios[0]
         figures[f"{mode}_ratio_max"] = ratios[-1]
     return figures
+
+
+def bench_start(rounds: int) -> dict[str, float]:
+    """`motia start` from its launch to the first 200 of the api step, and its proportional
+    set size once it idles (a second after that 200): medians of `rounds` launches."""
+    seconds: list[float] = []
+    pss: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "startbench"
+        (project / "steps").mkdir(parents=True)
+        (project / "steps" / "hello_step.py").write_text(API_STEP)
+        motia = shutil.which("motia") or "motia"
+        for _ in range(rounds):
+            port = free_port()
+            launched = time.perf_counter()
+            process = subprocess.Popen(
+                [motia, "start", "--dir", str(project), "--port", str(port)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                seconds.append(_first_ok(port, launched))
+                time.sleep(1)
+                pss.append(_pss_mib(process.pid))
+            finally:
+                process.terminate()
+                process.wait(timeout=15)
+    return {"start_s": statistics.median(seconds), "start_s_max": max(seconds),
+            "idle_pss_mib": statistics.median(pss)}
+
+
+def _first_ok(port: int, launched: float, timeout: float = 30.0) -> float:
+    request = b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    while time.perf_counter() - launched < timeout:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(request)
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return time.perf_counter() - launched
+        except OSError:
+            time.sleep(0.005)
+    raise RuntimeError(f"no 200 on port {port} within {timeout:g}s")
+
+
+def _pss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no Pss line in smaps_rollup")
 
 
 def _write_chain(project: Path) -> None:
@@ -260,6 +344,8 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     http = bench_http(args.seconds, args.connections, args.rounds)
     print(http)
+    start = bench_start(3)
+    print(start)
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -283,14 +369,24 @@ Run on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), Python
 | api step under `motia dev --no-tui` (wrk, same load), median | {http['dev_rps']:,.0f} req/s | |
 | api step under `motia dev --no-tui` / bare Starlette, median of {args.rounds} rounds | \
 {http['dev_ratio']:.0%} (rounds {http['dev_ratio_min']:.0%} to {http['dev_ratio_max']:.0%}) \
-| >= 60% |
+| >= 75% (engine tape on, as by default) |
+| CPU per request, bare Starlette: loop thread / other threads, median | \
+{http['starlette_loop_us']:.1f} / {http['starlette_helpers_us']:.1f} us | |
+| CPU per request, `motia start`: loop thread / other threads (the store's writer), median | \
+{http['start_loop_us']:.1f} / {http['start_helpers_us']:.1f} us | |
+| CPU per request, `motia dev --no-tui`: loop thread / other threads (writer, tape), median | \
+{http['dev_loop_us']:.1f} / {http['dev_helpers_us']:.1f} us | |
+| `motia start` from launch to the first 200, median of 3 (slowest) | \
+{start['start_s']:.2f} s ({start['start_s_max']:.2f} s) | < 0.4 s |
+| `motia start` idle, proportional set size, median of 3 | {start['idle_pss_mib']:.0f} MiB \
+| < 40 MiB |
 | emit-to-handler latency, idle, p50 | {events['emit_p50_ms']:.3f} ms | < 1 ms |
 | emit-to-handler latency, idle, p99 | {events['emit_p99_ms']:.3f} ms | |
 | events through a three-step chain | {events['chain_events_per_s']:,.0f} events/s \
 ({events['chain_steps_per_s']:,.0f} step runs/s) | >= 5,000 events/s |
 | yardstick: bare asyncio three-queue pipeline, same loop | \
 {events['bare_pipeline_per_s']:,.0f} events/s | |
-| chain / yardstick | {events['chain_events_per_s'] / events['bare_pipeline_per_s']:.1%} | |
+| chain / yardstick | {events['chain_events_per_s'] / events['bare_pipeline_per_s']:.1%} | >= 2.5% |
 
 Each api request is a traced run (a span written to SQLite through the group-committing
 writer thread; `motia dev --no-tui` also watches the project for changes); each chain event is
