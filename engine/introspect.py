@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 PREFIX = "/__motia"
+EVENTS_SOCKET = f"{PREFIX}/events"
+"""The one socket under the prefix; an upgrade to any other path there is 404, as elsewhere."""
 _LOOPBACK_HOSTS = LOOPBACK_NAMES | {"[::1]"}
 
 
@@ -113,7 +115,7 @@ class IntrospectionApi:
             Route("/dlq/{item_id}", self.dlq_delete, methods=["DELETE"]),
             Route("/emit", self.emit, methods=["POST"]),
             Route("/cron/{name}/trigger", self.cron_trigger, methods=["POST"]),
-            WebSocketRoute("/events", self.events),
+            WebSocketRoute(EVENTS_SOCKET[len(PREFIX) :], self.events),
         ]
         self._app = Starlette(
             routes=routes,
@@ -178,6 +180,9 @@ class IntrospectionApi:
                 await refuse_websocket(scope, send, status, message)
                 return
             await _error(status, message)(scope, receive, send)
+            return
+        if scope["type"] == "websocket" and scope["path"] != EVENTS_SOCKET:
+            await refuse_websocket(scope, send, 404, f"no socket at {scope['path']}")
             return
         scope = dict(scope)
         scope["path"] = scope["path"][len(PREFIX) :] or "/"
