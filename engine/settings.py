@@ -6,6 +6,7 @@ server that silently falls back to a default is worse than one that refuses to s
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -70,23 +71,40 @@ class Settings:
         return project_dir / ".motia" / "sessions"
 
 
+def _whole(value: Any) -> int:
+    """A whole number as written: `true` is not 1 and 1.5 is not 1."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("must be a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
 def _positive_int(value: Any) -> int:
-    number = int(value)
+    number = _whole(value)
     if number <= 0:
         raise ValueError("must be a positive whole number")
     return number
 
 
 def _port(value: Any) -> int:
-    number = int(value)
+    number = _whole(value)
     if not 0 <= number <= 65535:
         raise ValueError("must be between 0 and 65535")
     return number
 
 
 def _positive_float(value: Any) -> float:
-    number = float(value)
-    if number <= 0:
+    """A finite number above zero: NaN compares false with everything, so it would pass
+    `<= 0` and then never time anything out."""
+    if isinstance(value, bool):
+        raise ValueError("must be a positive number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a positive number") from None
+    if not math.isfinite(number) or number <= 0:
         raise ValueError("must be a positive number")
     return number
 

@@ -88,7 +88,7 @@ def test_a_base_keeps_what_no_source_sets(tmp_path: Path) -> None:
             "",
             {"MOTIA_PORT": "abc"},
             {},
-            "setting 'port' from the environment: 'abc' invalid literal for int()",
+            "setting 'port' from the environment: 'abc' must be a whole number",
         ),
         (
             "",
@@ -125,3 +125,47 @@ def test_bad_settings_name_the_key_and_the_source(
 def test_unrelated_environment_variables_are_ignored(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={"MOTIA_SOMETHING_ELSE": "x", "PORT": "1"})
     assert settings == Settings()
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "expected"),
+    [
+        ("port = true\n", {}, "setting 'port' from {file}: True must be a whole number"),
+        (
+            "max_body_bytes = 1.5\n",
+            {},
+            "setting 'max_body_bytes' from {file}: 1.5 must be a whole number",
+        ),
+        ("port = 3000.9\n", {}, "setting 'port' from {file}: 3000.9 must be a whole number"),
+        (
+            "handler_timeout_s = true\n",
+            {},
+            "setting 'handler_timeout_s' from {file}: True must be a positive number",
+        ),
+        (
+            "",
+            {"MOTIA_HANDLER_TIMEOUT_S": "nan"},
+            "setting 'handler_timeout_s' from the environment: 'nan' must be a positive number",
+        ),
+        (
+            "",
+            {"MOTIA_HEADER_TIMEOUT_S": "inf"},
+            "setting 'header_timeout_s' from the environment: 'inf' must be a positive number",
+        ),
+    ],
+)
+def test_numbers_are_taken_only_as_written(
+    tmp_path: Path, toml: str, environ: dict[str, str], expected: str
+) -> None:
+    """`true` is not port 1, 1.5 bytes is not 1, and NaN or infinity is no timeout at all."""
+    root = write_toml(tmp_path, toml)
+    with pytest.raises(SettingsError) as error:
+        load_settings(root, environ=environ)
+    assert expected.format(file=root / "motia.toml") in str(error.value)
+
+
+def test_whole_floats_and_digit_strings_still_count(tmp_path: Path) -> None:
+    root = write_toml(tmp_path, "port = 4000.0\nmax_body_bytes = 2048\n")
+    settings = load_settings(root, environ={"MOTIA_RETRY_BASE_S": "0.25", "MOTIA_TAPE_RUNS": "3"})
+    assert (settings.port, settings.max_body_bytes) == (4000, 2048)
+    assert (settings.retry_base_s, settings.tape_runs) == (0.25, 3)
