@@ -157,6 +157,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
                    title=f"motia replay: {target.name}")
 
 
+def _refusal(response: Any) -> str:
+    """The server's own words for a refusal (the JSON error shape), else its text."""
+    try:
+        message = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return str(response.text).strip()
+    return str(message)
+
+
 def cmd_emit(args: argparse.Namespace) -> int:
     import httpx
 
@@ -174,7 +183,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
         print(f"motia emit: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 1
     if response.status_code != 202:
-        print(f"motia emit: {response.status_code} {response.text}", file=sys.stderr)
+        print(f"motia emit: {response.status_code} {_refusal(response)}", file=sys.stderr)
         return 1
     print(f"emitted {args.topic}: trace {response.json()['traceId']}")
     return 0
@@ -314,18 +323,22 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"motia {metadata.version('motia-tui')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    create = commands.add_parser("create", help="write a new project from the template")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        """The summary heads `motia NAME --help` too, not only the list of commands."""
+        return commands.add_parser(name, help=summary, description=summary)
+
+    create = command("create", "write a new project from the template")
     create.add_argument("name", help="folder to create")
     create.add_argument("--lang", choices=sorted(TEMPLATES), default="py",
                         help="the steps' language (multi: TypeScript, Python and JavaScript)")
     create.set_defaults(func=cmd_create)
 
-    dev = commands.add_parser("dev", help="the dev server with hot reload (and the workbench)")
+    dev = command("dev", "the dev server with hot reload (and the workbench)")
     _serve_flags(dev, dev=True)
     _tui_flags(dev)
     dev.set_defaults(func=cmd_dev)
 
-    tui = commands.add_parser("tui", help="the terminal workbench")
+    tui = command("tui", "the terminal workbench")
     tui.add_argument("--host", help="address to bind (default 127.0.0.1)")
     tui.add_argument("--port", type=int, help="port to listen on (default 3000)")
     tui.add_argument("--dir", help="the project folder (default: the current one)")
@@ -335,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tui_flags(tui)
     tui.set_defaults(func=cmd_tui)
 
-    demo = commands.add_parser("demo", help="run a scripted demo: a cast, screenshots, a GIF")
+    demo = command("demo", "run a scripted demo: a cast, screenshots, a GIF")
     demo.add_argument("tape", metavar="SCRIPT.tape", help="the demo script")
     demo.add_argument("--dir", help="the project folder (default: the current one)")
     demo.add_argument("--port", type=int, help="the demo server's port (default: a free one)")
@@ -343,18 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="do not render the GIF even with the demo extra installed")
     demo.set_defaults(func=cmd_demo)
 
-    replay = commands.add_parser("replay", help="the workbench, read-only, on an engine tape")
+    replay = command("replay", "the workbench, read-only, on an engine tape")
     replay.add_argument("tape", nargs="?",
                         help="a tape file (default: the newest run of the project)")
     replay.add_argument("--dir", help="the project folder (default: the current one)")
     _tui_flags(replay)
     replay.set_defaults(func=cmd_replay)
 
-    start = commands.add_parser("start", help="production: no reload, no workbench")
+    start = command("start", "production: no reload, no workbench")
     _serve_flags(start, dev=False)
     start.set_defaults(func=cmd_start)
 
-    openapi = commands.add_parser("openapi", help="the api steps as an OpenAPI 3.1 document")
+    openapi = command("openapi", "the api steps as an OpenAPI 3.1 document")
     openapi.add_argument("-o", "--output", metavar="FILE",
                          help="write to FILE instead of standard output")
     openapi.add_argument("--yaml", action="store_true", help="YAML instead of JSON")
@@ -363,14 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     openapi.add_argument("--port", type=int, help="port in the server URL (default 3000)")
     openapi.set_defaults(func=cmd_openapi)
 
-    types = commands.add_parser("types", help="write types.d.ts (Handlers by step name)")
+    types = command("types", "write types.d.ts (Handlers by step name)")
     types.add_argument("--dir", help="the project folder (default: the current one)")
     types.set_defaults(func=cmd_types)
 
-    emit = commands.add_parser("emit", help="send an event to a running server")
-    emit.add_argument("--topic", required=True)
+    emit = command("emit", "send an event to a running server")
+    emit.add_argument("--topic", required=True, help="the topic to emit on")
     emit.add_argument("--data", default="{}", help="the event data, as JSON")
-    emit.add_argument("--url", default="http://127.0.0.1:3000")
+    emit.add_argument("--url", default="http://127.0.0.1:3000",
+                      help="the server (default http://127.0.0.1:3000)")
     emit.add_argument("--token", help="introspection token, when the server needs one")
     emit.set_defaults(func=cmd_emit)
     return parser
