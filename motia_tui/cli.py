@@ -229,6 +229,19 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remove_partial(target: Path, existed: bool) -> None:
+    """A create that failed half-way leaves no half project: the folder it made goes, and a
+    folder that was there (empty) is emptied again."""
+    if not existed:
+        shutil.rmtree(target, ignore_errors=True)
+    elif target.is_dir():
+        for child in target.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     problem = _bad_project_name(args.name)
     if problem is not None:
@@ -242,9 +255,16 @@ def cmd_create(args: argparse.Namespace) -> int:
         print(f"motia create: {shlex.quote(str(target))} exists and is not empty", file=sys.stderr)
         return 1
     template = resources.files("motia_tui") / "templates" / TEMPLATES[args.lang]
-    with resources.as_file(template) as source:
-        shutil.copytree(source, target, dirs_exist_ok=True,
-                        ignore=lambda _d, names: [n for n in names if n in _TEMPLATE_SKIP])
+    existed = target.exists()
+    try:
+        with resources.as_file(template) as source:
+            shutil.copytree(source, target, dirs_exist_ok=True,
+                            ignore=lambda _d, names: [n for n in names if n in _TEMPLATE_SKIP])
+    except OSError as exc:
+        _remove_partial(target, existed)
+        reason = exc.strerror or str(exc)
+        print(f"motia create: cannot write {shlex.quote(str(target))}: {reason}", file=sys.stderr)
+        return 1
     print(f"created {shlex.quote(str(target))}")
     install = " && npm install" if (target / "package.json").is_file() else ""
     print(f"next: cd {shlex.quote(os.path.relpath(target))}{install} && motia dev")

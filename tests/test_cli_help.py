@@ -53,3 +53,14 @@ def test_emit_prints_the_servers_refusal_as_one_line(tmp_path: Path) -> None:
         assert refused.stderr == "motia emit: 401 missing or wrong introspection token\n"
         p.send_signal(signal.SIGTERM)
         assert p.wait(15) == 0
+
+
+def test_create_where_nothing_can_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    for target in (tmp_path / "afile" / "shop", Path("/proc/motia-shop")):
+        done = subprocess.run([*MOTIA, "create", str(target)], capture_output=True, text=True)
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        assert done.stderr.startswith(f"motia create: cannot write {target}: ")
+        assert done.stderr.count("\n") == 1, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
