@@ -8,6 +8,11 @@ jitter up to `maxRetries` times, then the delivery moves to the dead-letter queu
 
 While the store cannot write, the bus is suspended: it forgets what it had in memory, and when
 the store recovers it takes the queue and the dead letters back from what the store committed.
+
+With a shared queue (several processes on one store) the store's consumer hands this process
+its deliveries instead: emitted events reach whichever process claims them, and a failed
+attempt's retry goes back to the store to be claimed again after its backoff (a fifo step's
+stays here, where its order holds).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from engine.effects import (
 from engine.events import EventHub
 from engine.registry import StepRegistry
 from engine.steps import Step
-from engine.stores import Persistence
+from engine.stores import Persistence, Subscription
 from engine.tracing import new_id
 from engine.workers import WorkerPool
 
@@ -125,6 +130,17 @@ class Bus:
         self.queued_by_edge: dict[tuple[str, str], int] = {}
         self.generation = 0
         self.suspended = False
+        self.shared = store.shared_queue
+        registry.on_change.append(self._subscriptions_changed)
+
+    def _subscriptions_changed(self, steps: list[Step]) -> None:
+        self._store.subscribe(
+            [
+                Subscription(topic, step.name, step.queue.fifo, step.queue.visibility_timeout_s)
+                for topic, subscribers in self._registry.subscribers.items()
+                for step in subscribers
+            ]
+        )
 
     def make_deliveries(
         self,
@@ -156,6 +172,8 @@ class Bus:
         return deliveries
 
     def dispatch_all(self, deliveries: list[Delivery]) -> None:
+        if self.shared:
+            return  # they are in the shared queue now, for whichever process claims them
         steps = self._registry.steps
         for delivery in deliveries:
             self.dispatch(delivery, steps.get(delivery.step))
@@ -206,7 +224,7 @@ class Bus:
         assert self.handle is not None
         if not self.current(delivery):
             return
-        if not await self.handle(delivery):
+        if not await self.handle(delivery) and not self.shared:
             self._schedule(delivery)
 
     async def _fifo_worker(self, queue: asyncio.Queue[Delivery]) -> None:
@@ -260,11 +278,29 @@ class Bus:
 
     def settled(self, delivery: Delivery, effect: DeliveryFailed | DeadLettered | None) -> None:
         """The unit that settles this attempt is in the store: update memory to match."""
-        if isinstance(effect, DeadLettered):
+        if isinstance(effect, DeadLettered) or (
+            self.shared and isinstance(effect, DeliveryFailed) and not self._is_fifo(delivery)
+        ):
             self._forget(delivery)
+        if isinstance(effect, DeadLettered):
             item = dead_letter_item(effect)
             self.dlq[delivery.id] = item
             self._hub.publish(ev.DLQ_ADDED, item)
+
+    def _is_fifo(self, delivery: Delivery) -> bool:
+        step = self._registry.steps.get(delivery.step)
+        return step is not None and step.queue.fifo
+
+    def remote_dead_letter(self, kind: str, change: dict[str, Any]) -> None:
+        """Another process sharing the store added or removed a dead letter."""
+        if kind == "dlq.removed":
+            self.forget_dead_letter(change["id"])
+            return
+        for dead in self._store.dead_letters():
+            if dead.id == change["id"]:
+                item = dead_letter_item(dead)
+                self.dlq[dead.id] = item
+                self._hub.publish(ev.DLQ_ADDED, item)
 
     def load_dlq(self) -> None:
         self.dlq = {dead.id: dead_letter_item(dead) for dead in self._store.dead_letters()}
@@ -280,23 +316,39 @@ class Bus:
         return item
 
     def recover(self) -> int:
-        """Dispatch every delivery the store still holds: the work a crash interrupted."""
-        steps = self._registry.steps
+        """Dispatch every delivery the store still holds: the work a crash interrupted (with
+        a shared queue: start taking this process's share of it)."""
+        if self.shared:
+            self._store.serve(self._claimed)
+            return 0
         claimed = self._store.claim_queued()
         for queued in claimed:
-            delivery = Delivery(
-                queued.id,
-                queued.seq,
-                queued.topic,
-                queued.step,
-                queued.data_json,
-                queued.trace_id,
-                queued.parent_span,
-                queued.attempt,
-                queued.not_before,
-            )
-            self.dispatch(delivery, steps.get(delivery.step))
+            self._claimed(queued)
         return len(claimed)
+
+    def _claimed(self, queued: EventQueued) -> None:
+        delivery = Delivery(
+            queued.id,
+            queued.seq,
+            queued.topic,
+            queued.step,
+            queued.data_json,
+            queued.trace_id,
+            queued.parent_span,
+            queued.attempt,
+            queued.not_before,
+        )
+        self.dispatch(delivery, self._registry.steps.get(delivery.step))
+
+    async def drain(self, grace_s: float) -> int:
+        """Take no more deliveries and let the ones held here finish, for `grace_s` at most;
+        answers how many were still unfinished (the store hands those back)."""
+        self._store.stop_claiming()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return len(self.in_flight)
 
     def suspend(self) -> None:
         """The store cannot write: forget everything in memory; the store keeps the truth."""

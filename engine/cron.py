@@ -28,15 +28,18 @@ class CronScheduler:
     """Fires `fire(step, tick)` for each cron step on its schedule (`tick`: the scheduled
     time, which names the tick when several processes schedule the same step)."""
 
-    def __init__(self, fire: Callable[[Step, float], None]) -> None:
+    def __init__(
+        self, fire: Callable[[Step, float], None], clock: Callable[[], float] = time.time
+    ) -> None:
         self._fire = fire
+        self._clock = clock
         self._steps: dict[str, Step] = {}
         self._next: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     def reschedule(self, steps: list[Step]) -> None:
-        now = time.time()
+        now = self._clock()
         crons = {s.name: s for s in steps if s.type == "cron" and s.cron}
         for name, step in crons.items():
             old = self._steps.get(name)
@@ -61,7 +64,7 @@ class CronScheduler:
                 await self._wake.wait()
                 continue
             name, when = min(self._next.items(), key=lambda item: item[1])
-            delay = when - time.time()
+            delay = when - self._clock()
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=delay)
@@ -71,7 +74,7 @@ class CronScheduler:
             step = self._steps.get(name)
             if step is None or self._next.get(name) != when:
                 continue
-            self._next[name] = next_fire(step.cron or "", max(when, time.time()))
+            self._next[name] = next_fire(step.cron or "", max(when, self._clock()))
             self._fire(step, when)
 
     async def stop(self) -> None:

@@ -209,6 +209,7 @@ class Executor:
             for kind, change in run.notices:
                 if kind == "state":
                     self.hub.publish(ev.STATE_CHANGE, change)
+                    self.store.broadcast(("state", change))
                 else:
                     self._announce(change)
             if run.emitted:
@@ -600,6 +601,7 @@ class Executor:
         }
         self.stream_store.notify(message)
         self.hub.publish(ev.STREAM_CHANGE, message)
+        self.store.broadcast(("stream", message))
 
     def _item_raw(self, run: Run | None, name: str, group: str, item_id: str) -> str | None:
         if run is not None and run.streams is not None:

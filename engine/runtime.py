@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,8 @@ class Engine:
             self.bus,
             self.registry,
         )
-        self.cron = CronScheduler(self._cron_tick)
+        offset = self.settings.clock_offset_s
+        self.cron = CronScheduler(self._cron_tick, lambda: time.time() + offset)
         self.registry.on_change.append(self.cron.reschedule)
         self.steps = self.registry.steps
         self.stream_definitions = self.registry.streams
@@ -84,6 +87,7 @@ class Engine:
             self._types_changed,
         )
         self.recovered = 0
+        self._cron_claims: set[asyncio.Task[None]] = set()
         self._watch_task: asyncio.Task[None] | None = None
         self._bridge: LoggingBridge | None = None
         self.started = False
@@ -94,6 +98,9 @@ class Engine:
         loop = asyncio.get_running_loop()
         self.executor.bind(loop)
         self.store.start(loop, self._store_health)
+        self.store.listen(self._remote_change)
+        if self.store.health.warning:
+            self.executor.system_log.warn(self.store.health.warning)
         self._bridge = LoggingBridge(self.executor.record_sink)
         for name in ENGINE_LOGGERS:
             logger = logging.getLogger(name)
@@ -129,6 +136,13 @@ class Engine:
             await asyncio.gather(self._watch_task, return_exceptions=True)
         await self.cron.stop()
         await self.executor.stop_cron_runs()
+        if self.store.shared_queue:
+            unfinished = await self.bus.drain(self.settings.drain_grace_s)
+            if unfinished:
+                self.executor.system_log.warn(
+                    f"draining: {unfinished} event(s) unfinished after "
+                    f"{self.settings.drain_grace_s:g}s, handed back to the other workers"
+                )
         await self.bus.stop()
         await self.executor.deadlines.stop()
         await self.node.stop()
@@ -163,8 +177,27 @@ class Engine:
                 f"cron {step.name}: tick skipped while the store cannot write"
             )
             return
-        if self.store.claim_tick(step.name, tick):
+        claimed = self.store.claim_tick(step.name, tick)
+        if inspect.isawaitable(claimed):
+            task = asyncio.ensure_future(self._cron_claimed(step, claimed))
+            self._cron_claims.add(task)
+            task.add_done_callback(self._cron_claims.discard)
+        elif claimed:
             self.executor.fire_cron(step)
+
+    async def _cron_claimed(self, step: Step, claimed: Any) -> None:
+        if await claimed:
+            self.executor.fire_cron(step)
+
+    def _remote_change(self, kind: str, change: dict[str, Any]) -> None:
+        """Another worker sharing the store changed state, a stream or the dead letters."""
+        if kind == "state":
+            self.events.publish(ev.STATE_CHANGE, change)
+        elif kind == "stream":
+            self.stream_store.notify(change)
+            self.events.publish(ev.STREAM_CHANGE, change)
+        else:
+            self.bus.remote_dead_letter(kind, change)
 
     # -- loading ----------------------------------------------------------------------
 

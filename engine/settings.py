@@ -55,6 +55,11 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Where each key that is not a default came from: `--flag`, `MOTIA_KEY` or the file's
     path, so a secret can be named by its source instead of printed."""
+    redis_url: str | None = None
+    redis_prefix: str | None = None
+    redis_heartbeat_s: float = 10.0
+    clock_offset_s: float = 0.0
+    drain_grace_s: float = 10.0
 
     def store_path(self, project_dir: Path) -> Path | None:
         """Where the SQLite store lives; `:memory:` keeps nothing on disk."""
@@ -62,6 +67,10 @@ class Settings:
             return None
         path = Path(self.store)
         return path if path.is_absolute() else project_dir / path
+
+    def redis_key_prefix(self, project_dir: Path) -> str:
+        """Every Redis key of this project starts with it: the setting, or the folder's name."""
+        return self.redis_prefix or project_dir.name
 
     def tape_dir(self, project_dir: Path) -> Path | None:
         """Where `motia dev` keeps its engine tapes: beside a file store, never for `:memory:`
@@ -133,6 +142,19 @@ def _failed_attempts(value: Any) -> str:
     return str(value)
 
 
+def _redis_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return text
+
+
+def _float(value: Any) -> float:
+    return float(value)
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("must be a non-empty string")
@@ -183,6 +205,11 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_connections": _positive_int,
     "header_timeout_s": _positive_float,
     "allowed_origins": _origins,
+    "redis_url": _redis_url,
+    "redis_prefix": _optional_text,
+    "redis_heartbeat_s": _positive_float,
+    "clock_offset_s": _float,
+    "drain_grace_s": _positive_float,
 }
 KNOWN_KEYS = tuple(f.name for f in fields(Settings) if f.name != "sources")
 OTHER_TABLES = ("keys",)

@@ -48,7 +48,11 @@ def _project_dir(value: str | None) -> Path:
 
 
 def _settings(args: argparse.Namespace, project_dir: Path) -> Settings:
-    overrides: dict[str, Any] = {"host": args.host, "port": args.port}
+    overrides: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "redis_url": getattr(args, "redis", None),
+    }
     if getattr(args, "introspect_token", None):
         overrides["introspect_token"] = args.introspect_token
     if getattr(args, "reset_store", False):
@@ -319,6 +323,13 @@ def _serve_flags(parser: argparse.ArgumentParser, *, dev: bool) -> None:
     parser.add_argument("--json", action="store_true", help="print every record as a JSON line")
     parser.add_argument("--introspect-token", metavar="T",
                         help="serve /__motia/ to requests bearing this token")
+    _redis_flag(parser)
+
+
+def _redis_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis", metavar="URL",
+                        help="share state, queue and history with other workers in this Redis "
+                             "(redis://[:password@]host:port/db or rediss://)")
 
 
 def _reset_flag(parser: argparse.ArgumentParser) -> None:
@@ -365,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     _reset_flag(tui)
     tui.add_argument("--attach", metavar="URL", help="open the workbench on a running engine")
     tui.add_argument("--token", help="introspection token of the engine to attach to")
+    _redis_flag(tui)
     _tui_flags(tui)
     tui.set_defaults(func=cmd_tui)
 

@@ -1,7 +1,8 @@
 """Persistence adapters behind one protocol; this is the only place that picks one.
 
-`open_store` answers the adapter the settings name: the SQLite file (the default) or pure
-memory (`store = ":memory:"`). Nothing else in the engine knows which one it talks to.
+`open_store` answers the adapter the settings name: Redis (`redis_url`, shared by several
+workers), the SQLite file (the default) or pure memory (`store = ":memory:"`). Nothing
+else in the engine knows which one it talks to.
 """
 
 from __future__ import annotations
@@ -9,19 +10,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.settings import Settings
-from engine.stores.base import Persistence, StoreError, StoreFailing, StoreHealth, failing_error
+from engine.stores.base import (
+    Persistence,
+    StoreError,
+    StoreFailing,
+    StoreHealth,
+    Subscription,
+    failing_error,
+)
 
 __all__ = [
     "Persistence",
     "StoreError",
     "StoreFailing",
     "StoreHealth",
+    "Subscription",
     "failing_error",
     "open_store",
 ]
 
 
 def open_store(settings: Settings, project_dir: Path) -> Persistence:
+    if settings.redis_url:
+        from engine.stores.redis import RedisStore
+
+        return RedisStore(
+            settings.redis_url,
+            settings.redis_key_prefix(project_dir),
+            settings.trace_store,
+            settings.log_store,
+            settings.redis_heartbeat_s,
+        )
     path = settings.store_path(project_dir)
     if path is None:
         from engine.stores.memory import MemoryStore

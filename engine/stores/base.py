@@ -46,6 +46,10 @@ class StoreHealth:
     since: float | None = None
     retry_at: float | None = None
     failed_commits: int = 0
+    warning: str | None = None
+    """Something the operator should know at start (a 2xx that would not survive a crash)."""
+    details: dict[str, Any] | None = None
+    """What a shared store knows of the cluster (its connection, this worker, the others)."""
 
     def retry_after_s(self) -> float:
         if self.retry_at is None:
@@ -61,10 +65,26 @@ class StoreHealth:
             "since": None if self.since is None else self.since * 1000,
             "retryAt": None if self.retry_at is None else self.retry_at * 1000,
             "failedCommits": self.failed_commits,
+            "warning": self.warning,
+            **({"cluster": self.details} if self.details is not None else {}),
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A step subscribed to a topic, as a shared queue needs to know it."""
+
+    topic: str
+    step: str
+    fifo: bool
+    visibility_timeout_s: float
+
+
 HealthListener = Callable[[StoreHealth], None]
+Deliver = Callable[[EventQueued], None]
+RemoteListener = Callable[[str, dict[str, Any]], None]
+"""Hears what another process sharing the store did: ("state" | "stream" | "dlq.added" |
+"dlq.removed", the change as the engine announces it)."""
 MaybeAwaitable = Any
 """A value, or (from a networked adapter) an awaitable of it."""
 
@@ -78,6 +98,9 @@ class Persistence(Protocol):
     notices: list[str]
     """What opening the store found and did (an empty file, history it could not save), for
     the engine to log as warnings once its log is up."""
+    shared_queue: bool
+    """Whether several processes share the queue: then the store's consumer hands this
+    process its deliveries (`serve`), and emitted events are not dispatched from memory."""
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -128,9 +151,29 @@ class Persistence(Protocol):
 
     def dead_letters(self) -> list[DeadLettered]: ...
 
-    def claim_tick(self, step: str, tick: float) -> bool:
-        """Whether this process runs the cron tick of `step` scheduled at `tick`."""
+    def claim_tick(self, step: str, tick: float) -> MaybeAwaitable:
+        """Whether this process runs the cron tick of `step` scheduled at `tick` (a bool,
+        or an awaitable of one from a shared store, which lets one process in)."""
         ...
+
+    def subscribe(self, subscriptions: Sequence[Subscription]) -> None:
+        """The steps and the topics they take, whenever they change."""
+        ...
+
+    def serve(self, deliver: Deliver) -> None:
+        """With a shared queue: start handing this process deliveries it has claimed."""
+        ...
+
+    def stop_claiming(self) -> None:
+        """Take no more deliveries (a draining process finishes what it holds)."""
+        ...
+
+    def broadcast(self, notice: tuple[str, dict[str, Any]]) -> None:
+        """A change the last unit made, for the other processes sharing the store to
+        announce; it travels with that unit and is dropped with it."""
+        ...
+
+    def listen(self, on_remote: RemoteListener) -> None: ...
 
     # -- history ---------------------------------------------------------------------------
 
@@ -175,3 +218,28 @@ def failing_error(health: StoreHealth) -> StoreFailing:
 
 def unit_effects(units: Sequence[tuple[Any, ...]]) -> list[Effect]:
     return [effect for unit in units for effect in unit[1]]
+
+
+class LocalQueue:
+    """The sharing calls of an adapter whose queue belongs to one process: its bus dispatches
+    from memory, every cron tick is its own, and nobody else needs to hear its changes."""
+
+    shared_queue = False
+
+    def claim_tick(self, step: str, tick: float) -> bool:
+        return True
+
+    def subscribe(self, subscriptions: Sequence[Subscription]) -> None:
+        """The bus dispatches in memory; the store needs no subscriptions."""
+
+    def serve(self, deliver: Deliver) -> None:
+        """Deliveries come from memory and from `claim_queued` at start."""
+
+    def stop_claiming(self) -> None:
+        """Nothing is claimed from elsewhere."""
+
+    def broadcast(self, notice: tuple[str, dict[str, Any]]) -> None:
+        """No other process shares this store."""
+
+    def listen(self, on_remote: RemoteListener) -> None:
+        """No other process shares this store."""

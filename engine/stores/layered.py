@@ -94,6 +94,22 @@ class LayeredTable(Generic[Bucket]):
     def drop_pending(self) -> None:
         self.pending.clear()
 
+    def discard(self, bucket: Hashable, key: str | None, seq: int) -> None:
+        """Undo one unit's pending write (`key` None: its clear) unless a later unit wrote
+        the same place again: for an adapter that learns a single unit was not applied."""
+        pending = self.pending.get(bucket)
+        if pending is None:
+            return
+        if key is None:
+            if pending.cleared == seq:
+                pending.cleared = 0
+        else:
+            entry = pending.items.get(key)
+            if entry is not None and entry[1] == seq:
+                del pending.items[key]
+        if not pending.items and not pending.cleared:
+            del self.pending[bucket]
+
     # -- committed writes ----------------------------------------------------------------
 
     def settle_put(self, bucket: Bucket, key: str, raw: str | None, seq: int) -> None:
@@ -165,6 +181,17 @@ class Planes:
     def drop_pending(self) -> None:
         self.state.drop_pending()
         self.streams.drop_pending()
+
+    def discard(self, effects: Iterable[Any], seq: int) -> None:
+        state, streams = self.state, self.streams
+        for effect in effects:
+            kind = type(effect)
+            if kind is StateSet or kind is StateDelete:
+                state.discard(effect.group, effect.key, seq)
+            elif kind is StateClear:
+                state.discard(effect.group, None, seq)
+            elif kind is StreamItemSet or kind is StreamItemDelete:
+                streams.discard((effect.stream, effect.group), effect.id, seq)
 
     # -- reads in the protocol's shape ---------------------------------------------------
 

@@ -20,11 +20,11 @@ from engine.effects import (
     LogRecord,
     SpanRecord,
 )
-from engine.stores.base import HealthListener, StoreFailing, StoreHealth
+from engine.stores.base import HealthListener, LocalQueue, StoreFailing, StoreHealth
 from engine.stores.layered import Planes
 
 
-class MemoryStore(Planes):
+class MemoryStore(LocalQueue, Planes):
     """State, streams, the queue, dead letters and bounded history in dicts."""
 
     def __init__(self, trace_limit: int, log_limit: int) -> None:
@@ -95,9 +95,6 @@ class MemoryStore(Planes):
 
     def dead_letters(self) -> list[DeadLettered]:
         return sorted(self._dead.values(), key=lambda dead: dead.failed_at)
-
-    def claim_tick(self, step: str, tick: float) -> bool:
-        return True
 
     def recent_spans(self, traces: int) -> list[str]:
         names = list(self._traces)[-traces:] if traces else []

@@ -1,20 +1,23 @@
 """Every persistence adapter keeps one contract: the same calls give the same answers.
 
-Each test runs against every adapter in `ADAPTERS` (SQLite on a real file, pure memory); a
-new adapter joins by adding a factory there. Claims about surviving a restart run for the
-adapters that keep anything (`DURABLE`).
+Each test runs against every adapter in `ADAPTERS` (SQLite on a real file, pure memory,
+Redis on the shared server under a prefix of the test's own); a new adapter joins by adding a
+factory there. Claims about surviving a restart run for the adapters that keep anything
+(`DURABLE`); claims about a queue that one process owns, for the embedded ones (`LOCAL`);
+Redis's shared queue has its own claims in tests/redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_support import prefix_on, shared_url
 
 from engine.effects import (
     DeadLettered,
@@ -30,8 +33,9 @@ from engine.effects import (
     StreamItemDelete,
     StreamItemSet,
 )
-from engine.stores import Persistence, StoreFailing, StoreHealth
+from engine.stores import Persistence, StoreFailing, StoreHealth, Subscription
 from engine.stores.memory import MemoryStore
+from engine.stores.redis import RedisStore
 from engine.stores.sqlite import SqliteStore
 
 
@@ -41,26 +45,49 @@ class Adapter:
     open: Callable[[], Persistence]
 
 
-def _adapters(tmp_path: Path) -> dict[str, Adapter]:
+def _adapters(tmp_path: Path, prefix: str) -> dict[str, Adapter]:
     file = tmp_path / "store.sqlite3"
     return {
         "sqlite": Adapter("sqlite", lambda: SqliteStore(file, 100, 1_000)),
         "memory": Adapter("memory", lambda: MemoryStore(100, 1_000)),
+        "redis": Adapter("redis", lambda: RedisStore(shared_url(), prefix, 100, 1_000)),
     }
 
 
-ADAPTERS = ["sqlite", "memory"]
-DURABLE = ["sqlite"]
+ADAPTERS = ["sqlite", "memory", "redis"]
+DURABLE = ["sqlite", "redis"]
+LOCAL = ["sqlite", "memory"]
+
+
+@pytest.fixture
+def key_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    if "redis" not in request.node.name:
+        yield ""
+        return
+    with prefix_on(shared_url()) as prefix:
+        yield prefix
 
 
 @pytest.fixture(params=ADAPTERS)
-def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
-    return _adapters(tmp_path)[request.param]
+def adapter(request: pytest.FixtureRequest, tmp_path: Path, key_prefix: str) -> Adapter:
+    return _adapters(tmp_path, key_prefix)[request.param]
 
 
 @pytest.fixture(params=DURABLE)
-def durable_adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
-    return _adapters(tmp_path)[request.param]
+def durable_adapter(request: pytest.FixtureRequest, tmp_path: Path, key_prefix: str) -> Adapter:
+    return _adapters(tmp_path, key_prefix)[request.param]
+
+
+@pytest.fixture(params=LOCAL)
+def local_store_adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Adapter:
+    return _adapters(tmp_path, "")[request.param]
+
+
+@pytest.fixture
+async def local_store(local_store_adapter: Adapter) -> AsyncIterator[Persistence]:
+    opened = await started(local_store_adapter)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture
@@ -81,6 +108,21 @@ async def commit(store: Persistence, *effects: Any) -> None:
     done = store.commit(list(effects), True, store.epoch)
     assert done is not None
     await done
+
+
+async def queued_ids(store: Persistence) -> list[str]:
+    """The deliveries waiting in the store: listed by an embedded one, handed out by a
+    shared queue's consumer to the steps subscribed."""
+    if not store.shared_queue:
+        return [q.id for q in store.claim_queued()]
+    got: list[EventQueued] = []
+    store.subscribe([Subscription("topic", "Step", False, 900.0)])
+    store.serve(got.append)
+    for _ in range(300):
+        if got:
+            break
+        await asyncio.sleep(0.01)
+    return [q.id for q in got]
 
 
 def queued(delivery_id: str, seq: int = 1, attempt: int = 1) -> EventQueued:
@@ -126,7 +168,8 @@ async def test_stream_items(store: Persistence) -> None:
     assert store.stream_get("todo", "inbox", "1") is None
 
 
-async def test_deliveries_are_claimed_until_done_or_dead(store: Persistence) -> None:
+async def test_deliveries_are_claimed_until_done_or_dead(local_store: Persistence) -> None:
+    store = local_store
     await commit(store, queued("d1", 1), queued("d2", 2), queued("d3", 3))
     await commit(store, DeliveryDone("d1"), DeliveryFailed("d2", 2, 99.5))
     claimed = store.claim_queued()
@@ -145,7 +188,10 @@ async def test_deliveries_are_claimed_until_done_or_dead(store: Persistence) -> 
     assert store.dead_letters() == []
 
 
-async def test_a_delivery_queued_and_done_in_one_unit_is_not_claimed(store: Persistence) -> None:
+async def test_a_delivery_queued_and_done_in_one_unit_is_not_claimed(
+    local_store: Persistence,
+) -> None:
+    store = local_store
     await commit(store, queued("d1"), DeliveryDone("d1"))
     assert store.claim_queued() == []
 
@@ -191,7 +237,8 @@ async def test_a_span_written_again_replaces_the_first(store: Persistence) -> No
     assert await asyncio.to_thread(store.trace_spans, "t") == ['"ok"']
 
 
-async def test_every_cron_tick_is_ours_on_an_embedded_store(store: Persistence) -> None:
+async def test_every_cron_tick_is_ours_on_an_embedded_store(local_store: Persistence) -> None:
+    store = local_store
     assert store.claim_tick("Tick", 60.0)
     assert store.claim_tick("Tick", 60.0)
 
@@ -222,7 +269,7 @@ async def test_what_was_committed_survives_a_reopen(durable_adapter: Adapter) ->
     try:
         assert second.state_get("g", "a") == "1"
         assert second.stream_group("todo", "inbox") == {"1": "{}"}
-        assert [q.id for q in second.claim_queued()] == ["d1"]
+        assert await queued_ids(second) == ["d1"]
         assert [d.id for d in second.dead_letters()] == ["d9"]
         assert second.recent_logs(10) == ['"kept"']
     finally:

@@ -35,6 +35,7 @@ from engine.effects import DeadLettered, Effect, EventQueued, History
 from engine.stores.base import (
     HealthListener,
     StoreError,
+    LocalQueue,
     StoreFailing,
     StoreHealth,
     failing_error,
@@ -76,7 +77,7 @@ def connect(path: str, uri: bool = False) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(Planes):
+class SqliteStore(LocalQueue, Planes):
     """Owns the database file; reads at start-up, writes through the writer thread."""
 
     def __init__(
@@ -388,9 +389,6 @@ class SqliteStore(Planes):
                 "FROM dlq ORDER BY failed_at"
             )
         ]
-
-    def claim_tick(self, step: str, tick: float) -> bool:
-        return True
 
     def recent_spans(self, traces: int) -> list[str]:
         return [

@@ -1,0 +1,125 @@
+"""Spans and log records in Redis: bounded, shared by every worker, queried by any of them.
+
+Spans go to one hash per trace, indexed by the trace's start in a sorted set capped at the
+configured number of traces (the script drops the oldest traces whole); a span written again
+replaces its first version in the hash. Log records go to a capped stream (`MAXLEN ~`), read
+newest first for queries. The reads here block, as the protocol's history reads do; their
+client decodes replies to `str` (redis-py types every reply as `bytes | str`, hence `Any`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio.client import Pipeline
+
+from engine import jsonio
+from engine.effects import History, LogRecord, SpanRecord
+
+PAGE = 1_000
+
+
+def split(items: Sequence[History]) -> tuple[list[SpanRecord], list[LogRecord]]:
+    spans: list[SpanRecord] = []
+    logs: list[LogRecord] = []
+    for item in items:
+        if type(item) is LogRecord:
+            logs.append(item)
+        else:
+            assert isinstance(item, SpanRecord)
+            spans.append(item)
+    return spans, logs
+
+
+def write(
+    pipe: Pipeline,
+    script_sha: str,
+    prefix: str,
+    trace_limit: int,
+    log_limit: int,
+    spans: list[SpanRecord],
+    logs: list[LogRecord],
+) -> None:
+    """Queue the history writes on `pipe` (sent with the batch's commit)."""
+    if spans:
+        rows = [[s.span_id, s.trace_id, f"{s.start!r}\t{s.data}", s.start] for s in spans]
+        pipe.evalsha(script_sha, 0, prefix, trace_limit, jsonio.dumps(rows))
+    for record in logs:
+        fields: dict[Any, Any] = {
+            "t": record.time,
+            "l": record.level,
+            "tr": record.trace_id or "",
+            "s": record.step or "",
+            "m": record.msg,
+            "r": record.record,
+        }
+        pipe.xadd(f"{prefix}:logs", fields, maxlen=log_limit, approximate=True)
+
+
+def _spans(client: Any, prefix: str, trace_ids: Sequence[str]) -> list[str]:
+    pipe = client.pipeline(transaction=False)
+    for trace_id in trace_ids:
+        pipe.hvals(f"{prefix}:trace:{trace_id}")
+    found: list[tuple[float, str]] = []
+    for values in pipe.execute():
+        for value in values:
+            start, data = value.split("\t", 1)
+            found.append((float(start), data))
+    found.sort(key=lambda item: item[0])
+    return [data for _start, data in found]
+
+
+def recent_spans(client: Any, prefix: str, traces: int) -> list[str]:
+    if not traces:
+        return []
+    return _spans(client, prefix, client.zrange(f"{prefix}:traces", -traces, -1))
+
+
+def trace_spans(client: Any, prefix: str, trace_id: str) -> list[str]:
+    return _spans(client, prefix, [trace_id])
+
+
+def recent_logs(client: Any, prefix: str, count: int) -> list[str]:
+    if not count:
+        return []
+    entries = client.xrevrange(f"{prefix}:logs", count=count)
+    return [fields["r"] for _entry, fields in reversed(entries)]
+
+
+def query_logs(
+    client: Any,
+    prefix: str,
+    trace_id: str | None,
+    step: str | None,
+    level: int | None,
+    text: str | None,
+    limit: int,
+) -> list[str]:
+    """Matching records, oldest first, the newest `limit` of them: pages of the capped
+    stream, newest first, until enough match."""
+    needle = text.lower() if text else None
+    found: list[str] = []
+    last = "+"
+    while len(found) < limit:
+        page = client.xrevrange(f"{prefix}:logs", max=last, count=PAGE)
+        if last != "+":
+            page = page[1:]
+        if not page:
+            break
+        for _entry, fields in page:
+            if trace_id and fields["tr"] != trace_id:
+                continue
+            if step and fields["s"] != step:
+                continue
+            if level and int(fields["l"]) < level:
+                continue
+            record = fields["r"]
+            if needle and needle not in fields["m"].lower() and needle not in record.lower():
+                continue
+            found.append(record)
+            if len(found) >= limit:
+                break
+        last = page[-1][0]
+    found.reverse()
+    return found

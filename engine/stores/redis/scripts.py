@@ -1,0 +1,179 @@
+"""The Lua scripts the Redis adapter runs: each is atomic on the server, so a unit of work, the
+acknowledgement of the entry that caused it and the check that this worker still owns that
+entry happen together or not at all.
+
+A script never fails half way on purpose: every ownership check of a unit runs before any of
+its writes, and the writes are plain hash, set, stream and sorted-set commands on keys of the
+adapter's own prefix. Times come from Redis (`TIME`), never from a worker's clock, so workers
+whose clocks disagree schedule retries alike.
+
+A batch travels as one JSON argument:
+`{"p": prefix, "c": consumer, "u": [{"q": seq, "a": [[stream, group, entry, mode, id]],
+"o": [op, ...], "n": [notice, ...]}]}`; the script answers one status per unit (1 applied,
+0 discarded because another worker owns its entry now) and publishes what it applied on the
+changes channel, so every worker's mirror and live clients follow in commit order.
+"""
+
+from __future__ import annotations
+
+COMMIT = """
+local batch = cjson.decode(ARGV[1])
+local p = batch.p
+local me = batch.c
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local status = {}
+local changed = {}
+local notices = {}
+local queued = 0
+local function enqueue(op)
+  local fields = {'id', op[4], 'step', op[3], 'seq', op[5], 'data', op[6], 'trace', op[7],
+                  'parent', op[8], 'attempt', op[9]}
+  local delay = tonumber(op[10])
+  if delay > 0 then
+    redis.call('ZADD', p .. ':retry', now + delay, cjson.encode({op[2], fields}))
+  else
+    redis.call('XADD', p .. ':topic:' .. op[2], '*', unpack(fields))
+    queued = queued + 1
+  end
+end
+for ui, unit in ipairs(batch.u) do
+  local owned = true
+  for _, a in ipairs(unit.a) do
+    if #redis.call('XPENDING', a[1], a[2], a[3], a[3], 1, me) == 0 then
+      owned = false
+      break
+    end
+  end
+  if not owned then
+    status[ui] = 0
+  else
+    status[ui] = 1
+    for _, a in ipairs(unit.a) do
+      if a[4] ~= 'hold' then
+        redis.call('XACK', a[1], a[2], a[3])
+        redis.call('XDEL', a[1], a[3])
+        redis.call('HDEL', p .. ':attempts', a[5])
+      end
+    end
+    for _, op in ipairs(unit.o) do
+      local k = op[1]
+      if k == 's' then
+        redis.call('HSET', p .. ':state:' .. op[2], op[3], op[4])
+        redis.call('SADD', p .. ':state-groups', op[2])
+      elseif k == 'd' then
+        local key = p .. ':state:' .. op[2]
+        redis.call('HDEL', key, op[3])
+        if redis.call('EXISTS', key) == 0 then redis.call('SREM', p .. ':state-groups', op[2]) end
+      elseif k == 'c' then
+        redis.call('DEL', p .. ':state:' .. op[2])
+        redis.call('SREM', p .. ':state-groups', op[2])
+      elseif k == 'i' then
+        redis.call('HSET', p .. ':items:' .. op[2] .. ':' .. op[3], op[4], op[5])
+        redis.call('SADD', p .. ':item-groups:' .. op[2], op[3])
+        redis.call('SADD', p .. ':item-streams', op[2])
+      elseif k == 'j' then
+        local key = p .. ':items:' .. op[2] .. ':' .. op[3]
+        redis.call('HDEL', key, op[4])
+        if redis.call('EXISTS', key) == 0 then
+          redis.call('SREM', p .. ':item-groups:' .. op[2], op[3])
+        end
+      elseif k == 'q' then
+        enqueue(op)
+      elseif k == 'h' then
+        redis.call('HSET', p .. ':attempts', op[2], op[3])
+      elseif k == 'x' then
+        local entry = redis.call('XADD', p .. ':dlq', '*', 'id', op[2], 'd', op[3])
+        redis.call('HSET', p .. ':dlq-index', op[2], entry)
+      elseif k == 'y' then
+        local entry = redis.call('HGET', p .. ':dlq-index', op[2])
+        if entry then
+          redis.call('XDEL', p .. ':dlq', entry)
+          redis.call('HDEL', p .. ':dlq-index', op[2])
+        end
+      end
+      if k ~= 'q' and k ~= 'h' then
+        changed[#changed + 1] = {op, unit.q}
+      end
+    end
+    for _, n in ipairs(unit.n) do
+      notices[#notices + 1] = n
+    end
+  end
+end
+if #changed > 0 or #notices > 0 or queued > 0 then
+  redis.call('PUBLISH', p .. ':changes',
+    cjson.encode({w = me, o = changed, n = notices, q = queued}))
+end
+return status
+"""
+
+MOVE_DUE = """
+local p = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', p .. ':retry', '-inf', now, 'LIMIT', 0, 500)
+for _, member in ipairs(due) do
+  local entry = cjson.decode(member)
+  redis.call('XADD', p .. ':topic:' .. entry[1], '*', unpack(entry[2]))
+  redis.call('ZREM', p .. ':retry', member)
+end
+if #due > 0 then
+  redis.call('PUBLISH', p .. ':changes', cjson.encode({w = '', o = {}, n = {}, q = #due}))
+end
+return #due
+"""
+"""Retries (and delayed first deliveries) whose time has come, from the sorted set to their
+topic's stream; any worker may run it, and two running it at once move each entry once."""
+
+GIVE_BACK = """
+local p = ARGV[1]
+local me = ARGV[2]
+local entries = cjson.decode(ARGV[3])
+local given = 0
+for _, a in ipairs(entries) do
+  if #redis.call('XPENDING', a[1], a[2], a[3], a[3], 1, me) > 0 then
+    local found = redis.call('XRANGE', a[1], a[3], a[3])
+    redis.call('XACK', a[1], a[2], a[3])
+    redis.call('XDEL', a[1], a[3])
+    if #found > 0 then
+      redis.call('XADD', a[1], '*', unpack(found[1][2]))
+      given = given + 1
+    end
+  end
+end
+if given > 0 then
+  redis.call('PUBLISH', p .. ':changes', cjson.encode({w = '', o = {}, n = {}, q = given}))
+end
+return given
+"""
+"""A draining worker's unfinished entries, handed back as new entries of their streams at
+once (same attempt number), so the others need not wait for a timeout to take them."""
+
+HISTORY = """
+local p = ARGV[1]
+local limit = tonumber(ARGV[2])
+local spans = cjson.decode(ARGV[3])
+for _, s in ipairs(spans) do
+  redis.call('HSET', p .. ':trace:' .. s[2], s[1], s[3])
+  redis.call('ZADD', p .. ':traces', 'NX', s[4], s[2])
+end
+local over = redis.call('ZCARD', p .. ':traces') - limit
+if over > 0 then
+  local old = redis.call('ZPOPMIN', p .. ':traces', over)
+  for i = 1, #old, 2 do
+    redis.call('DEL', p .. ':trace:' .. old[i])
+  end
+end
+return 0
+"""
+"""Spans into one hash per trace, indexed by start in a sorted set capped at the configured
+number of traces: the oldest traces leave whole."""
+
+RENEW_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+"""Take a fifo step's cluster lock, or keep it when this worker holds it already."""

@@ -1,0 +1,526 @@
+"""The Redis adapter: several workers, one project, one Redis holding the truth.
+
+State lives in a hash per group and stream items in a hash per stream group; every worker
+serves reads from a mirror of them (`Planes`), loaded at start and kept current by the
+changes each commit publishes. Redis delivers those messages in commit order on one
+connection, so the mirror's committed layer follows Redis exactly; a worker's own unit shows
+in its pending layer from the moment the run ends until its message comes back. A write on
+another worker is therefore visible here within one pub/sub hop.
+
+Units go to Redis in batches through one script (engine.stores.redis.scripts.COMMIT): while
+one batch is on its way the next one gathers, so a busy worker pays one round trip for many
+runs. When Redis cannot be reached the store fails stop as the SQLite store does: the units
+in flight and after fail, the mirror drops its pending layer, and a probe with backoff
+reconnects, reloads the mirror and resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from engine import jsonio
+from engine.effects import (
+    DeadLettered,
+    DeadLetterRemoved,
+    Effect,
+    EventQueued,
+    History,
+    LogRecord,
+    SpanRecord,
+)
+from engine.stores.base import (
+    Deliver,
+    HealthListener,
+    RemoteListener,
+    StoreError,
+    StoreFailing,
+    StoreHealth,
+    Subscription,
+    failing_error,
+    resolve,
+)
+from engine.stores.layered import Planes
+from engine.stores.redis import history, scripts
+from engine.stores.redis.consumer import Consumer, stop_if_cancelled
+from engine.stores.redis.units import Claim, build_unit, dead_letter_from
+
+_log = logging.getLogger("motia.store")
+
+BATCH_UNITS = 1_000
+PROBE_FIRST_S = 0.25
+PROBE_MAX_S = 5.0
+HISTORY_KEPT = 100_000
+
+Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None", dict[str, Any]]
+
+
+def durability_warning(config: dict[str, str]) -> str | None:
+    """What Redis's persistence settings mean for a 2xx, when it is less than "kept"."""
+    if config.get("appendonly") == "unknown":
+        return (
+            "Redis refuses CONFIG GET, so its persistence is unknown: a 2xx survives a Redis "
+            "restart only with appendonly yes (appendfsync always for every write)"
+        )
+    if config.get("appendonly") != "yes":
+        return (
+            "Redis runs without its append-only file (appendonly no): a 2xx is not kept "
+            "through a Redis restart or crash"
+        )
+    if config.get("appendfsync") == "everysec":
+        return (
+            "Redis syncs its append-only file once a second (appendfsync everysec): a Redis "
+            "crash can lose the last second of 2xx answers"
+        )
+    if config.get("appendfsync") == "no":
+        return (
+            "Redis leaves syncing its append-only file to the OS (appendfsync no): a machine "
+            "crash can lose 2xx answers"
+        )
+    return None
+
+
+class RedisStore(Planes):
+    """State, streams, queue, dead letters and history in one Redis, shared by workers."""
+
+    shared_queue = True
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        trace_limit: int,
+        log_limit: int,
+        heartbeat_s: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.prefix = prefix
+        self.health = StoreHealth("redis", f"{_safe(url)} prefix {prefix!r}")
+        self.epoch = 0
+        self._trace_limit = trace_limit
+        self._log_limit = log_limit
+        self._seq = 0
+        self._applied_seq = 0
+        self._dead: dict[str, DeadLettered] = {}
+        self._sync: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+        """Blocking reads (start-up, history queries); replies decoded to `str`."""
+        try:
+            self._sync.ping()
+            self.health.warning = durability_warning(_persistence(self._sync))
+            self._install(_fetch(self._sync, prefix))
+        except RedisError as exc:
+            self._sync.close()
+            raise StoreError(f"cannot use Redis at {_safe(url)}: {exc}") from None
+        self._redis = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
+        )
+        self._commit_script = self._redis.register_script(scripts.COMMIT)
+        self._history_script = self._redis.register_script(scripts.HISTORY)
+        self.scripts = [self._commit_script, self._history_script]
+        self.claims: dict[str, Claim] = {}
+        self.consumer = Consumer(self, self._redis, prefix, heartbeat_s)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_health: HealthListener | None = None
+        self._on_remote: RemoteListener | None = None
+        self._seq = 0
+        self._units: list[Unit] = []
+        self._open_unit: dict[str, Any] | None = None
+        self._history: list[History] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._probe_delay = PROBE_FIRST_S
+        self._closing = False
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _install(self, snapshot: Snapshot) -> None:
+        """Redis's committed values become the mirror's; pending writes of units already
+        applied (whose change message a gap may have swallowed) are settled by it."""
+        state, streams, dead = snapshot
+        self.state.committed = state
+        self.streams.committed = streams
+        self._dead = dead
+        for table in (self.state, self.streams):
+            for bucket in list(table.pending):
+                for key, (_raw, seq) in list(table.pending[bucket].items.items()):
+                    if seq <= self._applied_seq:
+                        table.discard(bucket, key, seq)
+                cleared = table.pending.get(bucket)
+                if cleared is not None and 0 < cleared.cleared <= self._applied_seq:
+                    table.discard(bucket, None, cleared.cleared)
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_health: HealthListener) -> None:
+        self._loop = loop
+        self._on_health = on_health
+        self._tasks = [
+            loop.create_task(self._flusher()),
+            loop.create_task(self._listen_changes()),
+        ]
+        self.consumer.start(loop)
+
+    async def close(self) -> None:
+        self._closing = True
+        await self.consumer.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled(), 10)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.health.ok:
+            await self.consumer.give_back(list(self.claims.values()))
+            await self.consumer.leave()
+        await self._redis.aclose()
+        self._sync.close()
+
+    # -- units of work ---------------------------------------------------------------------
+
+    def commit(
+        self, effects: Sequence[Effect], durable: bool, epoch: int
+    ) -> asyncio.Future[None] | None:
+        if not self.health.ok:
+            raise failing_error(self.health)
+        if epoch != self.epoch:
+            raise StoreFailing("the run began before the store's last outage")
+        self._seq += 1
+        seq = self._seq
+        self.apply_pending(effects, seq)
+        for effect in effects:
+            if type(effect) is DeadLettered:
+                self._dead[effect.id] = effect
+            elif type(effect) is DeadLetterRemoved:
+                self._dead.pop(effect.id, None)
+        loop = self._loop or asyncio.get_running_loop()
+        done = loop.create_future() if durable else None
+        unit = build_unit(seq, effects, self.claims)
+        self._units.append((seq, effects, done, unit))
+        self._open(unit)
+        return done
+
+    def _open(self, unit: dict[str, Any]) -> None:
+        """The unit that notices broadcast in this turn of the loop travel with."""
+        if self._open_unit is None and self._loop is not None:
+            self._loop.call_soon(self._close_unit)
+        self._open_unit = unit
+        self._idle.clear()
+        self._wake.set()
+
+    def _close_unit(self) -> None:
+        self._open_unit = None
+
+    def record(self, history_item: History) -> None:
+        self._history.append(history_item)
+        if len(self._history) > HISTORY_KEPT:
+            del self._history[: len(self._history) - HISTORY_KEPT]
+        self._idle.clear()
+        self._wake.set()
+
+    def broadcast(self, notice: tuple[str, dict[str, Any]]) -> None:
+        if self._open_unit is None:
+            unit: dict[str, Any] = {"q": 0, "a": [], "o": [], "n": []}
+            self._units.append((0, (), None, unit))
+            self._open(unit)
+        assert self._open_unit is not None
+        self._open_unit["n"].append(list(notice))
+
+    def listen(self, on_remote: RemoteListener) -> None:
+        self._on_remote = on_remote
+
+    async def settled(self) -> None:
+        if self._loop is None:
+            return
+        while self._units or self._history or not self._idle.is_set():
+            self._wake.set()
+            await self._idle.wait()
+            await asyncio.sleep(0)
+            if not self.health.ok:
+                return
+
+    async def _flusher(self) -> None:
+        """One batch on the wire at a time; the next gathers meanwhile."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self.health.ok:
+                self._refuse(self._units)
+                self._units = []
+                self._idle.set()
+                continue
+            units, self._units = self._units[:BATCH_UNITS], self._units[BATCH_UNITS:]
+            spans, logs = history.split(self._history)
+            self._history = []
+            if not units and not spans and not logs:
+                self._idle.set()
+                continue
+            try:
+                statuses = await self._send(units, spans, logs)
+            except (RedisError, OSError) as exc:
+                stop_if_cancelled()
+                self._failed(units, exc)
+                continue
+            self._sent(units, statuses)
+            if self._units or self._history:
+                self._wake.set()
+            else:
+                self._idle.set()
+
+    async def _send(
+        self, units: list[Unit], spans: list[SpanRecord], logs: list[LogRecord]
+    ) -> list[int]:
+        for _ in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            if units:
+                batch = {"p": self.prefix, "c": self.consumer.name, "u": [u[3] for u in units]}
+                pipe.evalsha(self._commit_script.sha, 0, jsonio.dumps(batch))
+            history.write(
+                pipe, self._history_script.sha, self.prefix, self._trace_limit,
+                self._log_limit, spans, logs,
+            )
+            try:
+                replies = await pipe.execute()
+            except NoScriptError:
+                await self.load_scripts()  # Redis restarted empty: its script cache too
+                continue
+            return list(replies[0]) if units else []
+        raise RedisError("Redis refuses the commit script")
+
+    async def load_scripts(self) -> None:
+        for script in self.scripts:
+            await self._redis.script_load(script.script)
+
+    def _sent(self, units: list[Unit], statuses: list[int]) -> None:
+        for (seq, effects, done, _unit), status in zip(units, statuses, strict=True):
+            self._applied_seq = max(seq, self._applied_seq)
+            if not status:
+                self.discard(effects, seq)
+                if done is not None:
+                    resolve(done, StoreFailing("another worker took this delivery over"))
+                continue
+            if done is not None:
+                resolve(done, None)
+        self.consumer.claims_changed()
+
+    def _refuse(self, units: list[Unit]) -> None:
+        refusal = failing_error(self.health)
+        for _seq, _effects, done, _unit in units:
+            if done is not None:
+                resolve(done, refusal)
+
+    # -- the changes channel ---------------------------------------------------------------
+
+    async def _listen_changes(self) -> None:
+        """Follow every worker's commits in Redis's order; reload after a gap."""
+        channel = f"{self.prefix}:changes"
+        gap = False
+        while not self._closing:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                if gap:
+                    await self._reload()
+                gap = True
+                while not self._closing:
+                    message = await pubsub.get_message(timeout=1.0)
+                    stop_if_cancelled()
+                    if message is not None:
+                        self._changed(jsonio.loads(message["data"]))
+            except (RedisError, OSError) as exc:
+                stop_if_cancelled()
+                if self._closing:
+                    return
+                if self.health.ok:
+                    self._failed([], exc)
+                await asyncio.sleep(0.2)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _reload(self) -> None:
+        """The committed layer again from Redis (after the changes channel had a gap)."""
+        self._install(await asyncio.to_thread(_fetch, self._sync, self.prefix))
+
+    def _changed(self, message: dict[str, Any]) -> None:
+        ours = message.get("w") == self.consumer.name
+        changes = message.get("o") or []
+        for op, seq in changes:
+            self._settle_op(op, seq if ours else 0)
+        if message.get("q"):
+            self.consumer.wake()
+        if ours or self._on_remote is None:
+            return
+        for kind, change in message.get("n") or []:
+            self._on_remote(kind, change)
+
+    def _settle_op(self, op: list[Any], seq: int) -> None:
+        kind = op[0]
+        if kind == "s":
+            self.state.settle_put(op[1], op[2], op[3], seq)
+        elif kind == "d":
+            self.state.settle_put(op[1], op[2], None, seq)
+        elif kind == "c":
+            self.state.settle_clear(op[1], seq)
+        elif kind == "i":
+            self.streams.settle_put((op[1], op[2]), op[3], op[4], seq)
+        elif kind == "j":
+            self.streams.settle_put((op[1], op[2]), op[3], None, seq)
+        elif kind == "x":
+            dead = dead_letter_from(op[2])
+            self._dead[dead.id] = dead
+            if seq == 0 and self._on_remote is not None:
+                self._on_remote("dlq.added", {"id": dead.id, "raw": op[2]})
+        elif kind == "y":
+            self._dead.pop(op[1], None)
+            if seq == 0 and self._on_remote is not None:
+                self._on_remote("dlq.removed", {"id": op[1]})
+
+    # -- failing and recovering ----------------------------------------------------------
+
+    def _failed(self, units: list[Unit], error: BaseException) -> None:
+        health = self.health
+        if health.ok:
+            _log.error("redis commit failed: %s", error)
+            health.ok = False
+            health.error = f"Redis: {error}"
+            health.since = time.time()
+            health.failed_commits += 1
+            self.epoch += 1
+            self.drop_pending()
+            self.claims.clear()
+            self._probe_delay = PROBE_FIRST_S
+            assert self._loop is not None
+            self._tasks.append(self._loop.create_task(self._probe()))
+            self._tell()
+        self._refuse(units)
+        self._refuse(self._units)
+        self._units = []
+        self._idle.set()
+
+    async def _probe(self) -> None:
+        while not self._closing:
+            self.health.retry_at = time.time() + self._probe_delay
+            await asyncio.sleep(self._probe_delay)
+            self._probe_delay = min(PROBE_MAX_S, self._probe_delay * 2)
+            try:
+                await self._redis.ping()
+                await self.load_scripts()
+                await self._reload()
+            except (RedisError, OSError) as exc:
+                stop_if_cancelled()
+                self.health.error = f"Redis: {exc}"
+                self.health.failed_commits += 1
+                continue
+            health = self.health
+            health.ok = True
+            health.error = None
+            health.since = None
+            health.retry_at = None
+            self._tell()
+            return
+
+    def _tell(self) -> None:
+        if self._on_health is not None:
+            self._on_health(self.health)
+
+    # -- deliveries and cron -------------------------------------------------------------
+
+    def claim_queued(self) -> list[EventQueued]:
+        """The shared queue hands deliveries out through `serve`, never all at once."""
+        return []
+
+    def dead_letters(self) -> list[DeadLettered]:
+        return sorted(self._dead.values(), key=lambda dead: dead.failed_at)
+
+    def subscribe(self, subscriptions: Sequence[Subscription]) -> None:
+        self.consumer.subscribe(subscriptions)
+
+    def serve(self, deliver: Deliver) -> None:
+        self.consumer.serve(deliver)
+
+    def stop_claiming(self) -> None:
+        self.consumer.stop_claiming()
+
+    async def claim_tick(self, step: str, tick: float) -> bool:
+        """The first worker to set the tick's key runs it: the key names the scheduled time,
+        not anyone's clock, so a worker whose clock lags finds the key taken."""
+        key = f"{self.prefix}:cron:{step}:{int(tick * 1000)}"
+        try:
+            return bool(await self._redis.set(key, self.consumer.name, nx=True, ex=600))
+        except (RedisError, OSError):
+            return False
+
+    # -- history -------------------------------------------------------------------------
+
+    def recent_spans(self, traces: int) -> list[str]:
+        return history.recent_spans(self._sync, self.prefix, traces)
+
+    def trace_spans(self, trace_id: str) -> list[str]:
+        return history.trace_spans(self._sync, self.prefix, trace_id)
+
+    def recent_logs(self, count: int) -> list[str]:
+        return history.recent_logs(self._sync, self.prefix, count)
+
+    def query_logs(
+        self,
+        trace_id: str | None,
+        step: str | None,
+        level: int | None,
+        text: str | None,
+        limit: int,
+    ) -> list[str]:
+        return history.query_logs(self._sync, self.prefix, trace_id, step, level, text, limit)
+
+
+Snapshot = tuple[dict[Any, dict[str, str]], dict[Any, dict[str, str]], dict[str, DeadLettered]]
+
+
+def _fetch(client: Any, prefix: str) -> Snapshot:
+    """Every state group, stream group and dead letter Redis holds (blocking)."""
+    p = prefix
+    state: dict[Any, dict[str, str]] = {}
+    for group in client.smembers(f"{p}:state-groups"):
+        items = client.hgetall(f"{p}:state:{group}")
+        if items:
+            state[group] = items
+    streams: dict[Any, dict[str, str]] = {}
+    for stream in client.smembers(f"{p}:item-streams"):
+        for group in client.smembers(f"{p}:item-groups:{stream}"):
+            items = client.hgetall(f"{p}:items:{stream}:{group}")
+            if items:
+                streams[(stream, group)] = items
+    dead = {}
+    for _entry, fields in client.xrange(f"{p}:dlq"):
+        letter = dead_letter_from(fields["d"])
+        dead[letter.id] = letter
+    return state, streams, dead
+
+
+def _persistence(client: Any) -> dict[str, str]:
+    """Redis's persistence settings; a Redis that refuses CONFIG (managed services often do)
+    answers nothing, and the warning says it could not tell."""
+    try:
+        found: dict[str, str] = {}
+        for name in ("appendonly", "appendfsync"):
+            found.update(client.config_get(name))
+        return found
+    except RedisError:
+        return {"appendonly": "unknown"}
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
