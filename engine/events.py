@@ -179,6 +179,9 @@ class StoreHealthData(TypedDict):
     since: float | None
     retryAt: float | None
     failedCommits: int
+    warning: str | None
+    cluster: NotRequired[dict[str, Any]]
+    """A store shared by several workers: its connection, this worker, the live workers."""
 
 
 # -- events as every reader sees them: `EngineEvent.to_json()` and the events websocket -----

@@ -127,3 +127,24 @@ async def test_an_always_failing_handler_is_dead_lettered_once(
         assert letters.status_code == 200, letters.text
         (item,) = letters.json()["items"]  # the other worker sees the one dead letter too
         assert (item["step"], item["error"], item["attempts"]) == ("AlwaysFails", "never works", 3)
+
+
+async def test_health_names_the_consumer_and_the_live_workers(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    runs = tmp_path / "runs.txt"
+    with workers(2, project(tmp_path), redis_url, prefix, tmp_path, RUNS_FILE=str(runs)) as (
+        a,
+        b,
+    ):
+        def cluster(worker):  # type: ignore[no-untyped-def]
+            return worker.health()["details"]["store"]["cluster"]
+
+        wait_for(lambda: len(cluster(a)["workers"]) == 2, 10, "both workers' heartbeats")
+        seen = cluster(a)
+        assert seen["redis"] == "connected"
+        assert seen["consumer"] != cluster(b)["consumer"]
+        assert {w["pid"] for w in seen["workers"]} == {a.process.pid, b.process.pid}
+        assert seen["pending"] == {"Work": 0, "AlwaysFails": 0}
+        b.kill()
+        wait_for(lambda: len(cluster(a)["workers"]) == 1, 10, "the dead worker's heartbeat")

@@ -1,0 +1,99 @@
+"""Cron and streams across workers: each cron tick runs on exactly one worker, whatever the
+workers' clocks say, and a stream write on one worker reaches websocket clients on another."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import redis
+from cluster_support import workers
+from engine_support import write_files
+from websockets.asyncio.client import connect
+
+CRON_PROJECT = {
+    "steps/tick_step.py": """
+        import os
+        import time
+
+        config = {"type": "cron", "name": "Tick", "cron": "* * * * * *"}
+
+        async def handler(context):
+            with open(os.environ["RUNS_FILE"], "a") as runs:
+                runs.write(f"{os.getpid()} {time.time():.3f}\\n")
+    """,
+}
+STREAMS_FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "streams_project"
+
+
+def cron_runs_match_ticks(tmp_path: Path, redis_url: str, prefix: str) -> None:
+    runs = tmp_path / "runs.txt"
+    project = write_files(tmp_path / "cron_app", CRON_PROJECT)
+    with workers(2, project, redis_url, prefix, tmp_path, RUNS_FILE=str(runs)):
+        time.sleep(5)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    ticks = list(client.scan_iter(match=f"{prefix}:cron:Tick:*"))
+    lines = runs.read_text().splitlines() if runs.exists() else []
+    assert len(ticks) >= 3
+    # every tick someone claimed ran once, on the one worker that claimed it
+    assert len(lines) == len(ticks), (lines, ticks)
+
+
+def test_a_cron_tick_fires_once_with_two_schedulers(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    cron_runs_match_ticks(tmp_path, redis_url, prefix)
+
+
+def test_a_cron_tick_fires_once_when_one_clock_is_seconds_off(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    """The second worker's clock runs 2.5 s ahead (the setting shifts its scheduler's
+    clock): it reaches every tick first, and the other finds the tick's key taken."""
+    runs = tmp_path / "runs.txt"
+    project = write_files(tmp_path / "cron_app", CRON_PROJECT)
+    from cluster_support import Worker
+
+    first = Worker(project, redis_url, prefix, tmp_path / "a.log", RUNS_FILE=str(runs))
+    second = Worker(project, redis_url, prefix, tmp_path / "b.log", RUNS_FILE=str(runs),
+                    MOTIA_CLOCK_OFFSET_S="2.5")
+    try:
+        first.wait_ready()
+        second.wait_ready()
+        time.sleep(6)
+    finally:
+        first.close()
+        second.close()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    ticks = list(client.scan_iter(match=f"{prefix}:cron:Tick:*"))
+    lines = runs.read_text().splitlines()
+    assert len(ticks) >= 3
+    assert len(lines) == len(ticks), (lines, ticks)
+
+
+async def test_a_stream_write_on_one_worker_reaches_a_client_on_another(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    project = tmp_path / f"streams_{uuid.uuid4().hex[:6]}"
+    shutil.copytree(STREAMS_FIXTURE, project)
+    with workers(2, project, redis_url, prefix, tmp_path) as (a, b):
+        async with connect(f"ws://127.0.0.1:{a.port}/") as ws:
+            await ws.send(json.dumps({"type": "join", "data": {
+                "streamName": "todo", "groupId": "g1", "subscriptionId": "s1"}}))
+            sync = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert sync["event"] == {"type": "sync", "data": []}
+            async with httpx.AsyncClient(timeout=10) as http:
+                answer = await http.post(f"{b.url}/items/todo/g1/x", json={"title": "from B"})
+                assert answer.status_code == 200, answer.text
+            created = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert created["event"] == {"type": "create", "data": {"title": "from B", "id": "x"}}
+            # and the item is in worker A's reads too
+            async with httpx.AsyncClient(timeout=10) as http:
+                seen = await http.get(f"{a.url}/__motia/streams/todo/g1",
+                                      headers={"Authorization": "Bearer cluster-test"})
+            assert "from B" in seen.text, seen.text
