@@ -210,7 +210,8 @@ range in brackets.
 | one Redis worker / embedded | {one / base:.0%} | |
 | chain on Redis, two `motia start` workers, events/s | {spread(figures['two'])} | |
 | two workers / one worker | {two / one:.2f}x | |
-| emit-to-handler latency, embedded, p50 / p99 | {embedded_lat[0]:.2f} / {embedded_lat[1]:.2f} ms | |
+| emit-to-handler latency, embedded, p50 / p99 | {embedded_lat[0]:.2f} / \
+{embedded_lat[1]:.2f} ms | |
 | emit-to-handler latency, one Redis worker, p50 / p99 | {redis_lat[0]:.2f} / \
 {redis_lat[1]:.2f} ms | |
 
