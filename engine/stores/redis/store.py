@@ -111,11 +111,13 @@ class RedisStore(Planes):
         self._seq = 0
         self._applied_seq = 0
         self._dead: dict[str, DeadLettered] = {}
+        self.notices: list[str] = []
         self._sync: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
         """Blocking reads (start-up, history queries); replies decoded to `str`."""
         try:
             self._sync.ping()
             self.health.warning = durability_warning(_persistence(self._sync))
+            self.notices = [self.health.warning] if self.health.warning else []
             self._install(_fetch(self._sync, prefix))
         except RedisError as exc:
             self._sync.close()

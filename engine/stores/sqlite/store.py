@@ -34,8 +34,8 @@ from typing import Any
 from engine.effects import DeadLettered, Effect, EventQueued, History
 from engine.stores.base import (
     HealthListener,
-    StoreError,
     LocalQueue,
+    StoreError,
     StoreFailing,
     StoreHealth,
     failing_error,
