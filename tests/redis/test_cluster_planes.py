@@ -4,6 +4,7 @@ workers' clocks say, and a stream write on one worker reaches websocket clients 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import time
@@ -97,3 +98,53 @@ async def test_a_stream_write_on_one_worker_reaches_a_client_on_another(
                 seen = await http.get(f"{a.url}/__motia/streams/todo/g1",
                                       headers={"Authorization": "Bearer cluster-test"})
             assert "from B" in seen.text, seen.text
+
+
+FIFO_PROJECT = {
+    "steps/push_step.py": """
+        config = {"type": "api", "name": "Push", "path": "/push", "method": "POST",
+                  "emits": ["ordered"]}
+
+        async def handler(req, context):
+            await context.emit({"topic": "ordered", "data": {"n": req.body["n"]}})
+            return {"status": 200, "body": {}}
+    """,
+    "steps/ordered_step.py": """
+        import asyncio
+        import os
+        import time
+
+        config = {"type": "event", "name": "Ordered", "subscribes": ["ordered"],
+                  "infrastructure": {"queue": {"type": "fifo"}}}
+
+        async def handler(data, context):
+            started = time.time()
+            await asyncio.sleep(0.01)
+            with open(os.environ["RUNS_FILE"], "a") as runs:
+                runs.write(f"{data['n']} {started:.6f} {time.time():.6f} {os.getpid()}\\n")
+    """,
+}
+
+
+async def test_a_fifo_step_runs_one_event_at_a_time_in_order_across_workers(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    runs = tmp_path / "runs.txt"
+    project = write_files(tmp_path / "fifo_app", FIFO_PROJECT)
+    with workers(2, project, redis_url, prefix, tmp_path, RUNS_FILE=str(runs)) as (a, b):
+        async with httpx.AsyncClient(timeout=10) as http:
+            for n in range(40):  # one at a time, so the stream's order is n's order
+                url = (a, b)[n % 2].url
+                assert (await http.post(f"{url}/push", json={"n": n})).status_code == 200
+
+        def all_ran() -> bool:
+            return runs.exists() and len(runs.read_text().splitlines()) >= 40
+
+        deadline = time.monotonic() + 30
+        while not all_ran():
+            assert time.monotonic() < deadline, "the fifo step did not run every event"
+            await asyncio.sleep(0.1)
+    rows = [line.split() for line in runs.read_text().splitlines()]
+    assert [int(row[0]) for row in rows] == list(range(40))
+    for before, after in itertools.pairwise(rows):
+        assert float(after[1]) >= float(before[2])  # never two at once, cluster-wide

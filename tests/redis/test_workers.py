@@ -148,3 +148,29 @@ async def test_health_names_the_consumer_and_the_live_workers(
         assert seen["pending"] == {"Work": 0, "AlwaysFails": 0}
         b.kill()
         wait_for(lambda: len(cluster(a)["workers"]) == 1, 10, "the dead worker's heartbeat")
+
+
+def test_durability_warnings_say_what_a_2xx_survives() -> None:
+    from engine.stores.redis.store import durability_warning
+
+    assert durability_warning({"appendonly": "yes", "appendfsync": "always"}) is None
+    assert "restart" in (durability_warning({"appendonly": "no"}) or "")
+    assert "last second" in (durability_warning(
+        {"appendonly": "yes", "appendfsync": "everysec"}) or "")
+    assert "CONFIG" in (durability_warning({"appendonly": "unknown"}) or "")
+
+
+async def test_a_worker_warns_at_start_when_redis_keeps_nothing(tmp_path: Path) -> None:
+    from redis_support import PrivateRedis
+
+    server = PrivateRedis(tmp_path / "redis", "--appendonly", "no")
+    server.start()
+    runs = tmp_path / "runs.txt"
+    try:
+        with workers(1, project(tmp_path), server.url, "warn", tmp_path,
+                     RUNS_FILE=str(runs)) as (a,):
+            store = a.health()["details"]["store"]
+            assert "appendonly no" in store["warning"]
+        assert "appendonly no" in a.log.read_text()
+    finally:
+        server.kill()
