@@ -99,6 +99,8 @@ class Engine:
         self.executor.bind(loop)
         self.store.start(loop, self._store_health)
         self.store.listen(self._remote_change)
+        if self.store.health.warning:
+            self.executor.system_log.warn(self.store.health.warning)
         self._bridge = LoggingBridge(self.executor.record_sink)
         for name in ENGINE_LOGGERS:
             logger = logging.getLogger(name)

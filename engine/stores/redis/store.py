@@ -112,12 +112,13 @@ class RedisStore(Planes):
         self._applied_seq = 0
         self._dead: dict[str, DeadLettered] = {}
         self.notices: list[str] = []
+        """Opening a Redis store has nothing to tell; what its settings mean for a 2xx is
+        `health.warning`, kept for the health call too."""
         self._sync: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
         """Blocking reads (start-up, history queries); replies decoded to `str`."""
         try:
             self._sync.ping()
             self.health.warning = durability_warning(_persistence(self._sync))
-            self.notices = [self.health.warning] if self.health.warning else []
             self._install(_fetch(self._sync, prefix))
         except RedisError as exc:
             self._sync.close()
