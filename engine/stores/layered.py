@@ -94,7 +94,20 @@ class LayeredTable(Generic[Bucket]):
     def drop_pending(self) -> None:
         self.pending.clear()
 
-    def discard(self, bucket: Hashable, key: str | None, seq: int) -> None:
+    def forget_pending_upto(self, seq: int) -> None:
+        """Drop the pending writes of units up to `seq`, which the committed layer holds now
+        (an adapter that reloaded it from its backend)."""
+        for bucket in list(self.pending):
+            pending = self.pending[bucket]
+            for key, (_raw, written) in list(pending.items.items()):
+                if written <= seq:
+                    del pending.items[key]
+            if 0 < pending.cleared <= seq:
+                pending.cleared = 0
+            if not pending.items and not pending.cleared:
+                del self.pending[bucket]
+
+    def discard(self, bucket: Bucket, key: str | None, seq: int) -> None:
         """Undo one unit's pending write (`key` None: its clear) unless a later unit wrote
         the same place again: for an adapter that learns a single unit was not applied."""
         pending = self.pending.get(bucket)

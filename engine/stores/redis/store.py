@@ -154,14 +154,8 @@ class RedisStore(Planes):
         self.state.committed = state
         self.streams.committed = streams
         self._dead = dead
-        for table in (self.state, self.streams):
-            for bucket in list(table.pending):
-                for key, (_raw, seq) in list(table.pending[bucket].items.items()):
-                    if seq <= self._applied_seq:
-                        table.discard(bucket, key, seq)
-                cleared = table.pending.get(bucket)
-                if cleared is not None and 0 < cleared.cleared <= self._applied_seq:
-                    table.discard(bucket, None, cleared.cleared)
+        self.state.forget_pending_upto(self._applied_seq)
+        self.streams.forget_pending_upto(self._applied_seq)
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -485,18 +479,20 @@ class RedisStore(Planes):
         return history.query_logs(self._sync, self.prefix, trace_id, step, level, text, limit)
 
 
-Snapshot = tuple[dict[Any, dict[str, str]], dict[Any, dict[str, str]], dict[str, DeadLettered]]
+Snapshot = tuple[
+    dict[str, dict[str, str]], dict[tuple[str, str], dict[str, str]], dict[str, DeadLettered]
+]
 
 
 def _fetch(client: Any, prefix: str) -> Snapshot:
     """Every state group, stream group and dead letter Redis holds (blocking)."""
     p = prefix
-    state: dict[Any, dict[str, str]] = {}
+    state: dict[str, dict[str, str]] = {}
     for group in client.smembers(f"{p}:state-groups"):
         items = client.hgetall(f"{p}:state:{group}")
         if items:
             state[group] = items
-    streams: dict[Any, dict[str, str]] = {}
+    streams: dict[tuple[str, str], dict[str, str]] = {}
     for stream in client.smembers(f"{p}:item-streams"):
         for group in client.smembers(f"{p}:item-groups:{stream}"):
             items = client.hgetall(f"{p}:items:{stream}:{group}")
