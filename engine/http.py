@@ -502,6 +502,11 @@ def build_app(
             try:
                 if scope["path"].startswith("/__motia") and _MOTIA_PREFIX.match(scope["path"]):
                     if scope["path"].rstrip("/") == HEALTH_PATH:
+                        if scope["method"] not in ("GET", "HEAD"):
+                            refused = f"method {scope['method']} not allowed for {HEALTH_PATH}"
+                            allow = [(b"allow", b"GET, HEAD")]
+                            await send_json(send, 405, error_body(refused), allow)
+                            return
                         await _health(engine, introspection, scope, receive, send)
                         return
                     if introspection is None:
