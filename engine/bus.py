@@ -81,6 +81,8 @@ class Delivery:
 
 Handle = Callable[[Delivery], Awaitable[bool]]
 """Runs one attempt of a delivery; True when it is settled (succeeded or dead-lettered)."""
+Crashed = Callable[[Delivery, Exception], None]
+"""Told of an attempt that failed in the engine itself, outside any handler."""
 
 
 def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
@@ -90,12 +92,17 @@ def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
 
 
 def dead_letter_item(dead: DeadLettered) -> dict[str, Any]:
-    """A dead letter as the API and the workbench show it."""
+    """A dead letter as the API and the workbench show it; data that is not JSON (a damaged
+    row, the reason it died) is shown as the text it is."""
+    try:
+        data = jsonio.loads(dead.data_json)
+    except ValueError:
+        data = dead.data_json
     return {
         "id": dead.id,
         "topic": dead.topic,
         "step": dead.step,
-        "data": jsonio.loads(dead.data_json),
+        "data": data,
         "error": dead.error,
         "traceback": dead.traceback,
         "attempts": dead.attempts,
@@ -121,6 +128,7 @@ class Bus:
         self._base_s = base_s
         self._max_s = max_s
         self.handle: Handle | None = None
+        self.crashed: Crashed | None = None
         self.in_flight: dict[str, Delivery] = {}
         self._fifo: dict[str, asyncio.Queue[Delivery]] = {}
         self._fifo_workers: dict[str, asyncio.Task[None]] = {}
@@ -221,22 +229,31 @@ class Bus:
 
     async def _attempt(self, delivery: Delivery) -> None:
         """One attempt on a pool worker; a retry waits for its backoff off the worker."""
-        assert self.handle is not None
         if not self.current(delivery):
             return
-        if not await self.handle(delivery) and not self.shared:
+        if not await self._guarded(delivery) and not self.shared:
             self._schedule(delivery)
+
+    async def _guarded(self, delivery: Delivery) -> bool:
+        """An attempt whose engine-side failure is told, never raised: a worker that raised
+        would stop taking deliveries."""
+        assert self.handle is not None
+        try:
+            return await self.handle(delivery)
+        except Exception as exc:
+            if self.crashed is not None:
+                self.crashed(delivery, exc)
+            return True
 
     async def _fifo_worker(self, queue: asyncio.Queue[Delivery]) -> None:
         """One delivery at a time, waiting through retries, so a fifo step's order holds."""
-        assert self.handle is not None
         while True:
             delivery = await queue.get()
             while self.current(delivery):
                 wait = delivery.not_before - time.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if not self.current(delivery) or await self.handle(delivery):
+                if not self.current(delivery) or await self._guarded(delivery):
                     break
 
     def finished(self, delivery: Delivery) -> DeliveryDone:

@@ -18,7 +18,6 @@ import contextlib
 import inspect
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from engine.state import StateError, encode
 from engine.steps import Step
 from engine.stores import Persistence, StoreFailing
 from engine.streams import CREATE, DELETE, EVENT, UPDATE, StreamDefinition, StreamStore, call_custom
+from engine.sync_pool import SyncPool
 from engine.tracing import ERROR, OK, Span, TraceStore, new_id
 
 LOST_REDELIVERIES = 5
@@ -133,13 +133,18 @@ class Executor:
         self.keep = settings.failed_attempts == "keep"
         self.record_sink = RecordSink(logs)
         self.system_log = StepLogger(self.record_sink, None, None, [])
-        self.pool = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="motia-step")
+        self.pool = SyncPool(
+            settings.thread_pool_size,
+            settings.max_abandoned_threads or settings.thread_pool_size,
+            self._pool_exhausted,
+        )
         self.steps = registry.steps
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats: dict[str, dict[str, int]] = {}
         self.deadlines = Deadlines()
         self._cron_runs: set[asyncio.Task[None]] = set()
         bus.handle = self.handle_delivery
+        bus.crashed = self.delivery_crashed
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -225,9 +230,9 @@ class Executor:
         self.deadlines.watch(run, task, timeout)
         try:
             if step.middleware:
-                result = await self._through_middleware(step, args, context)
+                result = await self._through_middleware(step, run, args, context)
             else:
-                result = await self._call_handler(step, args, context)
+                result = await self._call_handler(step, run, args, context)
             if run.pending:
                 await asyncio.gather(*run.pending)
         except asyncio.CancelledError:
@@ -240,24 +245,27 @@ class Executor:
             self.deadlines.forget(run)
         return result
 
-    async def _call_handler(self, step: Step, args: tuple[Any, ...], context: FlowContext) -> Any:
+    async def _call_handler(
+        self, step: Step, run: Run, args: tuple[Any, ...], context: FlowContext
+    ) -> Any:
         handler = step.handler
         assert handler is not None
         if step.is_async:
             result = await handler(*args, context)
         else:
-            result = await self.loop.run_in_executor(
-                self.pool, self._call_sync, handler, args, context
+            self.deadlines.pause(run)
+            result = await self.pool.call(
+                self._call_sync, handler, args, context, on_start=lambda: self.deadlines.resume(run)
             )
         if result is not None and type(result) is not dict and inspect.isawaitable(result):
             result = await result  # a sync handler's awaitable (a response dict never is one)
         return result
 
     def _through_middleware(
-        self, step: Step, args: tuple[Any, ...], context: FlowContext
+        self, step: Step, run: Run, args: tuple[Any, ...], context: FlowContext
     ) -> Awaitable[Any]:
         def call_handler() -> Awaitable[Any]:
-            return self._call_handler(step, args, context)
+            return self._call_handler(step, run, args, context)
 
         call: Callable[[], Awaitable[Any]] = call_handler
         for middleware in reversed(step.middleware):
@@ -350,6 +358,22 @@ class Executor:
         )
         self.end(run, error=error)
         return True
+
+    def delivery_crashed(self, delivery: Delivery, exc: Exception) -> None:
+        """The engine failed around a handler (not in it): log it as an engine error and
+        move the delivery to the dead-letter queue, where it can be seen and retried."""
+        error = error_info(exc)
+        self.system_log.error(
+            f"engine error delivering {delivery.topic!r} to {delivery.step}: {error['message']};"
+            " moved to the dead-letter queue",
+            {"traceId": delivery.trace_id, "traceback": error["traceback"]},
+        )
+        _, effect = self.bus.after_failure(delivery, -1, error)
+        try:
+            self.store.commit([effect], False, self.store.epoch)
+        except StoreFailing:
+            return  # the store holds the delivery still; it runs again once the store recovers
+        self.bus.settled(delivery, effect)
 
     def refused(self, run: Run, exc: StoreFailing) -> None:
         """The store refused a run that had succeeded: it failed after all, and its span and
@@ -711,5 +735,8 @@ class Executor:
             {"type": event["type"], "data": event.get("data")},
         )
 
+    def _pool_exhausted(self, message: str) -> None:
+        self.system_log.error(message, {"abandonedThreads": self.pool.abandoned})
+
     def shutdown(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.close()

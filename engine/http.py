@@ -19,6 +19,7 @@ from engine import jsonio
 from engine.execution import GENERIC_ERROR, error_info
 from engine.introspect import health_body, refuse_websocket
 from engine.masking import visible_headers
+from engine.overload import Unavailable
 from engine.records import ApiRequest, AttrDict, wrap
 from engine.runs import HandlerLost
 from engine.span_bounds import cut_body, cut_headers
@@ -330,10 +331,12 @@ class ApiRouter:
             executor.end(run, error=error)
             with contextlib.suppress(StoreFailing):
                 executor.finish(run, False)
-            message = f"{step.name} failed: {error['message']}" if self._detailed else GENERIC_ERROR
+            # A refusal for want of capacity is the engine's, not the handler's: no secret.
+            detailed = self._detailed or isinstance(exc, Unavailable)
+            message = f"{step.name} failed: {error['message']}" if detailed else GENERIC_ERROR
             await send_json(
                 send,
-                500,
+                unavailable_status(exc),
                 error_body(message, trace_id=run.trace_id),
                 [trace_header, *self._cors],
             )
@@ -402,6 +405,12 @@ class ApiRouter:
                 f"{step.name} answered {status} with a body that does not match its responseSchema",
                 {"details": problems},
             )
+
+
+def unavailable_status(exc: Exception) -> int:
+    """503 for a run the engine could not give a thread or a queue slot to (the client may
+    try again later), 500 for a handler's own failure."""
+    return 503 if isinstance(exc, Unavailable) else 500
 
 
 def _loggable(body: Any) -> Any:

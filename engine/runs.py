@@ -172,6 +172,8 @@ class Deadlines:
 
     def __init__(self) -> None:
         self._runs: dict[int, tuple[float, asyncio.Task[Any], Run]] = {}
+        self._paused: dict[int, tuple[float, asyncio.Task[Any], Run]] = {}
+        """Runs whose clock is stopped, with the time they had left."""
         self._sweeper: asyncio.Task[None] | None = None
 
     def watch(self, run: Run, task: asyncio.Task[Any], timeout_s: float) -> None:
@@ -182,6 +184,21 @@ class Deadlines:
 
     def forget(self, run: Run) -> None:
         self._runs.pop(id(run), None)
+        self._paused.pop(id(run), None)
+
+    def pause(self, run: Run) -> None:
+        """Stop the run's clock while it waits for something that is not its own work (a free
+        thread for a plain `def` handler)."""
+        entry = self._runs.pop(id(run), None)
+        if entry is not None:
+            deadline, task, _ = entry
+            self._paused[id(run)] = (deadline - task.get_loop().time(), task, run)
+
+    def resume(self, run: Run) -> None:
+        entry = self._paused.pop(id(run), None)
+        if entry is not None:
+            remaining, task, _ = entry
+            self.watch(run, task, remaining)
 
     async def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

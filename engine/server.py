@@ -8,8 +8,10 @@ log store through the engine's logging bridge, never the terminal directly).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +38,13 @@ class QuietServer(uvicorn.Server):
 
     def install_signal_handlers(self) -> None:
         """The host application owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn takes SIGINT and SIGTERM over while it serves, and raises them again once
+        it has stopped: the host's own handlers (its grace, its second signal) would never
+        run. The host owns signals."""
+        yield
 
     @property
     def bound_port(self) -> int | None:
@@ -93,7 +102,7 @@ class EngineServer:
             proxy_headers=False,
             server_header=False,  # no need to tell clients which server this is
             ws=JsonWebSocketProtocol,
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=max(1, round(engine.settings.shutdown_grace_s / 2)),
         )
         self.server = QuietServer(self.config)
         self._task: asyncio.Task[Any] | None = None

@@ -41,6 +41,10 @@ class Settings:
     store: str = ".motia/store.sqlite3"
     reset_store: bool = False
     thread_pool_size: int = 32
+    max_abandoned_threads: int | None = None
+    """Sync threads stuck past their timeout before `def` handlers answer 503; None: the
+    pool's size."""
+    shutdown_grace_s: float = 10.0
     failed_attempts: str = "discard"
     tape: bool = True
     tape_part_bytes: int = 50 * 1024 * 1024
@@ -194,6 +198,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "store": _text,
     "reset_store": _boolean,
     "thread_pool_size": _positive_int,
+    "max_abandoned_threads": _positive_int,
+    "shutdown_grace_s": _positive_float,
     "failed_attempts": _failed_attempts,
     "tape": _boolean,
     "tape_part_bytes": _positive_int,

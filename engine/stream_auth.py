@@ -4,13 +4,13 @@ A project opts in with `motia_auth.py` at its root: `authenticate(headers, query
 the WebSocket upgrade and answers an auth context (any value) or None, which refuses the
 connection with 401. Each join then asks the stream's own `canAccess(subscription, context)`.
 Both hooks may be plain or async functions; plain ones run in the engine's worker threads, as
-sync handlers do, so a hook that blocks never stalls the loop. The file is re-imported when it
-changes, and when a helper reload has forgotten it, so a project's auth reloads like its steps.
+sync handlers do (the same timeout, the same bound on stuck threads), so a hook that blocks
+never stalls the loop. The file is re-imported when it changes, and when a helper reload has
+forgotten it, so a project's auth reloads like its steps.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import sys
 import types
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import discovery
 from engine.steps import StepError
+from engine.sync_pool import PoolExhausted
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -92,6 +93,8 @@ class StreamAuth:
             return Admission(None)
         try:
             context = await self._call(hook, headers, query)
+        except PoolExhausted as exc:
+            return Admission(503, str(exc))
         except Exception as exc:
             self._engine.executor.system_log.warn(
                 f"{AUTH_FILE}: authenticate raised {type(exc).__name__}: {exc}"
@@ -110,6 +113,8 @@ class StreamAuth:
             return None
         try:
             allowed = await self._call(check, dict(subscription), context)
+        except PoolExhausted as exc:
+            return str(exc)
         except Exception as exc:
             self._engine.executor.system_log.warn(
                 f"stream {definition.name!r}: canAccess raised {type(exc).__name__}: {exc}"
@@ -118,11 +123,13 @@ class StreamAuth:
         return None if allowed else "access denied"
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """A plain hook runs as a plain handler does: on the sync pool, with the handler
+        timeout counted from when a thread takes it up."""
         if inspect.iscoroutinefunction(fn):
             result = await fn(*args)
         else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._engine.executor.pool, fn, *args)
+            timeout = self._engine.settings.handler_timeout_s
+            result = await self._engine.executor.pool.call(fn, *args, timeout_s=timeout)
         if inspect.isawaitable(result):
             result = await result
         return result
