@@ -111,7 +111,8 @@ def config_line(path: Path) -> int:
     return 1
 
 
-def _module_name(path: Path, project_dir: Path) -> str:
+def module_name(path: Path, project_dir: Path) -> str:
+    """The name a file is imported under: its path from the project's parent folder."""
     relative = path.relative_to(project_dir.parent)
     stem = path.name[: -len(".py")].replace(".", "_")
     return ".".join((*relative.parts[:-1], stem))
@@ -150,10 +151,11 @@ def prepare_import_path(project_dir: Path) -> None:
         sys.path.insert(0, root)
 
 
-def import_file(path: Path, project_dir: Path) -> types.ModuleType:
-    """Import (or re-import) one file; raise StepError naming the file and failing line."""
+def import_file(path: Path, project_dir: Path, name: str | None = None) -> types.ModuleType:
+    """Import (or re-import) one file, under `name` when given; raise StepError naming the
+    file and failing line."""
     prepare_import_path(project_dir)
-    name = _module_name(path, project_dir)
+    name = name or module_name(path, project_dir)
     try:
         package = _ensure_packages(path, project_dir)
         spec = importlib.util.spec_from_file_location(name, path)
@@ -183,12 +185,12 @@ def _located(
 ) -> StepError:
     """The error at the file that failed: a helper module names the step that imported it,
     since the line to fix is in the helper, not in the step."""
-    if where == step_file or not _own_code(where, project_dir):
+    if where == step_file or not own_code(where, project_dir):
         return StepError(step_file, line, message)
     return StepError(where, line, message, (str(step_file.relative_to(project_dir)),))
 
 
-def _own_code(file: Path, project_dir: Path) -> bool:
+def own_code(file: Path, project_dir: Path) -> bool:
     """In the project and not vendored (a virtualenv inside the project is a library)."""
     if not file.is_relative_to(project_dir):
         return False
@@ -206,7 +208,7 @@ def _failing_place(exc: BaseException, path: Path, project_dir: Path) -> tuple[P
     where, line = path, 1
     for frame in traceback.extract_tb(exc.__traceback__):
         file = Path(frame.filename)
-        if frame.lineno and (file == path or _own_code(file, project_dir)):
+        if frame.lineno and (file == path or own_code(file, project_dir)):
             where, line = file, frame.lineno
     return where, line
 

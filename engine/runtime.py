@@ -24,6 +24,7 @@ from engine.cron import CronScheduler
 from engine.events import EventHub
 from engine.execution import Executor
 from engine.flows import build_flows
+from engine.importing import Importer, ImportTimedOut
 from engine.logs import LoggingBridge, LogStore
 from engine.node.steps import NodeSteps
 from engine.registry import StepRegistry
@@ -54,6 +55,7 @@ class Engine:
         self.state = StateView(self.store)
         self.stream_store = StreamStore(self.store)
         self.registry = StepRegistry()
+        self.importer = Importer(self.project_dir, self.settings.import_timeout_s)
         self.bus = Bus(
             self.events,
             self.store,
@@ -89,6 +91,7 @@ class Engine:
         self.recovered = 0
         self._cron_claims: set[asyncio.Task[None]] = set()
         self._watch_task: asyncio.Task[None] | None = None
+        self._reloading = asyncio.Lock()
         self._bridge: LoggingBridge | None = None
         self.started = False
 
@@ -114,7 +117,7 @@ class Engine:
         self.traces.warm()
         self.logs.warm()
         self.bus.load_dlq()
-        self.load_all()
+        await self.load_all()
         await self.node.load_all()
         self._types_changed()
         self.recovered = self.bus.recover()
@@ -201,16 +204,17 @@ class Engine:
 
     # -- loading ----------------------------------------------------------------------
 
-    def load_all(self) -> None:
+    async def load_all(self) -> None:
         discovery.prepare_import_path(self.project_dir)
         for path in discovery.find_files(self.project_dir):
-            self.load_file(path)
+            await self.load_file(path)
 
-    def load_file(self, path: Path) -> None:
-        """Import one step or stream file and put what it defines in service."""
+    async def load_file(self, path: Path) -> None:
+        """Import one step or stream file (off the loop, within `import_timeout_s`) and put
+        what it defines in service."""
         path = path.resolve()
         try:
-            module = discovery.import_file(path, self.project_dir)
+            module = await self.importer.load(path)
             line = discovery.config_line(path)
             config = getattr(module, "config", None)
             if config is None:
@@ -227,9 +231,11 @@ class Engine:
     def _fail(self, path: Path, error: StepError, log: bool = True) -> None:
         steps = self.registry.fail(path, error)
         if log:
+            fields: dict[str, Any] = {"file": error.file, "line": error.line}
+            if isinstance(error, ImportTimedOut):
+                fields["abandonedImports"] = self.importer.abandoned
             self.executor.system_log.error(
-                f"failed to load {error.file}:{error.line}: {error.message}",
-                {"file": error.file, "line": error.line},
+                f"failed to load {error.file}:{error.line}: {error.message}", fields
             )
         self.events.publish(ev.STEP_FAILED, {**error.to_json(), "steps": steps})
 
@@ -272,9 +278,10 @@ class Engine:
             {"folders": [str(folder) for folder in folders]},
         )
 
-    def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:
+    async def apply_changes(self, changes: list[tuple[bool, Path]]) -> None:
         """Reload what changed: a step file alone, or every step when a helper changed; the
-        TypeScript and JavaScript files go to the Node steps, which reload in the workers."""
+        TypeScript and JavaScript files go to the Node steps, which reload in the workers.
+        One batch at a time, since imports take turns with serving."""
         node_changes = [
             (deleted, path.resolve())
             for deleted, path in changes
@@ -283,6 +290,10 @@ class Engine:
         if node_changes:
             self.node.changed(node_changes)
         changes = [(deleted, path) for deleted, path in changes if path.suffix == ".py"]
+        async with self._reloading:
+            await self._apply(changes)
+
+    async def _apply(self, changes: list[tuple[bool, Path]]) -> None:
         helper_changed = False
         for deleted, path in changes:
             path = path.resolve()
@@ -297,14 +308,14 @@ class Engine:
             discovery.forget_project_modules(self.project_dir)
             for path in self.registry.loaded_paths():
                 if path.exists() and path.suffix == ".py":
-                    self.load_file(path)
+                    await self.load_file(path)
             self.executor.system_log.info("a helper module changed: reloaded every step")
             self._types_changed()
             return
         for deleted, path in changes:
             path = path.resolve()
             if not deleted and discovery.is_project_file(path, self.project_dir):
-                self.load_file(path)
+                await self.load_file(path)
                 if path not in self.errors:
                     self.executor.system_log.info(f"reloaded {path.relative_to(self.project_dir)}")
         if changes:

@@ -45,6 +45,7 @@ class Settings:
     """Sync threads stuck past their timeout before `def` handlers answer 503; None: the
     pool's size."""
     shutdown_grace_s: float = 10.0
+    import_timeout_s: float = 10.0
     failed_attempts: str = "discard"
     tape: bool = True
     tape_part_bytes: int = 50 * 1024 * 1024
@@ -200,6 +201,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "thread_pool_size": _positive_int,
     "max_abandoned_threads": _positive_int,
     "shutdown_grace_s": _positive_float,
+    "import_timeout_s": _positive_float,
     "failed_attempts": _failed_attempts,
     "tape": _boolean,
     "tape_part_bytes": _positive_int,

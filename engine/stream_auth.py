@@ -11,6 +11,7 @@ forgotten it, so a project's auth reloads like its steps.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import types
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine import discovery
 from engine.steps import StepError
 from engine.sync_pool import PoolExhausted
 
@@ -47,9 +47,16 @@ class StreamAuth:
         self._stamp: tuple[int, int] | None = None
         self._module: types.ModuleType | None = None
         self._error: str | None = None
+        self._looking = asyncio.Lock()
 
-    def _hook(self) -> tuple[Callable[..., Any] | None, str | None]:
-        """The current `authenticate` function, or why there is none that can be trusted."""
+    async def _hook(self) -> tuple[Callable[..., Any] | None, str | None]:
+        """The current `authenticate` function, or why there is none that can be trusted.
+        One connection at a time looks: the others wait for a load under way rather than
+        find no hook yet and walk in."""
+        async with self._looking:
+            return await self._current_hook()
+
+    async def _current_hook(self) -> tuple[Callable[..., Any] | None, str | None]:
         try:
             stat = self._path.stat()
         except FileNotFoundError:
@@ -59,7 +66,7 @@ class StreamAuth:
         module = self._module
         fresh = module is None or sys.modules.get(module.__name__) is module
         if stamp != self._stamp or not fresh:
-            self._load(stamp)
+            await self._load(stamp)
         if self._error is not None:
             return None, self._error
         hook = getattr(self._module, "authenticate", None)
@@ -69,10 +76,10 @@ class StreamAuth:
             return None, f"{AUTH_FILE}: 'authenticate' must be a function"
         return hook, None
 
-    def _load(self, stamp: tuple[int, int]) -> None:
+    async def _load(self, stamp: tuple[int, int]) -> None:
         self._stamp = stamp
         try:
-            self._module = discovery.import_file(self._path, self._engine.project_dir)
+            self._module = await self._engine.importer.load(self._path)
             self._error = None
         except StepError as exc:
             self._module = None
@@ -86,7 +93,7 @@ class StreamAuth:
 
     async def authenticate(self, headers: dict[str, str], query: dict[str, Any]) -> Admission:
         """Admit or refuse a connection; a hook that fails refuses rather than lets anyone in."""
-        hook, error = self._hook()
+        hook, error = await self._hook()
         if error is not None:
             return Admission(500, error)
         if hook is None:

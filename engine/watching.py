@@ -15,7 +15,7 @@ user by default) and a thread.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from watchfiles import Change, awatch
@@ -33,7 +33,7 @@ DEBOUNCE_MS after seeing it, and a stopped one drops what it has not yielded yet
 Changes = list[tuple[bool, Path]]
 """`(deleted, path)` for each code file (Python, TypeScript, JavaScript) changed in one
 debounced batch."""
-OnChanges = Callable[[Changes], None]
+OnChanges = Callable[[Changes], Awaitable[None]]
 OnError = Callable[[list[Path], OSError], None]
 
 
@@ -96,7 +96,7 @@ async def watch_project(
                 for folder in follow_folders():
                     files.extend((False, path) for path in _code_files_under(folder))
             if files:
-                on_changes(files)
+                await on_changes(files)
     finally:
         tasks = [*retiring, *([folders_watch] if folders_watch is not None else [])]
         for task in tasks:
@@ -114,7 +114,7 @@ async def _watch_folders(folders: list[Path], on_changes: OnChanges, on_error: O
         ):
             files = _code_files(changes)
             if files:
-                on_changes(files)
+                await on_changes(files)
     except OSError as exc:
         if all(folder.is_dir() for folder in folders):
             on_error(folders, exc)

@@ -178,6 +178,22 @@ class ShutdownGuard:
             self._err.flush()
 
 
+async def _start_unless_stopped(server: EngineServer, stopped: asyncio.Event) -> bool:
+    """Start the server, unless a signal comes first (a step file still importing, say):
+    then give up the start and stop what it began. Answers whether it serves."""
+    starting = asyncio.ensure_future(server.start())
+    signalled = asyncio.ensure_future(stopped.wait())
+    await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    signalled.cancel()
+    if starting.done():
+        starting.result()
+        return True
+    starting.cancel()
+    await asyncio.gather(starting, return_exceptions=True)
+    await server.stop()
+    return False
+
+
 async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout) -> int:
     """Run until Ctrl+C or SIGTERM; print the banner and every log record meanwhile."""
     colour = out.isatty() and not as_json
@@ -189,13 +205,18 @@ async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout
     guard = ShutdownGuard(loop, stopped.set, server.engine.settings.shutdown_grace_s, sys.stderr)
     guard.install()
     try:
-        await server.start()
+        serving = await _start_unless_stopped(server, stopped)
     except (OSError, RuntimeError) as exc:
         printing.cancel()
         await asyncio.gather(printing, return_exceptions=True)
         print(f"motia: cannot serve on {server.host}:{server.config.port}: {exc}",
               file=sys.stderr)
         return 1
+    if not serving:
+        printing.cancel()
+        await asyncio.gather(printing, return_exceptions=True)
+        guard.finished()
+        return 0
     if tape is not None:
         tape.start()
     info = banner(server)

@@ -588,7 +588,7 @@ async def test_a_dead_letter_whose_step_is_gone_stays_queued(project: MakeProjec
         (item,) = (await client.get("/__motia/dlq")).json()["items"]
         step_file = root / "steps" / "once_step.py"
         step_file.unlink()
-        engine.apply_changes([(True, step_file)])
+        await engine.apply_changes([(True, step_file)])
         refused = await client.post(f"/__motia/dlq/{item['id']}/retry")
         assert refused.status_code == 404
         assert "no longer subscribes to 'once'" in refused.json()["error"]

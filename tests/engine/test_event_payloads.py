@@ -147,13 +147,13 @@ async def test_every_published_event_has_its_typed_payload(tmp_path: Path) -> No
 
         broken = root / "steps" / "later_step.py"
         broken.write_text("def handler(:\n", encoding="utf-8")
-        engine.load_file(broken)
+        await engine.load_file(broken)
         broken.write_text(
             'config = {"type": "event", "name": "Later", "subscribes": ["x"], "emits": []}\n\n'
             "async def handler(input, context):\n    pass\n",
             encoding="utf-8",
         )
-        engine.load_file(broken)
+        await engine.load_file(broken)
         broken.unlink()
         engine.remove_file(broken)
         stream_file = root / "steps" / "notes_stream.py"

@@ -224,7 +224,7 @@ async def test_an_endpoint_opened_before_its_hidden_pane_heard_of_the_step(
     async with workbench(source) as (app, _pilot):
         step = source.engine.project_dir / "steps" / "ping_step.py"
         step.write_text(PING_API, encoding="utf-8")
-        source.engine.apply_changes([(False, step)])
+        await source.engine.apply_changes([(False, step)])
         flows = app.query_one(FlowsPane)
         await wait_for(lambda: "Ping" in flows.model.steps, what="Flows to show the new step")
         endpoints = app.query_one(EndpointsPane)

@@ -197,7 +197,7 @@ async def test_a_broken_step_turns_red_with_its_reason_and_recovers(tmp_path: Pa
         step = project / "steps" / "make_greeting_step.py"
         good = step.read_text()
         step.write_text(good.replace('"subscribes"', '"subscribes": 5, "x"'))
-        engine.apply_changes([(False, step)])
+        await engine.apply_changes([(False, step)])
         await wait_for(
             lambda: "MakeGreeting" in canvas(app)._broken, what="the node to be marked broken"
         )
@@ -208,7 +208,7 @@ async def test_a_broken_step_turns_red_with_its_reason_and_recovers(tmp_path: Pa
         assert "does not load" in detail(app)
 
         step.write_text(good.replace("Compose the greeting text", "Compose it"))
-        engine.apply_changes([(False, step)])
+        await engine.apply_changes([(False, step)])
         await wait_for(lambda: not canvas(app)._broken, what="the node to recover")
         await wait_for(lambda: "Compose it" in detail(app), what="the new config")
         assert not errors.display
