@@ -35,6 +35,8 @@ from engine.effects import (
     EventQueued,
 )
 from engine.events import EventHub
+from engine.overload import QueueFull
+from engine.queue_watch import QueueWatch
 from engine.registry import StepRegistry
 from engine.steps import Step
 from engine.stores import Persistence, Subscription
@@ -60,6 +62,8 @@ class Delivery:
     generation: int = 0
     lost: int = 0
     """Attempts in a row whose handler's process died (in memory only, like a crash)."""
+    purged: bool = False
+    """Its topic's queue was purged: an attempt not begun is skipped, one running is the last."""
 
     @property
     def data(self) -> Any:
@@ -121,8 +125,10 @@ class Bus:
         registry: StepRegistry,
         base_s: float,
         max_s: float,
+        max_queued: int = 100_000,
     ) -> None:
         self._hub = hub
+        self._max_queued = max_queued
         self._store = store
         self._registry = registry
         self._base_s = base_s
@@ -139,6 +145,7 @@ class Bus:
         self.generation = 0
         self.suspended = False
         self.shared = store.shared_queue
+        self.watch = QueueWatch(hub, lambda: self.queued_by_edge)
         registry.on_change.append(self._subscriptions_changed)
 
     def _subscriptions_changed(self, steps: list[Step]) -> None:
@@ -224,12 +231,12 @@ class Bus:
             self._start(delivery)
 
     def _start(self, delivery: Delivery) -> None:
-        if self.current(delivery):
+        if self.current(delivery) and not delivery.purged:
             self._pool.submit(delivery)
 
     async def _attempt(self, delivery: Delivery) -> None:
         """One attempt on a pool worker; a retry waits for its backoff off the worker."""
-        if not self.current(delivery):
+        if not self.current(delivery) or delivery.purged:
             return
         if not await self._guarded(delivery) and not self.shared:
             self._schedule(delivery)
@@ -253,13 +260,50 @@ class Bus:
                 wait = delivery.not_before - time.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                if not self.current(delivery) or await self._guarded(delivery):
+                if delivery.purged or not self.current(delivery):
+                    break
+                if await self._guarded(delivery):
                     break
 
     def finished(self, delivery: Delivery) -> DeliveryDone:
         """A delivery whose run succeeded (or was abandoned): it leaves the queue."""
         self._forget(delivery)
         return DeliveryDone(delivery.id)
+
+    def purge(self, topic: str) -> int:
+        """Forget every delivery of `topic` (the store's purge is committed): none of them
+        starts again; answers how many there were."""
+        doomed = [d for d in self.in_flight.values() if d.topic == topic]
+        for delivery in doomed:
+            delivery.purged = True
+            self._forget(delivery)
+        return len(doomed)
+
+    def depth(self, topic: str, step: str) -> int:
+        return self.queued_by_edge.get((topic, step), 0)
+
+    def check_room(self, deliveries: list[Delivery]) -> None:
+        """Refuse a run whose emits would take a subscription's queue past its bound (the
+        subscriber's `infrastructure.queue.maxQueued`, else the setting `max_queued`): the
+        queue stays as it is and the run fails (an api step answers 503, an event step
+        retries), so a step that emits more than is consumed cannot fill memory and disk."""
+        adding: dict[tuple[str, str], int] = {}
+        for delivery in deliveries:
+            edge = (delivery.topic, delivery.step)
+            adding[edge] = adding.get(edge, 0) + 1
+        steps = self._registry.steps
+        for (topic, step_name), count in adding.items():
+            step = steps.get(step_name)
+            bound = (step.queue.max_queued if step else None) or self._max_queued
+            depth = self.queued_by_edge.get((topic, step_name), 0)
+            if depth + count > bound:
+                self.watch.full(topic, depth, bound)
+                raise QueueFull(
+                    f"the queue of {topic!r} for {step_name} holds {depth} events, and "
+                    f"{count} more would pass its bound of {bound} (setting max_queued, or "
+                    f"{step_name}'s infrastructure.queue.maxQueued); purge it with "
+                    f"`motia queue purge {topic}`"
+                )
 
     def _forget(self, delivery: Delivery) -> None:
         if self.in_flight.pop(delivery.id, None) is None:
@@ -273,9 +317,12 @@ class Bus:
 
     def after_failure(
         self, delivery: Delivery, max_retries: int, error: dict[str, Any]
-    ) -> tuple[bool, DeliveryFailed | DeadLettered]:
+    ) -> tuple[bool, DeliveryFailed | DeadLettered | None]:
         """Plan what follows a failed attempt: a retry after backoff, or the dead-letter
-        queue once `max_retries` retries are spent. Answers (settled, effect)."""
+        queue once `max_retries` retries are spent. Answers (settled, effect); a purged
+        delivery is settled with no effect (it left the queue already)."""
+        if delivery.purged:
+            return True, None
         if delivery.attempt <= max_retries:
             delay = backoff_s(delivery.attempt, self._base_s, self._max_s)
             delivery.attempt += 1
@@ -397,6 +444,7 @@ class Bus:
         self._fifo.clear()
 
     async def stop(self) -> None:
+        self.watch.stop()
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()

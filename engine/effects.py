@@ -140,6 +140,16 @@ class DeadLetterRemoved:
         self.id = id
 
 
+class QueuePurged:
+    """Every delivery of `topic` still queued leaves the queue, to every subscriber (a
+    runaway step's backlog, thrown away on purpose)."""
+
+    __slots__ = ("topic",)
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+
 class StreamItemSet:
     __slots__ = ("group", "id", "raw", "stream")
 
@@ -204,6 +214,7 @@ Effect = (
     | DeliveryFailed
     | DeadLettered
     | DeadLetterRemoved
+    | QueuePurged
     | StreamItemSet
     | StreamItemDelete
 )

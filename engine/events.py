@@ -27,6 +27,8 @@ EventType = Literal[
     "server.started",
     "events.dropped",
     "store.health",
+    "queue.warning",
+    "queue.purged",
 ]
 
 LOG: Final = "log"
@@ -42,6 +44,10 @@ DLQ_REMOVED: Final = "dlq.removed"
 SERVER_STARTED: Final = "server.started"
 STORE_HEALTH: Final = "store.health"
 """The store stopped committing (disk full, I/O error) or commits again."""
+QUEUE_WARNING: Final = "queue.warning"
+"""A topic's queue grows fast, or a run was refused because it is full (`engine.queue_watch`)."""
+QUEUE_PURGED: Final = "queue.purged"
+"""Every delivery still queued for a topic was thrown away (`motia queue purge`)."""
 EVENTS_DROPPED: Final = "events.dropped"
 """Never published: a websocket reader, or the tape's writer, fell behind and `count` events
 were not delivered to it (the websocket sends it, `ThreadSubscription` buffers it in order)."""
@@ -184,6 +190,19 @@ class StoreHealthData(TypedDict):
     """A store shared by several workers: its connection, this worker, the live workers."""
 
 
+class QueueWarningData(TypedDict):
+    topic: str
+    queued: int
+    perSecond: float | None
+    full: bool
+    bound: int | None
+
+
+class QueuePurgedData(TypedDict):
+    topic: str
+    purged: int
+
+
 # -- events as every reader sees them: `EngineEvent.to_json()` and the events websocket -----
 
 
@@ -265,6 +284,18 @@ class StoreHealthEvent(TypedDict):
     data: StoreHealthData
 
 
+class QueueWarningEvent(TypedDict):
+    type: Literal["queue.warning"]
+    time: float
+    data: QueueWarningData
+
+
+class QueuePurgedEvent(TypedDict):
+    type: Literal["queue.purged"]
+    time: float
+    data: QueuePurgedData
+
+
 WireEvent = (
     LogEvent
     | SpanStartEvent
@@ -279,6 +310,8 @@ WireEvent = (
     | ServerStartedEvent
     | EventsDroppedEvent
     | StoreHealthEvent
+    | QueueWarningEvent
+    | QueuePurgedEvent
 )
 """One engine event as JSON; `type` tells which payload `data` is (mypy narrows on it)."""
 

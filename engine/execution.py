@@ -235,6 +235,8 @@ class Executor:
                 result = await self._call_handler(step, run, args, context)
             if run.pending:
                 await asyncio.gather(*run.pending)
+            if run.emitted:
+                self.bus.check_room(run.emitted)
         except asyncio.CancelledError:
             if not run.timed_out:
                 raise
@@ -369,6 +371,8 @@ class Executor:
             {"traceId": delivery.trace_id, "traceback": error["traceback"]},
         )
         _, effect = self.bus.after_failure(delivery, -1, error)
+        if effect is None:
+            return
         try:
             self.store.commit([effect], False, self.store.epoch)
         except StoreFailing:
@@ -513,6 +517,7 @@ class Executor:
     def queue_deliveries(self, run: Run, deliveries: list[Delivery]) -> None:
         if self.keep:
             if deliveries:
+                self.bus.check_room(deliveries)
                 run.kept = _observed(
                     self.store.commit([d.queued() for d in deliveries], True, run.epoch)
                 )

@@ -27,6 +27,7 @@ from engine.execution import GENERIC_ERROR
 from engine.logs import LEVELS
 from engine.openapi import openapi_document
 from engine.origins import LOOPBACK_NAMES, WILDCARD_HOSTS, is_own_origin, parse_origin
+from engine.overload import QueueFull
 from engine.state import StateError
 from engine.stores import StoreFailing
 
@@ -113,6 +114,7 @@ class IntrospectionApi:
             Route("/dlq", self.dlq),
             Route("/dlq/{item_id}/retry", self.dlq_retry, methods=["POST"]),
             Route("/dlq/{item_id}", self.dlq_delete, methods=["DELETE"]),
+            Route("/queues/{topic:path}", self.queue_purge, methods=["DELETE"]),
             Route("/emit", self.emit, methods=["POST"]),
             Route("/cron/{name}/trigger", self.cron_trigger, methods=["POST"]),
             WebSocketRoute(EVENTS_SOCKET[len(PREFIX) :], self.events),
@@ -374,6 +376,18 @@ class IntrospectionApi:
             return _unavailable(exc)
         return Response(status_code=204)
 
+    async def queue_purge(self, request: Request) -> Response:
+        """`DELETE /__motia/queues/{topic}`: throw away every delivery still queued for the
+        topic (a runaway's backlog); answers how many went."""
+        topic = request.path_params["topic"]
+        try:
+            purged, done = self.engine.purge_queue(topic)
+            if done is not None:
+                await done
+        except StoreFailing as exc:
+            return _unavailable(exc)
+        return JSONResponse({"topic": topic, "purged": purged})
+
     async def emit(self, request: Request) -> Response:
         try:
             body = await self._json_body(request)
@@ -389,6 +403,8 @@ class IntrospectionApi:
             trace_id = await self.engine.emit_committed(body["topic"], body.get("data"))
         except TypeError as exc:
             return _error(400, str(exc))
+        except QueueFull as exc:
+            return _error(503, str(exc))
         except StoreFailing as exc:
             return _unavailable(exc)
         return JSONResponse({"traceId": trace_id}, status_code=202)

@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class Unavailable(RuntimeError):
     """The engine lacks the capacity to run or keep this attempt right now."""
+
+
+class QueueFull(Unavailable):
+    """A run emitted more than a subscription's queue may hold."""

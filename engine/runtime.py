@@ -21,19 +21,21 @@ from engine import discovery
 from engine import events as ev
 from engine.bus import Bus
 from engine.cron import CronScheduler
+from engine.effects import QueuePurged
 from engine.events import EventHub
 from engine.execution import Executor
 from engine.flows import build_flows
 from engine.importing import Importer, ImportTimedOut
 from engine.logs import LoggingBridge, LogStore
 from engine.node.steps import NodeSteps
+from engine.overload import QueueFull
 from engine.registry import StepRegistry
 from engine.settings import Settings
 from engine.state import StateView, encode
 from engine.steps import Step, StepError, build_step, merge_errors
 from engine.stores import StoreHealth, failing_error, open_store
 from engine.streams import StreamDefinition, StreamStore, build_stream
-from engine.tracing import TraceStore
+from engine.tracing import ERROR, TraceStore
 
 ENGINE_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "motia", "asyncio", "watchfiles")
 
@@ -50,7 +52,9 @@ class Engine:
         load_dotenv(self.project_dir / ".env", override=False)
         self.events = EventHub()
         self.store = open_store(self.settings, self.project_dir)
-        self.traces = TraceStore(self.events, self.store, self.settings.memory_window)
+        self.traces = TraceStore(
+            self.events, self.store, self.settings.memory_window, self.settings.max_trace_spans
+        )
         self.logs = LogStore(self.events, self.store, self.settings.memory_window)
         self.state = StateView(self.store)
         self.stream_store = StreamStore(self.store)
@@ -62,6 +66,7 @@ class Engine:
             self.registry,
             self.settings.retry_base_s,
             self.settings.retry_max_s,
+            self.settings.max_queued,
         )
         self.executor = Executor(
             self.settings,
@@ -126,6 +131,7 @@ class Engine:
                 f"resuming {self.recovered} queued event(s) from the last run"
             )
         self.cron.start()
+        self.bus.watch.start(loop)
         if watch:
             watching = asyncio.Event()
             self._watch_task = asyncio.ensure_future(self._watch(watching))
@@ -375,6 +381,11 @@ class Engine:
     ) -> tuple[str, asyncio.Future[None] | None]:
         run = self.executor.manual_run(f"emit {topic}", data)
         self.executor.emit_from_run(run, {"topic": topic, "data": data})
+        try:
+            self.bus.check_room(run.emitted)
+        except QueueFull as exc:
+            self.executor.traces.end_span(run.span, ERROR, error={"message": str(exc)})
+            raise
         return run.trace_id, self.executor.finish_manual(run, durable=durable)
 
     def trigger_cron(self, name: str) -> str:
@@ -416,6 +427,19 @@ class Engine:
         done = self.executor.finish_manual(run)
         self.bus.forget_dead_letter(item_id)
         return done
+
+    def purge_queue(self, topic: str) -> tuple[int, asyncio.Future[None] | None]:
+        """Throw away every delivery still queued for `topic`, recorded as a manual trace
+        ("purge TOPIC"); answers how many there were and the commit to wait for. Runs already
+        under way finish, but none of them is retried. Raises `StoreFailing` while the store
+        cannot write (and then purges nothing)."""
+        run = self.executor.manual_run(f"purge {topic}", {"topic": topic})
+        run.effects.append(QueuePurged(topic))
+        done = self.executor.finish_manual(run, durable=True)
+        purged = self.bus.purge(topic)
+        self.executor.system_log.info(f"purged {purged} queued event(s) of {topic!r}")
+        self.events.publish(ev.QUEUE_PURGED, {"topic": topic, "purged": purged})
+        return purged, done
 
     def retry_dead_letter(self, item_id: str) -> str:
         item = self.bus.dlq.get(item_id)

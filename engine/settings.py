@@ -45,6 +45,8 @@ class Settings:
     """Sync threads stuck past their timeout before `def` handlers answer 503; None: the
     pool's size."""
     shutdown_grace_s: float = 10.0
+    max_queued: int = 100_000
+    max_trace_spans: int = 10_000
     import_timeout_s: float = 10.0
     failed_attempts: str = "discard"
     tape: bool = True
@@ -201,6 +203,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "thread_pool_size": _positive_int,
     "max_abandoned_threads": _positive_int,
     "shutdown_grace_s": _positive_float,
+    "max_queued": _positive_int,
+    "max_trace_spans": _positive_int,
     "import_timeout_s": _positive_float,
     "failed_attempts": _failed_attempts,
     "tape": _boolean,

@@ -109,6 +109,8 @@ class QueueConfig:
     max_retries: int = DEFAULT_MAX_RETRIES
     visibility_timeout_s: float = DEFAULT_VISIBILITY_TIMEOUT_S
     delay_s: float = 0.0
+    max_queued: int | None = None
+    """The step's own bound on its queue of each topic; None: the setting `max_queued`."""
 
 
 @dataclass(slots=True)
@@ -249,8 +251,16 @@ def _infrastructure(raw: Any) -> tuple[float | None, QueueConfig]:
         raise ValueError(
             f"infrastructure.queue.maxRetries must be a whole number >= 0, got {retries!r}"
         )
+    max_queued = queue.get("maxQueued")
+    if max_queued is not None and (
+        isinstance(max_queued, bool) or not isinstance(max_queued, int) or max_queued < 1
+    ):
+        raise ValueError(
+            f"infrastructure.queue.maxQueued must be a whole number >= 1, got {max_queued!r}"
+        )
     return timeout_s, QueueConfig(
         fifo=kind == "fifo",
+        max_queued=max_queued,
         max_retries=retries,
         visibility_timeout_s=_number(
             queue.get("visibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_S),

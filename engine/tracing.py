@@ -62,6 +62,7 @@ class Span:
         "status",
         "step",
         "trace_id",
+        "untraced",
         "written",
     )
 
@@ -92,6 +93,8 @@ class Span:
         self.state_ops: list[dict[str, Any]] | tuple[()] = ()
         self.logs: list[dict[str, Any]] | tuple[()] = ()
         self.written = False
+        self.untraced = False
+        """Past its trace's bound on spans: counted in the trace's summary, never kept."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Span:
@@ -168,11 +171,16 @@ def _appended(
 class TraceStore:
     """The newest traces in memory, every finished span on disk."""
 
-    def __init__(self, hub: EventHub, store: Persistence, memory_window: int) -> None:
+    def __init__(
+        self, hub: EventHub, store: Persistence, memory_window: int, max_spans: int = 10_000
+    ) -> None:
         self._hub = hub
         self._store = store
         self._window = memory_window
+        self._max_spans = max_spans
         self._traces: OrderedDict[str, dict[str, Span | str]] = OrderedDict()
+        self._untraced: dict[str, dict[str, Any]] = {}
+        """Per trace past its bound: the spans counted, not kept, and their steps."""
         self._unwritten: dict[str, Span] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -191,7 +199,11 @@ class TraceStore:
         if spans is None:
             spans = self._traces[span.trace_id] = {}
             if len(self._traces) > self._window:
-                self._traces.popitem(last=False)
+                evicted, _ = self._traces.popitem(last=False)
+                self._untraced.pop(evicted, None)
+        if len(spans) >= self._max_spans:
+            self._count_untraced(span)
+            return
         spans[span.span_id] = span
         self._unwritten[span.span_id] = span
         if self._flusher is None or self._flusher.done():
@@ -216,9 +228,24 @@ class TraceStore:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
 
+    def _count_untraced(self, span: Span) -> None:
+        """One trace keeps `max_spans` spans, whatever one runaway does in it; the rest are
+        counted per step, so the trace still says how much happened."""
+        span.untraced = True
+        summary = self._untraced.get(span.trace_id)
+        if summary is None:
+            summary = self._untraced[span.trace_id] = {"spans": 0, "errors": 0, "steps": {}}
+        summary["spans"] += 1
+        steps = summary["steps"]
+        steps[span.step] = steps.get(span.step, 0) + 1
+
     def end_span(self, span: Span, status: str, output: Any = None, error: Any = None) -> None:
         """Close the span and keep it: history, written whatever became of the run."""
         span.status = status
+        if span.untraced:
+            if status == ERROR:
+                self._untraced[span.trace_id]["errors"] += 1
+            return
         span.duration_ms = round(time.time() * 1000 - span.start, 3)
         span.output = output
         span.error = error
@@ -245,7 +272,7 @@ class TraceStore:
             summary = trace_summary(trace_id, spans)
             if status and summary["status"] != status:
                 continue
-            result.append(dict(summary))
+            result.append(self._with_untraced(trace_id, dict(summary)))
             if len(result) >= limit:
                 break
         return result
@@ -256,7 +283,16 @@ class TraceStore:
         if not spans:
             return None
         span_list = [_span_json(held) for held in spans.values()]
-        return self._detail(trace_id, sorted(span_list, key=lambda s: s["start"]))
+        detail = self._detail(trace_id, sorted(span_list, key=lambda s: s["start"]))
+        return self._with_untraced(trace_id, detail)
+
+    def _with_untraced(self, trace_id: str, summary: dict[str, Any]) -> dict[str, Any]:
+        """`untracedSpans`: how many spans past the bound the trace counted but did not keep
+        (`spans`, `errors` among them, and `steps`, per step)."""
+        untraced = self._untraced.get(trace_id)
+        if untraced is not None:
+            summary["untracedSpans"] = {**untraced, "steps": dict(untraced["steps"])}
+        return summary
 
     async def find(self, trace_id: str) -> dict[str, Any] | None:
         """A trace from memory, or from the disk in a thread."""

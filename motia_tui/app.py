@@ -31,7 +31,7 @@ from textual.widgets import Label, TabbedContent, TabPane
 
 from engine import events as ev
 from engine import tuning
-from engine.events import StepLoadedEvent, StepRemovedEvent, WireEvent
+from engine.events import QueueWarningData, StepLoadedEvent, StepRemovedEvent, WireEvent
 from motia_tui import messages
 from motia_tui.backlog import Backlog
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect, types_text
@@ -108,6 +108,17 @@ LINK_MARKS = {
     DISCONNECTED: "✗ disconnected",
 }
 """The header's mark of an attached workbench's link to its engine."""
+
+
+def queue_warning_text(warning: QueueWarningData) -> str:
+    """What a runaway topic's toast says, and how to throw its backlog away."""
+    topic, queued = warning["topic"], warning["queued"]
+    if warning["full"]:
+        what = (f"{topic}: {queued:,} events queued, at its bound of {warning['bound']:,}; "
+                "runs that emit to it fail and retry.")
+    else:
+        what = f"{topic}: {queued:,} events queued, growing by {warning['perSecond'] or 0:,.0f}/s."
+    return f'{what}\nPress : and choose "Purge queue {topic}" to throw them away.'
 
 
 class WorkbenchHeader(Horizontal):
@@ -424,6 +435,13 @@ class WorkbenchApp(FrameMarkingApp[int]):
                     self._notify_reload(event)
             elif event["type"] == ev.SERVER_STARTED:
                 self._show_header()
+            elif event["type"] == ev.QUEUE_WARNING:
+                self.notify(
+                    queue_warning_text(event["data"]),
+                    title="A queue is running away",
+                    severity="warning",
+                    timeout=10,
+                )
             elif event["type"] == ev.STORE_HEALTH:
                 health = event["data"]
                 failing = health["status"] != "ok"

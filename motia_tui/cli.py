@@ -1,4 +1,4 @@
-"""The `motia` command: create, dev, tui, replay, start, types and emit.
+"""The `motia` command: create, dev, tui, replay, start, types, emit and queue purge.
 
 Settings come from flags, then `MOTIA_*` variables, then `motia.toml`, then defaults; a bad
 one stops the start with a message naming it. The workbench is imported only when it is
@@ -246,6 +246,13 @@ def _remove_partial(target: Path, existed: bool) -> None:
                 child.unlink(missing_ok=True)
 
 
+def cmd_queue_purge(args: argparse.Namespace) -> int:
+    from motia_tui.queue_command import cmd_queue_purge as purge
+
+    project_dir = _project_dir(args.dir)
+    return purge(args, project_dir, _settings(args, project_dir))
+
+
 def cmd_create(args: argparse.Namespace) -> int:
     problem = _bad_project_name(args.name)
     if problem is not None:
@@ -411,6 +418,17 @@ def build_parser() -> argparse.ArgumentParser:
     types = command("types", "write types.d.ts (Handlers by step name)")
     types.add_argument("--dir", help="the project folder (default: the current one)")
     types.set_defaults(func=cmd_types)
+
+    queue = command("queue", "the queues of the topics")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True)
+    purge = queue_commands.add_parser(
+        "purge", help="throw away every event still queued for a topic")
+    purge.add_argument("topic", metavar="TOPIC")
+    purge.add_argument("--attach", metavar="URL",
+                       help="purge on this running server (default: the project's own store)")
+    purge.add_argument("--token", help="introspection token of the server to attach to")
+    purge.add_argument("--dir", help="the project folder (default: the current one)")
+    purge.set_defaults(func=cmd_queue_purge, host=None, port=None)
 
     emit = command("emit", "send an event to a running server")
     emit.add_argument("--topic", required=True, help="the topic to emit on")

@@ -2,8 +2,9 @@
 
 Besides the keys of every pane (which the app lists itself), the palette can trigger a cron
 step, emit an event to a topic (with data built from its subscriber's `input` schema), re-queue
-or drop a dead letter, open a route in Endpoints, open a trace by the first characters of its
-id, and set the Logs or Traces filter to whatever was typed. Everything goes through the
+or drop a dead letter, purge a topic's queue (asking first), open a route in Endpoints, open a
+trace by the first characters of its id, and set the Logs or Traces filter to whatever was
+typed. Everything goes through the
 `EngineSource`, so it works the same attached to a remote engine.
 """
 
@@ -52,6 +53,7 @@ class EngineCommands(Provider):
             steps = await source.steps()
             dead = await source.dlq()
             traces = await source.traces(limit=200)
+            stats = await source.stats()
         except SourceError as exc:
             app.notify(f"the palette cannot read the engine: {exc.message}", severity="error")
             return
@@ -86,6 +88,11 @@ class EngineCommands(Provider):
             commands.append(
                 (f"Drop dead letter {what}", "forget it for good (asks first)",
                  partial(_drop, app, str(item["id"]), what))
+            )
+        for topic, queued in queued_topics(stats).items():
+            commands.append(
+                (f"Purge queue {topic}", f"throw away its {queued} queued event(s) (asks first)",
+                 partial(purge_queue, app, topic, queued))
             )
         commands.append(
             ("Show errors", "the Logs pane filtered on level:error",
@@ -182,3 +189,40 @@ def _drop(app: WorkbenchApp, item_id: str, what: str) -> None:
             )
 
     app.push_screen(ConfirmScreen(f"Drop the dead letter {what}?", yes="Drop"), answered)
+
+
+def queued_topics(stats: dict[str, Any]) -> dict[str, int]:
+    """Topics with events queued, and how many, from the engine's edge counters."""
+    topics: dict[str, int] = {}
+    for edge in stats.get("edges") or []:
+        queued = int(edge.get("queued") or 0)
+        if queued:
+            topic = str(edge.get("topic"))
+            topics[topic] = topics.get(topic, 0) + queued
+    return topics
+
+
+def purge_queue(app: WorkbenchApp, topic: str, queued: int) -> None:
+    """Ask, then throw away every event queued for `topic` (a runaway's backlog)."""
+
+    async def purged() -> str:
+        count = await app.source.purge_queue(topic)
+        return f"purged {count} queued event(s) of {topic}"
+
+    async def report() -> None:
+        try:
+            what = await purged()
+        except SourceError as exc:
+            app.notify(f"purge {topic}: {exc.message}", title="Not done", severity="error",
+                       timeout=6)
+            return
+        app.notify(what, timeout=4)
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            app.run_worker(report(), group="palette")
+
+    app.push_screen(
+        ConfirmScreen(f"Throw away the {queued} event(s) queued for {topic}?", yes="Purge"),
+        answered,
+    )

@@ -725,6 +725,9 @@ class ReplaySource:
     async def drop_dlq(self, item_id: str) -> None:
         raise self._refuse("drop a dead letter")
 
+    async def purge_queue(self, topic: str) -> int:
+        raise self._refuse("purge a queue")
+
     async def emit(self, topic: str, data: Any) -> str:
         raise self._refuse("emit an event")
 

@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from engine import events as ev
 from engine.events import Subscription, WireEvent
+from engine.overload import QueueFull
 from engine.server import build_server
 from engine.settings import Settings
 from engine.state import StateError
@@ -121,6 +122,10 @@ class EngineSource(Protocol):
 
     async def drop_dlq(self, item_id: str) -> None:
         """Drop a dead letter; the engine records the drop as a manual trace."""
+        ...
+
+    async def purge_queue(self, topic: str) -> int:
+        """Throw away every event still queued for a topic; answers how many went."""
         ...
 
     async def emit(self, topic: str, data: Any) -> str: ...
@@ -321,10 +326,19 @@ class LocalSource:
         if done is not None:
             await done
 
+    async def purge_queue(self, topic: str) -> int:
+        try:
+            purged, done = self.engine.purge_queue(topic)
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
+        if done is not None:
+            await done
+        return purged
+
     async def emit(self, topic: str, data: Any) -> str:
         try:
             return self.engine.emit(topic, data)
-        except StoreFailing as exc:
+        except (StoreFailing, QueueFull) as exc:
             raise SourceError(str(exc), 503) from None
 
     async def trigger_cron(self, name: str) -> str:
@@ -650,6 +664,10 @@ class RemoteSource:
 
     async def drop_dlq(self, item_id: str) -> None:
         await self._call("DELETE", f"dlq/{_segment(item_id)}")
+
+    async def purge_queue(self, topic: str) -> int:
+        answer = await self._object("DELETE", f"queues/{_segment(topic)}")
+        return int(answer.get("purged", 0))
 
     async def emit(self, topic: str, data: Any) -> str:
         return await self._trace_id("emit", {"topic": topic, "data": data})

@@ -149,6 +149,11 @@ class Persistence(Protocol):
         after an outage); they leave the queue through `DeliveryDone` effects."""
         ...
 
+    def queue_depths(self) -> dict[tuple[str, str], int]:
+        """How many committed deliveries each (topic, subscribing step) has queued (what
+        `motia queue purge` reports on a store no server is running on)."""
+        ...
+
     def dead_letters(self) -> list[DeadLettered]: ...
 
     def claim_tick(self, step: str, tick: float) -> MaybeAwaitable:

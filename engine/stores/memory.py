@@ -18,6 +18,7 @@ from engine.effects import (
     EventQueued,
     History,
     LogRecord,
+    QueuePurged,
     SpanRecord,
 )
 from engine.stores.base import HealthListener, LocalQueue, StoreFailing, StoreHealth
@@ -69,6 +70,9 @@ class MemoryStore(LocalQueue, Planes):
                 dead[effect.id] = effect
             elif kind is DeadLetterRemoved:
                 dead.pop(effect.id, None)
+            elif kind is QueuePurged:
+                for queued_id in [i for i, q in queue.items() if q.topic == effect.topic]:
+                    del queue[queued_id]
         if not durable:
             return None
         future = (self._loop or asyncio.get_running_loop()).create_future()
@@ -92,6 +96,13 @@ class MemoryStore(LocalQueue, Planes):
 
     def claim_queued(self) -> list[EventQueued]:
         return sorted(self._queue.values(), key=lambda queued: queued.seq)
+
+    def queue_depths(self) -> dict[tuple[str, str], int]:
+        depths: dict[tuple[str, str], int] = {}
+        for queued in self._queue.values():
+            edge = (queued.topic, queued.step)
+            depths[edge] = depths.get(edge, 0) + 1
+        return depths
 
     def dead_letters(self) -> list[DeadLettered]:
         return sorted(self._dead.values(), key=lambda dead: dead.failed_at)

@@ -26,6 +26,7 @@ from engine.effects import (
     DeliveryFailed,
     EventQueued,
     LogRecord,
+    QueuePurged,
     SpanRecord,
     StateClear,
     StateDelete,
@@ -125,8 +126,10 @@ async def queued_ids(store: Persistence) -> list[str]:
     return [q.id for q in got]
 
 
-def queued(delivery_id: str, seq: int = 1, attempt: int = 1) -> EventQueued:
-    return EventQueued(delivery_id, seq, "topic", "Step", '{"n": 1}', "t1", None, attempt, 0.0)
+def queued(
+    delivery_id: str, seq: int = 1, attempt: int = 1, topic: str = "topic", step: str = "Step"
+) -> EventQueued:
+    return EventQueued(delivery_id, seq, topic, step, '{"n": 1}', "t1", None, attempt, 0.0)
 
 
 def dead(delivery_id: str) -> DeadLettered:
@@ -186,6 +189,26 @@ async def test_deliveries_are_claimed_until_done_or_dead(local_store: Persistenc
     )
     await commit(store, DeadLetterRemoved("d3"))
     assert store.dead_letters() == []
+
+
+async def test_a_purge_empties_one_topic_for_every_subscriber(local_store: Persistence) -> None:
+    store = local_store
+    await commit(
+        store,
+        queued("a1", 1, topic="fan", step="A"),
+        queued("b1", 2, topic="fan", step="B"),
+        queued("k1", 3, topic="keep", step="A"),
+    )
+    assert store.queue_depths() == {("fan", "A"): 1, ("fan", "B"): 1, ("keep", "A"): 1}
+    await commit(store, queued("a2", 4, topic="fan", step="A"), QueuePurged("fan"))
+    assert [q.id for q in store.claim_queued()] == ["k1"]
+    assert store.queue_depths() == {("keep", "A"): 1}
+
+
+async def test_what_is_queued_after_a_purge_in_the_same_unit_stays(local_store: Persistence) -> None:
+    store = local_store
+    await commit(store, QueuePurged("fan"), queued("a3", 5, topic="fan", step="A"))
+    assert [q.id for q in store.claim_queued()] == ["a3"]
 
 
 async def test_a_delivery_queued_and_done_in_one_unit_is_not_claimed(

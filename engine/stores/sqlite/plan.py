@@ -32,6 +32,7 @@ from engine.effects import (
     DeliveryFailed,
     EventQueued,
     LogRecord,
+    QueuePurged,
     SpanRecord,
     StateClear,
     StateDelete,
@@ -100,6 +101,10 @@ QUEUE_DELETE = (
     "DELETE FROM queue WHERE id = ?",
     "DELETE FROM queue WHERE id IN (SELECT value->>0 FROM json_each(?))",
 )
+QUEUE_PURGE = (
+    "DELETE FROM queue WHERE topic = ?",
+    "DELETE FROM queue WHERE topic IN (SELECT value->>0 FROM json_each(?))",
+)
 QUEUE_UPDATE: tuple[str, str | None] = (
     "UPDATE queue SET attempt = ?, not_before = ? WHERE id = ?",
     None,
@@ -137,6 +142,7 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     state: dict[str, dict[str, str | None]] = {}
     items: dict[tuple[str, str, str], str | None] = {}
     queue: dict[str, tuple[int, Any, bool]] = {}
+    purged: dict[str, None] = {}
     dead: dict[str, DeadLettered | None] = {}
     spans: dict[tuple[str, str], SpanRecord] = {}
     rewritten: list[tuple[str, str]] = []
@@ -187,6 +193,13 @@ def plan(effects: Iterable[Any]) -> list[Call]:
             dead[effect.id] = effect
         elif kind is DeadLetterRemoved:
             dead[effect.id] = None
+        elif kind is QueuePurged:
+            # Rows queued earlier in this transaction go with it; the purge runs before the
+            # inserts, so rows queued after it stay.
+            for delivery_id, (op, queued, _fresh) in list(queue.items()):
+                if op == _INSERT and queued.topic == effect.topic:
+                    queue[delivery_id] = (_NOTHING, None, True)
+            purged[effect.topic] = None
         else:
             raise TypeError(f"not an effect: {effect!r}")
     calls: list[Call] = []
@@ -206,6 +219,8 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     if items:
         _add(calls, ITEM_DELETE, [key for key, raw in items.items() if raw is None])
         _add(calls, ITEM_SET, [(*key, raw) for key, raw in items.items() if raw is not None])
+    if purged:
+        _add(calls, QUEUE_PURGE, [(topic,) for topic in purged])
     if queue:
         inserts: list[Sequence[Any]] = []
         updates: list[Sequence[Any]] = []

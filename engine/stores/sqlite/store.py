@@ -381,6 +381,14 @@ class SqliteStore(LocalQueue, Planes):
             )
         ]
 
+    def queue_depths(self) -> dict[tuple[str, str], int]:
+        return {
+            (topic, step): count
+            for topic, step, count in self._select(
+                "SELECT topic, step, count(*) FROM queue GROUP BY topic, step"
+            )
+        }
+
     def dead_letters(self) -> list[DeadLettered]:
         return [
             DeadLettered(*row)
