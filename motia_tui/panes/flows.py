@@ -138,6 +138,7 @@ class FlowsPane(Vertical):
         Binding("minus", "zoom(-1)", "Zoom out", id="flows-zoom-out"),
         Binding("p", "toggle_panel", "Panel", id="flows-toggle-panel"),
         Binding("s", "pick_flow", "Pick flow", show=False, id="flows-pick-flow"),
+        Binding("x", "purge_queue", "Purge queue", show=False, id="flows-purge-queue"),
     ]
 
     class _Loaded(Message):
@@ -437,6 +438,35 @@ class FlowsPane(Vertical):
                 ConfirmScreen(f"Run cron step {name} now?", yes="Trigger now", no="Cancel"),
                 answered,
             )
+
+    def action_purge_queue(self) -> None:
+        """Throw away what is queued for the selected step's topics (a runaway's backlog),
+        asking first."""
+        step = self.model.steps.get(self.query_one(FlowCanvas).selected or "")
+        topics = [str(topic) for topic in (step or {}).get("subscribes") or []]
+        if step is None or not topics:
+            self.notify("select an event step to purge the queues of its topics",
+                        title="Purge queue")
+            return
+        names = ", ".join(topics)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._purge(topics)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Throw away every event queued for {names}?", yes="Purge"), answered
+        )
+
+    @work(group="flows-purge")
+    async def _purge(self, topics: list[str]) -> None:
+        for topic in topics:
+            try:
+                purged = await self.source.purge_queue(topic)
+            except Exception as exc:
+                self.notify(f"{topic}: {exc}", title="Purge failed", severity="error")
+            else:
+                self.notify(f"purged {purged} queued event(s) of {topic}", title="Purge queue")
 
     @work(group="flows-cron")
     async def _trigger(self, name: str) -> None:

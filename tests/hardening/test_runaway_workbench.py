@@ -17,6 +17,7 @@ from test_runaway_queues import FAN
 from engine.settings import Settings
 from motia_tui.source import LocalSource
 from motia_tui.widgets.confirm import ConfirmScreen
+from motia_tui.widgets.flow_canvas import FlowCanvas
 
 
 async def test_a_full_queue_is_toasted_and_purged_from_the_palette(
@@ -46,4 +47,32 @@ async def test_a_full_queue_is_toasted_and_purged_from_the_palette(
 
         await wait_for(purged, what="the purge to be told")
         assert purged()[0].endswith("queued event(s) of fan")
+        await wait_for(lambda: engine.bus.depth("fan", "Fan") == 0, what="an empty queue")
+
+
+async def test_x_on_a_step_in_flows_purges_the_queues_of_its_topics(
+    project: Callable[[dict[str, str]], Path],
+) -> None:
+    project_dir = project({"steps/fan_step.py": FAN})
+    settings = Settings(store=":memory:", max_queued=50, retry_base_s=0.05, retry_max_s=0.1)
+    source = LocalSource(project_dir, settings, "127.0.0.1", 0, watch=False)
+    engine = source.engine
+    async with workbench(source) as (app, pilot):
+        app.action_show_tab("flows")
+        graph = app.panes["flows"].query_one(FlowCanvas)
+        await wait_for(lambda: graph.selected == "Fan", what="the Fan step selected")
+        graph.focus()
+        await source.emit("fan", {})
+        await wait_for(lambda: engine.bus.depth("fan", "Fan") >= 40, what="a backlog")
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+
+        def purged() -> list[str]:
+            return [n.message for n in app._notifications if n.message.startswith("purged ")]
+
+        await wait_for(purged, what="the purge to be told")
+        (project_dir / "stop").touch()
+        assert purged()[0].endswith("queued event(s) of fan")
+        assert int(purged()[0].split()[1]) >= 30
         await wait_for(lambda: engine.bus.depth("fan", "Fan") == 0, what="an empty queue")
