@@ -83,12 +83,23 @@ def test_a_step_looping_at_import_neither_stops_serving_nor_sigterm(
         assert time.monotonic() - signalled < 5
 
 
+MARKS_AND_LOOPS = """
+    from pathlib import Path
+
+    config = {"type": "api", "name": "Loops", "path": "/loops", "method": "GET"}
+    (Path(__file__).resolve().parent.parent / "importing").touch()
+    while True:
+        pass
+"""
+
+
 def test_sigterm_while_a_step_is_stuck_at_import_stops_at_once(
     project: Callable[[dict[str, str]], Path],
 ) -> None:
-    project_dir = project({"steps/ping_step.py": PING, "steps/loops_step.py": LOOPS})
+    project_dir = project({"steps/ping_step.py": PING, "steps/loops_step.py": MARKS_AND_LOOPS})
     with motia(["dev", "--no-tui"], project_dir, {"MOTIA_IMPORT_TIMEOUT_S": "120"}) as running:
-        time.sleep(3)  # starting, and stuck in the import
+        running.wait_until(lambda: (project_dir / "importing").exists(), timeout=60)
+        time.sleep(0.5)
         assert running.process.poll() is None
         signalled = time.monotonic()
         running.process.send_signal(signal.SIGTERM)
