@@ -33,7 +33,7 @@ SLEEPS = """
     import time
 
     config = {"type": "api", "name": "Sleeps", "path": "/sleeps", "method": "GET"}
-    time.sleep(3)
+    time.sleep(6)
 
     async def handler(req, ctx):
         return {"status": 200, "body": {"slept": True}}
@@ -121,11 +121,13 @@ async def ping_latencies(client: httpx.AsyncClient, until: Callable[[], bool]) -
     return latencies
 
 
-@pytest.mark.parametrize("source", [SLEEPS, WAITS], ids=["sleeps 3 s", "never ends"])
+@pytest.mark.parametrize("source", [SLEEPS, WAITS], ids=["sleeps 6 s", "never ends"])
 async def test_a_hot_reload_of_a_slow_import_does_not_stall_requests(
     released: Path, source: str
 ) -> None:
-    settings = Settings(store=":memory:", import_timeout_s=4)
+    """Imported on the loop, the file held every request for its whole 6 s (or for ever);
+    off it, the pings go on (the bound leaves room for a loaded machine's hiccups)."""
+    settings = Settings(store=":memory:", import_timeout_s=8)
     async with served(released, settings, watch=True) as (engine, client):
         step = released / "steps" / "slow_step.py"
         write_files(released, {"steps/slow_step.py": source})
@@ -137,7 +139,7 @@ async def test_a_hot_reload_of_a_slow_import_does_not_stall_requests(
         latencies = await ping_latencies(client, settled)
         assert settled(), "the reload never ended"
         assert len(latencies) > 10
-        assert max(latencies) < 1.0, max(latencies)
+        assert max(latencies) < 3.0, max(latencies)
 
 
 async def test_a_fixed_file_loads_while_its_stuck_import_still_runs(released: Path) -> None:
