@@ -428,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="purge on this running server (default: the project's own store)")
     purge.add_argument("--token", help="introspection token of the server to attach to")
     purge.add_argument("--dir", help="the project folder (default: the current one)")
+    _redis_flag(purge)
     purge.set_defaults(func=cmd_queue_purge, host=None, port=None)
 
     emit = command("emit", "send an event to a running server")

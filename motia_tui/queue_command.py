@@ -4,7 +4,8 @@ With `--attach URL` it asks the running server (`DELETE /__motia/queues/{topic}`
 forgets the deliveries in memory too. Without, it opens the project's own store, for a server
 that is stopped (a runaway whose backlog would resume at the next start): a server still
 running on the project would keep the deliveries it holds in memory, so then it refuses and
-names `--attach`.
+names `--attach`. A shared queue (several workers on one store) is purged in the store while
+the workers run: each of them still runs, once, what it had already taken.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import httpx
 
 from engine.effects import QueuePurged
 from engine.settings import Settings
-from engine.stores import StoreError, open_store
+from engine.stores import Persistence, StoreError, StoreFailing, open_store
 
 
 def cmd_queue_purge(args: argparse.Namespace, project_dir: Path, settings: Settings) -> int:
@@ -54,25 +55,40 @@ def _server_running(settings: Settings) -> str | None:
 
 
 def _purge_store(project_dir: Path, settings: Settings, topic: str) -> int:
-    if settings.store_path(project_dir) is None:
+    if not settings.redis_url and settings.store_path(project_dir) is None:
         print('motia queue purge: the store is ":memory:", which keeps no queue between runs; '
               "pass --attach URL to purge a running server's", file=sys.stderr)
         return 2
-    running = _server_running(settings)
-    if running is not None:
-        print(f"motia queue purge: a server answers on {running}, and would keep running the "
-              f"events it holds: pass --attach {running} (and --token T if it needs one)",
-              file=sys.stderr)
-        return 1
     try:
         store = open_store(settings, project_dir)
     except StoreError as exc:
         print(f"motia queue purge: {exc}", file=sys.stderr)
         return 1
+    running = None if store.shared_queue else _server_running(settings)
+    if running is not None:
+        asyncio.run(store.close())
+        print(f"motia queue purge: a server answers on {running}, and would keep running the "
+              f"events it holds: pass --attach {running} (and --token T if it needs one)",
+              file=sys.stderr)
+        return 1
+    try:
+        purged = asyncio.run(_purge(store, topic))
+    except StoreFailing as exc:
+        print(f"motia queue purge: {exc}", file=sys.stderr)
+        return 1
+    print(f"purged {purged} queued event(s) of {topic!r} from {store.health.location}")
+    return 0
+
+
+async def _purge(store: Persistence, topic: str) -> int:
+    """The purge committed durably before the store closes: a shared store sends its
+    units from the loop it was started on."""
+    store.start(asyncio.get_running_loop(), lambda _health: None)
     try:
         purged = sum(n for (queued, _step), n in store.queue_depths().items() if queued == topic)
-        store.commit([QueuePurged(topic)], False, store.epoch)
+        done = store.commit([QueuePurged(topic)], True, store.epoch)
+        if done is not None:
+            await done
+        return purged
     finally:
-        asyncio.run(store.close())
-    print(f"purged {purged} queued event(s) of {topic!r} from {settings.store_path(project_dir)}")
-    return 0
+        await store.close()

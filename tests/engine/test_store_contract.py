@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,13 +112,15 @@ async def commit(store: Persistence, *effects: Any) -> None:
     await done
 
 
-async def queued_ids(store: Persistence) -> list[str]:
+async def queued_ids(
+    store: Persistence, edges: tuple[tuple[str, str], ...] = (("topic", "Step"),)
+) -> list[str]:
     """The deliveries waiting in the store: listed by an embedded one, handed out by a
-    shared queue's consumer to the steps subscribed."""
+    shared queue's consumer to the steps subscribed (`edges`: topic and step)."""
     if not store.shared_queue:
         return [q.id for q in store.claim_queued()]
     got: list[EventQueued] = []
-    store.subscribe([Subscription("topic", "Step", False, 900.0)])
+    store.subscribe([Subscription(topic, step, False, 900.0) for topic, step in edges])
     store.serve(got.append)
     for _ in range(300):
         if got:
@@ -191,8 +194,7 @@ async def test_deliveries_are_claimed_until_done_or_dead(local_store: Persistenc
     assert store.dead_letters() == []
 
 
-async def test_a_purge_empties_one_topic_for_every_subscriber(local_store: Persistence) -> None:
-    store = local_store
+async def test_a_purge_empties_one_topic_for_every_subscriber(store: Persistence) -> None:
     await commit(
         store,
         queued("a1", 1, topic="fan", step="A"),
@@ -201,14 +203,23 @@ async def test_a_purge_empties_one_topic_for_every_subscriber(local_store: Persi
     )
     assert store.queue_depths() == {("fan", "A"): 1, ("fan", "B"): 1, ("keep", "A"): 1}
     await commit(store, queued("a2", 4, topic="fan", step="A"), QueuePurged("fan"))
-    assert [q.id for q in store.claim_queued()] == ["k1"]
+    assert store.queue_depths() == {("keep", "A"): 1}
+    edges = (("fan", "A"), ("fan", "B"), ("keep", "A"))
+    assert await queued_ids(store, edges) == ["k1"]
+
+
+async def test_a_purge_takes_the_retries_waiting_for_their_time(store: Persistence) -> None:
+    later = EventQueued("r1", 1, "fan", "A", "{}", "t1", None, 2, time.time() + 60)
+    await commit(store, later, queued("k1", 2, topic="keep", step="A"))
+    assert store.queue_depths() == {("fan", "A"): 1, ("keep", "A"): 1}
+    await commit(store, QueuePurged("fan"))
     assert store.queue_depths() == {("keep", "A"): 1}
 
 
-async def test_what_is_queued_after_a_purge_in_the_same_unit_stays(local_store: Persistence) -> None:
-    store = local_store
+async def test_what_is_queued_after_a_purge_in_the_same_unit_stays(store: Persistence) -> None:
     await commit(store, QueuePurged("fan"), queued("a3", 5, topic="fan", step="A"))
-    assert [q.id for q in store.claim_queued()] == ["a3"]
+    assert store.queue_depths() == {("fan", "A"): 1}
+    assert await queued_ids(store, (("fan", "A"),)) == ["a3"]
 
 
 async def test_a_delivery_queued_and_done_in_one_unit_is_not_claimed(

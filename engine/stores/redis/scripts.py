@@ -12,6 +12,11 @@ A batch travels as one JSON argument:
 "o": [op, ...], "n": [notice, ...]}]}`; the script answers one status per unit (1 applied,
 0 discarded because another worker owns its entry now) and publishes what it applied on the
 changes channel, so every worker's mirror and live clients follow in commit order.
+
+A purge deletes its topic's entries from the stream and its retries from the sorted set, but
+leaves the consumer groups' pending lists alone: a run already under way on some worker still
+commits, and its entry, gone from the stream, is not retried (`gone`); a worker that gives
+up on it still keeps its dead letter, the record of a run that failed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ local status = {}
 local changed = {}
 local notices = {}
 local queued = 0
+local gone = {}
 local function enqueue(op)
+  if gone[op[4]] then return end
+  redis.call('SADD', p .. ':topics', op[2])
   local fields = {'id', op[4], 'step', op[3], 'seq', op[5], 'data', op[6], 'trace', op[7],
                   'parent', op[8], 'attempt', op[9]}
   local delay = tonumber(op[10])
@@ -35,6 +43,22 @@ local function enqueue(op)
   else
     redis.call('XADD', p .. ':topic:' .. op[2], '*', unpack(fields))
     queued = queued + 1
+  end
+end
+local function purge(topic)
+  local key = p .. ':topic:' .. topic
+  while true do
+    local rows = redis.call('XRANGE', key, '-', '+', 'COUNT', 1000)
+    if #rows == 0 then break end
+    local ids = {}
+    for i, row in ipairs(rows) do
+      ids[i] = row[1]
+      redis.call('HDEL', p .. ':attempts', row[2][2])
+    end
+    redis.call('XDEL', key, unpack(ids))
+  end
+  for _, member in ipairs(redis.call('ZRANGE', p .. ':retry', 0, -1)) do
+    if cjson.decode(member)[1] == topic then redis.call('ZREM', p .. ':retry', member) end
   end
 end
 for ui, unit in ipairs(batch.u) do
@@ -50,6 +74,7 @@ for ui, unit in ipairs(batch.u) do
   else
     status[ui] = 1
     for _, a in ipairs(unit.a) do
+      if #redis.call('XRANGE', a[1], a[3], a[3]) == 0 then gone[a[5]] = true end
       if a[4] ~= 'hold' then
         redis.call('XACK', a[1], a[2], a[3])
         redis.call('XDEL', a[1], a[3])
@@ -82,6 +107,8 @@ for ui, unit in ipairs(batch.u) do
         enqueue(op)
       elseif k == 'h' then
         redis.call('HSET', p .. ':attempts', op[2], op[3])
+      elseif k == 'p' then
+        purge(op[2])
       elseif k == 'x' then
         local entry = redis.call('XADD', p .. ':dlq', '*', 'id', op[2], 'd', op[3])
         redis.call('HSET', p .. ':dlq-index', op[2], entry)
@@ -92,7 +119,7 @@ for ui, unit in ipairs(batch.u) do
           redis.call('HDEL', p .. ':dlq-index', op[2])
         end
       end
-      if k ~= 'q' and k ~= 'h' then
+      if k ~= 'q' and k ~= 'h' and k ~= 'p' then
         changed[#changed + 1] = {op, unit.q}
       end
     end

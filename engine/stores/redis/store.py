@@ -51,6 +51,7 @@ from engine.stores.base import (
 from engine.stores.layered import Planes
 from engine.stores.redis import history, scripts
 from engine.stores.redis.consumer import Consumer, stop_if_cancelled
+from engine.stores.redis.depths import queue_depths
 from engine.stores.redis.units import Claim, build_unit, dead_letter_from
 
 _log = logging.getLogger("motia.store")
@@ -435,6 +436,14 @@ class RedisStore(Planes):
     def claim_queued(self) -> list[EventQueued]:
         """The shared queue hands deliveries out through `serve`, never all at once."""
         return []
+
+    def queue_depths(self) -> dict[tuple[str, str], int]:
+        """Committed entries still on each topic's stream (undelivered or pending with some
+        worker) plus retries waiting for their time, counted per addressed step (blocking)."""
+        try:
+            return queue_depths(self._sync, self.prefix)
+        except RedisError as exc:
+            raise StoreFailing(f"Redis: {exc}") from None
 
     def dead_letters(self) -> list[DeadLettered]:
         return sorted(self._dead.values(), key=lambda dead: dead.failed_at)

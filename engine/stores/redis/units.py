@@ -21,6 +21,7 @@ from engine.effects import (
     DeliveryFailed,
     Effect,
     EventQueued,
+    QueuePurged,
     StateClear,
     StateDelete,
     StateSet,
@@ -126,4 +127,6 @@ def build_unit(
             ops.append(["x", effect.id, dead_letter_json(effect)])
         elif kind is DeadLetterRemoved:
             ops.append(["y", effect.id])
+        elif kind is QueuePurged:
+            ops.append(["p", effect.topic])
     return {"q": seq, "a": acks, "o": ops, "n": []}
