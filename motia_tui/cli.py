@@ -420,10 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     types.set_defaults(func=cmd_types)
 
     queue = command("queue", "the queues of the topics")
-    queue_commands = queue.add_subparsers(dest="queue_command", required=True)
+    queue_commands = queue.add_subparsers(
+        dest="queue_command", required=True, metavar="purge",
+        help="purge: throw away every event still queued for a topic")
     purge = queue_commands.add_parser(
-        "purge", help="throw away every event still queued for a topic")
-    purge.add_argument("topic", metavar="TOPIC")
+        "purge", help="throw away every event still queued for a topic",
+        description="throw away every event still queued for a topic")
+    purge.add_argument("topic", metavar="TOPIC", help="the topic whose queue to empty")
     purge.add_argument("--attach", metavar="URL",
                        help="purge on this running server (default: the project's own store)")
     purge.add_argument("--token", help="introspection token of the server to attach to")

@@ -13,7 +13,9 @@ from test_cli import MOTIA, free_port, running, wait_for_line
 
 from motia_tui.cli import build_parser
 
-COMMANDS = ["create", "types", "dev", "tui", "demo", "replay", "start", "emit", "openapi"]
+COMMANDS = [
+    "create", "types", "dev", "tui", "demo", "replay", "start", "emit", "openapi", "queue",
+]
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:
