@@ -220,7 +220,19 @@ Effect = (
 )
 """What an attempt changes: committed all together, or (a failed attempt) not at all."""
 
-History = SpanRecord | LogRecord
+class TriggerRecord:
+    """What started a trace, whole (`engine.triggers`), to send again; `size` bounds the store."""
+
+    __slots__ = ("data", "size", "time", "trace_id")
+
+    def __init__(self, trace_id: str, time: float, data: str) -> None:
+        self.trace_id = trace_id
+        self.time = time
+        self.data = data
+        self.size = len(data)
+
+
+History = SpanRecord | LogRecord | TriggerRecord
 """What happened: always kept, committed when the disk allows, never a reason to fail a run."""
 
 STATE_EFFECTS = (StateSet, StateDelete, StateClear)

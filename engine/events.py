@@ -95,6 +95,11 @@ class SpanData(TypedDict):
     deliveryId: NotRequired[str]
     output: NotRequired[Any]
     error: NotRequired[Any]
+    topic: NotRequired[str]
+    """The topic an event step's input came on."""
+    rerunOf: NotRequired[dict[str, str]]
+    """On a root span: the trace (and span) this trace re-ran."""
+    imported: NotRequired[bool]
 
 
 class StateChangeData(TypedDict):

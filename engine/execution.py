@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import events as ev
-from engine import jsonio
+from engine import jsonio, triggers
 from engine.bus import Bus, Delivery
 from engine.context import FlowContext
 from engine.effects import (
@@ -47,7 +47,7 @@ from engine.steps import Step
 from engine.stores import Persistence, StoreFailing
 from engine.streams import CREATE, DELETE, EVENT, UPDATE, StreamDefinition, StreamStore, call_custom
 from engine.sync_pool import SyncPool
-from engine.tracing import ERROR, OK, Span, TraceStore, new_id
+from engine.tracing import ERROR, OK, Span, TraceStore, new_id, op_value
 
 LOST_REDELIVERIES = 5
 """Deliveries of one event in a row whose handler's process died before they count as a
@@ -92,6 +92,12 @@ def _through(
         return result
 
     return call
+
+
+def _traced(raw: Any) -> Any:
+    """A stored value as a span keeps it, or None: nothing stored, or a networked adapter's
+    awaitable, whose value the span then does without."""
+    return op_value(jsonio.loads(raw), raw) if isinstance(raw, str) else None
 
 
 def _observed(done: asyncio.Future[None] | None) -> asyncio.Future[None] | None:
@@ -173,6 +179,8 @@ class Executor:
         delivery_id: str | None = None,
     ) -> Run:
         span = Span(trace_id or new_id(), parent_id, step.name, kind, attempt, input_, delivery_id)
+        if parent_id is None and trace_id is None:
+            span.rerun_of = triggers.current_rerun()
         self.traces.start_span(span)
         counters = self.stats.get(step.name)
         if counters is None:
@@ -312,6 +320,7 @@ class Executor:
             delivery.attempt,
             delivery.id,
         )
+        run.span.topic = delivery.topic
         if step.input_schema is not None:
             problems = step.input_schema.errors(data)
             if problems:
@@ -410,6 +419,8 @@ class Executor:
     def fire_cron(self, step: Step, trace_id: str | None = None) -> str:
         """Start a cron run now (a tick or a manual trigger); answer its trace id."""
         run = self.begin(step, "cron", None, trace_id)
+        if trace_id is None:
+            triggers.record(self.store, run.trace_id, triggers.cron_trigger(step.name))
         task = asyncio.ensure_future(self._cron_run(step, run))
         self._cron_runs.add(task)
         task.add_done_callback(self._cron_runs.discard)
@@ -459,6 +470,8 @@ class Executor:
     def manual_run(self, what: str, input_: Any = None, trace_id: str | None = None) -> Run:
         """A span for something a person did (an emit, a state edit), so traces show it."""
         span = Span(trace_id or new_id(), None, what, "manual", 1, input_)
+        if trace_id is None:
+            span.rerun_of = triggers.current_rerun()
         self.traces.start_span(span)
         return Run(what, [], span, self.store.epoch)
 
@@ -527,7 +540,16 @@ class Executor:
             run.effects.append(delivery.queued())
         run.emitted.extend(deliveries)
 
-    def _state_changed(self, run: Run, op: str, group: str, key: str | None, value: Any) -> None:
+    def _state_changed(
+        self,
+        run: Run,
+        op: str,
+        group: str,
+        key: str | None,
+        value: Any,
+        previous: Any = None,
+    ) -> None:
+        """Announce a change (once the run succeeds) and trace it with the value it replaced."""
         change = {
             "op": op,
             "group": group,
@@ -537,7 +559,10 @@ class Executor:
         }
         if op == "set":
             change["value"] = value
-        run.span.add_op({k: v for k, v in change.items() if k not in ("traceId", "step")})
+        traced = {k: v for k, v in change.items() if k not in ("traceId", "step")}
+        if previous is not None:
+            traced["previous"] = previous
+        run.span.add_op(traced)
         if self.keep:
             self.hub.publish(ev.STATE_CHANGE, change)
         else:
@@ -554,7 +579,10 @@ class Executor:
     def state_get(self, run: Run, group: str, key: str) -> Any:
         raw = self._state_raw(run, group, key)
         value = None if raw is None else jsonio.loads(raw)
-        run.span.add_op({"op": "get", "group": group, "key": key, "found": value is not None})
+        op = {"op": "get", "group": group, "key": key, "found": value is not None}
+        if raw is not None:
+            op["value"] = op_value(value, raw)
+        run.span.add_op(op)
         if self.settings.state_get == "wrapped":
             if value is None:
                 return {"data": None}
@@ -565,11 +593,12 @@ class Executor:
     def state_set(self, run: Run, group: str, key: str, value: Any) -> Any:
         group, key = str(group), str(key)
         raw = encode(value)
+        previous = self._state_raw(run, group, key)
         self._effect(run, StateSet(group, key, raw))
         if not self.keep:
             run.state_overlay().put(group, key, raw)
         stored = jsonio.loads(raw)
-        self._state_changed(run, "set", group, key, stored)
+        self._state_changed(run, "set", group, key, stored, _traced(previous))
         return stored
 
     def state_delete(self, run: Run, group: str, key: str) -> Any:
@@ -580,22 +609,35 @@ class Executor:
         self._effect(run, StateDelete(group, key))
         if not self.keep:
             run.state_overlay().put(group, key, None)
-        self._state_changed(run, "delete", group, key, None)
+        self._state_changed(run, "delete", group, key, None, _traced(raw))
         return jsonio.loads(raw)
 
     def state_get_group(self, run: Run, group: str) -> list[Any]:
-        run.span.add_op({"op": "getGroup", "group": group})
         items = self.store.state_group(group)
         if run.state is not None:
             items = run.state.merge(group, items)
-        return [jsonio.loads(raw) for raw in items.values()]
+        values = {key: jsonio.loads(raw) for key, raw in items.items()}
+        run.span.add_op(
+            {
+                "op": "getGroup",
+                "group": group,
+                "items": {key: op_value(values[key], raw) for key, raw in items.items()},
+            }
+        )
+        return list(values.values())
 
     def state_clear(self, run: Run, group: str) -> None:
         group = str(group)
+        items = self.store.state_group(group)
+        if run.state is not None and isinstance(items, dict):
+            items = run.state.merge(group, items)
         self._effect(run, StateClear(group))
         if not self.keep:
             run.state_overlay().clear(group)
-        self._state_changed(run, "clear", group, None, None)
+        previous = None
+        if isinstance(items, dict):
+            previous = {key: _traced(raw) for key, raw in items.items()}
+        self._state_changed(run, "clear", group, None, None, previous)
 
     def _stream(self, name: str) -> StreamDefinition:
         definition = self.stream_definitions.get(name)

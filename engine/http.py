@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from engine import jsonio
+from engine import jsonio, triggers
 from engine.execution import GENERIC_ERROR, error_info
 from engine.introspect import health_body, refuse_websocket
 from engine.masking import visible_headers
@@ -173,7 +173,7 @@ class ApiRouter:
             await self._unavailable(send, failing_error(health), [])
             return
         try:
-            request, span_input = await self._request(scope, receive, step, path_params)
+            request, span_input, raw = await self._request(scope, receive, step, path_params)
         except BodyRejected as exc:
             trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
             await send_json(
@@ -186,7 +186,10 @@ class ApiRouter:
         except RequestError as exc:
             await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
             return
-        await self._run(step, request, span_input, send)
+        trigger = triggers.api_trigger(
+            method, path, scope.get("query_string", b""), request["headers"], raw
+        )
+        await self._run(step, request, span_input, send, trigger)
 
     async def _unavailable(
         self, send: Send, exc: StoreFailing, extra: list[tuple[bytes, bytes]], trace_id: str = ""
@@ -252,8 +255,8 @@ class ApiRouter:
 
     async def _request(
         self, scope: Scope, receive: Receive, step: Step, path_params: dict[str, str]
-    ) -> tuple[ApiRequest, dict[str, Any]]:
-        """The request, and what its span keeps of it."""
+    ) -> tuple[ApiRequest, dict[str, Any], bytes]:
+        """The request, what its span keeps of it, and its body as it came."""
         headers: dict[str, str] = {}
         header_bytes = 0
         for raw_name, raw_value in scope["headers"]:
@@ -284,7 +287,7 @@ class ApiRouter:
             method=scope["method"],
             path=scope["path"],
         )
-        return request, span_input
+        return request, span_input, raw
 
     def _span_input(
         self,
@@ -311,12 +314,18 @@ class ApiRouter:
         }
 
     async def _run(
-        self, step: Step, request: ApiRequest, span_input: dict[str, Any], send: Send
+        self,
+        step: Step,
+        request: ApiRequest,
+        span_input: dict[str, Any],
+        send: Send,
+        trigger: dict[str, Any],
     ) -> None:
         executor = self._executor
         method = request["method"]
         limit = self._span_bytes
         run = executor.begin(step, "api", span_input)
+        triggers.record(self._engine.store, run.trace_id, trigger)
         trace_header = (b"x-trace-id", run.trace_id.encode())
         try:
             result = await executor.invoke(step, run, (request,))

@@ -22,16 +22,18 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from engine import events as ev
-from engine import jsonio
+from engine import jsonio, trace_io
 from engine.execution import GENERIC_ERROR
 from engine.logs import LEVELS
 from engine.openapi import openapi_document
 from engine.origins import LOOPBACK_NAMES, WILDCARD_HOSTS, is_own_origin, parse_origin
 from engine.overload import QueueFull
+from engine.rerun import RerunError, Rerunner
 from engine.state import StateError
 from engine.stores import StoreFailing
 
 if TYPE_CHECKING:
+    from engine.http import ASGIApp
     from engine.runtime import Engine
 
 PREFIX = "/__motia"
@@ -98,13 +100,17 @@ class IntrospectionApi:
         self._host = host
         self._max_body = engine.settings.introspect_body_bytes
         self._detailed_errors = engine.mode == "dev"
+        self.rerunner: Rerunner | None = None
         routes = [
             Route("/steps", self.steps),
             Route("/flows", self.flows),
             Route("/openapi.json", self.openapi),
             Route("/stats", self.stats),
             Route("/traces", self.traces),
+            Route("/traces/import", self.trace_import, methods=["POST"]),
             Route("/traces/{trace_id}", self.trace),
+            Route("/traces/{trace_id}/export", self.trace_export),
+            Route("/traces/{trace_id}/rerun", self.trace_rerun, methods=["POST"]),
             Route("/logs", self.logs),
             Route("/state", self.state),
             Route("/state/{group}", self.state_group, methods=["GET", "DELETE"]),
@@ -168,6 +174,10 @@ class IntrospectionApi:
         return (
             f"request body over the limit of {self._max_body} bytes (setting introspect_body_bytes)"
         )
+
+    def serve_reruns(self, app: ASGIApp) -> None:
+        """Re-run api traces through `app`, the ASGI app this API is mounted in."""
+        self.rerunner = Rerunner(self.engine, app)
 
     async def health(self, scope: Any, receive: Any, send: Any) -> None:
         """`GET /__motia/health`: status for anyone (load balancers), details with the token."""
@@ -269,6 +279,60 @@ class IntrospectionApi:
         if trace is None:
             return _error(404, f"no trace {trace_id}")
         return JSONResponse(trace)
+
+    async def trace_export(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"]
+        document = await trace_io.export(self.engine, trace_id)
+        if document is None:
+            return _error(404, f"no trace {trace_id}")
+        return JSONResponse(document)
+
+    async def trace_import(self, request: Request) -> Response:
+        try:
+            document = await self._json_body(request)
+        except BodyRefused as exc:
+            return _error(exc.status, str(exc))
+        try:
+            trace_id = await trace_io.import_into(self.engine, document)
+        except trace_io.TraceFileError as exc:
+            return _error(exc.status, exc.message)
+        return JSONResponse({"traceId": trace_id, "imported": True}, status_code=201)
+
+    async def trace_rerun(self, request: Request) -> Response:
+        """`{"headers"?: {...}}` re-runs the trace; with `"fromSpan"` and `"input"`, that
+        span's step alone with that input."""
+        if self.rerunner is None:
+            return _error(503, "this server does not re-run traces")
+        try:
+            body = (
+                {}
+                if request.headers.get("content-length") == "0"
+                else await self._json_body(request)
+            )
+        except BodyRefused as exc:
+            return _error(exc.status, str(exc))
+        headers = body.get("headers") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(headers or {}, dict) or not all(
+            isinstance(v, str) for v in (headers or {}).values()
+        ):
+            return _error(
+                400, 'rerun takes {"headers"?: {name: string}, "fromSpan"?: id, "input"?: any}'
+            )
+        trace_id = request.path_params["trace_id"]
+        try:
+            if body.get("fromSpan"):
+                if "input" not in body:
+                    return _error(400, "a re-run from a span needs its \"input\"")
+                answer = await self.rerunner.rerun_from(
+                    trace_id, str(body["fromSpan"]), body["input"], headers
+                )
+            else:
+                answer = await self.rerunner.rerun(trace_id, headers)
+        except RerunError as exc:
+            return _error(exc.status, exc.message, exc.details)
+        except StoreFailing as exc:
+            return _unavailable(exc)
+        return JSONResponse(answer)
 
     async def logs(self, request: Request) -> Response:
         params = request.query_params

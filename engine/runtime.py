@@ -17,7 +17,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from engine import discovery
+from engine import discovery, triggers
 from engine import events as ev
 from engine.bus import Bus
 from engine.cron import CronScheduler
@@ -380,6 +380,7 @@ class Engine:
         self, topic: str, data: Any, durable: bool
     ) -> tuple[str, asyncio.Future[None] | None]:
         run = self.executor.manual_run(f"emit {topic}", data)
+        triggers.record(self.store, run.trace_id, triggers.emit_trigger(topic, data))
         self.executor.emit_from_run(run, {"topic": topic, "data": data})
         try:
             self.bus.check_room(run.emitted)

@@ -87,6 +87,8 @@ class EngineServer:
             introspection=self.introspection,
             streams=self.stream_socket,
         )
+        if self.introspection is not None:
+            self.introspection.serve_reruns(self.app)
         settings = engine.settings
         limits = ConnectionLimits(
             settings.max_header_bytes, settings.header_timeout_s, settings.max_connections

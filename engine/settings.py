@@ -31,6 +31,8 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     trace_store: int = 10_000
     log_store: int = 1_000_000
+    trigger_store: int = 1_000
+    trigger_store_bytes: int = 100 * 1024 * 1024
     memory_window: int = 10_000
     retry_base_s: float = 1.0
     retry_max_s: float = 30.0
@@ -191,6 +193,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_body_bytes": _positive_int,
     "trace_store": _positive_int,
     "log_store": _positive_int,
+    "trigger_store": _positive_int,
+    "trigger_store_bytes": _positive_int,
     "memory_window": _positive_int,
     "retry_base_s": _positive_float,
     "retry_max_s": _positive_float,

@@ -28,6 +28,10 @@ class TraceSummary(TypedDict):
     steps: list[str]
     """Every step with a span in the trace, in order of first appearance: what `step:` filters
     match, in the API and in the workbench alike, even where only the summary is held."""
+    rerunOf: dict[str, str] | None
+    """The trace (and span, for a re-run from a span) this trace re-ran, from its root span."""
+    imported: bool
+    """Read from an export file (`motia trace import`), with its original ids."""
 
 
 def trace_status(spans: Iterable[Mapping[str, Any]]) -> TraceStatus:
@@ -64,6 +68,8 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
             "spans": 0,
             "errors": 0,
             "steps": [],
+            "rerunOf": None,
+            "imported": False,
         }
     first = min(spans, key=lambda s: s.get("start") or 0)
     started = first.get("start") or 0
@@ -82,4 +88,6 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
                 str(s.get("step") or "") for s in sorted(spans, key=lambda s: s.get("start") or 0)
             )
         ),
+        "rerunOf": next((s["rerunOf"] for s in spans if s.get("rerunOf")), None),
+        "imported": any(s.get("imported") for s in spans),
     }

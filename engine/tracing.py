@@ -9,6 +9,7 @@ restart, pruned to the configured number of traces.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import os
 import time
@@ -26,6 +27,19 @@ from engine.trace_view import ERROR, OK, RUNNING, trace_summary
 MAX_SPAN_LOGS = 200
 RUNNING_WRITE_DELAY_S = 0.2
 MAX_SPAN_OPS = 500
+OP_VALUE_BYTES = 16_384
+"""The largest value a state operation keeps on its span (what a read returned, what a write
+replaced); a larger one is kept as `{CAPPED: size}`, as spans keep bodies capped."""
+CAPPED = "motia:capped"
+
+
+def op_value(value: Any, raw: str) -> Any:
+    """A state value as a span keeps it: itself, or its size when it is over the cap."""
+    return value if len(raw) <= OP_VALUE_BYTES else {CAPPED: len(raw)}
+
+
+def is_capped(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and CAPPED in value
 
 
 def _random_ids() -> Iterator[str]:
@@ -51,16 +65,19 @@ class Span:
         "duration_ms",
         "emits",
         "error",
+        "imported",
         "input",
         "kind",
         "logs",
         "output",
         "parent_id",
+        "rerun_of",
         "span_id",
         "start",
         "state_ops",
         "status",
         "step",
+        "topic",
         "trace_id",
         "untraced",
         "written",
@@ -95,6 +112,10 @@ class Span:
         self.written = False
         self.untraced = False
         """Past its trace's bound on spans: counted in the trace's summary, never kept."""
+        self.rerun_of: dict[str, str] | None = None
+        self.imported = False
+        self.topic: str | None = None
+        """The topic an event step's input came on (what a re-run from this span sends)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Span:
@@ -117,6 +138,9 @@ class Span:
         span.emits = data.get("emits") or ()
         span.state_ops = data.get("stateOps") or ()
         span.logs = data.get("logs") or ()
+        span.rerun_of = data.get("rerunOf")
+        span.imported = bool(data.get("imported"))
+        span.topic = data.get("topic")
         return span
 
     # The lists start as a shared empty tuple: most runs never fill one, and three lists per
@@ -149,10 +173,16 @@ class Span:
         }
         if self.delivery_id is not None:
             data["deliveryId"] = self.delivery_id
+        if self.topic is not None:
+            data["topic"] = self.topic
         if self.status == OK:
             data["output"] = self.output
         if self.error is not None:
             data["error"] = self.error
+        if self.rerun_of is not None:
+            data["rerunOf"] = self.rerun_of
+        if self.imported:
+            data["imported"] = True
         return data
 
 
@@ -183,6 +213,10 @@ class TraceStore:
         """Per trace past its bound: the spans counted, not kept, and their steps."""
         self._unwritten: dict[str, Span] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._reruns: dict[str, list[str]] = {}
+        """Original trace id to the traces that re-ran it, over the traces held in memory."""
+        self._rerun_roots: dict[str, str] = {}
+        """A held re-run's trace id to the trace it re-ran (ended spans are held as text)."""
 
     def warm(self) -> None:
         """Load the newest traces' spans from disk so the workbench opens with history."""
@@ -191,20 +225,56 @@ class TraceStore:
             if span.status == RUNNING:
                 span.status = ERROR
                 span.error = {"message": "interrupted: the server stopped during this run"}
-            held = jsonio.dumps_lenient(span.to_json())
-            self._traces.setdefault(span.trace_id, {})[span.span_id] = held
+            self._hold(span, jsonio.dumps_lenient(span.to_json()))
 
-    def start_span(self, span: Span) -> None:
+    def _hold(self, span: Span, held: Span | str | None = None) -> bool:
+        """Keep a span in the memory window (the oldest trace leaves when it is full): the
+        live object while it runs, or `held`, its JSON text once it has ended. False when
+        its trace holds `max_spans` already: the span is counted, not kept."""
         spans = self._traces.get(span.trace_id)
         if spans is None:
             spans = self._traces[span.trace_id] = {}
             if len(self._traces) > self._window:
-                evicted, _ = self._traces.popitem(last=False)
-                self._untraced.pop(evicted, None)
+                gone, _evicted = self._traces.popitem(last=False)
+                self._untraced.pop(gone, None)
+                self._unlink(gone)
         if len(spans) >= self._max_spans:
             self._count_untraced(span)
+            return False
+        spans[span.span_id] = span if held is None else held
+        if span.rerun_of is not None and span.parent_id is None:
+            original = span.rerun_of["traceId"]
+            self._rerun_roots[span.trace_id] = original
+            self._reruns.setdefault(original, []).append(span.trace_id)
+        return True
+
+    def _unlink(self, trace_id: str) -> None:
+        """Forget a trace that left the window as a re-run of another."""
+        original = self._rerun_roots.pop(trace_id, None)
+        if original is None:
             return
-        spans[span.span_id] = span
+        reruns = self._reruns.get(original, [])
+        if trace_id in reruns:
+            reruns.remove(trace_id)
+        if not reruns:
+            self._reruns.pop(original, None)
+
+    def holds(self, trace_id: str) -> bool:
+        return trace_id in self._traces
+
+    def adopt(self, spans: Sequence[Span]) -> None:
+        """Finished spans from elsewhere (an imported trace): held, kept and announced."""
+        for span in spans:
+            data = span.to_json()
+            record = span_record(span, data)
+            self._hold(span, record.data)
+            self._store.record(record)
+            if self._hub.wants(ev.SPAN_END):
+                self._hub.publish(ev.SPAN_END, data)
+
+    def start_span(self, span: Span) -> None:
+        if not self._hold(span):
+            return
         self._unwritten[span.span_id] = span
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
@@ -221,7 +291,7 @@ class TraceStore:
             for span_id, span in list(self._unwritten.items()):
                 if span.start <= cutoff:
                     del self._unwritten[span_id]
-                    self._store.record(_record(span, jsonio.dumps_lenient_bytes(span.to_json())))
+                    self._store.record(span_record(span, span.to_json()))
 
     async def stop(self) -> None:
         if self._flusher is not None:
@@ -294,6 +364,10 @@ class TraceStore:
             summary["untracedSpans"] = {**untraced, "steps": dict(untraced["steps"])}
         return summary
 
+    def reruns(self, trace_id: str) -> builtins.list[str]:
+        """The traces held in memory that re-ran this one, oldest first."""
+        return list(self._reruns.get(trace_id, ()))
+
     async def find(self, trace_id: str) -> dict[str, Any] | None:
         """A trace from memory, or from the disk in a thread."""
         found = self.get(trace_id)
@@ -310,9 +384,9 @@ class TraceStore:
         ]
         return self._detail(trace_id, spans) if spans else None
 
-    @staticmethod
-    def _detail(trace_id: str, spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def _detail(self, trace_id: str, spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
         detail: dict[str, Any] = dict(trace_summary(trace_id, spans))
+        detail["reruns"] = self.reruns(trace_id)
         detail["spans"] = spans
         return detail
 
@@ -326,6 +400,11 @@ def _span_json(held: Span | str) -> dict[str, Any]:
         return held.to_json()
     data: dict[str, Any] = jsonio.loads(held)
     return data
+
+
+def span_record(span: Span, data: dict[str, Any]) -> SpanRecord:
+    """The record of a span whose JSON data is at hand (encoded here)."""
+    return _record(span, jsonio.dumps_lenient_bytes(data))
 
 
 def _record(span: Span, encoded: bytes) -> SpanRecord:

@@ -16,6 +16,7 @@ from engine.stores.base import (
     StoreFailing,
     StoreHealth,
     Subscription,
+    TriggerLimits,
     failing_error,
 )
 
@@ -25,12 +26,14 @@ __all__ = [
     "StoreFailing",
     "StoreHealth",
     "Subscription",
+    "TriggerLimits",
     "failing_error",
     "open_store",
 ]
 
 
 def open_store(settings: Settings, project_dir: Path) -> Persistence:
+    triggers = TriggerLimits(settings.trigger_store, settings.trigger_store_bytes)
     if settings.redis_url:
         from engine.stores.redis import RedisStore
 
@@ -40,12 +43,15 @@ def open_store(settings: Settings, project_dir: Path) -> Persistence:
             settings.trace_store,
             settings.log_store,
             settings.redis_heartbeat_s,
+            triggers,
         )
     path = settings.store_path(project_dir)
     if path is None:
         from engine.stores.memory import MemoryStore
 
-        return MemoryStore(settings.trace_store, settings.log_store)
+        return MemoryStore(settings.trace_store, settings.log_store, triggers)
     from engine.stores.sqlite import SqliteStore
 
-    return SqliteStore(path, settings.trace_store, settings.log_store, settings.reset_store)
+    return SqliteStore(
+        path, settings.trace_store, settings.log_store, settings.reset_store, triggers
+    )

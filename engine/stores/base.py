@@ -35,6 +35,15 @@ class StoreFailing(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerLimits:
+    """How many triggers (`engine.triggers`) a store keeps: the newest `count`, at most
+    `bytes` of them; the oldest go first."""
+
+    count: int = 1_000
+    bytes: int = 100 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class StoreHealth:
     """Whether the store commits, and since when it does not."""
@@ -188,6 +197,11 @@ class Persistence(Protocol):
 
     def trace_spans(self, trace_id: str) -> list[str]:
         """One trace's spans, oldest first; blocking, so call it in a thread."""
+        ...
+
+    def trigger(self, trace_id: str) -> str | None:
+        """The trigger (JSON) a trace was started by, while the store still keeps it;
+        blocking, so call it in a thread."""
         ...
 
     def recent_logs(self, count: int) -> list[str]:

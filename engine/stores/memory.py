@@ -20,15 +20,24 @@ from engine.effects import (
     LogRecord,
     QueuePurged,
     SpanRecord,
+    TriggerRecord,
 )
-from engine.stores.base import HealthListener, LocalQueue, StoreFailing, StoreHealth
+from engine.stores.base import (
+    HealthListener,
+    LocalQueue,
+    StoreFailing,
+    StoreHealth,
+    TriggerLimits,
+)
 from engine.stores.layered import Planes
 
 
 class MemoryStore(LocalQueue, Planes):
     """State, streams, the queue, dead letters and bounded history in dicts."""
 
-    def __init__(self, trace_limit: int, log_limit: int) -> None:
+    def __init__(
+        self, trace_limit: int, log_limit: int, triggers: TriggerLimits | None = None
+    ) -> None:
         super().__init__()
         self.health = StoreHealth("memory", ":memory:")
         self.epoch = 0
@@ -38,6 +47,9 @@ class MemoryStore(LocalQueue, Planes):
         self._traces: OrderedDict[str, dict[str, SpanRecord]] = OrderedDict()
         self._trace_limit = trace_limit
         self._logs: deque[LogRecord] = deque(maxlen=log_limit)
+        self._triggers: OrderedDict[str, TriggerRecord] = OrderedDict()
+        self._trigger_limits = triggers or TriggerLimits()
+        self._trigger_bytes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop, on_health: HealthListener) -> None:
@@ -83,6 +95,9 @@ class MemoryStore(LocalQueue, Planes):
         if type(history) is LogRecord:
             self._logs.append(history)
             return
+        if type(history) is TriggerRecord:
+            self._keep_trigger(history)
+            return
         assert isinstance(history, SpanRecord)
         spans = self._traces.get(history.trace_id)
         if spans is None:
@@ -90,6 +105,21 @@ class MemoryStore(LocalQueue, Planes):
             if len(self._traces) > self._trace_limit:
                 self._traces.popitem(last=False)
         spans[history.span_id] = history
+
+    def _keep_trigger(self, record: TriggerRecord) -> None:
+        triggers, limits = self._triggers, self._trigger_limits
+        replaced = triggers.pop(record.trace_id, None)
+        if replaced is not None:
+            self._trigger_bytes -= replaced.size
+        triggers[record.trace_id] = record
+        self._trigger_bytes += record.size
+        while triggers and (len(triggers) > limits.count or self._trigger_bytes > limits.bytes):
+            _name, oldest = triggers.popitem(last=False)
+            self._trigger_bytes -= oldest.size
+
+    def trigger(self, trace_id: str) -> str | None:
+        record = self._triggers.get(trace_id)
+        return None if record is None else record.data
 
     async def settled(self) -> None:
         """Every unit is committed as it arrives."""

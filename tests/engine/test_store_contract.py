@@ -34,8 +34,9 @@ from engine.effects import (
     StateSet,
     StreamItemDelete,
     StreamItemSet,
+    TriggerRecord,
 )
-from engine.stores import Persistence, StoreFailing, StoreHealth, Subscription
+from engine.stores import Persistence, StoreFailing, StoreHealth, Subscription, TriggerLimits
 from engine.stores.memory import MemoryStore
 from engine.stores.redis import RedisStore
 from engine.stores.sqlite import SqliteStore
@@ -45,14 +46,28 @@ from engine.stores.sqlite import SqliteStore
 class Adapter:
     name: str
     open: Callable[[], Persistence]
+    with_triggers: Callable[[TriggerLimits], Persistence]
+    """The adapter keeping at most these triggers."""
 
 
 def _adapters(tmp_path: Path, prefix: str) -> dict[str, Adapter]:
     file = tmp_path / "store.sqlite3"
     return {
-        "sqlite": Adapter("sqlite", lambda: SqliteStore(file, 100, 1_000)),
-        "memory": Adapter("memory", lambda: MemoryStore(100, 1_000)),
-        "redis": Adapter("redis", lambda: RedisStore(shared_url(), prefix, 100, 1_000)),
+        "sqlite": Adapter(
+            "sqlite",
+            lambda: SqliteStore(file, 100, 1_000),
+            lambda limits: SqliteStore(file, 100, 1_000, triggers=limits),
+        ),
+        "memory": Adapter(
+            "memory",
+            lambda: MemoryStore(100, 1_000),
+            lambda limits: MemoryStore(100, 1_000, limits),
+        ),
+        "redis": Adapter(
+            "redis",
+            lambda: RedisStore(shared_url(), prefix, 100, 1_000),
+            lambda limits: RedisStore(shared_url(), prefix, 100, 1_000, triggers=limits),
+        ),
     }
 
 
@@ -271,6 +286,32 @@ async def test_a_span_written_again_replaces_the_first(store: Persistence) -> No
     assert await asyncio.to_thread(store.trace_spans, "t") == ['"ok"']
 
 
+async def test_a_trace_trigger_is_read_back(store: Persistence) -> None:
+    store.record(TriggerRecord("t1", 1.0, '{"kind": "emit", "topic": "go"}'))
+    await store.settled()
+    assert await asyncio.to_thread(store.trigger, "t1") == '{"kind": "emit", "topic": "go"}'
+    assert await asyncio.to_thread(store.trigger, "t2") is None
+
+
+async def test_the_newest_triggers_are_kept_within_both_limits(adapter: Adapter) -> None:
+    store = adapter.with_triggers(TriggerLimits(count=5, bytes=1_000))
+    store.start(asyncio.get_running_loop(), lambda health: None)
+    try:
+        for n in range(8):
+            store.record(TriggerRecord(f"t{n}", float(n), json.dumps({"n": n})))
+            await store.settled()
+        kept = [n for n in range(8) if await asyncio.to_thread(store.trigger, f"t{n}")]
+        assert kept == [3, 4, 5, 6, 7]
+        big = json.dumps({"pad": "x" * 400})
+        for n in range(8, 11):
+            store.record(TriggerRecord(f"t{n}", float(n), big))
+            await store.settled()
+        kept = [n for n in range(11) if await asyncio.to_thread(store.trigger, f"t{n}")]
+        assert kept == [9, 10]
+    finally:
+        await store.close()
+
+
 async def test_every_cron_tick_is_ours_on_an_embedded_store(local_store: Persistence) -> None:
     store = local_store
     assert store.claim_tick("Tick", 60.0)
@@ -298,6 +339,7 @@ async def test_what_was_committed_survives_a_reopen(durable_adapter: Adapter) ->
         dead("d9"),
     )
     first.record(LogRecord(1.0, 20, "t", "Step", "kept", '"kept"'))
+    first.record(TriggerRecord("t", 1.0, '{"kind": "cron", "step": "Tick"}'))
     await first.close()
     second = await started(adapter)
     try:
@@ -306,5 +348,6 @@ async def test_what_was_committed_survives_a_reopen(durable_adapter: Adapter) ->
         assert await queued_ids(second) == ["d1"]
         assert [d.id for d in second.dead_letters()] == ["d9"]
         assert second.recent_logs(10) == ['"kept"']
+        assert second.trigger("t") == '{"kind": "cron", "step": "Tick"}'
     finally:
         await second.close()

@@ -47,6 +47,8 @@ def test_a_retry_that_succeeds_leaves_the_trace_ok() -> None:
         "spans": 3,
         "errors": 1,
         "steps": ["Api", "Work"],
+        "rerunOf": None,
+        "imported": False,
     }
 
 

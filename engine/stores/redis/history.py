@@ -15,33 +15,52 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from engine import jsonio
-from engine.effects import History, LogRecord, SpanRecord
+from engine.effects import History, LogRecord, SpanRecord, TriggerRecord
+from engine.stores.base import TriggerLimits
 
 PAGE = 1_000
 
 
-def split(items: Sequence[History]) -> tuple[list[SpanRecord], list[LogRecord]]:
-    spans: list[SpanRecord] = []
-    logs: list[LogRecord] = []
-    for item in items:
-        if type(item) is LogRecord:
-            logs.append(item)
-        else:
-            assert isinstance(item, SpanRecord)
-            spans.append(item)
-    return spans, logs
+class Batch:
+    """One flush's history, by kind."""
+
+    __slots__ = ("logs", "spans", "triggers")
+
+    def __init__(self, items: Sequence[History]) -> None:
+        self.spans: list[SpanRecord] = []
+        self.logs: list[LogRecord] = []
+        self.triggers: list[TriggerRecord] = []
+        for item in items:
+            if type(item) is LogRecord:
+                self.logs.append(item)
+            elif type(item) is TriggerRecord:
+                self.triggers.append(item)
+            else:
+                assert isinstance(item, SpanRecord)
+                self.spans.append(item)
+
+    def __bool__(self) -> bool:
+        return bool(self.spans or self.logs or self.triggers)
 
 
 def write(
     pipe: Pipeline,
-    script_sha: str,
+    scripts: tuple[str, str],
     prefix: str,
-    trace_limit: int,
-    log_limit: int,
-    spans: list[SpanRecord],
-    logs: list[LogRecord],
+    limits: tuple[int, int, TriggerLimits],
+    batch: Batch,
 ) -> None:
-    """Queue the history writes on `pipe` (sent with the batch's commit)."""
+    """Queue the history writes on `pipe` (sent with the batch's commit); `scripts` are the
+    history and the trigger scripts' hashes, `limits` the traces, log records and triggers
+    kept."""
+    script_sha, trigger_sha = scripts
+    trace_limit, log_limit, trigger_limits = limits
+    spans, logs = batch.spans, batch.logs
+    if batch.triggers:
+        rows = [[t.trace_id, t.time, t.data] for t in batch.triggers]
+        pipe.evalsha(
+            trigger_sha, 0, prefix, trigger_limits.count, trigger_limits.bytes, jsonio.dumps(rows)
+        )
     if spans:
         rows = [[s.span_id, s.trace_id, f"{s.start!r}\t{s.data}", s.start] for s in spans]
         pipe.evalsha(script_sha, 0, prefix, trace_limit, jsonio.dumps(rows))
@@ -74,6 +93,11 @@ def recent_spans(client: Any, prefix: str, traces: int) -> list[str]:
     if not traces:
         return []
     return _spans(client, prefix, client.zrange(f"{prefix}:traces", -traces, -1))
+
+
+def trigger(client: Any, prefix: str, trace_id: str) -> str | None:
+    found: str | None = client.hget(f"{prefix}:triggers", trace_id)
+    return found
 
 
 def trace_spans(client: Any, prefix: str, trace_id: str) -> list[str]:

@@ -197,6 +197,29 @@ return 0
 """Spans into one hash per trace, indexed by start in a sorted set capped at the configured
 number of traces: the oldest traces leave whole."""
 
+TRIGGERS = """
+local p = ARGV[1]
+local count = tonumber(ARGV[2])
+local bytes = tonumber(ARGV[3])
+local rows = cjson.decode(ARGV[4])
+local hash, order, total = p .. ':triggers', p .. ':triggers:order', p .. ':triggers:bytes'
+for _, t in ipairs(rows) do
+  local before = redis.call('HSTRLEN', hash, t[1])
+  redis.call('HSET', hash, t[1], t[3])
+  redis.call('ZADD', order, t[2], t[1])
+  redis.call('INCRBY', total, string.len(t[3]) - before)
+end
+while redis.call('ZCARD', order) > count or tonumber(redis.call('GET', total) or '0') > bytes do
+  local oldest = redis.call('ZPOPMIN', order)
+  if #oldest == 0 then break end
+  redis.call('DECRBY', total, redis.call('HSTRLEN', hash, oldest[1]))
+  redis.call('HDEL', hash, oldest[1])
+end
+return 0
+"""
+"""Each trace's whole trigger in one hash, ordered by time in a sorted set: the oldest leave
+first until both the count and the byte bound hold."""
+
 RENEW_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -34,8 +34,6 @@ from engine.effects import (
     Effect,
     EventQueued,
     History,
-    LogRecord,
-    SpanRecord,
 )
 from engine.stores.base import (
     Deliver,
@@ -45,6 +43,7 @@ from engine.stores.base import (
     StoreFailing,
     StoreHealth,
     Subscription,
+    TriggerLimits,
     failing_error,
     resolve,
 )
@@ -101,6 +100,7 @@ class RedisStore(Planes):
         trace_limit: int,
         log_limit: int,
         heartbeat_s: float = 10.0,
+        triggers: TriggerLimits | None = None,
     ) -> None:
         super().__init__()
         self.url = url
@@ -109,6 +109,7 @@ class RedisStore(Planes):
         self.epoch = 0
         self._trace_limit = trace_limit
         self._log_limit = log_limit
+        self._trigger_limits = triggers or TriggerLimits()
         self._seq = 0
         self._applied_seq = 0
         self._dead: dict[str, DeadLettered] = {}
@@ -129,7 +130,8 @@ class RedisStore(Planes):
         )
         self._commit_script = self._redis.register_script(scripts.COMMIT)
         self._history_script = self._redis.register_script(scripts.HISTORY)
-        self.scripts = [self._commit_script, self._history_script]
+        self._trigger_script = self._redis.register_script(scripts.TRIGGERS)
+        self.scripts = [self._commit_script, self._history_script, self._trigger_script]
         self.claims: dict[str, Claim] = {}
         self.consumer = Consumer(self, self._redis, prefix, heartbeat_s)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -257,13 +259,13 @@ class RedisStore(Planes):
                 self._idle.set()
                 continue
             units, self._units = self._units[:BATCH_UNITS], self._units[BATCH_UNITS:]
-            spans, logs = history.split(self._history)
+            kept = history.Batch(self._history)
             self._history = []
-            if not units and not spans and not logs:
+            if not units and not kept:
                 self._idle.set()
                 continue
             try:
-                statuses = await self._send(units, spans, logs)
+                statuses = await self._send(units, kept)
             except (RedisError, OSError) as exc:
                 stop_if_cancelled()
                 self._failed(units, exc)
@@ -274,17 +276,18 @@ class RedisStore(Planes):
             else:
                 self._idle.set()
 
-    async def _send(
-        self, units: list[Unit], spans: list[SpanRecord], logs: list[LogRecord]
-    ) -> list[int]:
+    async def _send(self, units: list[Unit], kept: history.Batch) -> list[int]:
         for _ in range(2):
             pipe = self._redis.pipeline(transaction=False)
             if units:
                 batch = {"p": self.prefix, "c": self.consumer.name, "u": [u[3] for u in units]}
                 pipe.evalsha(self._commit_script.sha, 0, jsonio.dumps(batch))
             history.write(
-                pipe, self._history_script.sha, self.prefix, self._trace_limit,
-                self._log_limit, spans, logs,
+                pipe,
+                (self._history_script.sha, self._trigger_script.sha),
+                self.prefix,
+                (self._trace_limit, self._log_limit, self._trigger_limits),
+                kept,
             )
             try:
                 replies = await pipe.execute()
@@ -473,6 +476,9 @@ class RedisStore(Planes):
 
     def trace_spans(self, trace_id: str) -> list[str]:
         return history.trace_spans(self._sync, self.prefix, trace_id)
+
+    def trigger(self, trace_id: str) -> str | None:
+        return history.trigger(self._sync, self.prefix, trace_id)
 
     def recent_logs(self, count: int) -> list[str]:
         return history.recent_logs(self._sync, self.prefix, count)

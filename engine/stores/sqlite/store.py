@@ -31,13 +31,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.effects import DeadLettered, Effect, EventQueued, History
+from engine.effects import DeadLettered, Effect, EventQueued, History, TriggerRecord
 from engine.stores.base import (
     HealthListener,
     LocalQueue,
     StoreError,
     StoreFailing,
     StoreHealth,
+    TriggerLimits,
     failing_error,
     resolve,
 )
@@ -81,7 +82,12 @@ class SqliteStore(LocalQueue, Planes):
     """Owns the database file; reads at start-up, writes through the writer thread."""
 
     def __init__(
-        self, path: Path, trace_limit: int, log_limit: int, reset: bool = False
+        self,
+        path: Path,
+        trace_limit: int,
+        log_limit: int,
+        reset: bool = False,
+        triggers: TriggerLimits | None = None,
     ) -> None:
         super().__init__()
         try:
@@ -93,6 +99,7 @@ class SqliteStore(LocalQueue, Planes):
         self.epoch = 0
         self._trace_limit = trace_limit
         self._log_limit = log_limit
+        self._trigger_limits = triggers or TriggerLimits()
         self._conn, self.notices = open_store_file(path, connect, reset)
         self._load()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -110,6 +117,9 @@ class SqliteStore(LocalQueue, Planes):
         self._broken = threading.Event()
         self._unwritten_history: deque[History] = deque(maxlen=HISTORY_KEPT)
         self._writes_since_prune = 0
+        self._trigger_bytes = self._conn.execute(
+            "SELECT coalesce(sum(size), 0) FROM triggers"
+        ).fetchone()[0]
 
     def _load(self) -> None:
         state, streams = self.state.committed, self.streams.committed
@@ -267,9 +277,13 @@ class SqliteStore(LocalQueue, Planes):
         calls = plan(effects)
         if not calls and not probe:
             return
+        trigger_bytes = sum(item.size for item in history if type(item) is TriggerRecord)
         try:
             conn.execute("BEGIN IMMEDIATE")
             self._writes_since_prune += run_calls(conn, calls)
+            if trigger_bytes:
+                self._trigger_bytes += trigger_bytes
+                self._prune_triggers()
             if probe:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)",
@@ -307,6 +321,29 @@ class SqliteStore(LocalQueue, Planes):
                 self._conn.execute("DELETE FROM logs WHERE id <= ?", (row[0] - self._log_limit,))
         except sqlite3.Error:
             _log.exception("store prune failed")
+
+    def _prune_triggers(self) -> None:
+        """Keep the newest triggers within both limits, inside the writing transaction: past
+        the count through the time index, past the bytes (a running total says when) by a
+        window sum over the table."""
+        conn, limits = self._conn, self._trigger_limits
+        conn.execute(
+            "DELETE FROM triggers WHERE time <= "
+            "(SELECT time FROM triggers ORDER BY time DESC LIMIT 1 OFFSET ?)",
+            (limits.count,),
+        )
+        if self._trigger_bytes <= limits.bytes:
+            return
+        row = conn.execute(
+            "SELECT time FROM (SELECT time, sum(size) OVER (ORDER BY time DESC ROWS UNBOUNDED "
+            "PRECEDING) AS total FROM triggers) WHERE total > ? ORDER BY time DESC LIMIT 1",
+            (limits.bytes,),
+        ).fetchone()
+        if row is not None:
+            conn.execute("DELETE FROM triggers WHERE time <= ?", (row[0],))
+        self._trigger_bytes = conn.execute(
+            "SELECT coalesce(sum(size), 0) FROM triggers"
+        ).fetchone()[0]
 
     # -- back on the loop ------------------------------------------------------------------
 
@@ -415,6 +452,10 @@ class SqliteStore(LocalQueue, Planes):
                 "SELECT data FROM spans WHERE trace_id = ? ORDER BY start", (trace_id,)
             )
         ]
+
+    def trigger(self, trace_id: str) -> str | None:
+        rows = self._select("SELECT data FROM triggers WHERE trace_id = ?", (trace_id,))
+        return str(rows[0][0]) if rows else None
 
     def recent_logs(self, count: int) -> list[str]:
         rows = self._select("SELECT record FROM logs ORDER BY id DESC LIMIT ?", (count,))

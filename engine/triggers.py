@@ -1,0 +1,103 @@
+"""A trace's whole trigger, kept apart from its spans so that the trace can be sent again.
+
+A span keeps a capped, credential-free view of a request. Re-running a trace, or turning it
+into a test, needs the trigger itself: the request's method, path, query string, headers
+(credentials withheld, and named, so a re-run can ask for them) and raw body; or the
+manually emitted event; or the cron step. The store keeps one trigger per trace in a table of
+its own, bounded apart from spans (settings `trigger_store` and `trigger_store_bytes`).
+
+`RERUN_OF` names the trace (and span) a re-run repeats while the re-run starts its new trace,
+so the root span records `rerunOf` without any header a client could send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from contextvars import ContextVar
+from typing import Any, Final
+
+from engine import jsonio
+from engine.effects import TriggerRecord
+from engine.masking import SECRET_HEADERS
+from engine.stores import Persistence
+
+API: Final = "api"
+EMIT: Final = "emit"
+CRON: Final = "cron"
+DELIVERY: Final = "delivery"
+"""A re-run from an event step's span: that step alone, with the given input."""
+
+RERUN_OF: ContextVar[dict[str, str] | None] = ContextVar("motia_rerun_of", default=None)
+
+
+def api_trigger(
+    method: str, path: str, query_string: bytes, headers: dict[str, str], raw: bytes
+) -> dict[str, Any]:
+    """A request as it came, but its credentials: those headers are named in `withheld`."""
+    kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+    withheld = sorted(k.lower() for k in headers if k.lower() in SECRET_HEADERS)
+    trigger: dict[str, Any] = {
+        "kind": API,
+        "method": method,
+        "path": path,
+        "query": query_string.decode("latin-1"),
+        "headers": kept,
+        "withheld": withheld,
+    }
+    try:
+        trigger["rawBody"] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        trigger["rawBody"] = base64.b64encode(raw).decode("ascii")
+        trigger["bodyEncoding"] = "base64"
+    return trigger
+
+
+def raw_body(trigger: dict[str, Any]) -> bytes:
+    """The request body a trigger holds, as it was sent."""
+    text = str(trigger.get("rawBody") or "")
+    if trigger.get("bodyEncoding") == "base64":
+        return base64.b64decode(text)
+    return text.encode("utf-8")
+
+
+def emit_trigger(topic: str, data: Any) -> dict[str, Any]:
+    return {"kind": EMIT, "topic": topic, "data": data}
+
+
+def cron_trigger(step: str) -> dict[str, Any]:
+    return {"kind": CRON, "step": step}
+
+
+def delivery_trigger(step: str, topic: str, data: Any) -> dict[str, Any]:
+    return {"kind": DELIVERY, "step": step, "topic": topic, "data": data}
+
+
+def record(store: Persistence, trace_id: str, trigger: dict[str, Any]) -> None:
+    """Keep the trigger of a new trace (history: never a reason to fail the run)."""
+    store.record(TriggerRecord(trace_id, time.time() * 1000, jsonio.dumps_lenient(trigger)))
+
+
+def current_rerun() -> dict[str, str] | None:
+    return RERUN_OF.get()
+
+
+def describe(trigger: dict[str, Any]) -> str:
+    """One line for people: `POST /orders`, `emit order.created`, `cron Cleanup`."""
+    kind = trigger.get("kind")
+    if kind == API:
+        query = f"?{trigger['query']}" if trigger.get("query") else ""
+        return f"{trigger.get('method')} {trigger.get('path')}{query}"
+    if kind == EMIT:
+        return f"emit {trigger.get('topic')}"
+    if kind == CRON:
+        return f"cron {trigger.get('step')}"
+    return f"deliver {trigger.get('topic')} to {trigger.get('step')}"
+
+
+async def read(store: Persistence, trace_id: str) -> dict[str, Any] | None:
+    """A trace's trigger once everything handed to the store is in it (off the loop)."""
+    await store.settled()
+    data = await asyncio.get_running_loop().run_in_executor(None, store.trigger, trace_id)
+    return None if data is None else dict(jsonio.loads(data))
