@@ -672,6 +672,11 @@ class ReplaySource:
             return None
         spans = sorted(found.values(), key=lambda s: s.get("start") or 0)
         detail: dict[str, Any] = dict(trace_summary(trace_id, spans))
+        detail["reruns"] = [
+            other
+            for other, held in self.moment.traces.items()
+            if any((s.get("rerunOf") or {}).get("traceId") == trace_id for s in held.values())
+        ]
         detail["spans"] = spans
         return detail
 
