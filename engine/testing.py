@@ -7,6 +7,10 @@
 
 Requests go straight to the ASGI app (httpx's ASGI transport), so a test needs no free port,
 and the store is the in-memory adapter, so nothing is written into the project.
+
+`emits` and `state_changes` tell what a trace did in the terms a recorded trace is described
+in (`engine.trace_facts`), and `assert_like` compares them with `ANY_ID` and `ANY_TIME` where
+values are bound to differ: the tests `motia trace test` writes use these.
 """
 
 from __future__ import annotations
@@ -18,9 +22,13 @@ from typing import Any
 
 import httpx
 
+from engine import trace_facts
 from engine.http import build_app
+from engine.loose_match import ANY_ID, ANY_TIME, assert_like
 from engine.runtime import Engine
 from engine.settings import Settings
+
+__all__ = ["ANY_ID", "ANY_TIME", "ProjectUnderTest", "assert_like"]
 
 
 class ProjectUnderTest:
@@ -68,6 +76,28 @@ class ProjectUnderTest:
 
     def state(self, group: str, key: str) -> Any:
         return self.engine.state.get(group, key)
+
+    async def seed_state(self, group: str, key: str, value: Any) -> None:
+        """Put a value in state before the test's trigger, as a person's edit would."""
+        done = self.engine.set_state(group, key, value)
+        if done is not None:
+            await done
+
+    def emits(self, trace_id: str) -> list[dict[str, Any]]:
+        """The events a trace emitted (`step`, `topic`, `data`), grouped by step."""
+        return trace_facts.by_step(trace_facts.emits(self._spans(trace_id)))
+
+    def state_changes(self, trace_id: str) -> list[dict[str, Any]]:
+        """The state a trace changed (`step`, `op`, `group`, `key`, `before`, `after`),
+        grouped by step."""
+        return trace_facts.by_step(trace_facts.state_changes(self._spans(trace_id)))
+
+    def _spans(self, trace_id: str) -> list[dict[str, Any]]:
+        trace = self.engine.traces.get(trace_id)
+        if trace is None:
+            raise AssertionError(f"no trace {trace_id} in this run")
+        spans: list[dict[str, Any]] = trace["spans"]
+        return spans
 
     def logs(self, trace_id: str | None = None, step: str | None = None) -> list[dict[str, Any]]:
         return [

@@ -59,6 +59,12 @@ def steps_run(spans: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(runs.values())
 
 
+def by_step(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries in step order (each step's own in the order they happened): steps that run
+    side by side finish in any order, and a comparison must not depend on it."""
+    return sorted(entries, key=lambda entry: str(entry.get("step")))
+
+
 def emits(spans: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every event the trace emitted, in order: the step, the topic and the data."""
     return [
@@ -93,14 +99,14 @@ def state_changes(spans: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return changes
 
 
-def net_state(spans: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """State changes key by key (`group/key`): the value before the trace's first write to it
-    and after its last one."""
-    net: dict[str, dict[str, Any]] = {}
+def net_state(
+    spans: Sequence[Mapping[str, Any]],
+) -> dict[tuple[str, str | None], dict[str, Any]]:
+    """State changes key by key (`(group, key)`, key None for a cleared group): the value
+    before the trace's first write to it and after its last one."""
+    net: dict[tuple[str, str | None], dict[str, Any]] = {}
     for change in state_changes(spans):
-        name = f"{change['group']}/{change['key']}" if change["key"] is not None else (
-            f"{change['group']}/*"
-        )
+        name = (str(change["group"]), change["key"])
         entry = net.get(name)
         if entry is None:
             net[name] = {"before": change["before"], "after": change["after"]}
