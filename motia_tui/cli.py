@@ -1,4 +1,4 @@
-"""The `motia` command: create, dev, tui, replay, start, types, emit and queue purge.
+"""The `motia` command: create, dev, tui, replay, start, types, emit, queue purge and trace.
 
 Settings come from flags, then `MOTIA_*` variables, then `motia.toml`, then defaults; a bad
 one stops the start with a message naming it. The workbench is imported only when it is
@@ -441,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the server (default http://127.0.0.1:3000)")
     emit.add_argument("--token", help="introspection token, when the server needs one")
     emit.set_defaults(func=cmd_emit)
+
+    from motia_tui.trace_cli import add_trace_commands
+
+    add_trace_commands(commands)
     return parser
 
 
