@@ -458,6 +458,7 @@ class Executor:
         with the validation errors and one warning, so Traces and Logs say why; the step's
         counters are left alone, as it never ran. Answers the trace id."""
         span = Span(new_id(), None, step.name, "api", 1, input_)
+        span.rerun_of = triggers.current_rerun()
         self.traces.start_span(span)
         run = Run(step.name, step.flows, span, self.store.epoch)
         self.step_logger(run).warn(f"{step.name} not called: {message}", {"details": details})

@@ -200,7 +200,9 @@ async def test_a_rerun_from_an_api_span_sends_the_edited_request(tmp_path: Path)
             f"/__motia/traces/{original}/rerun",
             json={"fromSpan": api["spanId"], "input": {**api["input"], "body": {"item": ""}}},
         )
-        assert bad.status_code == 409 and "400" in bad.json()["error"]
+        assert bad.status_code == 200 and bad.json()["response"]["status"] == 400
+        refused = (await client.get(f"/__motia/traces/{bad.json()['traceId']}")).json()
+        assert refused["rerunOf"] == {"traceId": original, "spanId": api["spanId"]}
         missing = await client.post(f"/__motia/traces/{'0' * 32}/rerun")
         assert missing.status_code == 404
 
