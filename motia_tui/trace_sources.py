@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
 from engine import trace_io
 from engine.http import build_app
 from engine.rerun import RerunError, Rerunner
@@ -165,6 +163,8 @@ class AttachedTraces:
     """A running engine's traces through its introspection API."""
 
     def __init__(self, url: str, token: str | None) -> None:
+        import httpx  # here: it loads a terminal library `motia dev --no-tui` never needs
+
         base = url if "://" in url else f"http://{url}"
         self.base = base.rstrip("/")
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -179,6 +179,8 @@ class AttachedTraces:
         self, method: str, path: str, *, params: Any = None, body: Any = None,
         missing_ok: bool = False,
     ) -> Any:
+        import httpx
+
         try:
             response = await self._client.request(
                 method, path, params=params, json=body if body is not None else None
