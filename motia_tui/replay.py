@@ -22,6 +22,7 @@ from typing import Any, cast
 import orjson
 
 from engine import events as ev
+from engine import trace_io
 from engine.cron import next_fire
 from engine.events import WireEvent, wire_event
 from engine.flows import build_flows
@@ -743,6 +744,23 @@ class ReplaySource:
         self, method: str, path: str, headers: dict[str, str], body: str | None
     ) -> Any:
         raise self._refuse("send a request")
+
+    @property
+    def project_dir(self) -> Path:
+        return Path.cwd()
+
+    async def rerun(
+        self, trace_id: str, span_id: str | None, input_: Any, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        raise self._refuse("re-run a trace")
+
+    async def export_trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace as it stood at the cursor, with its logs (a tape keeps no trigger, so
+        a test made from it rebuilds the trigger from the root span)."""
+        trace = await self.trace(trace_id)
+        if trace is None:
+            return None
+        return trace_io.build(trace, await self.logs(trace_id=trace_id), None)
 
 
 def describe(source: ReplaySource, clock: Callable[[float], time.struct_time] = time.localtime

@@ -22,8 +22,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from engine import events as ev
+from engine import trace_io
 from engine.events import Subscription, WireEvent
 from engine.overload import QueueFull
+from engine.rerun import RerunError, Rerunner
 from engine.server import build_server
 from engine.settings import Settings
 from engine.state import StateError
@@ -43,10 +45,12 @@ DISCONNECTED_AFTER_S = 5.0
 class SourceError(Exception):
     """A call the engine refused or could not answer; `status` mirrors the API's HTTP code."""
 
-    def __init__(self, message: str, status: int = 500) -> None:
+    def __init__(self, message: str, status: int = 500, details: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.details = details
+        """The API's `details` (a re-run's 428 names the credentials it `needs`)."""
 
 
 class EventFeed(Protocol):
@@ -137,6 +141,20 @@ class EngineSource(Protocol):
         """Send a request to the project's HTTP server (the Endpoints pane's send)."""
         ...
 
+    @property
+    def project_dir(self) -> Path:
+        """Where files made from the engine's traces go (tests, exports)."""
+        ...
+
+    async def rerun(self, trace_id: str, span_id: str | None, input_: Any,
+                    headers: dict[str, str]) -> dict[str, Any]:
+        """Re-run a trace (or, with `span_id`, that span with `input_`): `{"traceId", ...}`."""
+        ...
+
+    async def export_trace(self, trace_id: str) -> dict[str, Any] | None:
+        """The trace as an export document (`engine.trace_io`), None when there is none."""
+        ...
+
 
 @dataclass(slots=True)
 class Answer:
@@ -211,6 +229,7 @@ class LocalSource:
         self.tape = tape_for(self.engine)
         self._client: httpx.AsyncClient | None = None
         self._started = False
+        self._rerunner = Rerunner(self.engine, self.server.app)
 
     @property
     def label(self) -> str:
@@ -355,6 +374,25 @@ class LocalSource:
         if self._client is None:
             raise SourceError("the server is not running", 503)
         return await _send(self._client, method, path, headers, body)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.engine.project_dir
+
+    async def rerun(
+        self, trace_id: str, span_id: str | None, input_: Any, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        try:
+            if span_id is None:
+                return await self._rerunner.rerun(trace_id, headers)
+            return await self._rerunner.rerun_from(trace_id, span_id, input_, headers)
+        except RerunError as exc:
+            raise SourceError(exc.message, exc.status, exc.details) from None
+        except StoreFailing as exc:
+            raise SourceError(str(exc), 503) from None
+
+    async def export_trace(self, trace_id: str) -> dict[str, Any] | None:
+        return await trace_io.export(self.engine, trace_id)
 
 
 # -- an engine reached over the network ---------------------------------------------------
@@ -561,11 +599,16 @@ class RemoteSource:
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:
+            details = None
             try:
-                message = response.json().get("error", response.text)
-            except ValueError:
+                answer = response.json()
+                message = answer.get("error", response.text)
+                details = answer.get("details")
+            except (ValueError, AttributeError):
                 message = response.text or response.reason_phrase
-            raise SourceError(f"{method} /__motia/{path}: {message}", response.status_code)
+            raise SourceError(
+                f"{method} /__motia/{path}: {message}", response.status_code, details
+            )
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -680,6 +723,26 @@ class RemoteSource:
     ) -> Answer:
         self._check_link(f"{method} {path}")
         return await _send(self._app, method, path, headers, body)
+
+    @property
+    def project_dir(self) -> Path:
+        """The current folder: an attached workbench has no project folder of its own."""
+        return Path.cwd()
+
+    async def rerun(
+        self, trace_id: str, span_id: str | None, input_: Any, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"headers": headers}
+        if span_id is not None:
+            body.update(fromSpan=span_id, input=input_)
+        return await self._object("POST", f"traces/{_segment(trace_id)}/rerun", body=body)
+
+    async def export_trace(self, trace_id: str) -> dict[str, Any] | None:
+        path = f"traces/{_segment(trace_id)}/export"
+        data = await self._call("GET", path, missing_ok=True)
+        if data is not None and not isinstance(data, dict):
+            raise SourceError(f"GET /__motia/{path}: the answer is not a JSON object", 502)
+        return data
 
 
 def _segment(value: str) -> str:

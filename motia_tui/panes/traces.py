@@ -4,7 +4,8 @@ The list is kept from span events (a trace's summary is recomputed only when one
 spans changes) and drawn through the line API, newest first. Opening a trace shows one bar
 per span on a shared time axis, nested by cause, with the geometry from
 `widgets/waterfall.py`; the selected span's input, output or error, emits, state operations
-and logs are shown beneath it.
+and logs are shown beneath it. The trace tools (`R`, `E`, `m`, `=`, `T`, `x`) act on the open
+trace, or in the list on the selected one (`motia_tui.panes.trace_tools`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from textual.widgets import ContentSwitcher, Input, Label, Static
 from engine.events import WireEvent
 from engine.trace_view import trace_summary
 from motia_tui import messages
+from motia_tui.panes import trace_tools
 from motia_tui.panes.logs import clean
 from motia_tui.source import EngineSource
 from motia_tui.widgets.line_view import LineView
@@ -140,6 +142,15 @@ class TraceList(_LineList):
         self.order: list[str] = []
         self._strips: LRUCache[str, Strip] = LRUCache(512)
         self._selected: str | None = None
+        self.marked: str | None = None
+
+    def mark(self, trace_id: str | None) -> None:
+        """Show `trace_id` (and no other) as the marked trace."""
+        for changed in {self.marked, trace_id} - {None}:
+            assert changed is not None
+            self._strips.discard(changed)
+        self.marked = trace_id
+        self.refresh()
 
     def line_count(self) -> int:
         return len(self.order)
@@ -200,8 +211,9 @@ class TraceList(_LineList):
             f" {format_duration(duration or 0):>7} {spans:>3} sp"
             + (f" {summary.get('errors')}✗" if summary.get("errors") else "   ")
             + f" {trace_id[:8]}"
+            + (" ↻" if summary.get("rerunOf") else "")
         )
-        head = f"{MARKS.get(status, '?')} "
+        head = f"{MARKS.get(status, '?')}{'◆' if trace_id == self.marked else ' '}"
         stamp = clock(summary.get("startedAt"), self.tz) + " "
         room = max(4, width - len(head) - len(stamp) - len(tail))
         entry = clean(str(summary.get("entry") or "?"))
@@ -445,13 +457,19 @@ def span_details(span: Mapping[str, Any], tz: tzinfo | None = None) -> Content:
     return Content.assemble(*parts)
 
 
-class TracesPane(Vertical):
+class TracesPane(trace_tools.TraceToolKeys, Vertical):
     """The list, or one trace's waterfall and span details (Enter opens, Esc goes back)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "open_filter", "Filter", id="traces-filter"),
         Binding("escape", "back", "Back", id="traces-back"),
         Binding("l", "trace_logs", "Trace logs", id="traces-logs"),
+        Binding("R", "rerun", "Re-run", show=False, id="traces-rerun"),
+        Binding("E", "rerun_from_span", "Re-run span", show=False, id="traces-rerun-span"),
+        Binding("m", "mark", "Mark", show=False, id="traces-mark"),
+        Binding("equals_sign", "diff_with_marked", "Diff marked", show=False, id="traces-diff"),
+        Binding("T", "write_test", "Write test", show=False, id="traces-test"),
+        Binding("x", "export", "Export", show=False, id="traces-export"),
     ]
 
     def __init__(self, source: EngineSource, *, tz: tzinfo | None = None) -> None:
@@ -560,11 +578,25 @@ class TracesPane(Vertical):
             f"trace {trace_id[:8]} · {summary.get('status')} · "
             f"{format_duration(summary.get('durationMs') or 0)} · {len(spans)} "
             f"span{'s' if len(spans) != 1 else ''} · "
-            f"{summary.get('entry')}"
+            f"{summary.get('entry')}{self._links(trace_id, summary)}"
         )
         self.waterfall.show(spans, keep_cursor=keep_cursor)
         if self._wanted_span is not None and self.waterfall.select_span(self._wanted_span):
             self._wanted_span = None
+
+    def _links(self, trace_id: str, summary: Mapping[str, Any]) -> str:
+        """` · re-run of X · re-run as Y, Z`: the link between a trace and its re-runs."""
+        text = ""
+        original = summary.get("rerunOf")
+        if isinstance(original, Mapping):
+            span = f" from span {str(original['spanId'])[:8]}" if original.get("spanId") else ""
+            text += f" · re-run of {str(original.get('traceId'))[:8]}{span}"
+        reruns = self.book.reruns_of(trace_id)
+        if reruns:
+            text += " · re-run as " + ", ".join(t[:8] for t in reruns)
+        if summary.get("imported"):
+            text += " · imported"
+        return text
 
     def _animate_running(self) -> None:
         if self.open_id is not None and self.waterfall.running:

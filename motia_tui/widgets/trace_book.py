@@ -74,6 +74,8 @@ class TraceBook:
         self.spans: dict[str, dict[str, Mapping[str, Any]]] = {}
         self.incomplete: set[str] = set()
         """Traces listed by a reload that got a new span: their other spans must be fetched."""
+        self._reruns: dict[str, list[str]] = {}
+        """A trace's id to the traces that re-ran it, as spans, reloads and fetches told."""
 
     def __len__(self) -> int:
         return len(self.summaries)
@@ -114,6 +116,9 @@ class TraceBook:
                     reordered = True
             spans[span["spanId"]] = span
             touched.add(trace_id)
+            original = span.get("rerunOf")
+            if original:
+                self._link(original["traceId"], trace_id)
         for trace_id in touched:
             if trace_id not in self.incomplete:
                 summaries[trace_id] = None
@@ -125,6 +130,7 @@ class TraceBook:
             oldest, _summary = self.summaries.popitem(last=False)
             self.spans.pop(oldest, None)
             self.incomplete.discard(oldest)
+            self._reruns.pop(oldest, None)
             evicted = True
         return evicted
 
@@ -133,6 +139,11 @@ class TraceBook:
         self.summaries = OrderedDict((s["traceId"], s) for s in reversed(newest_first))
         self.spans.clear()
         self.incomplete.clear()
+        self._reruns.clear()
+        for summary in newest_first:
+            original = summary.get("rerunOf")
+            if original:
+                self._link(original["traceId"], summary["traceId"])
         self._evict()
 
     def put_trace(self, detail: Mapping[str, Any]) -> None:
@@ -142,3 +153,14 @@ class TraceBook:
         self.incomplete.discard(trace_id)
         if trace_id in self.summaries:
             self.summaries[trace_id] = None
+        for rerun in detail.get("reruns") or []:
+            self._link(trace_id, rerun)
+
+    def _link(self, original: str, rerun: str) -> None:
+        reruns = self._reruns.setdefault(original, [])
+        if rerun not in reruns:
+            reruns.append(rerun)
+
+    def reruns_of(self, trace_id: str) -> list[str]:
+        """The traces held that re-ran `trace_id`, in the order they were seen."""
+        return [t for t in self._reruns.get(trace_id, ()) if t in self.summaries]
