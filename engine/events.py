@@ -97,8 +97,10 @@ class SpanData(TypedDict):
     error: NotRequired[Any]
     topic: NotRequired[str]
     """The topic an event step's input came on."""
-    rerunOf: NotRequired[dict[str, str]]
-    """On a root span: the trace (and span) this trace re-ran."""
+    rerunOf: NotRequired[str]
+    """On a root span: the trace this trace re-ran."""
+    rerunOfSpan: NotRequired[str]
+    """With `rerunOf`, for a re-run from a span: that span."""
     imported: NotRequired[bool]
 
 

@@ -94,10 +94,10 @@ def _through(
     return call
 
 
-def _traced(raw: Any) -> Any:
+def _traced(raw: Any, limit: int) -> Any:
     """A stored value as a span keeps it, or None: nothing stored, or a networked adapter's
     awaitable, whose value the span then does without."""
-    return op_value(jsonio.loads(raw), raw) if isinstance(raw, str) else None
+    return op_value(jsonio.loads(raw), raw, limit) if isinstance(raw, str) else None
 
 
 def _observed(done: asyncio.Future[None] | None) -> asyncio.Future[None] | None:
@@ -582,7 +582,7 @@ class Executor:
         value = None if raw is None else jsonio.loads(raw)
         op = {"op": "get", "group": group, "key": key, "found": value is not None}
         if raw is not None:
-            op["value"] = op_value(value, raw)
+            op["value"] = op_value(value, raw, self.settings.span_body_bytes)
         run.span.add_op(op)
         if self.settings.state_get == "wrapped":
             if value is None:
@@ -599,7 +599,8 @@ class Executor:
         if not self.keep:
             run.state_overlay().put(group, key, raw)
         stored = jsonio.loads(raw)
-        self._state_changed(run, "set", group, key, stored, _traced(previous))
+        replaced = _traced(previous, self.settings.span_body_bytes)
+        self._state_changed(run, "set", group, key, stored, replaced)
         return stored
 
     def state_delete(self, run: Run, group: str, key: str) -> Any:
@@ -610,7 +611,8 @@ class Executor:
         self._effect(run, StateDelete(group, key))
         if not self.keep:
             run.state_overlay().put(group, key, None)
-        self._state_changed(run, "delete", group, key, None, _traced(raw))
+        replaced = _traced(raw, self.settings.span_body_bytes)
+        self._state_changed(run, "delete", group, key, None, replaced)
         return jsonio.loads(raw)
 
     def state_get_group(self, run: Run, group: str) -> list[Any]:
@@ -618,11 +620,12 @@ class Executor:
         if run.state is not None:
             items = run.state.merge(group, items)
         values = {key: jsonio.loads(raw) for key, raw in items.items()}
+        limit = self.settings.span_body_bytes
         run.span.add_op(
             {
                 "op": "getGroup",
                 "group": group,
-                "items": {key: op_value(values[key], raw) for key, raw in items.items()},
+                "items": {key: op_value(values[key], raw, limit) for key, raw in items.items()},
             }
         )
         return list(values.values())
@@ -637,7 +640,8 @@ class Executor:
             run.state_overlay().clear(group)
         previous = None
         if isinstance(items, dict):
-            previous = {key: _traced(raw) for key, raw in items.items()}
+            limit = self.settings.span_body_bytes
+            previous = {key: _traced(raw, limit) for key, raw in items.items()}
         self._state_changed(run, "clear", group, None, None, previous)
 
     def _stream(self, name: str) -> StreamDefinition:

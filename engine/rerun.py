@@ -4,8 +4,8 @@ A re-run of an api trace sends the recorded request through the project's own AS
 process; of an emit, emits the same event; of a cron trace, runs the step now. A re-run from
 a span sends that span's input (as edited) to that step alone: an api step gets the request
 the input describes, an event step one delivery of the input on the topic it came on, and
-downstream steps run as usual. Either way the new trace's root span records `rerunOf`, set
-here through `triggers.RERUN_OF` and never read from a request.
+downstream steps run as usual. Either way the new trace's root span records `rerunOf` (and
+`rerunOfSpan`), set here through `triggers.RERUN_OF` and never read from a request.
 
 A request sent with credentials (withheld from the record) is not sent again without them:
 the caller gives them (`headers`), and until then the re-run is refused with status 428,
@@ -168,7 +168,7 @@ class Rerunner:
             )
         return {
             "traceId": new_id,
-            "rerunOf": link,
+            **_linked(link),
             "response": {"status": response.status_code, "body": _body(response)},
         }
 
@@ -180,7 +180,7 @@ class Rerunner:
             raise RerunError(400, str(exc)) from None
         finally:
             triggers.RERUN_OF.reset(token)
-        return {"traceId": new_id, "rerunOf": link}
+        return {"traceId": new_id, **_linked(link)}
 
     def _cron(self, link: dict[str, str], step: str) -> dict[str, Any]:
         token = triggers.RERUN_OF.set(link)
@@ -190,7 +190,7 @@ class Rerunner:
             raise RerunError(409, f"cannot re-run: {exc.args[0]}") from None
         finally:
             triggers.RERUN_OF.reset(token)
-        return {"traceId": new_id, "rerunOf": link}
+        return {"traceId": new_id, **_linked(link)}
 
     async def _deliver(
         self, link: dict[str, str], step_name: str, topic: str, data: Any
@@ -221,13 +221,21 @@ class Rerunner:
         done = engine.executor.finish_manual(run)
         if done is not None:
             await done
-        return {"traceId": run.trace_id, "rerunOf": link}
+        return {"traceId": run.trace_id, **_linked(link)}
 
     def _first_topic(self, step_name: str) -> str:
         step = self.engine.steps.get(step_name)
         if step is None or not step.subscribes:
             raise RerunError(409, f"cannot re-run: no event step {step_name!r}")
         return str(step.subscribes[0])
+
+
+def _linked(link: dict[str, str]) -> dict[str, str]:
+    """`rerunOf` (and `rerunOfSpan`) as the new trace records them."""
+    linked = {"rerunOf": link["traceId"]}
+    if "spanId" in link:
+        linked["rerunOfSpan"] = link["spanId"]
+    return linked
 
 
 def _missing(withheld: list[str], given: Mapping[str, str]) -> list[str]:

@@ -78,8 +78,8 @@ def write(document: dict[str, Any], project_dir: Path, test_path: Path) -> str:
         return loosen(value, ids, started)
 
     lines = [
-        f'"""Trace {trace["traceId"]} as a test: {triggers.describe(trigger)}, as it ran'
-        f" {_when(started)}.",
+        f'"""Trace {trace["traceId"]} as a test:',
+        f"{triggers.describe(trigger)}, as it ran {_when(started)}.",
         "",
         "Written by `motia trace test`; keep it and edit it like any test. It starts the project",
         "in process, seeds the state the trace read, sends the same trigger, waits until every",

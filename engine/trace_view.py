@@ -28,8 +28,10 @@ class TraceSummary(TypedDict):
     steps: list[str]
     """Every step with a span in the trace, in order of first appearance: what `step:` filters
     match, in the API and in the workbench alike, even where only the summary is held."""
-    rerunOf: dict[str, str] | None
-    """The trace (and span, for a re-run from a span) this trace re-ran, from its root span."""
+    rerunOf: str | None
+    """The trace this trace re-ran (from its root span)."""
+    rerunOfSpan: str | None
+    """For a re-run from a span: that span of `rerunOf`."""
     imported: bool
     """Read from an export file (`motia trace import`), with its original ids."""
 
@@ -69,6 +71,7 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
             "errors": 0,
             "steps": [],
             "rerunOf": None,
+            "rerunOfSpan": None,
             "imported": False,
         }
     first = min(spans, key=lambda s: s.get("start") or 0)
@@ -88,6 +91,7 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
                 str(s.get("step") or "") for s in sorted(spans, key=lambda s: s.get("start") or 0)
             )
         ),
-        "rerunOf": next((s["rerunOf"] for s in spans if s.get("rerunOf")), None),
+        "rerunOf": first.get("rerunOf"),
+        "rerunOfSpan": first.get("rerunOfSpan"),
         "imported": any(s.get("imported") for s in spans),
     }

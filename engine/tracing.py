@@ -21,25 +21,24 @@ from engine import events as ev
 from engine import jsonio
 from engine.effects import SpanRecord
 from engine.events import EventHub
+from engine.span_bounds import CUT_KEY, cut_body
 from engine.stores import Persistence
 from engine.trace_view import ERROR, OK, RUNNING, trace_summary
 
 MAX_SPAN_LOGS = 200
 RUNNING_WRITE_DELAY_S = 0.2
 MAX_SPAN_OPS = 500
-OP_VALUE_BYTES = 16_384
-"""The largest value a state operation keeps on its span (what a read returned, what a write
-replaced); a larger one is kept as `{CAPPED: size}`, as spans keep bodies capped."""
-CAPPED = "motia:capped"
 
 
-def op_value(value: Any, raw: str) -> Any:
-    """A state value as a span keeps it: itself, or its size when it is over the cap."""
-    return value if len(raw) <= OP_VALUE_BYTES else {CAPPED: len(raw)}
+def op_value(value: Any, raw: str, limit: int) -> Any:
+    """A state value (what a read returned, what a write replaced) as a span keeps it:
+    itself, or past `limit` (`span_body_bytes`) a marked cut, as bodies are kept."""
+    return value if len(raw) <= limit else cut_body(raw.encode(), limit)
 
 
 def is_capped(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and CAPPED in value
+    """Whether a value a span holds is a cut (`engine.span_bounds`), not the value."""
+    return isinstance(value, dict) and CUT_KEY in value
 
 
 def _random_ids() -> Iterator[str]:
@@ -138,7 +137,10 @@ class Span:
         span.emits = data.get("emits") or ()
         span.state_ops = data.get("stateOps") or ()
         span.logs = data.get("logs") or ()
-        span.rerun_of = data.get("rerunOf")
+        if data.get("rerunOf"):
+            span.rerun_of = {"traceId": data["rerunOf"]}
+            if data.get("rerunOfSpan"):
+                span.rerun_of["spanId"] = data["rerunOfSpan"]
         span.imported = bool(data.get("imported"))
         span.topic = data.get("topic")
         return span
@@ -180,7 +182,9 @@ class Span:
         if self.error is not None:
             data["error"] = self.error
         if self.rerun_of is not None:
-            data["rerunOf"] = self.rerun_of
+            data["rerunOf"] = self.rerun_of["traceId"]
+            if "spanId" in self.rerun_of:
+                data["rerunOfSpan"] = self.rerun_of["spanId"]
         if self.imported:
             data["imported"] = True
         return data

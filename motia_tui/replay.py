@@ -676,7 +676,7 @@ class ReplaySource:
         detail["reruns"] = [
             other
             for other, held in self.moment.traces.items()
-            if any((s.get("rerunOf") or {}).get("traceId") == trace_id for s in held.values())
+            if any(s.get("rerunOf") == trace_id for s in held.values())
         ]
         detail["spans"] = spans
         return detail

@@ -128,7 +128,7 @@ def _clock(ms: Any) -> str:
 def _links(summary: dict[str, Any]) -> str:
     notes = []
     if summary.get("rerunOf"):
-        notes.append(f"re-run of {summary['rerunOf']['traceId'][:8]}")
+        notes.append(f"re-run of {summary['rerunOf'][:8]}")
     if summary.get("imported"):
         notes.append("imported")
     return f"  ({', '.join(notes)})" if notes else ""

@@ -110,7 +110,7 @@ class LocalTraces:
         detail["reruns"] = [
             t["traceId"]
             for t in await self.traces(SCAN_LIMIT, None, None)
-            if (t.get("rerunOf") or {}).get("traceId") == trace_id
+            if t.get("rerunOf") == trace_id
         ]
         detail["spans"] = spans
         return detail
@@ -145,6 +145,7 @@ class LocalTraces:
             raise TraceCommandError(str(exc)) from None
         app = build_app(engine, cors_origins=None, introspection=None, streams=None)
         await engine.start()
+        await engine.cron.stop()  # a re-run is no time for this process to fire cron ticks
         try:
             rerunner = Rerunner(engine, app)
             if span_id is None:

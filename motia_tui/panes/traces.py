@@ -449,7 +449,12 @@ def span_details(span: Mapping[str, Any], tz: tzinfo | None = None) -> Content:
             else ""
         )
         found = "" if "found" not in op else (" (found)" if op["found"] else " (absent)")
-        parts.append(clean(f"{op.get('op')} {where}{value}{found}") + "\n")
+        was = (
+            " (was " + json.dumps(op["previous"], ensure_ascii=False, default=repr) + ")"
+            if "previous" in op
+            else ""
+        )
+        parts.append(clean(f"{op.get('op')} {where}{value}{found}{was}") + "\n")
     logs = span.get("logs") or []
     section(f"logs ({len(logs)})")
     for record in logs:
@@ -587,10 +592,10 @@ class TracesPane(trace_tools.TraceToolKeys, Vertical):
     def _links(self, trace_id: str, summary: Mapping[str, Any]) -> str:
         """` · re-run of X · re-run as Y, Z`: the link between a trace and its re-runs."""
         text = ""
-        original = summary.get("rerunOf")
-        if isinstance(original, Mapping):
-            span = f" from span {str(original['spanId'])[:8]}" if original.get("spanId") else ""
-            text += f" · re-run of {str(original.get('traceId'))[:8]}{span}"
+        original, span = summary.get("rerunOf"), summary.get("rerunOfSpan")
+        if original:
+            text += f" · re-run of {str(original)[:8]}"
+            text += f" from span {str(span)[:8]}" if span else ""
         reruns = self.book.reruns_of(trace_id)
         if reruns:
             text += " · re-run as " + ", ".join(t[:8] for t in reruns)

@@ -118,7 +118,7 @@ class TraceBook:
             touched.add(trace_id)
             original = span.get("rerunOf")
             if original:
-                self._link(original["traceId"], trace_id)
+                self._link(original, trace_id)
         for trace_id in touched:
             if trace_id not in self.incomplete:
                 summaries[trace_id] = None
@@ -143,7 +143,7 @@ class TraceBook:
         for summary in newest_first:
             original = summary.get("rerunOf")
             if original:
-                self._link(original["traceId"], summary["traceId"])
+                self._link(str(original), summary["traceId"])
         self._evict()
 
     def put_trace(self, detail: Mapping[str, Any]) -> None:

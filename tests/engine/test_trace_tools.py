@@ -11,7 +11,7 @@ import httpx
 import pytest
 from engine_support import served, trace_of, wait_until
 
-from engine import Settings
+from engine import Settings, trace_facts
 from engine.settings import SettingsError, load_settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "motia_tui" / "templates" / "default"
@@ -123,16 +123,14 @@ async def test_a_rerun_sends_the_request_again_and_links_both_ways(tmp_path: Pat
         new_id = rerun["traceId"]
         assert new_id != original
         again = await trace_of(client, new_id, 3)
-        assert again["rerunOf"] == {"traceId": original}
+        assert again["rerunOf"] == original
         assert [s["step"] for s in again["spans"]] == ["PlaceOrder", "ProcessOrder",
                                                        "NotifyCustomer"]
         assert again["spans"][0]["input"]["body"] == {"item": "tea", "quantity": 2}
         back = (await client.get(f"/__motia/traces/{original}")).json()
         assert back["reruns"] == [new_id]
         listed = (await client.get("/__motia/traces")).json()["traces"]
-        assert next(t for t in listed if t["traceId"] == new_id)["rerunOf"] == {
-            "traceId": original
-        }
+        assert next(t for t in listed if t["traceId"] == new_id)["rerunOf"] == original
         await engine.idle()
         assert engine.state.get("orders", new_id[:12])["status"] == "processed"
 
@@ -148,7 +146,7 @@ async def test_reruns_of_an_emit_and_of_a_cron_run(tmp_path: Path) -> None:
         await trace_of(client, emit_id, 3)
         rerun = (await client.post(f"/__motia/traces/{emit_id}/rerun")).json()
         emitted_again = await trace_of(client, rerun["traceId"], 3)
-        assert emitted_again["rerunOf"] == {"traceId": emit_id}
+        assert emitted_again["rerunOf"] == emit_id
         assert emitted_again["spans"][0]["step"] == "emit order.placed"
         assert emitted_again["spans"][0]["input"] == {"id": "o-1", "item": "cake", "quantity": 1}
 
@@ -156,7 +154,7 @@ async def test_reruns_of_an_emit_and_of_a_cron_run(tmp_path: Path) -> None:
         await trace_of(client, cron_id, 1)
         cron_again = (await client.post(f"/__motia/traces/{cron_id}/rerun")).json()
         detail = await trace_of(client, cron_again["traceId"], 1)
-        assert detail["entry"] == "OrderReport" and detail["rerunOf"] == {"traceId": cron_id}
+        assert detail["entry"] == "OrderReport" and detail["rerunOf"] == cron_id
 
 
 async def test_a_rerun_from_an_event_span_delivers_the_edited_input_to_that_step_alone(
@@ -175,7 +173,7 @@ async def test_a_rerun_from_an_event_span_delivers_the_edited_input_to_that_step
         )
         assert answer.status_code == 200, answer.text
         new = await trace_of(client, answer.json()["traceId"], 3)
-        assert new["rerunOf"] == {"traceId": original, "spanId": process["spanId"]}
+        assert new["rerunOf"] == original and new["rerunOfSpan"] == process["spanId"]
         assert [s["step"] for s in new["spans"]] == ["rerun ProcessOrder", "ProcessOrder",
                                                      "NotifyCustomer"]
         await engine.idle()
@@ -195,14 +193,14 @@ async def test_a_rerun_from_an_api_span_sends_the_edited_request(tmp_path: Path)
         )).json()
         new = await trace_of(client, answer["traceId"], 3)
         assert new["spans"][0]["input"]["body"] == {"item": "coffee", "quantity": 3}
-        assert new["rerunOf"] == {"traceId": original, "spanId": api["spanId"]}
+        assert new["rerunOf"] == original and new["rerunOfSpan"] == api["spanId"]
         bad = await client.post(
             f"/__motia/traces/{original}/rerun",
             json={"fromSpan": api["spanId"], "input": {**api["input"], "body": {"item": ""}}},
         )
         assert bad.status_code == 200 and bad.json()["response"]["status"] == 400
         refused = (await client.get(f"/__motia/traces/{bad.json()['traceId']}")).json()
-        assert refused["rerunOf"] == {"traceId": original, "spanId": api["spanId"]}
+        assert refused["rerunOf"] == original and refused["rerunOfSpan"] == api["spanId"]
         missing = await client.post(f"/__motia/traces/{'0' * 32}/rerun")
         assert missing.status_code == 404
 
@@ -278,3 +276,17 @@ async def test_the_trigger_store_keeps_the_newest_triggers_the_settings_allow(
         assert "no longer kept" in gone.json()["error"]
         kept = await client.post(f"/__motia/traces/{ids[2]}/rerun")
         assert kept.status_code == 200
+
+
+async def test_a_state_value_past_span_body_bytes_is_kept_cut(tmp_path: Path) -> None:
+    root = shop(tmp_path / "shop")
+    small = Settings(store=str(root / ".motia" / "store.sqlite3"), span_body_bytes=256)
+    big = {"id": "o-9", "item": "x" * 1_000, "quantity": 1, "total": 1.0, "status": "processed"}
+    async with served(root, small) as (_engine, client):
+        assert (await client.put("/__motia/state/orders/o-9", json=big)).status_code == 200
+        cron = (await client.post("/__motia/cron/OrderReport/trigger")).json()["traceId"]
+        report = await trace_of(client, cron, 1)
+    [read] = [op for op in ops(report["spans"]) if op["op"] == "getGroup"]
+    cut = read["items"]["o-9"]
+    assert cut["$cut"]["bytes"] > 1_000 and cut["$cut"]["limit"] == 256
+    assert trace_facts.state_read(report["spans"]) == []

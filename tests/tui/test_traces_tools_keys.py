@@ -36,6 +36,8 @@ async def select(app: PaneApp, trace_id: str) -> None:
     await wait_for(lambda: trace_id in app.pane.trace_list.order, what="the trace listed")
     app.pane.trace_list.move_to(app.pane.trace_list.order.index(trace_id))
     app.pane.trace_list.focus()
+    await wait_for(lambda: app.pane.trace_list.has_focus, what="the list focused")
+    await wait_for(lambda: app.pane.trace_list.selected == trace_id, what="the trace selected")
 
 
 def title(app: PaneApp) -> str:
@@ -44,9 +46,15 @@ def title(app: PaneApp) -> str:
 
 def rerun_of(app: PaneApp, original: str) -> str | None:
     for trace in app.source.engine.traces.list(50):
-        if (trace.get("rerunOf") or {}).get("traceId") == original:
+        if trace.get("rerunOf") == original:
             return str(trace["traceId"])
     return None
+
+
+def trace_span(app: PaneApp, trace_id: str, step: str = "MakeGreeting") -> str:
+    trace = app.source.engine.traces.get(trace_id)
+    assert trace is not None
+    return str(next(s["spanId"] for s in trace["spans"] if s["step"] == step))
 
 
 async def test_r_reruns_asking_for_the_credentials_and_the_link_shows_both_ways(
@@ -91,7 +99,7 @@ async def test_e_reruns_the_selected_span_with_its_input_edited(tmp_path: Path) 
         await app.source.engine.idle()
         assert app.source.engine.state.get("greetings", new_id) == {"text": "Hello, Edsger!"}
         trace = app.source.engine.traces.get(new_id)
-        assert trace is not None and trace["rerunOf"]["spanId"]
+        assert trace is not None and trace["rerunOfSpan"] == trace_span(app, original)
         assert [s["step"] for s in trace["spans"]][:2] == ["rerun MakeGreeting", "MakeGreeting"]
 
 
@@ -154,7 +162,7 @@ async def test_the_tools_are_in_the_palette_and_can_be_remapped(tmp_path: Path) 
         await wait_for(lambda: pane.trace_list.marked == answer.trace_id, what="remapped mark")
         await pilot.press("ctrl+r")
         await wait_for(
-            lambda: any((t.get("rerunOf") or {}).get("traceId") == answer.trace_id
+            lambda: any(t.get("rerunOf") == answer.trace_id
                         for t in source.engine.traces.list(20)),
             what="the remapped re-run",
         )

@@ -48,6 +48,7 @@ def test_a_retry_that_succeeds_leaves_the_trace_ok() -> None:
         "errors": 1,
         "steps": ["Api", "Work"],
         "rerunOf": None,
+        "rerunOfSpan": None,
         "imported": False,
     }
 
