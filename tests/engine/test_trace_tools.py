@@ -290,3 +290,20 @@ async def test_a_state_value_past_span_body_bytes_is_kept_cut(tmp_path: Path) ->
     cut = read["items"]["o-9"]
     assert cut["$cut"]["bytes"] > 1_000 and cut["$cut"]["limit"] == 256
     assert trace_facts.state_read(report["spans"]) == []
+
+
+async def test_a_big_body_is_cut_on_its_span_but_kept_whole_to_rerun(tmp_path: Path) -> None:
+    root = shop(tmp_path / "shop")
+    small = Settings(store=str(root / ".motia" / "store.sqlite3"), span_body_bytes=1024)
+    item = "t" * 300_000
+    async with served(root, small) as (_engine, client):
+        placed = await client.post("/orders", json={"item": item, "quantity": 1})
+        original = placed.headers["x-trace-id"]
+        trace = await trace_of(client, original, 3)
+        assert trace["spans"][0]["input"]["body"]["$cut"]["bytes"] > 300_000
+        rerun = (await client.post(f"/__motia/traces/{original}/rerun")).json()
+        again = await trace_of(client, rerun["traceId"], 3)
+        process = next(s for s in again["spans"] if s["step"] == "ProcessOrder")
+        assert process["status"] == "ok"
+    triggers_file = root / ".motia" / "store.triggers.sqlite3"
+    assert triggers_file.stat().st_size > 600_000  # both requests, whole

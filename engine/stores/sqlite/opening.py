@@ -29,9 +29,8 @@ from engine.stores.sqlite import schema
 
 CORE_TABLES = ("state", "stream_items", "queue", "dlq", "meta")
 """What the project's work lives in; damage here is never papered over."""
-HISTORY_TABLES = ("spans", "logs", "triggers")
-"""Traces, logs and the triggers that started them: worth keeping, but a store without them
-still serves."""
+HISTORY_TABLES = ("spans", "logs")
+"""Traces and logs: worth keeping, but a store without them still serves."""
 SIDE_FILES = ("-wal", "-shm")
 
 Connect = Callable[[str], sqlite3.Connection]

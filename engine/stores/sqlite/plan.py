@@ -39,7 +39,6 @@ from engine.effects import (
     StateSet,
     StreamItemDelete,
     StreamItemSet,
-    TriggerRecord,
 )
 
 BULK_ROWS = 16
@@ -132,10 +131,6 @@ LOG_INSERT: tuple[str, Values] = (
     "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)",
     Values("INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES ", 6),
 )
-TRIGGER_INSERT: tuple[str, Values] = (
-    "INSERT OR REPLACE INTO triggers (trace_id, time, size, data) VALUES (?, ?, ?, ?)",
-    Values("INSERT OR REPLACE INTO triggers (trace_id, time, size, data) VALUES ", 4),
-)
 
 _DELETED = None
 _INSERT, _UPDATE, _DELETE, _NOTHING = 0, 1, 2, 3
@@ -152,7 +147,6 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     spans: dict[tuple[str, str], SpanRecord] = {}
     rewritten: list[tuple[str, str]] = []
     logs: list[Sequence[Any]] = []
-    triggers: list[Sequence[Any]] = []
     for effect in effects:
         kind = type(effect)
         if kind is SpanRecord:
@@ -164,8 +158,6 @@ def plan(effects: Iterable[Any]) -> list[Call]:
             logs.append(
                 (effect.time, effect.level, effect.trace_id, effect.step, effect.msg, effect.record)
             )
-        elif kind is TriggerRecord:
-            triggers.append((effect.trace_id, effect.time, effect.size, effect.data))
         elif kind is StateSet:
             group = state.get(effect.group)
             if group is None:
@@ -287,7 +279,6 @@ def plan(effects: Iterable[Any]) -> list[Call]:
             ],
         )
     _add(calls, LOG_INSERT, logs)
-    _add(calls, TRIGGER_INSERT, triggers)
     return calls
 
 

@@ -46,15 +46,9 @@ MIGRATIONS: dict[int, str] = {
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
             WITHOUT ROWID;
     """,
-    3: """
-        CREATE TABLE IF NOT EXISTS triggers (
-            trace_id TEXT PRIMARY KEY, time REAL NOT NULL, size INTEGER NOT NULL,
-            data TEXT NOT NULL);
-        CREATE INDEX IF NOT EXISTS triggers_time ON triggers (time);
-    """,
 }
-"""Version N's changes over version N-1: the dead letter's traceback (2), a table the
-writer probes with while the disk refuses writes (2), each trace's whole trigger (3)."""
+"""Version N's changes over version N-1: the dead letter's traceback (2), and a table the
+writer probes with while the disk refuses writes (2)."""
 
 VERSION = max(MIGRATIONS)
 

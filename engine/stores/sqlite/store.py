@@ -46,6 +46,7 @@ from engine.stores.layered import Planes
 from engine.stores.sqlite.opening import open_store_file
 from engine.stores.sqlite.plan import plan
 from engine.stores.sqlite.plan import run as run_calls
+from engine.stores.sqlite.triggers import TriggerFile, trigger_path
 
 _log = logging.getLogger("motia.store")
 
@@ -99,7 +100,6 @@ class SqliteStore(LocalQueue, Planes):
         self.epoch = 0
         self._trace_limit = trace_limit
         self._log_limit = log_limit
-        self._trigger_limits = triggers or TriggerLimits()
         self._conn, self.notices = open_store_file(path, connect, reset)
         self._load()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -117,9 +117,9 @@ class SqliteStore(LocalQueue, Planes):
         self._broken = threading.Event()
         self._unwritten_history: deque[History] = deque(maxlen=HISTORY_KEPT)
         self._writes_since_prune = 0
-        self._trigger_bytes = self._conn.execute(
-            "SELECT coalesce(sum(size), 0) FROM triggers"
-        ).fetchone()[0]
+        self._triggers = TriggerFile(
+            trigger_path(path), triggers or TriggerLimits(), connect
+        )
 
     def _load(self) -> None:
         state, streams = self.state.committed, self.streams.committed
@@ -147,6 +147,7 @@ class SqliteStore(LocalQueue, Planes):
             thread, self._thread = self._thread, None
             await asyncio.get_running_loop().run_in_executor(None, thread.join, 30)
         self._conn.close()
+        self._triggers.close()
 
     # -- units of work ---------------------------------------------------------------------
 
@@ -273,17 +274,15 @@ class SqliteStore(LocalQueue, Planes):
     ) -> None:
         conn = self._conn
         effects: list[Any] = [effect for unit in units for effect in unit[1]]
-        effects.extend(history)
+        kept = [item for item in history if type(item) is TriggerRecord]
+        effects.extend(item for item in history if type(item) is not TriggerRecord)
         calls = plan(effects)
         if not calls and not probe:
+            self._triggers.write(kept)
             return
-        trigger_bytes = sum(item.size for item in history if type(item) is TriggerRecord)
         try:
             conn.execute("BEGIN IMMEDIATE")
             self._writes_since_prune += run_calls(conn, calls)
-            if trigger_bytes:
-                self._trigger_bytes += trigger_bytes
-                self._prune_triggers()
             if probe:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)",
@@ -297,6 +296,7 @@ class SqliteStore(LocalQueue, Planes):
                 except sqlite3.Error:
                     _log.exception("store rollback failed")
             raise
+        self._triggers.write(kept)
 
     def _post(self, callback: Any, *args: Any) -> None:
         loop = self._loop
@@ -321,29 +321,6 @@ class SqliteStore(LocalQueue, Planes):
                 self._conn.execute("DELETE FROM logs WHERE id <= ?", (row[0] - self._log_limit,))
         except sqlite3.Error:
             _log.exception("store prune failed")
-
-    def _prune_triggers(self) -> None:
-        """Keep the newest triggers within both limits, inside the writing transaction: past
-        the count through the time index, past the bytes (a running total says when) by a
-        window sum over the table."""
-        conn, limits = self._conn, self._trigger_limits
-        conn.execute(
-            "DELETE FROM triggers WHERE time <= "
-            "(SELECT time FROM triggers ORDER BY time DESC LIMIT 1 OFFSET ?)",
-            (limits.count,),
-        )
-        if self._trigger_bytes <= limits.bytes:
-            return
-        row = conn.execute(
-            "SELECT time FROM (SELECT time, sum(size) OVER (ORDER BY time DESC ROWS UNBOUNDED "
-            "PRECEDING) AS total FROM triggers) WHERE total > ? ORDER BY time DESC LIMIT 1",
-            (limits.bytes,),
-        ).fetchone()
-        if row is not None:
-            conn.execute("DELETE FROM triggers WHERE time <= ?", (row[0],))
-        self._trigger_bytes = conn.execute(
-            "SELECT coalesce(sum(size), 0) FROM triggers"
-        ).fetchone()[0]
 
     # -- back on the loop ------------------------------------------------------------------
 
@@ -454,8 +431,7 @@ class SqliteStore(LocalQueue, Planes):
         ]
 
     def trigger(self, trace_id: str) -> str | None:
-        rows = self._select("SELECT data FROM triggers WHERE trace_id = ?", (trace_id,))
-        return str(rows[0][0]) if rows else None
+        return self._triggers.read(trace_id, own_connection=self._thread is not None)
 
     def recent_logs(self, count: int) -> list[str]:
         rows = self._select("SELECT record FROM logs ORDER BY id DESC LIMIT ?", (count,))
