@@ -15,6 +15,7 @@ from motia_tui.cli import build_parser
 
 COMMANDS = [
     "create", "types", "dev", "tui", "demo", "replay", "start", "emit", "openapi", "queue",
+    "trace",
 ]
 
 
