@@ -31,12 +31,13 @@ async def test_a_redis_restart_mid_load_loses_no_2xx(tmp_path: Path) -> None:
             assert refused.headers["content-type"].startswith("application/json")
             server.start()
             during = await load
+            wait_for(lambda: a.health()["status"] == b.health()["status"] == "ok", 30,
+                     "both workers back on the restarted Redis")
             after = await post_all([a.url, b.url], range(900, 1000))
             accepted = before | during | after
             assert len(before) == 300 and len(after) == 100
             wait_for(lambda: set(done(server.url, "restart")) >= accepted, 60,
                      "every 2xx's event handled after the restart")
-            assert a.health()["status"] == "ok" and b.health()["status"] == "ok"
     finally:
         server.kill()
 
