@@ -414,6 +414,10 @@ class RedisStore(Planes):
             await asyncio.sleep(self._probe_delay)
             self._probe_delay = min(PROBE_MAX_S, self._probe_delay * 2)
             try:
+                # Connections pooled before the outage are dead: a restarted Redis closes
+                # them, and the first commit on one would fail the store again at once.
+                await self._redis.connection_pool.disconnect()
+                self._sync.connection_pool.disconnect()
                 await self._redis.ping()
                 await self.load_scripts()
                 await self._reload()
