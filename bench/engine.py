@@ -100,10 +100,10 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def wrk(port: int, seconds: int, connections: int) -> float:
-    """Requests per second reported by wrk (two threads: one per core)."""
+def wrk(port: int, seconds: int, connections: int, path: str = "/hello") -> float:
+    """Requests per second reported by wrk (two threads: one per core); failures refused."""
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}/hello"],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True,
     ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

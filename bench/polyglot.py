@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import platform
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,12 @@ from pathlib import Path
 from results import RESULTS, write_section
 
 HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("engine_bench", HERE / "engine.py")
+assert _spec is not None and _spec.loader is not None
+engine_bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(engine_bench)
+"""bench/engine.py's load helpers, so both benchmarks load their servers alike."""
+
 SECTION = "## Polyglot steps"
 
 PY_API = """
@@ -78,37 +83,6 @@ export const handler = async () => {}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
-def wrk(port: int, seconds: int, connections: int, path: str) -> float:
-    """Requests per second reported by wrk (two threads: one per core); failures refused."""
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, check=True,
-    ).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        raise RuntimeError(f"wrk saw {errors.group(1)} failed responses:\n{out}")
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
-        raise RuntimeError(f"cannot read wrk output:\n{out}")
-    return float(match.group(1))
-
-
 def _py_step(name: str, topic: str, emits: str | None) -> str:
     body = f'await context.emit({{"topic": "{emits}", "data": input}})' if emits else "pass"
     return PY_STEP.format(name=name, topic=topic, emits=[emits] if emits else [], body=body)
@@ -127,7 +101,7 @@ def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
         project = _project(
             Path(tmp) / "apibench", {"hello_py_step.py": PY_API, "hello-ts.step.ts": TS_API}
         )
-        port = free_port()
+        port = engine_bench.free_port()
         motia = shutil.which("motia") or "motia"
         process = subprocess.Popen(
             [motia, "start", "--dir", str(project), "--port", str(port)],
@@ -135,13 +109,13 @@ def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_port(port, timeout=120)
+            engine_bench.wait_port(port, timeout=120)
             for path in ("/py", "/ts"):
-                wrk(port, 2, connections, path)
+                engine_bench.wrk(port, 2, connections, path)
             runs: dict[str, list[float]] = {"py": [], "ts": []}
             for _ in range(rounds):
                 for lang in ("py", "ts"):
-                    runs[lang].append(wrk(port, seconds, connections, f"/{lang}"))
+                    runs[lang].append(engine_bench.wrk(port, seconds, connections, f"/{lang}"))
         finally:
             process.terminate()
             process.wait(timeout=30)
