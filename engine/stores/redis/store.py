@@ -137,7 +137,6 @@ class RedisStore(Planes):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_health: HealthListener | None = None
         self._on_remote: RemoteListener | None = None
-        self._seq = 0
         self._units: list[Unit] = []
         self._open_unit: dict[str, Any] | None = None
         self._history: list[History] = []
