@@ -140,7 +140,8 @@ async def test_health_names_the_consumer_and_the_live_workers(
         def cluster(worker):  # type: ignore[no-untyped-def]
             return worker.health()["details"]["store"]["cluster"]
 
-        wait_for(lambda: len(cluster(a)["workers"]) == 2, 10, "both workers' heartbeats")
+        wait_for(lambda: len(cluster(a)["workers"]) == 2 and cluster(a)["pending"], 10,
+                 "both workers' heartbeats and the first one's consumer groups")
         seen = cluster(a)
         assert seen["redis"] == "connected"
         assert seen["consumer"] != cluster(b)["consumer"]
