@@ -1,10 +1,8 @@
 """`WorkbenchApp`: the engine, its HTTP server and seven live panes in one event loop.
 
-The app is thin: it starts the source, owns the one subscription to the engine's event
-feed, and on a tick (15 a second, fewer when the engine is very busy) hands the shown pane
-the batch that arrived since the last one, so no pane ever redraws per event however busy
-the server is. Hidden panes get their batches when their tab is shown (`backlog`). It also
-turns failures into notifications, keeps the header current, and routes `messages` between
+The app is thin: it starts the source, lets `feed_pump` hand the panes the engine's events
+in batches and `notices` keep the header and the toasts, switches panes with the focus on
+each one's main widget, reads keys in order (`key_order`) and routes `messages` between
 panes.
 """
 
@@ -12,31 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast
 
 from rich.console import Console
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Label, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
-from engine import events as ev
-from engine import tuning
-from engine.events import QueueWarningData, StepLoadedEvent, StepRemovedEvent, WireEvent
+from engine.events import WireEvent
 from motia_tui import messages
-from motia_tui.backlog import Backlog
+from motia_tui.feed_pump import FPS, SLOW_LINK_FPS, FeedPump
+from motia_tui.header import WorkbenchHeader
 from motia_tui.help import HelpScreen, KeyBar, KeyEntry, collect, types_text
 from motia_tui.key_order import KeyOrder
-from motia_tui.keymap import KeymapError, collisions, load_keymap
+from motia_tui.keymap import collisions
+from motia_tui.notices import Notices
 from motia_tui.palette import EngineCommands
 from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.endpoints import EndpointsPane
@@ -45,41 +39,17 @@ from motia_tui.panes.logs import LogsPane
 from motia_tui.panes.state import StatePane
 from motia_tui.panes.streams import StreamsPane
 from motia_tui.panes.traces import TracesPane
-from motia_tui.recording import CastRecorder, RecordingError
-from motia_tui.source import (
-    CONNECTED,
-    CONNECTING,
-    DISCONNECTED,
-    RECONNECTING,
-    EngineSource,
-    EventFeed,
-)
+from motia_tui.recording import CastRecorder
+from motia_tui.source import EngineSource
 from motia_tui.textual_hooks import FrameMarkingApp, driver_of, toast_racks
-from motia_tui.toasts import FailureDigest
 from motia_tui.writer import TerminalPorts, WorkbenchDriver
 
-FPS = 15
-SLOW_LINK_FPS = 4
-MIN_FPS = 2
-BUSY_EVENTS_PER_S = 3_000
-"""Above this event rate the frame rate drops in proportion (to MIN_FPS): nobody reads a log
-scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
-TOAST_INTERVAL_S = 3.0
-"""Handler failures at 500 requests/s must not bury the screen: one toast per interval."""
 PaneT = TypeVar("PaneT", bound=Widget)
 COLOR_SYSTEMS: dict[str, Literal["truecolor", "256", "standard"]] = {
     "truecolor": "truecolor",
     "256": "256",
     "16": "standard",
 }
-NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
-Over SSH, ask for a terminal:   ssh -t HOST motia tui
-Without a terminal, run the server headless:   motia dev --no-tui"""
-
-
-ALWAYS_FED = frozenset({"logs"})
-"""Panes that take every batch even while hidden: the Logs pane keeps every record, and a
-reload could bring back only the newest of a burst."""
 
 
 class Pane(Protocol):
@@ -99,75 +69,6 @@ PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
     ("streams", "Streams", StreamsPane),
     ("dead_letters", "Dead letters", DeadLettersPane),
 )
-
-
-LINK_MARKS = {
-    CONNECTING: "◌ connecting",
-    CONNECTED: "● connected",
-    RECONNECTING: "◌ reconnecting",
-    DISCONNECTED: "✗ disconnected",
-}
-"""The header's mark of an attached workbench's link to its engine."""
-
-
-def queue_warning_text(warning: QueueWarningData) -> str:
-    """What a runaway topic's toast says, and how to throw its backlog away."""
-    topic, queued = warning["topic"], warning["queued"]
-    if warning["full"]:
-        what = (f"{topic}: {queued:,} events queued, at its bound of {warning['bound']:,}; "
-                "runs that emit to it fail and retry.")
-    else:
-        what = f"{topic}: {queued:,} events queued, growing by {warning['perSecond'] or 0:,.0f}/s."
-    return f'{what}\nPress : and choose "Purge queue {topic}" to throw them away.'
-
-
-class WorkbenchHeader(Horizontal):
-    """Server address, the link to it when attached, step count, errors since start, and a
-    mark while the store fails."""
-
-    _shown: tuple[str, str | None, int, int, int, str | None] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Label("motia", id="header-brand")
-        yield Label("starting…", id="header-address")
-        yield Label("", id="header-link")
-        yield Label("", id="header-steps")
-        yield Label("no errors", id="header-errors")
-        yield Label("", id="header-store")
-
-    def show(
-        self,
-        address: str,
-        link: str | None,
-        steps: int,
-        broken: int,
-        errors: int,
-        store_problem: str | None = None,
-    ) -> None:
-        """Only what changed is redrawn: this runs on every tick."""
-        shown = (address, link, steps, broken, errors, store_problem)
-        if shown == self._shown:
-            return
-        self._shown = shown
-        self.query_one("#header-address", Label).update(address)
-        link_label = self.query_one("#header-link", Label)
-        link_label.display = link is not None
-        link_label.update(LINK_MARKS.get(link or "", link or ""))
-        for state in LINK_MARKS:
-            link_label.set_class(link == state, f"-{state}")
-        text = f"{steps} step{'s' if steps != 1 else ''}"
-        if broken:
-            text += f" · {broken} broken"
-        steps_label = self.query_one("#header-steps", Label)
-        steps_label.update(text)
-        steps_label.set_class(bool(broken), "-broken")
-        errors_label = self.query_one("#header-errors", Label)
-        errors_text = f"{errors} error{'s' if errors != 1 else ''}" if errors else "no errors"
-        errors_label.update(errors_text)
-        errors_label.set_class(bool(errors), "-errors")
-        store_label = self.query_one("#header-store", Label)
-        store_label.update(f"store failing: {store_problem}" if store_problem else "")
-        store_label.display = store_problem is not None
 
 
 MAIN_WIDGETS: dict[str, tuple[str, ...]] = {
@@ -240,23 +141,14 @@ class WorkbenchApp(FrameMarkingApp[int]):
             )
         self._color = color
         self.panes: dict[str, Widget] = {}
-        self._backlogs = {tab: Backlog() for tab, _title, _cls in PANES}
         self.ready = asyncio.Event()
         """Set once the source runs and every pane has loaded (tests and benchmarks wait on
         it)."""
-        self._feed: EventFeed | None = None
-        self._timer: Timer | None = None
-        self._last_tick = 0.0
-        self._steps = 0
-        self._broken = 0
-        self._errors = 0
-        self._store_problem: str | None = None
-        self._failures = FailureDigest()
-        self._toast_timer: Timer | None = None
-        self._last_toast = 0.0
-        self._quitting = False
+        self.quitting = False
         self.key_order = KeyOrder(self, super().on_event)
         self._header = WorkbenchHeader(id="header")
+        self.notices = Notices(self, self._header)
+        self.pump = FeedPump(self, [tab for tab, _title, _cls in PANES], self.fps)
         self.keymap: dict[str, str] = {}
         """The `[keys]` table in effect (binding id to keys)."""
 
@@ -275,7 +167,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
     def on_mount(self) -> None:
         if self._color == "16":
             self.theme = "ansi-dark"
-        self._feed = self.source.subscribe()
+        self.pump.subscribe()
         self._focus_pane(PANES[0][0])
         self._start()
 
@@ -286,13 +178,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
         except Exception as exc:
             self.exit(return_code=1, message=f"motia: could not start: {exc}")
             return
-        assert self._feed is not None
-        startup = self._feed.drain()
-        self._feed.take_dropped()
+        startup = self.pump.startup()
         await self._reload_panes()
-        self._account(startup, starting=True)
-        self._last_tick = asyncio.get_running_loop().time()
-        self._timer = self.set_timer(1 / self.fps, self._tick, name="coalesce")
+        self.notices.account(startup, starting=True)
+        self.pump.start()
         if self.keymap:
             # After a refresh: every pane's widgets are mounted by then.
             self.call_after_refresh(self._warn_of_clashes)
@@ -302,17 +191,23 @@ class WorkbenchApp(FrameMarkingApp[int]):
         """Loaded and drawn: the shown pane's main widget takes the focus (a pane that
         hides a widget while it loads moves Textual's focus elsewhere), unless keys typed
         meanwhile put it in a text input."""
-        tab = self.query_one("#tabs", TabbedContent).active
+        tab = self.shown_tab()
         if self.focused is None or not types_text(self.focused):
             self._focus_pane(tab)
         self.ready.set()
 
     async def _reload_panes(self) -> None:
-        await asyncio.gather(*(self._pane(tab).reload() for tab in self.panes))
-        await self._count_steps()
+        await asyncio.gather(*(self.pane(tab).reload() for tab in self.panes))
+        await self.notices.count_steps()
 
-    def _pane(self, tab: str) -> Pane:
+    def shown_tab(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active
+
+    def pane(self, tab: str) -> Pane:
         return cast(Pane, self.panes[tab])
+
+    def logs_pane(self) -> LogsPane:
+        return self._pane_as("logs", LogsPane)
 
     def _pane_as(self, tab: str, kind: type[PaneT]) -> PaneT:
         """The pane of `tab`, for a call only that kind of pane offers."""
@@ -321,59 +216,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
             raise TypeError(f"the {tab} tab holds a {type(pane).__name__}, not a {kind.__name__}")
         return pane
 
-    # -- the coalescing tick ---------------------------------------------------------------
-
-    def _tick(self) -> None:
-        feed = self._feed
-        if feed is None or self._quitting:
-            return
-        dropped = feed.take_dropped()
-        events = feed.drain()
-        now = asyncio.get_running_loop().time()
-        rate = len(events) / max(now - self._last_tick, 1 / self.fps)
-        self._last_tick = now
-        self._timer = self.set_timer(self._next_frame(rate), self._tick, name="coalesce")
-        self._show_header()
-        if dropped:
-            self._pane_as("logs", LogsPane).refill(events)
-            self._reload_after_drop()
-            return
-        if not events:
-            return
-        shown = self.query_one("#tabs", TabbedContent).active
-        self._catch_up(shown)
-        for tab in self.panes:
-            if tab == shown or tab in ALWAYS_FED:
-                self._pane(tab).apply_events(events)
-            else:
-                self._backlogs[tab].hold(events)
-        self._account(events)
-
-    def _next_frame(self, rate: float) -> float:
-        """Seconds to the next tick: 1/fps, longer while events arrive very fast."""
-        if rate <= BUSY_EVENTS_PER_S:
-            return 1 / self.fps
-        return 1 / max(MIN_FPS, self.fps * BUSY_EVENTS_PER_S / rate)
-
-    @work(exclusive=True, group="reload")
-    async def _reload_after_drop(self) -> None:
-        """The feed lost events: the shown pane reloads now, the others when shown."""
-        assert self._feed is not None
-        self._pane("logs").apply_events(self._feed.drain())  # after what it refills
-        shown = self.query_one("#tabs", TabbedContent).active
-        for tab, backlog in self._backlogs.items():
-            if tab == shown or tab in ALWAYS_FED:
-                backlog.clear()
-            else:
-                backlog.overflow()
-        if shown not in ALWAYS_FED:
-            await self._pane(shown).reload()
-        await self._count_steps()
-
     def _show(self, tab: str) -> None:
         """Switch tabs with the pane already caught up, for callers that use it at once."""
         self.query_one("#tabs", TabbedContent).active = tab
-        self._catch_up(tab)
+        self.pump.catch_up(tab)
 
     @on(TabbedContent.TabActivated, "#tabs")
     def _tab_shown(self, message: TabbedContent.TabActivated) -> None:
@@ -386,121 +232,11 @@ class WorkbenchApp(FrameMarkingApp[int]):
         # on the screen restyles every widget in the workbench, a third of a tab switch.
         for rack in toast_racks(self.screen):
             rack.set_class(tab == "logs", "-logs-shown")
-        self._catch_up(tab)
+        self.pump.catch_up(tab)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.recorder is not None:
             self.recorder.resize(event.size.width, event.size.height)
-
-    def _catch_up(self, tab: str) -> None:
-        """Hand a pane what it missed while hidden: at once when its tab is shown, and at
-        the next tick at the latest (before that tick's batch, so order holds)."""
-        held = self._backlogs[tab].release()
-        if held is None:
-            self._reload_pane(tab)
-        elif held:
-            self._pane(tab).apply_events(held)
-
-    @work(group="reload")
-    async def _reload_pane(self, tab: str) -> None:
-        await self._pane(tab).reload()
-
-    def _account(self, events: list[WireEvent], *, starting: bool = False) -> None:
-        """Header counters and notifications for a batch."""
-        steps_changed = False
-        for event in events:
-            if event["type"] == ev.LOG:
-                if event["data"].get("level") == "error":
-                    self._errors += 1
-            elif event["type"] == ev.STEP_FAILED:
-                failed = event["data"]
-                steps_changed = True
-                self.notify(
-                    f"{failed.get('file')}:{failed.get('line')}: {failed.get('message')}\n"
-                    "Press ! to see the errors.",
-                    title="A step failed to load",
-                    severity="error",
-                    timeout=8,
-                )
-            elif event["type"] == ev.SPAN_END:
-                span = event["data"]
-                if span.get("status") != "error":
-                    continue
-                error = span.get("error") or {}
-                message = error.get("message") if isinstance(error, dict) else str(error)
-                self._failures.add(str(span.get("step")), str(message))
-            elif event["type"] == ev.STEP_LOADED or event["type"] == ev.STEP_REMOVED:
-                steps_changed = True
-                if not starting:
-                    self._notify_reload(event)
-            elif event["type"] == ev.SERVER_STARTED:
-                self._show_header()
-            elif event["type"] == ev.QUEUE_WARNING:
-                self.notify(
-                    queue_warning_text(event["data"]),
-                    title="A queue is running away",
-                    severity="warning",
-                    timeout=10,
-                )
-            elif event["type"] == ev.STORE_HEALTH:
-                health = event["data"]
-                failing = health["status"] != "ok"
-                self._store_problem = (health["error"] or "commit failed") if failing else None
-        self._toast_failures()
-        if steps_changed:
-            self._recount()
-        else:
-            self._show_header()
-
-    def _notify_reload(self, event: StepLoadedEvent | StepRemovedEvent) -> None:
-        if event["type"] == ev.STEP_LOADED:
-            loaded = event["data"]
-            stream = loaded.get("stream")
-            what = loaded.get("name") or (stream.get("name") if stream else None)
-            self.notify(f"reloaded {what}", timeout=2)
-        else:
-            removed = event["data"]
-            self.notify(f"removed {removed.get('name') or removed.get('stream')}", timeout=2)
-
-    def _toast_failures(self) -> None:
-        """At most one failure toast an interval; what comes between waits for the next one
-        (a timer, so a burst that then stops is still reported)."""
-        now = asyncio.get_running_loop().time()
-        if not self._failures:
-            return
-        wait = self._last_toast + TOAST_INTERVAL_S - now
-        if wait > 0:
-            if self._toast_timer is None:
-                self._toast_timer = self.set_timer(wait, self._toast_due, name="toast")
-            return
-        self._last_toast = now
-        self.notify(
-            f"{self._failures.take()}\nPress ! to see the errors.",
-            title="A handler failed",
-            severity="error",
-            timeout=TOAST_INTERVAL_S,
-        )
-
-    def _toast_due(self) -> None:
-        self._toast_timer = None
-        self._toast_failures()
-
-    @work(exclusive=True, group="steps")
-    async def _recount(self) -> None:
-        await self._count_steps()
-
-    async def _count_steps(self) -> None:
-        answer = await self.source.steps()
-        self._steps = len(answer.get("steps", []))
-        self._broken = len(answer.get("errors", []))
-        self._show_header()
-
-    def _show_header(self) -> None:
-        link: str | None = getattr(self.source, "link", None)
-        self._header.show(
-            self.source.label, link, self._steps, self._broken, self._errors,
-            self._store_problem,
-        )
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -543,7 +279,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def action_leave_input(self) -> None:
         """Esc that nothing nearer took: back to the shown pane's main widget."""
-        tab = self.query_one("#tabs", TabbedContent).active
+        tab = self.shown_tab()
         if tab in self.panes and self.focused is not self.main_widget(tab):
             self._focus_pane(tab)
 
@@ -612,13 +348,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     async def action_quit(self) -> None:
         """Stop the server cleanly, then leave with status 0."""
-        if self._quitting:
+        if self.quitting:
             return
-        self._quitting = True
-        if self._timer is not None:
-            self._timer.stop()
-        if self._feed is not None:
-            self._feed.close()
+        self.quitting = True
+        self.pump.stop()
         await self.source.stop()
         self.exit(return_code=0)
 
@@ -698,67 +431,3 @@ def make_workbench(
         app.keymap = dict(keymap)
         app.set_keymap(app.keymap)
     return app
-
-
-def run_tui(
-    source: EngineSource,
-    *,
-    color: str = "auto",
-    mouse: bool = True,
-    slow_link: bool = False,
-    record: str | None = None,
-    title: str = "motia tui",
-    keys_from: Path | None = None,
-) -> int:
-    """Run the workbench in this terminal, recording it to `record` (an asciicast titled
-    `title`) if given; the process exit status. The `[keys]` table comes from
-    `keys_from/motia.toml` (the project folder; the current one when attaching)."""
-    try:
-        keymap = load_keymap(keys_from or Path.cwd())
-    except KeymapError as exc:
-        print(f"motia: {exc}", file=sys.stderr)
-        return 2
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print(NO_TTY, file=sys.stderr)
-        return 2
-    recorder = None
-    if record is not None:
-        try:
-            recorder = CastRecorder(record, title=title)
-        except RecordingError as exc:
-            print(f"motia: {exc}", file=sys.stderr)
-            return 2
-    app = make_workbench(source, color=color, mouse=mouse, slow_link=slow_link,
-                         recorder=recorder, keymap=keymap)
-    try:
-        try:
-            import uvloop
-        except ImportError:
-            return asyncio.run(_run(app))
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(_run(app))
-    finally:
-        if recorder is not None:
-            recorder.close()
-            if recorder.error is not None:
-                print(f"motia: the recording {record} stopped early: {recorder.error.strerror}",
-                      file=sys.stderr)
-
-
-async def _run(app: WorkbenchApp) -> int:
-    tune = asyncio.ensure_future(_tune_process(app))
-    try:
-        await app.run_async(mouse=app.use_mouse)
-    finally:
-        tune.cancel()
-        await app.source.stop()
-    return app.return_code or 0
-
-
-async def _tune_process(app: WorkbenchApp) -> None:
-    """Once everything is loaded, keep the collector off the startup objects (Textual, the
-    engine and the steps: a few hundred thousand, whose every walk cost the server sharing
-    the loop a fifth of its time under load) and shorten the GIL's switch interval (see
-    `engine.tuning`)."""
-    await app.ready.wait()
-    tuning.tune_process()

@@ -97,7 +97,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     if args.attach:
-        from motia_tui.app import run_tui
+        from motia_tui.run import run_tui
         from motia_tui.source import RemoteSource
 
         return run_tui(RemoteSource(args.attach, args.token), color=args.color,
@@ -108,7 +108,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settings) -> int:
-    from motia_tui.app import run_tui
+    from motia_tui.run import run_tui
     from motia_tui.source import LocalSource
 
     source = _or_exit(lambda: LocalSource(project_dir, settings, settings.host, settings.port))
@@ -147,8 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from motia_tui.app import run_tui
     from motia_tui.replay import ReplaySource
+    from motia_tui.run import run_tui
     from motia_tui.tape_file import TapeError, find_tape
 
     target = Path(args.tape) if args.tape else _project_dir(args.dir)

@@ -16,7 +16,8 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Label
 
 from motia_tui import messages
-from motia_tui.app import WorkbenchApp, WorkbenchHeader
+from motia_tui.app import WorkbenchApp
+from motia_tui.header import WorkbenchHeader
 from motia_tui.panes.traces import TraceList
 from motia_tui.replay import ReplaySource, describe
 

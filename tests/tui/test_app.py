@@ -172,7 +172,7 @@ async def test_a_pane_hidden_through_a_flood_reloads_when_shown(tmp_path: Path) 
     source = local_source(tmp_path)
     async with workbench(source) as (app, pilot):
         traces = traces_of(app)
-        app._backlogs["traces"].limit = 5
+        app.pump.backlogs["traces"].limit = 5
         await pilot.press("4")
         trace_ids = [await greet(source.label, name) for name in ("Ada", "Bob", "Cy")]
         await source.engine.idle()
@@ -181,8 +181,8 @@ async def test_a_pane_hidden_through_a_flood_reloads_when_shown(tmp_path: Path) 
             lambda: shown_messages(logs).count("greeting recorded") == 3,
             what="the shown pane to get every request",
         )
-        assert app._backlogs["traces"].overflowed
-        assert app._backlogs["traces"].events == []
+        assert app.pump.backlogs["traces"].overflowed
+        assert app.pump.backlogs["traces"].events == []
         await pilot.press("3")
         await wait_for(
             lambda: set(trace_ids) <= set(traces.trace_list.order),
@@ -197,7 +197,7 @@ async def test_after_the_feed_overflows_the_shown_pane_reloads_and_the_others_on
     source = local_source(tmp_path)
     async with workbench(source) as (app, pilot):
         await pilot.press("4")
-        feed = app._feed
+        feed = app.pump.feed
         assert isinstance(feed, _LocalFeed)
         feed._subscription._maxsize = 2  # every batch overflows the feed
         trace_ids = [await greet(source.label, name) for name in ("Ada", "Bob", "Cy")]
@@ -207,7 +207,7 @@ async def test_after_the_feed_overflows_the_shown_pane_reloads_and_the_others_on
             lambda: shown_messages(logs).count("greeting recorded") == 3,
             what="the shown pane reloaded from the engine",
         )
-        assert app._backlogs["traces"].overflowed
+        assert app.pump.backlogs["traces"].overflowed
         assert not set(trace_ids) & set(traces.book.summaries)
         feed._subscription._maxsize = FEED_SIZE
         await pilot.press("3")
@@ -317,7 +317,7 @@ async def test_broken_step_and_failing_handler_notify(tmp_path: Path) -> None:
             lambda: any("failed to load" in n.title for n in app._notifications),
             what="a notification about the broken step",
         )
-        await wait_for(lambda: app._broken == 1, what="the header to count it")
+        await wait_for(lambda: app.notices.broken == 1, what="the header to count it")
         header = str(app.query_one("#header-steps").render())
         assert "1 broken" in header
 

@@ -57,7 +57,7 @@ async def test_repeated_failures_make_one_coalesced_toast_off_the_logs_tail(
         await pilot.press("4")
         rack = app.screen.get_child_by_type(ToastRack)
         assert rack.has_class("-logs-shown")
-        app._last_toast = asyncio.get_running_loop().time()  # the next toast waits its turn
+        app.notices.last_toast = asyncio.get_running_loop().time()  # the next toast waits its turn
         async with httpx.AsyncClient(base_url=source.label) as client:
             for _ in range(12):
                 assert (await client.post("/notify", json={})).status_code == 500

@@ -1,0 +1,120 @@
+"""The app's one subscription to the engine's event feed, drained on a coalescing tick.
+
+On a tick (15 a second, fewer when the engine is very busy) the shown pane gets the batch
+that arrived since the last one, so no pane ever redraws per event however busy the server
+is. Hidden panes get their batches when their tab is shown (`backlog`); after the feed
+overflows, panes reload from the engine's stores instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from textual.timer import Timer
+
+from engine.events import WireEvent
+from motia_tui.backlog import Backlog
+from motia_tui.source import EventFeed
+
+if TYPE_CHECKING:
+    from motia_tui.app import WorkbenchApp
+
+FPS = 15
+SLOW_LINK_FPS = 4
+MIN_FPS = 2
+BUSY_EVENTS_PER_S = 3_000
+"""Above this event rate the frame rate drops in proportion (to MIN_FPS): nobody reads a log
+scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
+ALWAYS_FED = frozenset({"logs"})
+"""Panes that take every batch even while hidden: the Logs pane keeps every record, and a
+reload could bring back only the newest of a burst."""
+
+
+class FeedPump:
+    """Drains the feed on a tick into the shown pane, and holds the rest for later."""
+
+    def __init__(self, app: WorkbenchApp, tabs: list[str], fps: int) -> None:
+        self.app = app
+        self.fps = fps
+        self.backlogs = {tab: Backlog() for tab in tabs}
+        self.feed: EventFeed | None = None
+        self._timer: Timer | None = None
+        self._last_tick = 0.0
+
+    def subscribe(self) -> None:
+        self.feed = self.app.source.subscribe()
+
+    def startup(self) -> list[WireEvent]:
+        """What arrived while the source started (the panes' reload covers it)."""
+        assert self.feed is not None
+        events = self.feed.drain()
+        self.feed.take_dropped()
+        return events
+
+    def start(self) -> None:
+        self._last_tick = asyncio.get_running_loop().time()
+        self._timer = self.app.set_timer(1 / self.fps, self._tick, name="coalesce")
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self.feed is not None:
+            self.feed.close()
+
+    def _tick(self) -> None:
+        app = self.app
+        feed = self.feed
+        if feed is None or app.quitting:
+            return
+        dropped = feed.take_dropped()
+        events = feed.drain()
+        now = asyncio.get_running_loop().time()
+        rate = len(events) / max(now - self._last_tick, 1 / self.fps)
+        self._last_tick = now
+        self._timer = app.set_timer(self.next_frame(rate), self._tick, name="coalesce")
+        app.notices.show_header()
+        if dropped:
+            app.logs_pane().refill(events)
+            app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
+            return
+        if not events:
+            return
+        shown = app.shown_tab()
+        self.catch_up(shown)
+        for tab in app.panes:
+            if tab == shown or tab in ALWAYS_FED:
+                app.pane(tab).apply_events(events)
+            else:
+                self.backlogs[tab].hold(events)
+        app.notices.account(events)
+
+    def next_frame(self, rate: float) -> float:
+        """Seconds to the next tick: 1/fps, longer while events arrive very fast."""
+        if rate <= BUSY_EVENTS_PER_S:
+            return 1 / self.fps
+        return 1 / max(MIN_FPS, self.fps * BUSY_EVENTS_PER_S / rate)
+
+    async def _reload_after_drop(self) -> None:
+        """The feed lost events: the shown pane reloads now, the others when shown."""
+        assert self.feed is not None
+        app = self.app
+        app.pane("logs").apply_events(self.feed.drain())  # after what it refills
+        shown = app.shown_tab()
+        for tab, backlog in self.backlogs.items():
+            if tab == shown or tab in ALWAYS_FED:
+                backlog.clear()
+            else:
+                backlog.overflow()
+        if shown not in ALWAYS_FED:
+            await app.pane(shown).reload()
+        await app.notices.count_steps()
+
+    def catch_up(self, tab: str) -> None:
+        """Hand a pane what it missed while hidden: at once when its tab is shown, and at
+        the next tick at the latest (before that tick's batch, so order holds)."""
+        held = self.backlogs[tab].release()
+        if held is None:
+            self.app.run_worker(self.app.pane(tab).reload(), group="reload")
+        elif held:
+            self.app.pane(tab).apply_events(held)
