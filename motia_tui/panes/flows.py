@@ -34,14 +34,8 @@ from motia_tui.widgets.flow_canvas import (
     with_counters,
     with_next_fires,
 )
-from motia_tui.widgets.graph_layout import (
-    ERROR_MARK,
-    SCALES,
-    FlowLayout,
-    layout_flow,
-    node_label,
-    render_flow,
-)
+from motia_tui.widgets.graph_layout import SCALES, FlowLayout, layout_flow, node_label
+from motia_tui.widgets.graph_render import ERROR_MARK, render_flow
 from motia_tui.widgets.json_editor import pretty
 
 STATS_INTERVAL_S = 0.5

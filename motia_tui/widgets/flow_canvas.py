@@ -1,4 +1,4 @@
-"""The flow graph widget: paints `graph_layout`'s box drawing and moves a selection over it.
+"""The flow graph widget: paints `graph_render`'s box drawing and moves a selection over it.
 
 The picture is plain text from `render_flow`; this widget only colours it (node kinds, the
 selection, broken steps, dashed virtual edges) through component classes, so the styling
@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from motia_tui.widgets.graph_layout import ARROW, ERROR_MARK, Box, FlowRender
+from motia_tui.widgets.graph_render import ARROW, ERROR_MARK, Box, FlowRender
 
 RUNNING_MARK = "▸"
 EDGE_GLYPHS = frozenset("─│┌┐└┘├┤┬┴┼")

@@ -17,7 +17,7 @@ from motia_tui.panes.flows import FlowsPane
 from motia_tui.source import LocalSource
 from motia_tui.widgets.confirm import ConfirmScreen
 from motia_tui.widgets.flow_canvas import FlowCanvas
-from motia_tui.widgets.graph_layout import COUNT_MARK
+from motia_tui.widgets.graph_render import COUNT_MARK
 
 OTHER_FLOW_STEP = """\
 config = {

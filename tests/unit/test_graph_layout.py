@@ -8,17 +8,8 @@ from typing import Any
 
 import pytest
 
-from motia_tui.widgets.graph_layout import (
-    COUNT_MARK,
-    TEXT_MAX,
-    Box,
-    FlowRender,
-    NodeCounters,
-    layout_flow,
-    node_detail,
-    node_label,
-    render_flow,
-)
+from motia_tui.widgets.graph_layout import TEXT_MAX, layout_flow, node_detail, node_label
+from motia_tui.widgets.graph_render import COUNT_MARK, Box, FlowRender, NodeCounters, render_flow
 
 
 def node(node_id: str, kind: str = "event", **extra: Any) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from motia_tui.widgets.flow_canvas import counter_text, with_counters
-from motia_tui.widgets.graph_layout import layout_flow, render_flow
+from motia_tui.widgets.graph_layout import layout_flow
+from motia_tui.widgets.graph_render import render_flow
 from motia_tui.widgets.highlight import highlight_map
 from motia_tui.widgets.json_editor import describe_error
 from motia_tui.widgets.lazy_tree import preview
