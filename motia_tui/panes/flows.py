@@ -35,7 +35,7 @@ from motia_tui.widgets.flow_canvas import (
     with_next_fires,
 )
 from motia_tui.widgets.graph_layout import SCALES, FlowLayout, layout_flow, node_label
-from motia_tui.widgets.graph_render import ERROR_MARK, render_flow
+from motia_tui.widgets.graph_render import ERROR_MARK, HEIGHTS, render_flow
 from motia_tui.widgets.json_editor import pretty
 
 STATS_INTERVAL_S = 0.5
@@ -48,6 +48,9 @@ NO_FLOWS = (
 )
 
 Counters = dict[str, int]
+Levels = tuple[int, int]
+"""A drawing's zoom: an index into `SCALES` (along) and one into `HEIGHTS` (across)."""
+FULL_DRAWING: Levels = (len(SCALES) - 1, len(HEIGHTS) - 1)
 
 
 def fire_time(when_s: float, now_s: float, tz: tzinfo | None, *, short: bool = False) -> str:
@@ -170,10 +173,14 @@ class FlowsPane(Vertical):
         self.model = FlowsModel()
         self._flow_name: str | None = None
         self._layouts: dict[tuple[str, int], FlowLayout] = {}
-        self.zoom: int | None = len(SCALES) - 1
-        """The scale shown (an index into `SCALES`; the full drawing at first), or None to
-        fit the canvas's width (`f`), again after every resize."""
-        self._fitted: dict[tuple[str, int], int] = {}
+        self.zoom: Levels | None = FULL_DRAWING
+        """The drawing shown before `+`/`-`: its scale along and its height across (indexes
+        into `SCALES` and `HEIGHTS`; the full drawing at first), or None to fit the canvas in
+        both (`f`), again after every resize."""
+        self.zoom_steps = 0
+        """`+` less `-` since `zoom` was set: both levels move by it, each within its range,
+        so `-` undoes `+` even where one level was already at its end."""
+        self._fitted: dict[tuple[str, int, int], Levels] = {}
         self._stats_wanted = False
         self._detail_shown: Any = None
 
@@ -275,27 +282,54 @@ class FlowsPane(Vertical):
     def _current_flow(self) -> dict[str, Any] | None:
         return next((f for f in self.model.flows if f.get("name") == self._flow_name), None)
 
-    def _level(self, width: int) -> int:
-        """The zoom level: the user's, or the largest whose drawing fits `width` columns (the
-        smallest when none does). Geometry does not change with live counts, so the answer is
-        kept per flow and width."""
-        if self.zoom is not None:
-            return self.zoom
+    def _levels(self, canvas: FlowCanvas) -> Levels:
+        """The drawing's levels: the user's, or the largest that fit the canvas (the smallest
+        where none does)."""
+        if self.zoom is None:
+            room = canvas.content_region
+            along, across = self._fitting_levels(room.width, room.height)
+        else:
+            along, across = self.zoom
+        steps = self.zoom_steps
+        return (
+            max(0, min(along + steps, len(SCALES) - 1)),
+            max(0, min(across + steps, len(HEIGHTS) - 1)),
+        )
+
+    def _fitting_levels(self, width: int, height: int) -> Levels:
+        """The tallest height whose drawing fits `height` rows, then the largest scale whose
+        drawing at that height fits `width` columns (a scrollbar's room is left where one
+        of them cannot fit). Height does not depend on the scale, and geometry does not change
+        with live counts, so the answer is kept per flow and size."""
         name = self._flow_name or ""
-        known = self._fitted.get((name, width))
+        known = self._fitted.get((name, width, height))
         if known is not None:
             return known
-        level = 0
-        for candidate in range(len(SCALES) - 1, -1, -1):
-            layout = self._layouts.get((name, candidate))
-            if layout is None:
-                break
-            lines = render_flow(layout, {}, self._edge_counts(layout)).lines
-            if max((len(line) for line in lines), default=0) <= width:
-                level = candidate
-                break
-        self._fitted[(name, width)] = level
-        return level
+        canvas = self.query_one(FlowCanvas)
+        full = self._layouts.get((name, len(SCALES) - 1))
+        across = 0
+        if full is not None:
+            across = next(
+                (level for level in range(len(HEIGHTS) - 1, -1, -1)
+                 if self._drawing_size(full, level)[1] <= height),
+                -1,
+            )
+        if across < 0:  # too tall even at the smallest: a vertical scrollbar takes room
+            across = 0
+            width -= canvas.styles.scrollbar_size_vertical
+        along = next(
+            (level for level in range(len(SCALES) - 1, -1, -1)
+             if (layout := self._layouts.get((name, level))) is not None
+             and self._drawing_size(layout, across)[0] <= width),
+            0,
+        )
+        self._fitted[(name, width, height)] = (along, across)
+        return along, across
+
+    def _drawing_size(self, layout: FlowLayout, across: int) -> tuple[int, int]:
+        """Columns and rows of a drawing."""
+        lines = render_flow(layout, {}, self._edge_counts(layout), HEIGHTS[across]).lines
+        return max((len(line) for line in lines), default=0), len(lines)
 
     def _edge_counts(self, layout: FlowLayout) -> dict[tuple[str, str, str], int]:
         return {
@@ -309,8 +343,8 @@ class FlowsPane(Vertical):
             return
         canvas = self.query_one(FlowCanvas)
         flow = self._current_flow()
-        width = canvas.scrollable_content_region.width or self.size.width
-        layout = self._layouts.get((self._flow_name or "", self._level(width)))
+        along, across = self._levels(canvas)
+        layout = self._layouts.get((self._flow_name or "", along))
         empty = flow is None or layout is None or not layout.nodes
         canvas.display = not empty
         self.query_one("#flows-empty").display = empty
@@ -319,7 +353,7 @@ class FlowsPane(Vertical):
             self._show_detail(None)
             return
         model = self.model
-        render = render_flow(layout, {}, self._edge_counts(layout))
+        render = render_flow(layout, {}, self._edge_counts(layout), HEIGHTS[across])
         counts = {
             node_id: (c["runs"], c["failures"], c["running"])
             for node_id, c in model.counters.items()
@@ -390,13 +424,23 @@ class FlowsPane(Vertical):
         picker.expanded = True
 
     def action_fit(self) -> None:
+        """Fit the graph in the canvas, in width and height, until `+`/`-`."""
         self.zoom = None
+        self.zoom_steps = 0
         self._redraw()
 
     def action_zoom(self, delta: int) -> None:
+        """One step bigger or smaller in both directions, from what is shown; a step that
+        would change neither level is not taken."""
         canvas = self.query_one(FlowCanvas)
-        current = self._level(canvas.scrollable_content_region.width)
-        self.zoom = max(0, min(current + delta, len(SCALES) - 1))
+        if self.zoom is None:
+            self.zoom = self._levels(canvas)
+            self.zoom_steps = 0
+        shown = self._levels(canvas)
+        self.zoom_steps += delta
+        if self._levels(canvas) == shown:
+            self.zoom_steps -= delta
+            return
         self._redraw()
 
     def action_toggle_panel(self) -> None:

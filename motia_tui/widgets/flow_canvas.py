@@ -43,12 +43,12 @@ def with_counters(render: FlowRender, counters: Mapping[str, tuple[int, int, int
     of retries (retries are visible in the trace waterfall), on the same reserved line.
     """
     lines = list(render.lines)
+    if render.counter_row is None:
+        return lines
     for node_id, box in render.boxes.items():
-        if box.h < 5:
-            continue
         runs, failures, running = counters.get(node_id, (0, 0, 0))
         inner = box.w - 4
-        y = box.y + 3
+        y = box.y + render.counter_row
         line = lines[y]
         text = counter_text(runs, failures, running, inner).ljust(inner)
         lines[y] = line[: box.x + 2] + text + line[box.x + 2 + inner :]
@@ -59,12 +59,14 @@ def with_next_fires(render: FlowRender, lines: list[str], fires: Mapping[str, st
     """The lines with each cron box's schedule followed by its next fire time (`→ 03:05:00`),
     or the time alone where the box is too narrow for both."""
     lines = list(lines)
+    if render.detail_row is None:
+        return lines
     for node_id, fire in fires.items():
         box = render.boxes.get(node_id)
-        if box is None or box.h < 4:
+        if box is None:
             continue
         inner = box.w - 4
-        y = box.y + 2
+        y = box.y + render.detail_row
         line = lines[y]
         schedule = line[box.x + 2 : box.x + 2 + inner].rstrip()
         text = f"{schedule} → {fire}" if schedule and "…" not in schedule else f"→ {fire}"

@@ -73,12 +73,37 @@ class Box:
 
 
 @dataclass(frozen=True)
+class Height:
+    """How much room a drawing gives each box in height: the zoom levels of the flow view
+    across, as `graph_layout.Scale` is along."""
+
+    detail: bool = True  # the trigger line (route, schedule, topics) under the name
+    counters: bool = True  # the counter line, when the drawing has counters
+    gap: int = 1  # blank rows between two boxes stacked in one column
+
+
+HEIGHTS = (
+    Height(detail=False, counters=False, gap=0),
+    Height(detail=False, gap=0),
+    Height(gap=0),
+    Height(),
+)
+"""Heights, smallest first; the last is the full drawing. The smallest gives a box three
+rows (its name between two borders), so eight steps stacked in one column fit 24 rows; the
+side panel still has every detail of the selected one."""
+TALL = HEIGHTS[-1]
+
+
+@dataclass(frozen=True)
 class FlowRender:
-    """Equal-length lines plus what a widget needs to select and hit-test nodes."""
+    """Equal-length lines plus what a widget needs to select and hit-test nodes, and where
+    in each box its detail and counter lines are (rows below the box's top; None: none)."""
 
     lines: list[str]
     boxes: dict[str, Box]
     order: list[str]
+    detail_row: int | None = 2
+    counter_row: int | None = 3
 
     def node_at(self, x: int, y: int) -> str | None:
         return next((node for node, box in self.boxes.items() if box.contains(x, y)), None)
@@ -88,22 +113,27 @@ def render_flow(
     layout: FlowLayout,
     counters: Mapping[str, NodeCounters] | None = None,
     edge_counts: Mapping[tuple[str, str, str], int] | None = None,
+    height: Height = TALL,
 ) -> FlowRender:
-    """Draw the layout; passing counters adds a counter line to every box.
+    """Draw the layout; passing counters adds a counter line to every box (at a `height`
+    that has one).
 
     Geometry depends only on the layout and on whether counters/counts are given (room for
     the widest compact count is reserved), so live updates never move the boxes.
     """
     if not layout.nodes:
         return FlowRender(lines=[], boxes={}, order=[])
-    box_h = 5 if counters is not None else 4
+    counted = counters is not None and height.counters
+    detail_row = 2 if height.detail else None
+    counter_row = (3 if height.detail else 2) if counted else None
+    box_h = 3 + height.detail + counted
     count = len(layout.columns)
     column = {node.id: node.column for node in layout.nodes.values()}
     hops = column_hops(layout.edges, column, count)
     col_w = [
         next(layout.nodes[i].width for i in items if isinstance(i, str)) for items in layout.columns
     ]
-    tops = _place_rows(layout.columns, hops, box_h)
+    tops = _place_rows(layout.columns, hops, box_h, height.gap)
     ports = {key: top + (1 if isinstance(key[1], str) else 0) for key, top in tops.items()}
     content_h = max(
         top + (box_h if isinstance(item, str) else 1) for (_, item), top in tops.items()
@@ -166,11 +196,11 @@ def render_flow(
         node = layout.nodes[node_id]
         box = Box(col_x[node.column], tops[(node.column, node_id)], node.width, box_h)
         boxes[node_id] = box
-        lines = [node.label, node.detail]
-        if counters is not None:
+        lines = [node.label, node.detail] if height.detail else [node.label]
+        if counters is not None and counted:
             lines.append(_counter_text(counters.get(node_id, NodeCounters()), node.width - 4))
         _draw_box(canvas, box, lines, (box.x + box.w - 1, box.y + 1) in leaving)
-    return FlowRender(lines=canvas.lines(), boxes=boxes, order=layout.order)
+    return FlowRender(canvas.lines(), boxes, layout.order, detail_row, counter_row)
 
 
 @dataclass(frozen=True)
@@ -314,7 +344,10 @@ def _edge_text(edge: LayoutEdge, counts: Mapping[tuple[str, str, str], int] | No
 
 
 def _place_rows(
-    columns: tuple[tuple[Item, ...], ...], hops: list[list[tuple[Item, Item, int]]], box_h: int
+    columns: tuple[tuple[Item, ...], ...],
+    hops: list[list[tuple[Item, Item, int]]],
+    box_h: int,
+    gap: int,
 ) -> dict[tuple[int, Item], int]:
     """Top row of every slot, aligned with its median predecessor where the column allows."""
     preds: dict[tuple[int, Item], list[tuple[int, Item]]] = {}
@@ -334,7 +367,7 @@ def _place_rows(
             )
             wanted = around[(len(around) - 1) // 2] - offset if around else tops.get((c, item), 0)
             tops[(c, item)] = max(y, wanted)
-            y = tops[(c, item)] + (box_h if offset else 1) + 1
+            y = tops[(c, item)] + (box_h if offset else 1) + gap
 
     for c in range(len(columns)):
         stack(c, preds)

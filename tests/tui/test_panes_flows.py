@@ -331,6 +331,60 @@ async def test_p_hides_the_panel_f_fits_and_plus_minus_zoom(tmp_path: Path) -> N
         await wait_for(lambda: widest(app) == fitted, what="the smallest drawing")
 
 
+TALL_FLOW = ("PlaceOrder", "AddPoints", "ChargeCard", "PackParcel", "ReserveStock",
+             "SendReceipt", "Ledger")
+
+
+def fits(app: PaneApp) -> bool:
+    room = canvas(app).scrollable_content_region
+    return widest(app) <= room.width and len(canvas(app)._lines) <= room.height
+
+
+async def test_f_fits_a_tall_flow_in_height_as_well_as_width(tmp_path: Path) -> None:
+    app = PaneApp(copy_project(tmp_path, "tall_flow"), FlowsPane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await wait_for(lambda: "Ledger" in picture(app), what="the graph")
+        assert len(canvas(app)._lines) > canvas(app).scrollable_content_region.height
+        await pilot.press("p", "f")
+        await wait_for(lambda: fits(app), what="the graph to fit both ways")
+        fitted = picture(app)
+        for name in TALL_FLOW:
+            assert name in fitted
+        assert "runs 0" in fitted  # the counters stay; the trigger lines gave way
+        await pilot.press("plus")
+        assert len(canvas(app)._lines) > len(fitted.splitlines())
+        await pilot.press("minus")
+        assert picture(app) == fitted
+        await pilot.press("minus", "minus", "minus")
+        smallest = picture(app)
+        assert len(smallest.splitlines()) < len(fitted.splitlines())
+        await pilot.press("minus")  # already the smallest both ways: stays
+        assert picture(app) == smallest
+        await pilot.press("f")
+        assert picture(app) == fitted
+        await pilot.resize_terminal(120, 36)
+        await wait_for(lambda: "(EVT) SendReceipt" in picture(app), what="the full drawing")
+        assert fits(app)  # fitting holds across a resize, which has room for everything
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_tall_flow_fitted_snapshot(
+    tmp_path: Path, snap_compare: Any, size: tuple[int, int]
+) -> None:
+    app = PaneApp(copy_project(tmp_path, "tall_flow"), frozen_pane)
+
+    async def settle(pilot: Pilot[Any]) -> None:
+        await ready(app)
+        await wait_for(lambda: "Ledger" in picture(app), what="the graph")
+        await select_node(pilot, app, "PackParcel")
+        await pilot.press("p", "f")
+        await wait_for(lambda: fits(app), what="the graph to fit")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
 async def test_the_view_follows_the_selected_node(tmp_path: Path) -> None:
     app = PaneApp(copy_project(tmp_path), FlowsPane)
     async with app.run_test(size=(80, 24)) as pilot:

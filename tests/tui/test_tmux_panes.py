@@ -83,10 +83,28 @@ def test_flows_fit_80_columns_in_tmux(tmp_path: Path, small_terminal: Terminal) 
     )
     assert "steps/greet_api_step.py" not in screen  # the side panel is hidden
     assert "→ Jan 1" in screen  # CountTicks' next fire
-    small_terminal.keys("plus")
-    small_terminal.wait_for(lambda s: "RecordGreet" not in s, "the zoomed-in drawing")
+    small_terminal.keys("+")
+    screen = small_terminal.wait_for(lambda s: "RecordGreet" not in s, "the zoomed-in drawing")
+    assert "steps/greet_api_step.py" not in screen  # zoomed, not the panel back
     small_terminal.keys("l", "l", "l")
     small_terminal.wait_for(lambda s: "RecordGreeting" in s, "the view following the selection")
+
+
+def test_a_tall_flow_fits_80x24_in_tmux(tmp_path: Path, small_terminal: Terminal) -> None:
+    project = copy_project(tmp_path, "tall_flow")
+    start_workbench(small_terminal, project, steps=7)
+    names = ("PlaceOrder", "AddPoints", "ChargeCard", "PackParcel", "ReserveStock",
+             "SendReceipt", "Ledger")
+    screen = small_terminal.wait_for(lambda s: "PlaceOrder" in s, "the full drawing")
+    assert not all(name in screen for name in names)  # taller and wider than the screen
+    small_terminal.keys("p", "f")
+    small_terminal.wait_for(lambda s: all(name in s for name in names),
+                            "the whole flow on one screen")
+    small_terminal.keys("+", "+", "+")
+    screen = small_terminal.wait_for(lambda s: "SendReceipt" not in s, "the full drawing again")
+    assert "(EVT) PackParcel" in screen and "steps/" not in screen  # zoomed, the panel hidden
+    small_terminal.keys("j", "j", "j", "j", "j")  # down the middle column to SendReceipt
+    small_terminal.wait_for(lambda s: "SendReceipt" in s, "the view following the selection")
 
 
 HELPER_IMPORTER = """\

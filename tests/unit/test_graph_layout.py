@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from motia_tui.widgets.graph_layout import TEXT_MAX, layout_flow, node_detail, node_label
-from motia_tui.widgets.graph_render import COUNT_MARK, Box, FlowRender, NodeCounters, render_flow
+from motia_tui.widgets.graph_render import (
+    COUNT_MARK,
+    HEIGHTS,
+    Box,
+    FlowRender,
+    Height,
+    NodeCounters,
+    render_flow,
+)
 
 
 def node(node_id: str, kind: str = "event", **extra: Any) -> dict[str, Any]:
@@ -112,6 +120,37 @@ def test_live_counts_never_move_boxes() -> None:
     assert len(small.lines[0]) == len(huge.lines[0])
     assert "│ runs 123M ✗10… │" in huge.lines[3]  # cut to the box, never widening it
     assert f"greet {COUNT_MARK}9.9M" in huge.lines[1]
+
+
+def test_smaller_heights_drop_the_trigger_line_then_the_counters_and_the_gaps() -> None:
+    flow = {"name": "f", "nodes": [node("A", "api", path="/a", method="post"), node("B"),
+                                   node("C")],
+            "edges": [edge("A", "B", "x"), edge("A", "C", "y")]}
+    layout = layout_flow(flow)
+    counters = {"A": NodeCounters(3)}
+    drawn = [render_flow(layout, counters, {}, height) for height in HEIGHTS]
+    assert [len(d.lines) for d in drawn] == [6, 8, 10, 11]  # B and C stacked, one column
+    assert [d.boxes["B"].h for d in drawn] == [3, 4, 5, 5]
+    assert [(d.detail_row, d.counter_row) for d in drawn] == [
+        (None, None), (None, 2), (2, 3), (2, 3)
+    ]
+    assert [d.boxes["C"].y - d.boxes["B"].y for d in drawn] == [3, 4, 5, 6]
+    smallest, small = drawn[0], drawn[1]
+    assert smallest.lines[smallest.boxes["A"].y + 1].startswith("│ [API] A")
+    assert "POST /a" not in "\n".join(smallest.lines + small.lines)
+    assert "runs 3" not in "\n".join(smallest.lines)
+    assert "runs 3" in small.lines[small.boxes["A"].y + 2]
+    assert {len({len(line) for line in d.lines}) for d in drawn} == {1}  # equal-length lines
+    widths = {len(d.lines[0]) for d in drawn}
+    assert len(widths) == 1  # height never changes the width, so fitting one keeps the other
+
+
+def test_a_height_without_counters_ignores_them() -> None:
+    layout = layout_flow(THREE)
+    plain = render_flow(layout, None, None, Height(detail=False, counters=False, gap=0))
+    counted = render_flow(layout, {"GreetApi": NodeCounters(5)}, None,
+                          Height(detail=False, counters=False, gap=0))
+    assert plain.lines == counted.lines
 
 
 def test_empty_flow() -> None:
