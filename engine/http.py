@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from engine import jsonio, triggers
-from engine.execution import GENERIC_ERROR, error_info
 from engine.introspect import health_body, refuse_websocket
 from engine.masking import visible_headers
 from engine.overload import Unavailable
 from engine.records import ApiRequest, AttrDict, wrap
+from engine.run_lifecycle import GENERIC_ERROR, error_info
 from engine.runs import HandlerLost
 from engine.span_bounds import cut_body, cut_headers
 from engine.steps import Step, path_pattern

@@ -23,12 +23,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from engine import events as ev
 from engine import jsonio, trace_io
-from engine.execution import GENERIC_ERROR
 from engine.logs import LEVELS
 from engine.openapi import openapi_document
 from engine.origins import LOOPBACK_NAMES, WILDCARD_HOSTS, is_own_origin, parse_origin
 from engine.overload import QueueFull
 from engine.rerun import RerunError, Rerunner
+from engine.run_lifecycle import GENERIC_ERROR
 from engine.state import StateError
 from engine.stores import StoreFailing
 

@@ -19,9 +19,9 @@ import time
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
-from engine.execution import GENERIC_ERROR
 from engine.http import Receive, Scope, Send, parse_query
 from engine.origins import OriginPolicy
+from engine.run_lifecycle import GENERIC_ERROR
 from engine.stream_auth import StreamAuth
 from engine.streams import EVENT
 

@@ -17,7 +17,7 @@ from engine_support import served, write_files
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from engine.execution import GENERIC_ERROR
+from engine.run_lifecycle import GENERIC_ERROR
 
 SECRET = "secret-db-password=hunter2"
 STEPS = {
