@@ -312,6 +312,39 @@ async def test_the_newest_triggers_are_kept_within_both_limits(adapter: Adapter)
         await store.close()
 
 
+async def test_a_batch_of_triggers_past_the_limits_keeps_what_one_by_one_would(
+    adapter: Adapter,
+) -> None:
+    store = adapter.with_triggers(TriggerLimits(count=5, bytes=1_000))
+    store.start(asyncio.get_running_loop(), lambda health: None)
+
+    async def kept(upto: int) -> list[int]:
+        return [n for n in range(upto) if await asyncio.to_thread(store.trigger, f"t{n}")]
+
+    try:
+        for n in range(3):
+            store.record(TriggerRecord(f"t{n}", float(n), json.dumps({"n": n})))
+        await store.settled()
+        for n in range(3, 5):
+            store.record(TriggerRecord(f"t{n}", float(n), json.dumps({"n": n})))
+        await store.settled()
+        assert await kept(5) == [0, 1, 2, 3, 4]
+        for n in range(5, 12):
+            store.record(TriggerRecord(f"t{n}", float(n), json.dumps({"n": n})))
+        await store.settled()
+        assert await kept(12) == [7, 8, 9, 10, 11]
+        store.record(TriggerRecord("t12", 12.0, json.dumps({"pad": "x" * 300})))
+        await store.settled()
+        assert await kept(13) == [8, 9, 10, 11, 12]
+        big = json.dumps({"pad": "x" * 400})
+        for n in range(13, 17):
+            store.record(TriggerRecord(f"t{n}", float(n), big))
+        await store.settled()
+        assert await kept(17) == [15, 16]
+    finally:
+        await store.close()
+
+
 async def test_every_cron_tick_is_ours_on_an_embedded_store(local_store: Persistence) -> None:
     store = local_store
     assert store.claim_tick("Tick", 60.0)

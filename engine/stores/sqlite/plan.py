@@ -318,14 +318,15 @@ def run(conn: sqlite3.Connection, calls: Sequence[Call]) -> int:
         elif bulk is None or len(rows) < BULK_ROWS:
             conn.executemany(sql, rows)
         elif isinstance(bulk, Values):
-            _insert_chunks(conn, bulk, rows)
+            insert_chunks(conn, bulk, rows)
         else:
             conn.execute(bulk, (orjson.dumps(rows).decode(),))
         written += len(rows)
     return written
 
 
-def _insert_chunks(conn: sqlite3.Connection, bulk: Values, rows: Sequence[Sequence[Any]]) -> None:
+def insert_chunks(conn: sqlite3.Connection, bulk: Values, rows: Sequence[Sequence[Any]]) -> None:
+    """Rows inserted by `bulk`'s multi-row statements, the largest chunks first."""
     start, left, size = 0, len(rows), CHUNK_ROWS
     while left:
         while size > left:

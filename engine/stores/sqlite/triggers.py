@@ -4,6 +4,11 @@ Triggers hold whole request bodies (up to `trigger_store_bytes` together), so th
 from state, queue and spans: the store file stays as small as spans keep it, and a trigger
 file that cannot be read is set aside and started afresh without touching the work. Written
 by the store's writer thread after each of its commits; read on a connection of its own.
+
+Under load most triggers are trimmed soon after they are written (a thousand are kept, and a
+busy server records that many in a tenth of a second), so a batch is netted first: what the
+limits would trim in the same transaction is never written, and a batch that fills the limits
+by itself replaces the table. What is kept is the same either way.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 from engine.effects import TriggerRecord
 from engine.stores.base import TriggerLimits
+from engine.stores.sqlite.plan import BULK_ROWS, Values, insert_chunks
 
 _log = logging.getLogger("motia.store")
 
@@ -23,6 +29,10 @@ CREATE TABLE IF NOT EXISTS triggers (
     trace_id TEXT PRIMARY KEY, time REAL NOT NULL, size INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS triggers_time ON triggers (time);
 """
+
+
+INSERT = "INSERT OR REPLACE INTO triggers (trace_id, time, size, data) VALUES "
+BULK_INSERT = Values(INSERT, 4)
 
 
 def trigger_path(store_path: Path) -> Path:
@@ -64,21 +74,40 @@ class TriggerFile:
         logged (triggers are history: they never fail a run)."""
         if not records:
             return
+        kept, full = self._newest(records)
+        rows = [(r.trace_id, r.time, r.size, r.data) for r in kept]
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT OR REPLACE INTO triggers (trace_id, time, size, data) VALUES (?, ?, ?, ?)",
-                [(r.trace_id, r.time, r.size, r.data) for r in records],
-            )
-            self._bytes += sum(r.size for r in records)
-            self._trim()
+            if full:
+                conn.execute("DELETE FROM triggers")
+                self._bytes = 0
+            if len(rows) < BULK_ROWS:
+                conn.executemany(INSERT + "(?, ?, ?, ?)", rows)
+            else:
+                insert_chunks(conn, BULK_INSERT, rows)
+            self._bytes += sum(r.size for r in kept)
+            if not full:
+                self._trim()
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _log.error("trigger file write failed: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._bytes = self._total()
+
+    def _newest(self, records: Sequence[TriggerRecord]) -> tuple[Sequence[TriggerRecord], bool]:
+        """The records the limits keep of a batch (they come oldest first), and whether they
+        fill the limits by themselves, so that nothing older stays."""
+        limits = self.limits
+        kept = records[-limits.count :]
+        full = len(kept) == limits.count
+        total = 0
+        for index in range(len(kept) - 1, -1, -1):
+            total += kept[index].size
+            if total > limits.bytes:
+                return kept[index + 1 :], True
+        return kept, full
 
     def _trim(self) -> None:
         """Past the count through the time index; past the bytes (a running total says
