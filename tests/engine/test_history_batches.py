@@ -10,7 +10,7 @@ from pathlib import Path
 from engine_support import served, wait_until
 
 from engine import Settings
-from engine.stores.sqlite.store import HISTORY_DELAY_S
+from engine.stores.sqlite.store import HISTORY_DELAY_S, TRIGGER_DELAY_S
 
 MakeProject = Callable[[dict[str, str]], Path]
 
@@ -98,3 +98,27 @@ async def test_the_memory_window_answers_as_the_disk_does(project: MakeProject) 
         }
     async with served(root) as (engine, _client):
         assert [engine.traces.get(trace_id) for trace_id in ids] == in_memory
+
+
+async def test_triggers_reach_their_file_within_half_a_second_and_only_the_newest(
+    project: MakeProject,
+) -> None:
+    """Triggers wait longer than spans, netted as they wait: a burst past `trigger_store`
+    writes only the newest, and they are on disk within the delay with no more traffic."""
+    root = project(STEPS)
+    triggers = root / ".motia" / "store.triggers.sqlite3"
+    async with served(root, Settings(trigger_store=5)) as (_engine, client):
+        ids = [(await client.post(f"/note/{n}")).json()["traceId"] for n in range(12)]
+
+        def on_disk() -> list[str]:
+            conn = sqlite3.connect(triggers)
+            try:
+                return [row[0] for row in conn.execute("SELECT trace_id FROM triggers")]
+            finally:
+                conn.close()
+
+        await wait_until(
+            lambda: sorted(on_disk()) == sorted(ids[-5:]),
+            timeout=10 * TRIGGER_DELAY_S + 5,
+            what="the burst's newest five triggers on disk, with no more traffic",
+        )

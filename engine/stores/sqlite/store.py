@@ -10,6 +10,8 @@ History (spans, log records) waits longer, a tenth of a second, unless a unit of
 along sooner: a transaction of a thousand spans costs the writer far less per span than one of
 twenty, and every span it writes takes the interpreter lock from the loop. After a crash the
 last moments of history may be missing, never an effect; a 2xx waits only for its effects.
+Triggers (whole requests, kept for re-runs) wait half a second, netted as they wait: only the
+newest `trigger_store` of them can be kept, so under load most are never handed to the writer.
 
 When a commit fails (disk full, read-only file, I/O error) the store fails stop: the units in
 that transaction and every one after it fail, memory drops its pending layer, and new units
@@ -53,6 +55,7 @@ _log = logging.getLogger("motia.store")
 FLUSH_DELAY_S = 0.002
 FLUSH_UNITS = 2_000
 HISTORY_DELAY_S = 0.1
+TRIGGER_DELAY_S = 0.5
 HISTORY_ROWS = 5_000
 """History waiting on the loop that is written at once, not at the end of its delay."""
 CACHE_KIB = 32_768
@@ -109,6 +112,10 @@ class SqliteStore(LocalQueue, Planes):
         self._seq = 0
         self._units: list[Unit] = []
         self._history: list[History] = []
+        limits = triggers or TriggerLimits()
+        self._waiting_triggers: deque[TriggerRecord] = deque(maxlen=limits.count)
+        """Triggers waiting on the loop; the oldest fall out once the newest would trim them."""
+        self._trigger_timer: asyncio.TimerHandle | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
         self._history_timer: asyncio.TimerHandle | None = None
         self._probe_timer: asyncio.TimerHandle | None = None
@@ -117,9 +124,7 @@ class SqliteStore(LocalQueue, Planes):
         self._broken = threading.Event()
         self._unwritten_history: deque[History] = deque(maxlen=HISTORY_KEPT)
         self._writes_since_prune = 0
-        self._triggers = TriggerFile(
-            trigger_path(path), triggers or TriggerLimits(), connect
-        )
+        self._triggers = TriggerFile(trigger_path(path), limits, connect)
 
     def _load(self) -> None:
         state, streams = self.state.committed, self.streams.committed
@@ -139,7 +144,7 @@ class SqliteStore(LocalQueue, Planes):
         self._thread.start()
 
     async def close(self) -> None:
-        self._flush()
+        self._flush(triggers=True)
         if self._probe_timer is not None:
             self._probe_timer.cancel()
         if self._thread is not None:
@@ -178,6 +183,11 @@ class SqliteStore(LocalQueue, Planes):
         if self._loop is None:
             self._write([], [history])
             return
+        if type(history) is TriggerRecord:
+            self._waiting_triggers.append(history)
+            if self._trigger_timer is None:
+                self._trigger_timer = self._loop.call_later(TRIGGER_DELAY_S, self._flush, True)
+            return
         waiting = self._history
         waiting.append(history)
         if len(waiting) >= HISTORY_ROWS:
@@ -192,10 +202,18 @@ class SqliteStore(LocalQueue, Planes):
             done.set_result(None)
             return done
         self._units.append((0, (), done))
-        self._flush()
+        self._flush(triggers=True)
         return done
 
-    def _flush(self) -> None:
+    def _flush(self, triggers: bool = False) -> None:
+        """Hand what waits to the writer: units and history, and with `triggers` the
+        triggers too."""
+        if triggers:
+            if self._trigger_timer is not None:
+                self._trigger_timer.cancel()
+                self._trigger_timer = None
+            self._history.extend(self._waiting_triggers)
+            self._waiting_triggers.clear()
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
