@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import jsonio
+
 
 class StateSet:
     __slots__ = ("group", "key", "raw")
@@ -221,15 +223,42 @@ Effect = (
 """What an attempt changes: committed all together, or (a failed attempt) not at all."""
 
 class TriggerRecord:
-    """What started a trace, whole (`engine.triggers`), to send again; `size` bounds the store."""
+    """What started a trace, whole (`engine.triggers`), to send again; `size` bounds the store.
 
-    __slots__ = ("data", "size", "time", "trace_id")
+    `data` is its JSON text, or (`lazy`) the trigger itself, encoded on first use: a store
+    keeps only the newest triggers, so under load most are dropped before anyone needs their
+    text. A lazy trigger holds only containers of its own (nothing a handler can change)."""
+
+    __slots__ = ("_data", "_trigger", "time", "trace_id")
 
     def __init__(self, trace_id: str, time: float, data: str) -> None:
         self.trace_id = trace_id
         self.time = time
-        self.data = data
-        self.size = len(data)
+        self._data: str | None = data
+        self._trigger: dict[str, Any] | None = None
+
+    @classmethod
+    def lazy(cls, trace_id: str, time: float, trigger: dict[str, Any]) -> TriggerRecord:
+        record = cls(trace_id, time, "")
+        record._data = None
+        record._trigger = trigger
+        return record
+
+    @property
+    def data(self) -> str:
+        self.encode()
+        assert self._data is not None
+        return self._data
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def encode(self) -> None:
+        """Encode a lazy trigger now, on this thread."""
+        if self._data is None:
+            self._data = jsonio.dumps_lenient(self._trigger)
+            self._trigger = None
 
 
 History = SpanRecord | LogRecord | TriggerRecord

@@ -173,7 +173,9 @@ class ApiRouter:
             await self._unavailable(send, failing_error(health), [])
             return
         try:
-            request, span_input, raw = await self._request(scope, receive, step, path_params)
+            request, span_input, visible, raw = await self._request(
+                scope, receive, step, path_params
+            )
         except BodyRejected as exc:
             trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
             await send_json(
@@ -187,7 +189,7 @@ class ApiRouter:
             await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
             return
         trigger = triggers.api_trigger(
-            method, path, scope.get("query_string", b""), request["headers"], raw
+            method, path, scope.get("query_string", b""), request["headers"], visible, raw
         )
         await self._run(step, request, span_input, send, trigger)
 
@@ -255,8 +257,9 @@ class ApiRouter:
 
     async def _request(
         self, scope: Scope, receive: Receive, step: Step, path_params: dict[str, str]
-    ) -> tuple[ApiRequest, dict[str, Any], bytes]:
-        """The request, what its span keeps of it, and its body as it came."""
+    ) -> tuple[ApiRequest, dict[str, Any], dict[str, str], bytes]:
+        """The request, what its span keeps of it, its headers but credentials, and its body
+        as it came."""
         headers: dict[str, str] = {}
         header_bytes = 0
         for raw_name, raw_value in scope["headers"]:
@@ -270,7 +273,8 @@ class ApiRouter:
         raw_text = raw.decode("utf-8", errors="replace")
         body = parse_body(raw, raw_text, headers.get("content-type", ""))
         query = parse_query(scope.get("query_string", b""))
-        span_input = self._span_input(scope, path_params, query, body, raw, headers, header_bytes)
+        visible = visible_headers(headers)
+        span_input = self._span_input(scope, path_params, query, body, raw, visible, header_bytes)
         if step.body_schema is not None:
             try:
                 problems = step.body_schema.errors(body)
@@ -287,7 +291,7 @@ class ApiRouter:
             method=scope["method"],
             path=scope["path"],
         )
-        return request, span_input, raw
+        return request, span_input, visible, raw
 
     def _span_input(
         self,
@@ -296,14 +300,15 @@ class ApiRouter:
         query: dict[str, Any],
         body: Any,
         raw: bytes,
-        headers: dict[str, str],
+        visible: dict[str, str],
         header_bytes: int,
     ) -> dict[str, Any]:
-        """The request as its span keeps it: body and headers cut past `span_body_bytes`."""
+        """The request as its span keeps it: body and headers (`visible`: no credentials)
+        cut past `span_body_bytes`."""
         limit = self._span_bytes
-        shown: dict[str, Any] = visible_headers(headers)
+        shown: dict[str, Any] = visible
         if header_bytes > limit:
-            shown = cut_headers(shown, header_bytes, limit)
+            shown = cut_headers(visible, header_bytes, limit)
         return {
             "method": scope["method"],
             "path": scope["path"],
@@ -325,7 +330,7 @@ class ApiRouter:
         method = request["method"]
         limit = self._span_bytes
         run = executor.begin(step, "api", span_input)
-        triggers.record(self._engine.store, run.trace_id, trigger)
+        triggers.record_request(self._engine.store, run.trace_id, trigger)
         trace_header = (b"x-trace-id", run.trace_id.encode())
         try:
             result = await executor.invoke(step, run, (request,))

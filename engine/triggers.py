@@ -20,7 +20,6 @@ from typing import Any, Final
 
 from engine import jsonio
 from engine.effects import TriggerRecord
-from engine.masking import SECRET_HEADERS
 from engine.stores import Persistence
 
 API: Final = "api"
@@ -33,17 +32,26 @@ RERUN_OF: ContextVar[dict[str, str] | None] = ContextVar("motia_rerun_of", defau
 
 
 def api_trigger(
-    method: str, path: str, query_string: bytes, headers: dict[str, str], raw: bytes
+    method: str,
+    path: str,
+    query_string: bytes,
+    headers: dict[str, str],
+    visible: dict[str, str],
+    raw: bytes,
 ) -> dict[str, Any]:
-    """A request as it came, but its credentials: those headers are named in `withheld`."""
-    kept = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
-    withheld = sorted(k.lower() for k in headers if k.lower() in SECRET_HEADERS)
+    """A request as it came, but its credentials (`visible` holds the other headers, as the
+    span shows them): those headers are named in `withheld`."""
+    withheld = (
+        []
+        if len(visible) == len(headers)
+        else sorted(k.lower() for k in headers if k not in visible)
+    )
     trigger: dict[str, Any] = {
         "kind": API,
         "method": method,
         "path": path,
         "query": query_string.decode("latin-1"),
-        "headers": kept,
+        "headers": dict(visible),
         "withheld": withheld,
     }
     try:
@@ -77,6 +85,12 @@ def delivery_trigger(step: str, topic: str, data: Any) -> dict[str, Any]:
 def record(store: Persistence, trace_id: str, trigger: dict[str, Any]) -> None:
     """Keep the trigger of a new trace (history: never a reason to fail the run)."""
     store.record(TriggerRecord(trace_id, time.time() * 1000, jsonio.dumps_lenient(trigger)))
+
+
+def record_request(store: Persistence, trace_id: str, trigger: dict[str, Any]) -> None:
+    """`record` for an api trigger, encoded only if the store gets to keep it: the trigger
+    holds only what `api_trigger` made, which nobody changes."""
+    store.record(TriggerRecord.lazy(trace_id, time.time() * 1000, trigger))
 
 
 def current_rerun() -> dict[str, str] | None:

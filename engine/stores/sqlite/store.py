@@ -212,6 +212,8 @@ class SqliteStore(LocalQueue, Planes):
             if self._trigger_timer is not None:
                 self._trigger_timer.cancel()
                 self._trigger_timer = None
+            for record in self._waiting_triggers:
+                record.encode()  # here: the writer's Python work would cost the loop double
             self._history.extend(self._waiting_triggers)
             self._waiting_triggers.clear()
         if self._flush_timer is not None:
