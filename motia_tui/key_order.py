@@ -15,11 +15,17 @@ moves the focus into the form) and the focus moves queued on the app. Settled me
 of callbacks through every node the key passed, and the app, found nothing else handled at
 those nodes meanwhile. A key read while nothing is in flight goes at once, so typing at
 human speed waits for nothing.
+
+While keys wait their turn the screen is not drawn (`App.batch_update`): a burst of twenty
+pane keys drew twenty panes, each a layout and a paint of the whole screen on the loop the
+server shares, to show only the last. The screen is drawn as soon as the last key waiting
+has been handled (its settling goes on meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -63,6 +69,7 @@ class KeyOrder:
         self._watched: list[MessagePump] = []
         self._activity = 0
         self._stuck: asyncio.TimerHandle | None = None
+        self._batch: contextlib.AbstractContextManager[None] | None = None
         self.keys_held = 0
         """How many keys had to wait for an earlier one (for tests and the bench)."""
         self.keys_given_up = 0
@@ -82,6 +89,9 @@ class KeyOrder:
         if self.busy:
             self._held.append(event)
             self.keys_held += 1
+            if self._batch is None:
+                self._batch = self._app.batch_update()
+                self._batch.__enter__()
             return
         await self._send(event)
 
@@ -152,6 +162,10 @@ class KeyOrder:
             return
         self._in_flight = None
         self._settling = event
+        if not self._held and self._batch is not None:
+            batch, self._batch = self._batch, None
+            batch.__exit__(None, None, None)
+            self._app.screen.check_idle()  # drawn now, not at the next thing that changes
         self._settle_round(event, SETTLE_ROUNDS)
 
     def _settle_round(self, event: events.Key, rounds_left: int) -> None:

@@ -11,9 +11,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pane_harness import copy_project, wait_for
-from test_app import workbench
+from test_app import logs_of, shown_messages, workbench
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
@@ -130,6 +131,27 @@ async def test_pane_keys_in_a_burst_each_switch_completes(
             await settle(app, pilot)
             assert type(app.screen).__name__ == "RecordScreen"
             assert app.query_one("#tabs", TabbedContent).active == "logs"
+        await app.action_quit()
+
+
+async def test_a_burst_is_drawn_once(tmp_path: Path) -> None:
+    """Twenty pane keys at once lay the screen out a few times, not twenty, and what the
+    feed brought meanwhile shows after."""
+    async with workbench(source_for(project(tmp_path))) as (app, pilot):
+        layouts: list[object] = []
+        app.screen.screen_layout_refresh_signal.subscribe(app, layouts.append)
+        rng = random.Random(7)
+        keys = [rng.choice("12356") for _ in range(19)] + ["4"]
+        async with httpx.AsyncClient() as client:
+            burst(app, keys)
+            answer = await client.post(f"{app.source.label}/greet", json={"name": "Burst"})
+        assert answer.status_code == 200
+        await settle(app, pilot)
+        assert app.query_one("#tabs", TabbedContent).active == "logs"
+        assert app.focused is not None and app.focused.id == "logs-view"
+        assert len(layouts) <= 3, f"{len(layouts)} layouts for one burst"
+        await wait_for(lambda: "greeting recorded" in shown_messages(logs_of(app)),
+                       what="the records logged during the burst")
         await app.action_quit()
 
 
