@@ -5,10 +5,12 @@ nor the time a client may take to send it (its keep-alive timer is reset by ever
 client trickling one byte at a time holds a connection for ever), and it answers a request it
 cannot parse with text. This subclass counts the bytes of each head as they arrive (431
 above `max_header_bytes`), gives each head `header_timeout_s` from the connection's accept or
-the request's first byte (408, or a plain close when nothing was sent), answers 503 to every
-request on a connection past `max_connections`, and writes every such answer in the
-server's one JSON error shape; so does its websockets connection for a refused handshake.
-A head that is complete costs nothing more than uvicorn's own.
+the request's first byte (408, or a plain close when nothing was sent), gives each body
+`body_timeout_s` from the end of its head (408 while no answer has started, else a close;
+a client trickling a body would otherwise hold the connection and the handler waiting for
+it), answers 503 to every request on a connection past `max_connections`, and writes every
+such answer in the server's one JSON error shape; so does its websockets connection for a
+refused handshake. A head that is complete costs nothing more than uvicorn's own.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class ConnectionLimits:
     max_header_bytes: int
     header_timeout_s: float
     max_connections: int
+    body_timeout_s: float = 60.0
 
 
 def error_response(status: int, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -76,7 +79,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     A request costs two attribute writes: the head's clock is a timestamp that one sweep per
     server reads a few times a second (a timer per request would cost more than the rest of
     this class), and a head is measured exactly only when the bytes it came in could exceed
-    the limit."""
+    the limit. A body's clock costs the request nothing: the sweep notes the first time it
+    sees a request still waiting for its body, so it starts within one sweep of the head's
+    end."""
 
     limits: ConnectionLimits
     _sweeping = False
@@ -88,6 +93,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._chunk = 0
         self._refused = False
+        self._body_cycle: Any = None
+        self._body_seen = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -101,16 +108,26 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     @classmethod
     def _sweep_every(cls) -> float:
-        return min(1.0, cls.limits.header_timeout_s / 4)
+        return min(1.0, cls.limits.header_timeout_s / 4, cls.limits.body_timeout_s / 4)
 
     @classmethod
     def _sweep(cls, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
-        """Time out the heads that are late; run while the server has connections."""
-        deadline = loop.time() - cls.limits.header_timeout_s
+        """Time out the heads and bodies that are late; run while the server has connections."""
+        now = loop.time()
+        deadline = now - cls.limits.header_timeout_s
+        body_deadline = now - cls.limits.body_timeout_s
         for connection in list(connections):
             since = getattr(connection, "_head_since", None)
             if since is not None and since <= deadline:
                 connection._head_late()
+            cycle = getattr(connection, "cycle", None)
+            if cycle is None or not cycle.more_body or cycle.disconnected:
+                continue
+            if connection._body_cycle is not cycle:
+                connection._body_cycle = cycle
+                connection._body_seen = now
+            elif connection._body_seen <= body_deadline:
+                connection._body_late(cycle)
         if connections:
             loop.call_later(cls._sweep_every(), cls._sweep, loop, connections)
         else:
@@ -173,6 +190,23 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             f"request head not received within {self.limits.header_timeout_s:g}s "
             "(setting header_timeout_s)",
         )
+
+    def _body_late(self, cycle: Any) -> None:
+        """408 while nothing was answered (the handler waiting for the body is told the client
+        went away, so it ends at once); a close when an answer has started."""
+        self._body_cycle = None
+        if self.transport.is_closing():
+            return
+        if cycle.response_started:
+            self.transport.close()
+            return
+        self._refuse(
+            408,
+            f"request body not received within {self.limits.body_timeout_s:g}s "
+            "(setting body_timeout_s)",
+        )
+        cycle.disconnected = True
+        cycle.message_event.set()
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer, then read and drop what the client still sends for a moment before closing:

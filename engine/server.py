@@ -91,7 +91,10 @@ class EngineServer:
             self.introspection.serve_reruns(self.app)
         settings = engine.settings
         limits = ConnectionLimits(
-            settings.max_header_bytes, settings.header_timeout_s, settings.max_connections
+            settings.max_header_bytes,
+            settings.header_timeout_s,
+            settings.max_connections,
+            settings.body_timeout_s,
         )
         self.config = uvicorn.Config(
             self.app,

@@ -60,6 +60,7 @@ class Settings:
     introspect_body_bytes: int = 1024 * 1024
     max_connections: int = 4096
     header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
     allowed_origins: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Where each key that is not a default came from: `--flag`, `MOTIA_KEY` or the file's
@@ -220,6 +221,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "introspect_body_bytes": _positive_int,
     "max_connections": _positive_int,
     "header_timeout_s": _positive_float,
+    "body_timeout_s": _positive_float,
     "allowed_origins": _origins,
     "redis_url": _redis_url,
     "redis_prefix": _optional_text,

@@ -126,6 +126,69 @@ async def test_slowloris_and_idle_connections_are_cut_off_while_others_are_serve
         assert (await client.get("/ping")).status_code == 200
 
 
+def _asgi_tasks() -> list[asyncio.Task[object]]:
+    """The server's request tasks still running (it shares the test's loop)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == "RequestResponseCycle.run_asgi"
+    ]
+
+
+async def test_a_trickled_body_is_cut_off_408_and_frees_its_request(tmp_path: Path) -> None:
+    settings = Settings(body_timeout_s=1.5)
+    async with served(_project(tmp_path), settings) as (_engine, client):
+        port = client.base_url.port
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+        )
+        started = time.monotonic()
+
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                while True:
+                    writer.write(b" ")
+                    await writer.drain()
+                    await asyncio.sleep(0.1)
+
+        sending = asyncio.ensure_future(trickle())
+        status, body = await _read_answer(reader, 10.0)
+        waited = time.monotonic() - started
+        sending.cancel()
+        writer.close()
+        assert status == 408
+        assert body == {"error": "request body not received within 1.5s (setting body_timeout_s)"}
+        assert 1.4 < waited < 4.0
+        deadline = time.monotonic() + 5
+        while _asgi_tasks() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert _asgi_tasks() == []  # the request waiting for the body has ended
+        assert (await client.get("/__motia/traces")).json()["traces"] == []  # Echo never ran
+        assert (await client.post("/echo", json={"a": 1})).json() == {"got": 7, "echo": {"a": 1}}
+
+
+async def test_a_body_sent_slowly_within_body_timeout_s_is_served(tmp_path: Path) -> None:
+    settings = Settings(body_timeout_s=3)
+    async with served(_project(tmp_path), settings) as (_engine, client):
+        port = client.base_url.port
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        payload = b'{"slow": "' + b"x" * 10 + b'"}'
+        writer.write(
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: " + str(len(payload)).encode() + b"\r\n\r\n"
+        )
+        for byte in payload:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        status, body = await _read_answer(reader, 10.0)
+        writer.close()
+        assert status == 200
+        assert body == {"got": len(payload), "echo": {"slow": "x" * 10}}
+
+
 async def test_connections_past_max_connections_get_503_json(tmp_path: Path) -> None:
     settings = Settings(max_connections=20)
     async with served(_project(tmp_path), settings) as (_engine, client):
