@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from engine import jsonio, triggers
+from engine.cors import CorsPolicy, grants
 from engine.introspect import health_body, refuse_websocket
 from engine.masking import visible_headers
 from engine.overload import Unavailable
@@ -97,22 +98,12 @@ class ApiRouter:
         self._executor = engine.executor
         self._max_body = engine.settings.max_body_bytes
         self._span_bytes = engine.settings.span_body_bytes
-        self._cors = self._cors_headers(cors_origins)
+        self._cors = CorsPolicy(cors_origins)
         self._version = -1
         self._static: dict[str, dict[str, Step]] = {}
         self._dynamic: list[_Route] = []
         self._check_responses = engine.mode == "dev"
         self._detailed = engine.mode == "dev"  # `motia start` keeps the cause in its log
-
-    @staticmethod
-    def _cors_headers(origins: str | None) -> list[tuple[bytes, bytes]]:
-        if not origins:
-            return []
-        return [
-            (b"access-control-allow-origin", origins.encode()),
-            (b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
-            (b"access-control-allow-headers", b"*"),
-        ]
 
     def _refresh(self) -> None:
         static: dict[str, dict[str, Step]] = {}
@@ -153,9 +144,10 @@ class ApiRouter:
         method: str = scope["method"]
         path: str = scope["path"]
         step, path_params, allowed = self.match(method, path)
+        cors = self._cors.headers(scope)
         if step is None:
-            if method == "OPTIONS" and self._cors and allowed:
-                await send({"type": "http.response.start", "status": 204, "headers": self._cors})
+            if method == "OPTIONS" and allowed and grants(cors):
+                await send({"type": "http.response.start", "status": 204, "headers": cors})
                 await send({"type": "http.response.body", "body": b""})
                 return
             if allowed:
@@ -163,14 +155,14 @@ class ApiRouter:
                     send,
                     405,
                     error_body(f"method {method} not allowed for {path}", sorted(allowed)),
-                    [(b"allow", ", ".join(sorted(allowed)).encode()), *self._cors],
+                    [(b"allow", ", ".join(sorted(allowed)).encode()), *cors],
                 )
             else:
-                await send_json(send, 404, error_body(f"no route for {method} {path}"), self._cors)
+                await send_json(send, 404, error_body(f"no route for {method} {path}"), cors)
             return
         health = self._engine.store.health
         if not health.ok:
-            await self._unavailable(send, failing_error(health), [])
+            await self._unavailable(send, failing_error(health), cors)
             return
         try:
             request, span_input, visible, raw = await self._request(
@@ -182,27 +174,28 @@ class ApiRouter:
                 send,
                 exc.status,
                 error_body(exc.message, exc.details, trace_id),
-                [(b"x-trace-id", trace_id.encode()), *self._cors],
+                [(b"x-trace-id", trace_id.encode()), *cors],
             )
             return
         except RequestError as exc:
-            await send_json(send, exc.status, error_body(exc.message, exc.details), self._cors)
+            await send_json(send, exc.status, error_body(exc.message, exc.details), cors)
             return
         trigger = triggers.api_trigger(
             method, path, scope.get("query_string", b""), request["headers"], visible, raw
         )
-        await self._run(step, request, span_input, send, trigger)
+        await self._run(step, request, span_input, send, trigger, cors)
 
     async def _unavailable(
         self, send: Send, exc: StoreFailing, extra: list[tuple[bytes, bytes]], trace_id: str = ""
     ) -> None:
-        """503: nothing of the request was kept, and it may be sent again later."""
+        """503: nothing of the request was kept, and it may be sent again later; `extra`
+        carries the answer's CORS headers."""
         retry_after = str(max(1, round(exc.retry_after_s))).encode()
         await send_json(
             send,
             503,
             error_body(str(exc), trace_id=trace_id or None),
-            [(b"retry-after", retry_after), *extra, *self._cors],
+            [(b"retry-after", retry_after), *extra],
         )
 
     async def _lost(
@@ -325,6 +318,7 @@ class ApiRouter:
         span_input: dict[str, Any],
         send: Send,
         trigger: dict[str, Any],
+        cors: list[tuple[bytes, bytes]],
     ) -> None:
         executor = self._executor
         method = request["method"]
@@ -337,7 +331,7 @@ class ApiRouter:
             status, headers, body = self._response(step, result)
             encoded, content_type = encode_body(body)
         except HandlerLost as exc:
-            await self._lost(run, exc, send, [trace_header, *self._cors])
+            await self._lost(run, exc, send, [trace_header, *cors])
             return
         except Exception as exc:
             error = error_info(exc, executor.project_dir)
@@ -352,7 +346,7 @@ class ApiRouter:
                 send,
                 unavailable_status(exc),
                 error_body(message, trace_id=run.trace_id),
-                [trace_header, *self._cors],
+                [trace_header, *cors],
             )
             return
         kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
@@ -366,9 +360,9 @@ class ApiRouter:
         except StoreFailing as exc:
             executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
             executor.refused(run, exc)
-            await self._unavailable(send, exc, [trace_header], run.trace_id)
+            await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
             return
-        out = [trace_header, *self._cors]
+        out = [trace_header, *cors]
         if content_type and not any(k == b"content-type" for k, _ in headers):
             out.append((b"content-type", content_type))
         out.extend(headers)

@@ -174,7 +174,9 @@ def _text(value: Any) -> str:
 def _origins(value: Any) -> str | None:
     """Comma-separated origins (`https://app.example.com`), or `*` for any."""
     text = _optional_text(value)
-    for entry in (text or "").split(","):
+    if text is None:
+        return None
+    for entry in text.split(","):
         if entry.strip() != "*" and parse_origin(entry) is None:
             raise ValueError(
                 f"has {entry.strip()!r}, which is not an origin like https://app.example.com (or *)"
@@ -201,7 +203,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "retry_max_s": _positive_float,
     "handler_timeout_s": _positive_float,
     "state_get": _state_get,
-    "cors_origins": _optional_text,
+    "cors_origins": _origins,
     "introspect_token": _optional_text,
     "store": _text,
     "reset_store": _boolean,

@@ -513,6 +513,41 @@ async def test_handler_timeout(project: MakeProject, serve, path: str) -> None:
         assert (await client.get("/async")).status_code == 200
 
 
+async def test_cors_with_several_origins_names_the_listed_request_origin(
+    project: MakeProject, serve
+) -> None:
+    origins = "https://app.example.com, http://localhost:5173"
+    async with serve(project(HTTP_PROJECT), cors_origins=origins) as (_engine, client):
+        for origin in ("https://app.example.com", "http://localhost:5173"):
+            simple = await client.get("/raw/text", headers={"Origin": origin})
+            assert simple.status_code == 200
+            assert simple.headers.get_list("access-control-allow-origin") == [origin]
+            assert simple.headers["vary"] == "Origin"
+            preflight = await client.options(
+                "/upload", headers={"Origin": origin, "Access-Control-Request-Method": "PUT"}
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == origin
+            assert "PUT" in preflight.headers["access-control-allow-methods"]
+            assert preflight.headers["vary"] == "Origin"
+        other = await client.get("/raw/text", headers={"Origin": "https://evil.example"})
+        assert other.status_code == 200
+        assert "access-control-allow-origin" not in other.headers
+        assert other.headers["vary"] == "Origin"
+        refused = await client.options(
+            "/upload",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+        )
+        assert refused.status_code == 405
+        assert "access-control-allow-origin" not in refused.headers
+        assert "error" in refused.json()
+        plain = await client.get("/raw/text")
+        assert "access-control-allow-origin" not in plain.headers
+        missing = await client.get("/nowhere", headers={"Origin": "http://localhost:5173"})
+        assert missing.status_code == 404
+        assert missing.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
 async def test_cors_for_api_routes_only(project: MakeProject, serve) -> None:
     async with serve(project(HTTP_PROJECT), cors_origins="*") as (_engine, client):
         response = await client.get("/raw/text")

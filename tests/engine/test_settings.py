@@ -108,6 +108,13 @@ def test_a_base_keeps_what_no_source_sets(tmp_path: Path) -> None:
             {},
             "setting 'host' from {file}: '' must be a non-empty string",
         ),
+        (
+            'cors_origins = "https://a.example, app.example"\n',
+            {},
+            {},
+            "setting 'cors_origins' from {file}: 'https://a.example, app.example' has "
+            "'app.example', which is not an origin like https://app.example.com (or *)",
+        ),
         ("colour = 1\n", {}, {}, "unknown setting 'colour' in {file}; known: host, port"),
         ("", {}, {"verbose": True}, "unknown setting 'verbose' in the command line"),
         ("port = \n", {}, {}, "{file}: Invalid value"),
