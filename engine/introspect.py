@@ -57,6 +57,38 @@ def _error(status: int, message: str, details: Any = None) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
+TRACE_STATUSES = ("ok", "error", "running")
+_TRACE_PARAMS = ("limit", "status", "step")
+_LOG_PARAMS = ("traceId", "step", "level", "q", "limit")
+
+
+class QueryRefused(Exception):
+    """A query parameter of a list call that is unknown or out of range: a typo or a bad
+    value answered with everything would look like a real, empty or full, answer."""
+
+
+def _query(request: Request, known: tuple[str, ...]) -> dict[str, str]:
+    """The call's parameters, an empty one as absent; an unknown name is refused."""
+    params = request.query_params
+    for name in params:
+        if name not in known:
+            raise QueryRefused(f"unknown query parameter {name!r}; known: {', '.join(known)}")
+    return {name: value for name, value in params.items() if value}
+
+
+def _limit(params: dict[str, str], default: int, most: int) -> int:
+    raw = params.get("limit")
+    if raw is None:
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= most:
+        raise QueryRefused(f"limit must be a whole number from 1 to {most}; got {raw!r}")
+    return limit
+
+
 def _unavailable(exc: StoreFailing) -> JSONResponse:
     response = _error(503, str(exc))
     response.headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
@@ -260,17 +292,18 @@ class IntrospectionApi:
         return JSONResponse(data)
 
     async def traces(self, request: Request) -> Response:
-        params = request.query_params
         try:
-            limit = max(1, min(int(params.get("limit", "100")), 10_000))
-        except ValueError:
-            return _error(400, "limit must be a whole number")
+            params = _query(request, _TRACE_PARAMS)
+            limit = _limit(params, 100, 10_000)
+        except QueryRefused as exc:
+            return _error(400, str(exc))
+        status = params.get("status")
+        if status is not None and status not in TRACE_STATUSES:
+            return _error(
+                400, f"status must be one of {', '.join(TRACE_STATUSES)}; got {status!r}"
+            )
         return JSONResponse(
-            {
-                "traces": self.engine.traces.list(
-                    limit, params.get("status") or None, params.get("step") or None
-                )
-            }
+            {"traces": self.engine.traces.list(limit, status, params.get("step"))}
         )
 
     async def trace(self, request: Request) -> Response:
@@ -335,20 +368,15 @@ class IntrospectionApi:
         return JSONResponse(answer)
 
     async def logs(self, request: Request) -> Response:
-        params = request.query_params
         try:
-            limit = max(1, min(int(params.get("limit", "500")), 100_000))
-        except ValueError:
-            return _error(400, "limit must be a whole number")
-        level = params.get("level") or None
+            params = _query(request, _LOG_PARAMS)
+            limit = _limit(params, 500, 100_000)
+        except QueryRefused as exc:
+            return _error(400, str(exc))
+        level = params.get("level")
         if level is not None and level not in LEVELS:
-            return _error(400, f"level must be one of {', '.join(LEVELS)}")
-        filters = (
-            params.get("traceId") or None,
-            params.get("step") or None,
-            level,
-            params.get("q") or None,
-        )
+            return _error(400, f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+        filters = (params.get("traceId"), params.get("step"), level, params.get("q"))
         records = await self.engine.logs.find(*filters, limit=limit)
         return JSONResponse({"logs": records})
 

@@ -206,6 +206,37 @@ async def test_trace_filters(project: MakeProject, serve) -> None:
         assert (await client.get("/__motia/traces", params={"limit": "x"})).status_code == 400
 
 
+async def test_list_calls_refuse_bad_query_parameters_naming_what_is_allowed(
+    project: MakeProject, serve
+) -> None:
+    async with serve(project(PROJECT)) as (_engine, client):
+        refusals = {
+            "/__motia/traces?status=bogus": "status must be one of ok, error, running; "
+            "got 'bogus'",
+            "/__motia/traces?limit=-1": "limit must be a whole number from 1 to 10000; got '-1'",
+            "/__motia/traces?limit=0": "limit must be a whole number from 1 to 10000; got '0'",
+            "/__motia/traces?limit=abc": "limit must be a whole number from 1 to 10000; "
+            "got 'abc'",
+            "/__motia/traces?limit=10001": "limit must be a whole number from 1 to 10000; "
+            "got '10001'",
+            "/__motia/traces?stauts=error": "unknown query parameter 'stauts'; known: limit, "
+            "status, step",
+            "/__motia/logs?limit=-1": "limit must be a whole number from 1 to 100000; got '-1'",
+            "/__motia/logs?limit=1.5": "limit must be a whole number from 1 to 100000; "
+            "got '1.5'",
+            "/__motia/logs?level=loud": "level must be one of debug, info, warn, error; "
+            "got 'loud'",
+            "/__motia/logs?trace=x": "unknown query parameter 'trace'; known: traceId, step, "
+            "level, q, limit",
+        }
+        for url, message in refusals.items():
+            answer = await client.get(url)
+            assert (answer.status_code, answer.json()) == (400, {"error": message}), url
+        empty = await client.get("/__motia/traces?status=&step=&limit=")
+        assert (empty.status_code, empty.json()) == (200, {"traces": []})
+        assert (await client.get("/__motia/logs?limit=100000&level=warn")).status_code == 200
+
+
 async def test_state_endpoints(project: MakeProject, serve) -> None:
     async with serve(project(PROJECT)) as (engine, client):
         assert (await client.get("/__motia/state/g/k")).status_code == 404
