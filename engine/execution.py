@@ -79,13 +79,13 @@ class Executor(RunLifecycle):
             delivery.id,
         )
         run.span.topic = delivery.topic
-        if step.input_schema is not None:
-            problems = step.input_schema.errors(data)
-            if problems:
-                self.step_logger(run).warn(
-                    f"input does not match {step.name}'s schema", {"details": problems}
-                )
         try:
+            if step.input_schema is not None:  # a model's own code that raises fails the attempt
+                problems = step.input_schema.errors(data)
+                if problems:
+                    self.step_logger(run).warn(
+                        f"input does not match {step.name}'s schema", {"details": problems}
+                    )
             output = await self.invoke(step, run, (wrap(data),))
         except HandlerLost as exc:
             if self._lost(run, delivery, exc):

@@ -60,6 +60,16 @@ class BodyRejected(RequestError):
         self.span_input = span_input
 
 
+class BodyCheckFailed(Exception):
+    """A `bodySchema` model whose own code raised (not a validation error): the step's
+    failure, answered 500 and traced like a handler that raises."""
+
+    def __init__(self, cause: Exception, span_input: dict[str, Any]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.span_input = span_input
+
+
 def error_body(message: str, details: Any = None, trace_id: str | None = None) -> bytes:
     body: dict[str, Any] = {"error": message}
     if details:
@@ -180,6 +190,13 @@ class ApiRouter:
         except RequestError as exc:
             await send_json(send, exc.status, error_body(exc.message, exc.details), cors)
             return
+        except BodyCheckFailed as exc:
+            run = self._executor.begin(step, "api", exc.span_input)
+            trace_header = (b"x-trace-id", run.trace_id.encode())
+            await self._failed(
+                run, exc.cause, send, [trace_header, *cors], f"{step.name}'s bodySchema check"
+            )
+            return
         trigger = triggers.api_trigger(
             method, path, scope.get("query_string", b""), request["headers"], visible, raw
         )
@@ -273,6 +290,8 @@ class ApiRouter:
                 problems = step.body_schema.errors(body)
             except RecursionError:
                 raise RequestError(400, "request body nested too deeply to check") from None
+            except Exception as exc:
+                raise BodyCheckFailed(exc, span_input) from exc
             if problems:
                 raise BodyRejected(problems, span_input)
         request = ApiRequest(
@@ -334,20 +353,7 @@ class ApiRouter:
             await self._lost(run, exc, send, [trace_header, *cors])
             return
         except Exception as exc:
-            error = error_info(exc, executor.project_dir)
-            executor.log_failure(run, f"{step.name} failed: {error['message']}", error)
-            executor.end(run, error=error)
-            with contextlib.suppress(StoreFailing):
-                executor.finish(run, False)
-            # A refusal for want of capacity is the engine's, not the handler's: no secret.
-            detailed = self._detailed or isinstance(exc, Unavailable)
-            message = f"{step.name} failed: {error['message']}" if detailed else GENERIC_ERROR
-            await send_json(
-                send,
-                unavailable_status(exc),
-                error_body(message, trace_id=run.trace_id),
-                [trace_header, *cors],
-            )
+            await self._failed(run, exc, send, [trace_header, *cors], step.name)
             return
         kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
         executor.end(run, output={"status": status, "body": kept})
@@ -374,6 +380,24 @@ class ApiRouter:
             out.append((b"content-length", str(len(encoded)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send({"type": "http.response.body", "body": encoded})
+
+    async def _failed(
+        self, run: Any, exc: Exception, send: Send, extra: list[tuple[bytes, bytes]], what: str
+    ) -> None:
+        """The step's code raised: the span ends with the error, the log keeps the traceback
+        and the client gets 500 (503 for want of capacity) in the JSON shape."""
+        executor = self._executor
+        error = error_info(exc, executor.project_dir)
+        executor.log_failure(run, f"{what} failed: {error['message']}", error)
+        executor.end(run, error=error)
+        with contextlib.suppress(StoreFailing):
+            executor.finish(run, False)
+        # A refusal for want of capacity is the engine's, not the handler's: no secret.
+        detailed = self._detailed or isinstance(exc, Unavailable)
+        message = f"{what} failed: {error['message']}" if detailed else GENERIC_ERROR
+        await send_json(
+            send, unavailable_status(exc), error_body(message, trace_id=run.trace_id), extra
+        )
 
     @staticmethod
     def _response(step: Step, result: Any) -> tuple[int, list[tuple[bytes, bytes]], Any]:
@@ -407,7 +431,13 @@ class ApiRouter:
         if status not in step.response_schemas:
             return
         schema = step.response_schemas[status]
-        problems = schema.errors(body) if schema is not None else []
+        try:
+            problems = schema.errors(body) if schema is not None else []
+        except Exception as exc:  # the model's own code: a warning, as a mismatch is
+            self._executor.step_logger(run).warn(
+                f"{step.name}'s responseSchema for {status} raised {type(exc).__name__}: {exc}"
+            )
+            return
         if problems:
             self._executor.step_logger(run).warn(
                 f"{step.name} answered {status} with a body that does not match its responseSchema",

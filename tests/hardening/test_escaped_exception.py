@@ -1,10 +1,8 @@
-"""An ordinary exception that escapes every handler of the HTTP app still gets the JSON error
-shape from its last guard (`engine/http.py`): the cause for the developer in `motia dev`,
-nothing of it for the client under `motia start`, and the server goes on serving.
-
-The exception comes from project code the router calls outside any handler: a pydantic
-`bodySchema` whose validator raises something pydantic does not turn into a validation
-error."""
+"""Project code the router calls outside the handler, a pydantic `bodySchema` whose validator
+raises something pydantic does not turn into a validation error, once escaped every handler of
+the HTTP app. It is the step's failure now, answered in the JSON error shape with the trace
+id: the cause for the developer in `motia dev`, nothing of it for the client under `motia
+start` (the log keeps it), and the server goes on serving."""
 
 from __future__ import annotations
 
@@ -56,15 +54,16 @@ def _json_error(answer: httpx.Response) -> str:
     return str(body["error"])
 
 
-async def test_dev_answers_an_escaped_exception_as_json_with_its_cause(tmp_path: Path) -> None:
+async def test_dev_answers_a_body_model_that_raises_as_json_with_its_cause(tmp_path: Path) -> None:
     project = write_files(tmp_path / "project", STEPS)
     async with served(project, Settings(store=":memory:"), mode="dev") as (_engine, client):
         answer = await client.post("/check", json={"item": "tea"})
-        assert _json_error(answer) == f"internal error: RuntimeError: {SECRET} refused"
+        assert _json_error(answer) == f"Check's bodySchema check failed: {SECRET} refused"
+        assert answer.json()["traceId"] == answer.headers["x-trace-id"]
         assert (await client.get("/ok")).json() == {"ok": True}
 
 
-def test_start_answers_an_escaped_exception_as_json_without_its_cause(tmp_path: Path) -> None:
+def test_start_answers_a_body_model_that_raises_as_json_without_its_cause(tmp_path: Path) -> None:
     project = write_files(tmp_path / "project", STEPS)
     with motia(["start"], project, {"MOTIA_STORE": ":memory:"}) as server:
         server.wait_serving()
@@ -72,5 +71,6 @@ def test_start_answers_an_escaped_exception_as_json_without_its_cause(tmp_path: 
         error = _json_error(answer)
         assert error == "internal error; the server log has the details"
         assert SECRET not in answer.text
+        assert answer.json()["traceId"]
         assert httpx.get(f"{server.url}/ok", timeout=10).json() == {"ok": True}
         server.wait_for_line(f"RuntimeError: {SECRET} refused")  # the log keeps the cause
