@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
 from engine import discovery, triggers
 from engine import events as ev
 from engine.bus import Bus
 from engine.cron import CronScheduler
 from engine.effects import QueuePurged
+from engine.env_file import load_env_file
 from engine.events import EventHub
 from engine.execution import Executor
 from engine.flows import build_flows
@@ -49,7 +48,7 @@ class Engine:
         self.project_dir = Path(project_dir).resolve()
         self.settings = settings or Settings()
         self.mode = mode
-        load_dotenv(self.project_dir / ".env", override=False)
+        self._env_problems = load_env_file(self.project_dir / ".env")
         self.events = EventHub()
         self.store = open_store(self.settings, self.project_dir)
         self.traces = TraceStore(
@@ -117,7 +116,7 @@ class Engine:
             if logger.level == logging.NOTSET or logger.level > logging.INFO:
                 logger.setLevel(logging.INFO)
         logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-        for notice in self.store.notices:
+        for notice in (*self._env_problems, *self.store.notices):
             self.executor.system_log.warn(notice)
         self.traces.warm()
         self.logs.warm()

@@ -195,14 +195,14 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 def cmd_openapi(args: argparse.Namespace) -> int:
     """Describe the project's api steps without starting it (no store, no server)."""
-    from dotenv import load_dotenv
-
+    from engine.env_file import load_env_file
     from engine.openapi import openapi_document
     from engine.project_steps import load_project_steps
 
     project_dir = _project_dir(args.dir)
     settings = _settings(args, project_dir)
-    load_dotenv(project_dir / ".env", override=False)
+    for problem in load_env_file(project_dir / ".env"):
+        print(f"motia openapi: {problem}", file=sys.stderr)
     steps, errors = asyncio.run(load_project_steps(project_dir))
     for error in errors:
         print(f"motia openapi: {error.file}:{error.line}: {error.message}", file=sys.stderr)
