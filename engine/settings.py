@@ -161,8 +161,17 @@ def _redis_url(value: Any) -> str | None:
     return text
 
 
-def _float(value: Any) -> float:
-    return float(value)
+def _finite_float(value: Any) -> float:
+    """Any finite number: NaN or infinity would make a clock that never agrees with any."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    return number
 
 
 def _text(value: Any) -> str:
@@ -228,7 +237,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "redis_url": _redis_url,
     "redis_prefix": _optional_text,
     "redis_heartbeat_s": _positive_float,
-    "clock_offset_s": _float,
+    "clock_offset_s": _finite_float,
     "drain_grace_s": _positive_float,
 }
 KNOWN_KEYS = tuple(f.name for f in fields(Settings) if f.name != "sources")
@@ -282,4 +291,27 @@ def load_settings(
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     _apply(values, flags, "the command line", sources, lambda key: "--" + key.replace("_", "-"))
     start = base or Settings()
-    return replace(start, **values, sources={**start.sources, **sources})
+    settings = replace(start, **values, sources={**start.sources, **sources})
+    _check_together(settings)
+    return settings
+
+
+_ORDERED = (
+    ("retry_base_s", "retry_max_s", "the first retry delay cannot be longer than the longest"),
+)
+"""Pairs of settings where the first may not exceed the second, and why."""
+
+
+def _check_together(settings: Settings) -> None:
+    """Refuse settings that are each fine but contradict each other, naming both sources."""
+    for low, high, why in _ORDERED:
+        low_value, high_value = getattr(settings, low), getattr(settings, high)
+        if low_value > high_value:
+            raise SettingsError(
+                f"setting {low!r} from {_source(settings, low)}: {low_value!r} is above "
+                f"{high!r} ({high_value!r} from {_source(settings, high)}); {why}"
+            )
+
+
+def _source(settings: Settings, key: str) -> str:
+    return settings.sources.get(key, "the default")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -226,9 +227,18 @@ def cron_is_valid(expression: str) -> bool:
 _PATH_PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"{what} must be a non-negative number, got {value!r}")
+def _number(value: Any, what: str, *, positive: bool = False) -> float:
+    """A finite number, at least 0 (above 0 with `positive`): a timeout of 0 or NaN ends
+    every run at once or never."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        kind = "a positive" if positive else "a non-negative"
+        raise ValueError(f"{what} must be {kind} number, got {value!r}")
     return float(value)
 
 
@@ -242,7 +252,11 @@ def _infrastructure(raw: Any) -> tuple[float | None, QueueConfig]:
     if not isinstance(handler, dict) or not isinstance(queue, dict):
         raise ValueError("'infrastructure.handler' and 'infrastructure.queue' must be dicts")
     timeout = handler.get("timeout")
-    timeout_s = _number(timeout, "infrastructure.handler.timeout") if timeout is not None else None
+    timeout_s = (
+        None
+        if timeout is None
+        else _number(timeout, "infrastructure.handler.timeout", positive=True)
+    )
     kind = queue.get("type", "standard")
     if kind not in ("standard", "fifo"):
         raise ValueError(f"infrastructure.queue.type must be 'standard' or 'fifo', got {kind!r}")
@@ -265,6 +279,7 @@ def _infrastructure(raw: Any) -> tuple[float | None, QueueConfig]:
         visibility_timeout_s=_number(
             queue.get("visibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_S),
             "infrastructure.queue.visibilityTimeout",
+            positive=True,
         ),
         delay_s=_number(queue.get("delaySeconds", 0), "infrastructure.queue.delaySeconds"),
     )

@@ -194,6 +194,20 @@ def test_a_bad_setting_stops_the_start_naming_key_and_source(tmp_path: Path) -> 
     assert "max_body_bytes" in result.stderr and "motia.toml" in result.stderr
 
 
+def test_contradicting_settings_stop_the_start_in_one_line(tmp_path: Path) -> None:
+    project = tmp_path / "app"
+    (project / "steps").mkdir(parents=True)
+    (project / "motia.toml").write_text("retry_base_s = 40\n")
+    result = subprocess.run([*MOTIA, "start", "--dir", str(project)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"motia: setting 'retry_base_s' from {project / 'motia.toml'}: 40.0 is above "
+        "'retry_max_s' (30.0 from the default); the first retry delay cannot be longer than "
+        "the longest\n"
+    )
+
+
 def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

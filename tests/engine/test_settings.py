@@ -176,3 +176,39 @@ def test_whole_floats_and_digit_strings_still_count(tmp_path: Path) -> None:
     settings = load_settings(root, environ={"MOTIA_RETRY_BASE_S": "0.25", "MOTIA_TAPE_RUNS": "3"})
     assert (settings.port, settings.max_body_bytes) == (4000, 2048)
     assert (settings.retry_base_s, settings.tape_runs) == (0.25, 3)
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ", "expected"),
+    [
+        (
+            "retry_base_s = 60\n",
+            {},
+            "setting 'retry_base_s' from {file}: 60.0 is above 'retry_max_s' (30.0 from the "
+            "default); the first retry delay cannot be longer than the longest",
+        ),
+        (
+            "retry_max_s = 2\n",
+            {"MOTIA_RETRY_BASE_S": "5"},
+            "setting 'retry_base_s' from MOTIA_RETRY_BASE_S: 5.0 is above 'retry_max_s' (2.0 "
+            "from {file}); the first retry delay cannot be longer than the longest",
+        ),
+        (
+            "clock_offset_s = nan\n",
+            {},
+            "setting 'clock_offset_s' from {file}: nan must be a finite number",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_name_both_sources(
+    tmp_path: Path, toml: str, environ: dict[str, str], expected: str
+) -> None:
+    root = write_toml(tmp_path, toml)
+    with pytest.raises(SettingsError) as error:
+        load_settings(root, environ=environ)
+    assert str(error.value) == expected.format(file=root / "motia.toml")
+
+
+def test_equal_retry_delays_are_allowed(tmp_path: Path) -> None:
+    settings = load_settings(write_toml(tmp_path, "retry_base_s = 5\nretry_max_s = 5\n"))
+    assert (settings.retry_base_s, settings.retry_max_s) == (5.0, 5.0)

@@ -277,6 +277,21 @@ BROKEN = {
         ' "infrastructure": {"queue": {"maxRetries": -1}}}\n',
         "infrastructure.queue.maxRetries must be a whole number >= 0, got -1",
     ),
+    "zero_timeout": (
+        'config = {"type": "event", "name": "ZeroTimeout", "subscribes": ["x"],'
+        ' "infrastructure": {"handler": {"timeout": 0}}}\n',
+        "infrastructure.handler.timeout must be a positive number, got 0",
+    ),
+    "nan_visibility": (
+        'config = {"type": "event", "name": "NanVisibility", "subscribes": ["x"],'
+        ' "infrastructure": {"queue": {"visibilityTimeout": float("nan")}}}\n',
+        "infrastructure.queue.visibilityTimeout must be a positive number, got nan",
+    ),
+    "negative_delay": (
+        'config = {"type": "event", "name": "NegativeDelay", "subscribes": ["x"],'
+        ' "infrastructure": {"queue": {"delaySeconds": -5}}}\n',
+        "infrastructure.queue.delaySeconds must be a non-negative number, got -5",
+    ),
     "bad_response_key": (
         'config = {"type": "api", "name": "BadResp", "path": "/r", "method": "GET",'
         ' "responseSchema": {"ok": {}}}\n',
