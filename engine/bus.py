@@ -27,6 +27,7 @@ from typing import Any
 
 from engine import events as ev
 from engine import jsonio
+from engine.dead_letter_bound import DeadLetterBound
 from engine.effects import (
     DeadLettered,
     DeadLetterRemoved,
@@ -126,6 +127,7 @@ class Bus:
         base_s: float,
         max_s: float,
         max_queued: int = 100_000,
+        max_dead_letters: int = 10_000,
     ) -> None:
         self._hub = hub
         self._max_queued = max_queued
@@ -141,6 +143,7 @@ class Bus:
         self._timers: set[asyncio.TimerHandle] = set()
         self._pool: WorkerPool[Delivery] = WorkerPool(self._attempt)
         self.dlq: dict[str, dict[str, Any]] = {}
+        self.dead_letter_bound = DeadLetterBound(hub, store, max_dead_letters)
         self.queued_by_edge: dict[tuple[str, str], int] = {}
         self.generation = 0
         self.suspended = False
@@ -350,6 +353,7 @@ class Bus:
             item = dead_letter_item(effect)
             self.dlq[delivery.id] = item
             self._hub.publish(ev.DLQ_ADDED, item)
+            self.dead_letter_bound.trim(self.dlq)
 
     def _is_fifo(self, delivery: Delivery) -> bool:
         step = self._registry.steps.get(delivery.step)

@@ -29,6 +29,7 @@ EventType = Literal[
     "store.health",
     "queue.warning",
     "queue.purged",
+    "dlq.full",
 ]
 
 LOG: Final = "log"
@@ -48,6 +49,8 @@ QUEUE_WARNING: Final = "queue.warning"
 """A topic's queue grows fast, or a run was refused because it is full (`engine.queue_watch`)."""
 QUEUE_PURGED: Final = "queue.purged"
 """Every delivery still queued for a topic was thrown away (`motia queue purge`)."""
+DLQ_FULL: Final = "dlq.full"
+"""The dead-letter queue passed `max_dead_letters` and its oldest items were dropped."""
 EVENTS_DROPPED: Final = "events.dropped"
 """Never published: a websocket reader, or the tape's writer, fell behind and `count` events
 were not delivered to it (the websocket sends it, `ThreadSubscription` buffers it in order)."""
@@ -205,6 +208,14 @@ class QueueWarningData(TypedDict):
     bound: int | None
 
 
+class DeadLettersFullData(TypedDict):
+    dropped: int
+    """Dropped since the last report."""
+    totalDropped: int
+    held: int
+    bound: int
+
+
 class QueuePurgedData(TypedDict):
     topic: str
     purged: int
@@ -303,6 +314,12 @@ class QueuePurgedEvent(TypedDict):
     data: QueuePurgedData
 
 
+class DeadLettersFullEvent(TypedDict):
+    type: Literal["dlq.full"]
+    time: float
+    data: DeadLettersFullData
+
+
 WireEvent = (
     LogEvent
     | SpanStartEvent
@@ -319,6 +336,7 @@ WireEvent = (
     | StoreHealthEvent
     | QueueWarningEvent
     | QueuePurgedEvent
+    | DeadLettersFullEvent
 )
 """One engine event as JSON; `type` tells which payload `data` is (mypy narrows on it)."""
 

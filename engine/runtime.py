@@ -66,6 +66,7 @@ class Engine:
             self.settings.retry_base_s,
             self.settings.retry_max_s,
             self.settings.max_queued,
+            self.settings.max_dead_letters,
         )
         self.executor = Executor(
             self.settings,
@@ -78,6 +79,7 @@ class Engine:
             self.bus,
             self.registry,
         )
+        self.bus.dead_letter_bound.warn = self.executor.system_log.warn
         offset = self.settings.clock_offset_s
         self.cron = CronScheduler(self._cron_tick, lambda: time.time() + offset)
         self.registry.on_change.append(self.cron.reschedule)
@@ -360,6 +362,7 @@ class Engine:
                 {"topic": topic, "to": step, "queued": count}
                 for (topic, step), count in self.bus.queued_by_edge.items()
             ],
+            "deadLetters": self.bus.dead_letter_bound.stats(len(self.bus.dlq)),
         }
 
     # -- controls (the introspection API and the workbench call these) ------------------------

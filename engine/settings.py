@@ -48,6 +48,7 @@ class Settings:
     pool's size."""
     shutdown_grace_s: float = 10.0
     max_queued: int = 100_000
+    max_dead_letters: int = 10_000
     max_trace_spans: int = 10_000
     import_timeout_s: float = 10.0
     failed_attempts: str = "discard"
@@ -220,6 +221,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_abandoned_threads": _positive_int,
     "shutdown_grace_s": _positive_float,
     "max_queued": _positive_int,
+    "max_dead_letters": _positive_int,
     "max_trace_spans": _positive_int,
     "import_timeout_s": _positive_float,
     "failed_attempts": _failed_attempts,

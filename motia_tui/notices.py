@@ -83,6 +83,15 @@ class Notices:
                     severity="warning",
                     timeout=10,
                 )
+            elif event["type"] == ev.DLQ_FULL:
+                full = event["data"]
+                self.app.notify(
+                    f"dropped the {full['dropped']} oldest to keep {full['bound']} "
+                    f"(setting max_dead_letters); {full['totalDropped']} dropped since start",
+                    title="The dead-letter queue is full",
+                    severity="warning",
+                    timeout=10,
+                )
             elif event["type"] == ev.STORE_HEALTH:
                 health = event["data"]
                 failing = health["status"] != "ok"

@@ -166,8 +166,9 @@ async def test_every_published_event_has_its_typed_payload(tmp_path: Path) -> No
 
     expected = payload_types()
     # store.health needs a store that cannot write (test_fail_stop checks its payload), and
-    # queue.warning a runaway (tests/hardening/test_runaway_queues.py checks its payload)
-    unseen = {ev.EVENTS_DROPPED, ev.STORE_HEALTH, ev.QUEUE_WARNING}
+    # queue.warning a runaway (tests/hardening/test_runaway_queues.py checks its payload), and
+    # dlq.full a full dead-letter queue (tests/hardening/test_dead_letter_bound.py)
+    unseen = {ev.EVENTS_DROPPED, ev.STORE_HEALTH, ev.QUEUE_WARNING, ev.DLQ_FULL}
     assert {e.type for e in seen} == set(expected) - unseen
     removed = [e.data for e in seen if e.type == ev.STEP_REMOVED]
     assert any("stream" in data for data in removed), removed
