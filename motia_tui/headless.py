@@ -8,20 +8,16 @@ lines with `--json` for log collectors. It never imports the workbench.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from engine import events as ev
 from engine import tuning
 from engine.runtime import Engine
 from engine.server import EngineServer
+from motia_tui.shutdown_guard import ShutdownGuard
 from motia_tui.tape import tape_for
 
 _COLOURS = {"debug": "\x1b[2m", "info": "\x1b[36m", "warn": "\x1b[33m", "error": "\x1b[31m"}
@@ -131,51 +127,6 @@ class Printer:
         finally:
             self.flush_pending()
             self._subscription.close()
-
-
-class ShutdownGuard:
-    """Ctrl+C or SIGTERM stops the server; the stop may take `grace_s` at most, whatever the
-    handlers do, and a second signal exits at once.
-
-    Plain `signal.signal` handlers, not the loop's: they run between two bytecodes of whatever
-    the main thread is doing, so a handler that blocks the loop cannot keep the process from
-    hearing the signal. The grace is kept by a thread of its own for the same reason."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, stop: Callable[[], None], grace_s: float,
-                 err: TextIO) -> None:
-        self._loop = loop
-        self._stop = stop
-        self._grace_s = grace_s
-        self._err = err
-        self._signalled = False
-        self._finished = threading.Event()
-
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
-
-    def _on_signal(self, signum: int, _frame: object) -> None:
-        if self._signalled:
-            self._say(f"motia: {signal.Signals(signum).name} again: exiting now")
-            os._exit(128 + signum)
-        self._signalled = True
-        threading.Thread(target=self._keep_grace, name="motia-shutdown-grace",
-                         daemon=True).start()
-        self._loop.call_soon_threadsafe(self._stop)
-
-    def _keep_grace(self) -> None:
-        if not self._finished.wait(self._grace_s):
-            self._say(f"motia: shutdown did not finish within {self._grace_s:g}s "
-                      "(setting shutdown_grace_s): exiting with handlers still running")
-            os._exit(1)
-
-    def finished(self) -> None:
-        self._finished.set()
-
-    def _say(self, line: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._err.write(line + "\n")
-            self._err.flush()
 
 
 async def _start_unless_stopped(server: EngineServer, stopped: asyncio.Event) -> bool:

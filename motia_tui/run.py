@@ -11,6 +11,7 @@ from motia_tui.app import WorkbenchApp, make_workbench
 from motia_tui.keymap import KeymapError, load_keymap
 from motia_tui.recording import CastRecorder, RecordingError
 from motia_tui.source import EngineSource
+from motia_tui.workbench_signals import stop_on_signal
 
 NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
 Over SSH, ask for a terminal:   ssh -t HOST motia tui
@@ -64,11 +65,13 @@ def run_tui(
 
 async def _run(app: WorkbenchApp) -> int:
     tune = asyncio.ensure_future(_tune_process(app))
+    guard = stop_on_signal(app)
     try:
         await app.run_async(mouse=app.use_mouse)
     finally:
         tune.cancel()
         await app.source.stop()
+        guard.finished()
     return app.return_code or 0
 
 
