@@ -120,7 +120,8 @@ def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settin
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from motia_tui.demo import DemoError, TapeSyntaxError, parse_tape, run_demo
+    from motia_tui.demo import DemoError, run_demo
+    from motia_tui.demo_tape import TapeSyntaxError, parse_tape
 
     tape_path = Path(args.tape)
     try:

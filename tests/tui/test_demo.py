@@ -15,7 +15,8 @@ import pytest
 from cast_support import output_of, plain, play, read_cast
 from test_tmux import motia_command
 
-from motia_tui.demo import Screenshot, Wait, gif_renderer, parse_tape
+from motia_tui.demo import gif_renderer
+from motia_tui.demo_tape import Screenshot, Wait, parse_tape
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "default"

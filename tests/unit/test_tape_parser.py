@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from motia_tui.demo import (
+from motia_tui.demo_tape import (
     DEFAULT_SIZE,
     DEFAULT_TYPING_S,
     DEFAULT_WAIT_S,
