@@ -326,7 +326,17 @@ class ReplaySource:
                 for name, step in moment.steps.items()
                 if step.get("type") == "cron" and step.get("cron")
             },
+            **self._dead_letters(moment),
         }
+
+    @staticmethod
+    def _dead_letters(moment: Moment) -> dict[str, Any]:
+        """As the engine said it; a tape from before the bound existed says nothing of it."""
+        known = moment.dead_letters
+        if "bound" not in known:
+            return {}
+        held = len(moment.dlq)
+        return {"deadLetters": {"held": held, "bound": known["bound"], "dropped": known["dropped"]}}
 
     async def traces(
         self, limit: int = 200, status: str | None = None, step: str | None = None

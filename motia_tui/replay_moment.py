@@ -73,6 +73,8 @@ class Moment:
             (e["topic"], e["to"]): e["queued"] for e in stats.get("edges", [])
         }
         self.dlq: dict[str, dict[str, Any]] = {i["id"]: i for i in snapshot.get("dlq", [])}
+        self.dead_letters: dict[str, int] = dict(stats.get("deadLetters") or {})
+        """The bound and the count dropped to keep it, as `GET /__motia/stats` says them."""
         self.logs: list[dict[str, Any]] = list(snapshot.get("logs", []))
         self.traces: OrderedDict[str, dict[str, dict[str, Any]]] = OrderedDict()
         for trace in snapshot.get("traces", []):
@@ -324,6 +326,15 @@ class Moment:
 
         return undo
 
+    def _dlq_full(self, data: dict[str, Any]) -> Callable[[], None]:
+        before = dict(self.dead_letters)
+        self.dead_letters.update(bound=data["bound"], dropped=data["totalDropped"])
+
+        def undo() -> None:
+            self.dead_letters = before
+
+        return undo
+
     _HANDLERS: dict[str, Callable[[Moment, dict[str, Any]], Callable[[], None] | None]] = {
         ev.LOG: _log,
         ev.SPAN_START: _span_start,
@@ -335,4 +346,5 @@ class Moment:
         ev.STEP_REMOVED: _step_removed,
         ev.DLQ_ADDED: _dlq_added,
         ev.DLQ_REMOVED: _dlq_removed,
+        ev.DLQ_FULL: _dlq_full,
     }
