@@ -105,6 +105,8 @@ class SpanData(TypedDict):
     rerunOfSpan: NotRequired[str]
     """With `rerunOf`, for a re-run from a span: that span."""
     imported: NotRequired[bool]
+    worker: NotRequired[str]
+    """The worker that ran it, when several share one store (its consumer name)."""
 
 
 class StateChangeData(TypedDict):

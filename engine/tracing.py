@@ -79,6 +79,7 @@ class Span:
         "topic",
         "trace_id",
         "untraced",
+        "worker",
         "written",
     )
 
@@ -115,6 +116,8 @@ class Span:
         self.imported = False
         self.topic: str | None = None
         """The topic an event step's input came on (what a re-run from this span sends)."""
+        self.worker: str | None = None
+        """The worker that ran it, when several share the store (its consumer name)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Span:
@@ -143,6 +146,7 @@ class Span:
                 span.rerun_of["spanId"] = data["rerunOfSpan"]
         span.imported = bool(data.get("imported"))
         span.topic = data.get("topic")
+        span.worker = data.get("worker")
         return span
 
     # The lists start as a shared empty tuple: most runs never fill one, and three lists per
@@ -187,6 +191,8 @@ class Span:
                 data["rerunOfSpan"] = self.rerun_of["spanId"]
         if self.imported:
             data["imported"] = True
+        if self.worker is not None:
+            data["worker"] = self.worker
         return data
 
 
@@ -221,6 +227,7 @@ class TraceStore:
         """Original trace id to the traces that re-ran it, over the traces held in memory."""
         self._rerun_roots: dict[str, str] = {}
         """A held re-run's trace id to the trace it re-ran (ended spans are held as text)."""
+        self._worker = store.worker
 
     def warm(self) -> None:
         """Load the newest traces' spans from disk so the workbench opens with history."""
@@ -277,6 +284,7 @@ class TraceStore:
                 self._hub.publish(ev.SPAN_END, data)
 
     def start_span(self, span: Span) -> None:
+        span.worker = self._worker
         if not self._hold(span):
             return
         self._unwritten[span.span_id] = span
@@ -373,11 +381,19 @@ class TraceStore:
         return list(self._reruns.get(trace_id, ()))
 
     async def find(self, trace_id: str) -> dict[str, Any] | None:
-        """A trace from memory, or from the disk in a thread."""
+        """A trace from memory, or from the disk in a thread. With a store several workers
+        share, memory holds only this worker's spans of a trace: the store's are read too,
+        and this worker's newer versions (a span still running) replace theirs."""
         found = self.get(trace_id)
-        if found is None:
+        if found is None or self._worker is not None:
             await self._store.settled()  # history waits to be written in batches
-            found = await asyncio.get_running_loop().run_in_executor(None, self.load, trace_id)
+            stored = await asyncio.get_running_loop().run_in_executor(None, self.load, trace_id)
+            if found is not None and stored is not None:
+                spans = {span["spanId"]: span for span in stored["spans"]}
+                spans.update((span["spanId"], span) for span in found["spans"])
+                ordered = sorted(spans.values(), key=lambda s: s["start"])
+                return self._with_untraced(trace_id, self._detail(trace_id, ordered))
+            found = found or stored
         return found
 
     def load(self, trace_id: str) -> dict[str, Any] | None:

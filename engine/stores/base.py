@@ -110,6 +110,9 @@ class Persistence(Protocol):
     shared_queue: bool
     """Whether several processes share the queue: then the store's consumer hands this
     process its deliveries (`serve`), and emitted events are not dispatched from memory."""
+    worker: str | None
+    """The name this process goes by among the processes sharing the store (its consumer
+    name), recorded on every span it runs; None for a store of its own."""
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -244,6 +247,7 @@ class LocalQueue:
     from memory, every cron tick is its own, and nobody else needs to hear its changes."""
 
     shared_queue = False
+    worker: str | None = None
 
     def claim_tick(self, step: str, tick: float) -> bool:
         return True

@@ -411,6 +411,7 @@ def span_details(span: Mapping[str, Any], tz: tzinfo | None = None) -> Content:
             f"{span.get('step')} · {span.get('kind', '')} · attempt {span.get('attempt', 1)} · "
             f"{span.get('status')} · "
             + (format_duration(duration) if duration is not None else "running")
+            + (f" · on {clean(str(span['worker']))}" if span.get("worker") else "")
             + "\n",
             "bold",
         )

@@ -134,6 +134,7 @@ class RedisStore(Planes):
         self.scripts = [self._commit_script, self._history_script, self._trigger_script]
         self.claims: dict[str, Claim] = {}
         self.consumer = Consumer(self, self._redis, prefix, heartbeat_s)
+        self.worker: str | None = self.consumer.name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_health: HealthListener | None = None
         self._on_remote: RemoteListener | None = None
