@@ -359,19 +359,27 @@ class EngineEvent:
     """One thing that happened; `data` is plain JSON-ready data. Readers never change an event.
 
     `encoded` is `data` as JSON when the publisher encoded it anyway (a span it stores), so a
-    reader that writes JSON (the tape) need not encode it again. A plain slotted class rather
-    than a frozen dataclass: one is built per event, and a frozen one costs twice as much.
+    reader that writes JSON (the tape) need not encode it again. `origin` names the worker of
+    a cluster that published it, when that is another process (see `EventHub.relay`). A
+    plain slotted class rather than a frozen dataclass: one is built per event, and a frozen
+    one costs twice as much.
     """
 
-    __slots__ = ("data", "encoded", "time", "type")
+    __slots__ = ("data", "encoded", "origin", "time", "type")
 
     def __init__(
-        self, type_: EventType, time_: float, data: dict[str, Any], encoded: bytes | None = None
+        self,
+        type_: EventType,
+        time_: float,
+        data: dict[str, Any],
+        encoded: bytes | None = None,
+        origin: str | None = None,
     ) -> None:
         self.type = type_
         self.time = time_
         self.data = data
         self.encoded = encoded
+        self.origin = origin
 
     def __repr__(self) -> str:
         return f"EngineEvent({self.type!r}, {self.time!r}, {self.data!r})"
@@ -385,20 +393,31 @@ class Subscription:
     """A reader's bounded window on the stream.
 
     `dropped` counts events lost to overflow since the last `take_dropped()`, so a view can
-    reload from the stores rather than show a silently incomplete picture.
+    reload from the stores rather than show a silently incomplete picture. A `cluster`
+    reader (a workbench, the events socket) also gets the events other workers of a cluster
+    relayed here; every other reader (the log printer, the tape) sees this process's alone.
     """
 
-    def __init__(self, hub: "EventHub", maxsize: int, types: frozenset[str] | None) -> None:
+    def __init__(
+        self,
+        hub: "EventHub",
+        maxsize: int,
+        types: frozenset[str] | None,
+        cluster: bool = False,
+    ) -> None:
         self._hub = hub
         self._buffer: deque[EngineEvent] = deque()
         self._maxsize = maxsize
         self._types = types
+        self.cluster = cluster
         self._waiter: asyncio.Future[None] | None = None
         self.dropped = 0
         self.closed = False
 
     def _offer(self, event: EngineEvent) -> None:
         if self._types is not None and event.type not in self._types:
+            return
+        if event.origin is not None and not self.cluster:
             return
         if len(self._buffer) >= self._maxsize:
             self._buffer.popleft()
@@ -419,8 +438,9 @@ class Subscription:
         return dropped
 
     async def wait(self) -> None:
-        """Return once at least one event is buffered (or the subscription is closed)."""
-        while not self._buffer and not self.closed:
+        """Return once at least one event is buffered, some were lost (`take_dropped`), or
+        the subscription is closed."""
+        while not self._buffer and not self.dropped and not self.closed:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -458,7 +478,9 @@ class ThreadSubscription(Subscription):
     """
 
     def _offer(self, event: EngineEvent) -> None:
-        if self._types is not None and event.type not in self._types:
+        if event.origin is not None or (
+            self._types is not None and event.type not in self._types
+        ):
             return
         buffer = self._buffer
         if len(buffer) >= self._maxsize:
@@ -493,12 +515,42 @@ class EventHub:
         self._wanted: frozenset[str] | None = frozenset()
 
     def subscribe(
-        self, maxsize: int = 10_000, types: frozenset[str] | set[str] | None = None
+        self,
+        maxsize: int = 10_000,
+        types: frozenset[str] | set[str] | None = None,
+        *,
+        cluster: bool = False,
     ) -> Subscription:
-        sub = Subscription(self, maxsize, frozenset(types) if types is not None else None)
+        """`cluster`: the reader wants the other workers' events too (`relay`)."""
+        sub = Subscription(
+            self, maxsize, frozenset(types) if types is not None else None, cluster
+        )
         self._subscribers.append(sub)
         self._recount()
         return sub
+
+    @property
+    def cluster_readers(self) -> int:
+        """How many readers want the other workers' events: while none does, a cluster's
+        workers need not send this one theirs."""
+        return sum(1 for sub in self._subscribers if sub.cluster)
+
+    def relay(self, type_: EventType, time_: float, data: dict[str, Any], origin: str) -> None:
+        """An event another worker of the cluster published, for the `cluster` readers."""
+        event = EngineEvent(type_, time_, data, None, origin)
+        for sub in self._subscribers:
+            if sub.cluster:
+                sub._offer(event)
+
+    def lost(self, count: int) -> None:
+        """Another worker's events that never reached this one: the `cluster` readers
+        count them as dropped, and reload from the stores."""
+        for sub in self._subscribers:
+            if sub.cluster:
+                sub.dropped += count
+                waiter = sub._waiter
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
 
     def subscribe_thread(self, maxsize: int) -> ThreadSubscription:
         """Every event, for a reader on another thread (see `ThreadSubscription`)."""

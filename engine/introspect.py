@@ -513,7 +513,7 @@ class IntrospectionApi:
     async def events(self, websocket: WebSocket) -> None:
         """Every engine event as JSON; a reader too slow to keep up is told what it lost."""
         await websocket.accept()
-        subscription = self.engine.events.subscribe(maxsize=20_000)
+        subscription = self.engine.events.subscribe(maxsize=20_000, cluster=True)
         closed = asyncio.ensure_future(self._wait_closed(websocket))
         try:
             while not closed.done():

@@ -108,6 +108,7 @@ class Engine:
         self.executor.bind(loop)
         self.store.start(loop, self._store_health)
         self.store.listen(self._remote_change)
+        self.store.share_events(self.events)
         if self.store.health.warning:
             self.executor.system_log.warn(self.store.health.warning)
         self._bridge = LoggingBridge(self.executor.record_sink)

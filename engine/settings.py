@@ -69,6 +69,8 @@ class Settings:
     redis_url: str | None = None
     redis_prefix: str | None = None
     redis_heartbeat_s: float = 10.0
+    redis_events_kept: int = 10_000
+    """Engine events the cluster's live stream keeps (`MAXLEN ~`) while a workbench watches."""
     clock_offset_s: float = 0.0
     drain_grace_s: float = 10.0
 
@@ -239,6 +241,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "redis_url": _redis_url,
     "redis_prefix": _optional_text,
     "redis_heartbeat_s": _positive_float,
+    "redis_events_kept": _positive_int,
     "clock_offset_s": _finite_float,
     "drain_grace_s": _positive_float,
 }

@@ -254,7 +254,7 @@ class LocalSource:
             await self.tape.stop()
 
     def subscribe(self) -> _LocalFeed:
-        return _LocalFeed(self.engine.events.subscribe(maxsize=self.feed_size))
+        return _LocalFeed(self.engine.events.subscribe(maxsize=self.feed_size, cluster=True))
 
     async def steps(self) -> dict[str, Any]:
         return self.engine.steps_json()

@@ -44,6 +44,7 @@ def open_store(settings: Settings, project_dir: Path) -> Persistence:
             settings.log_store,
             settings.redis_heartbeat_s,
             triggers,
+            settings.redis_events_kept,
         )
     path = settings.store_path(project_dir)
     if path is None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from engine.effects import DeadLettered, Effect, EventQueued, History
+from engine.events import EventHub
 
 
 class StoreError(RuntimeError):
@@ -192,6 +193,11 @@ class Persistence(Protocol):
 
     def listen(self, on_remote: RemoteListener) -> None: ...
 
+    def share_events(self, hub: EventHub) -> None:
+        """Fan this process's engine events out to the others sharing the store, and theirs
+        in to the hub's `cluster` readers (`EventHub.relay`)."""
+        ...
+
     # -- history ---------------------------------------------------------------------------
 
     def recent_spans(self, traces: int) -> list[str]:
@@ -265,4 +271,7 @@ class LocalQueue:
         """No other process shares this store."""
 
     def listen(self, on_remote: RemoteListener) -> None:
+        """No other process shares this store."""
+
+    def share_events(self, hub: EventHub) -> None:
         """No other process shares this store."""

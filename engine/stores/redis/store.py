@@ -35,6 +35,7 @@ from engine.effects import (
     EventQueued,
     History,
 )
+from engine.events import EventHub
 from engine.stores.base import (
     Deliver,
     HealthListener,
@@ -51,6 +52,7 @@ from engine.stores.layered import Planes
 from engine.stores.redis import history, scripts
 from engine.stores.redis.consumer import Consumer, stop_if_cancelled
 from engine.stores.redis.depths import queue_depths
+from engine.stores.redis.fanout import EventFanout
 from engine.stores.redis.units import Claim, build_unit, dead_letter_from
 
 _log = logging.getLogger("motia.store")
@@ -101,6 +103,7 @@ class RedisStore(Planes):
         log_limit: int,
         heartbeat_s: float = 10.0,
         triggers: TriggerLimits | None = None,
+        events_kept: int = 10_000,
     ) -> None:
         super().__init__()
         self.url = url
@@ -110,6 +113,8 @@ class RedisStore(Planes):
         self._trace_limit = trace_limit
         self._log_limit = log_limit
         self._trigger_limits = triggers or TriggerLimits()
+        self._events_kept = events_kept
+        self._fanout: EventFanout | None = None
         self._seq = 0
         self._applied_seq = 0
         self._dead: dict[str, DeadLettered] = {}
@@ -174,6 +179,8 @@ class RedisStore(Planes):
     async def close(self) -> None:
         self._closing = True
         await self.consumer.stop()
+        if self._fanout is not None:
+            await self._fanout.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.settled(), 10)
         for task in self._tasks:
@@ -237,6 +244,11 @@ class RedisStore(Planes):
 
     def listen(self, on_remote: RemoteListener) -> None:
         self._on_remote = on_remote
+
+    def share_events(self, hub: EventHub) -> None:
+        assert self._loop is not None and self.worker is not None
+        self._fanout = EventFanout(self._redis, self.prefix, self.worker, self._events_kept, hub)
+        self._fanout.start(self._loop)
 
     async def settled(self) -> None:
         if self._loop is None:
