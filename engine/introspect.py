@@ -303,7 +303,7 @@ class IntrospectionApi:
                 400, f"status must be one of {', '.join(TRACE_STATUSES)}; got {status!r}"
             )
         return JSONResponse(
-            {"traces": self.engine.traces.list(limit, status, params.get("step"))}
+            {"traces": await self.engine.traces.recent(limit, status, params.get("step"))}
         )
 
     async def trace(self, request: Request) -> Response:

@@ -97,6 +97,8 @@ class LogStore:
         self._hub = hub
         self._store = store
         self.recent: deque[dict[str, Any]] = deque(maxlen=memory_window)
+        self._shared = store.worker is not None
+        """Several workers write this store: the ring holds this worker's records alone."""
 
     def warm(self) -> None:
         for record in self._store.recent_logs(self.recent.maxlen or 0):
@@ -125,9 +127,10 @@ class LogStore:
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """Matching records, oldest first: from memory, or from the disk in a thread when the
-        memory ring is full (older records may match) and holds too few."""
+        memory ring is full (older records may match) and holds too few, or when other
+        workers write the store too (their records are only there)."""
         records = matching(self.recent, trace_id, step, level, text)
-        if len(records) < limit and len(self.recent) == self.recent.maxlen:
+        if self._shared or (len(records) < limit and len(self.recent) == self.recent.maxlen):
             await self._store.settled()  # history waits to be written in batches
             stored = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: self.query(trace_id, step, level, text, limit)

@@ -359,6 +359,45 @@ class TraceStore:
                 break
         return result
 
+    async def recent(
+        self, limit: int = 100, status: str | None = None, step: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Newest first, as `list`; with a store several workers share, memory holds only
+        this worker's traces, so the cluster's newest come from the store (in a thread),
+        with this worker's newest over them (its running spans are not written yet)."""
+        if self._worker is None:
+            return self.list(limit, status, step)
+        wanted = limit if not (status or step) else min(self._window, limit * 10)
+        await self._store.settled()
+        rows = await asyncio.get_running_loop().run_in_executor(
+            None, self._store.recent_spans, wanted
+        )
+        traces: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in rows:
+            span = jsonio.loads(row)
+            traces.setdefault(span["traceId"], {})[span["spanId"]] = span
+        for trace_id in list(reversed(self._traces))[:wanted]:
+            spans = traces.setdefault(trace_id, {})
+            for held in self._traces[trace_id].values():
+                span = _span_json(held)
+                spans[span["spanId"]] = span
+        started = {
+            trace_id: min(s["start"] for s in spans.values())
+            for trace_id, spans in traces.items() if spans
+        }
+        result = []
+        for trace_id in sorted(started, key=started.__getitem__, reverse=True):
+            spans_json = list(traces[trace_id].values())
+            if step and not any(s["step"] == step for s in spans_json):
+                continue
+            summary = trace_summary(trace_id, spans_json)
+            if status and summary["status"] != status:
+                continue
+            result.append(self._with_untraced(trace_id, dict(summary)))
+            if len(result) >= limit:
+                break
+        return result
+
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A recent trace from memory, or None."""
         spans = self._traces.get(trace_id)

@@ -271,7 +271,7 @@ class LocalSource:
     async def traces(
         self, limit: int = 200, status: str | None = None, step: str | None = None
     ) -> list[dict[str, Any]]:
-        return self.engine.traces.list(limit, status or None, step or None)
+        return await self.engine.traces.recent(limit, status or None, step or None)
 
     async def trace(self, trace_id: str) -> dict[str, Any] | None:
         if not self._started:

@@ -284,3 +284,25 @@ async def test_a_workbench_attached_to_one_worker_shows_the_others_live(
             assert httpx.post(f"{b.url}/doom", json={"who": "dee"}, timeout=10).status_code == 200
             rows = await wait(lambda: dead_letter_rows(app), "B's dead letter on A")
             assert rows[0][0] == "AlwaysFails"
+
+
+def test_any_worker_lists_the_whole_clusters_traces_and_logs(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    with workers(2, project(tmp_path), redis_url, prefix, tmp_path) as (a, b):
+        answer = httpx.post(f"{b.url}/hello", json={"who": "hal"}, timeout=10)
+        trace_id = answer.headers["x-trace-id"]
+        trace(b, trace_id, 2)
+        deadline = time.monotonic() + 10
+        listed: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not listed:
+            found = httpx.get(f"{a.url}/__motia/traces", headers=AUTH, timeout=5).json()
+            listed = [t for t in found["traces"] if t["traceId"] == trace_id]
+            time.sleep(0.1)
+        assert listed and listed[0]["entry"] == "Hello" and listed[0]["spans"] == 2
+        only_hello = httpx.get(f"{a.url}/__motia/traces", params={"step": "Greet"},
+                               headers=AUTH, timeout=5).json()["traces"]
+        assert trace_id in {t["traceId"] for t in only_hello}
+        records = httpx.get(f"{a.url}/__motia/logs", params={"traceId": trace_id},
+                            headers=AUTH, timeout=5).json()["logs"]
+        assert [r["msg"] for r in records if r.get("step")] == ["hello from hal", "greeted hal"]
