@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from cluster_support import TOKEN, Worker, workers
 from engine_support import write_files
 from textual.pilot import Pilot
@@ -306,3 +307,26 @@ def test_any_worker_lists_the_whole_clusters_traces_and_logs(
         records = httpx.get(f"{a.url}/__motia/logs", params={"traceId": trace_id},
                             headers=AUTH, timeout=5).json()["logs"]
         assert [r["msg"] for r in records if r.get("step")] == ["hello from hal", "greeted hal"]
+
+
+async def test_the_events_stream_is_written_only_while_watched_and_stays_capped(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    with workers(2, project(tmp_path), redis_url, prefix, tmp_path,
+                 MOTIA_REDIS_EVENTS_KEPT="50") as (a, b):
+        async with httpx.AsyncClient(timeout=10) as http:
+            for n in range(5):
+                assert (await http.post(f"{b.url}/hello", json={"who": f"u{n}"})).is_success
+            trace(b, (await http.post(f"{b.url}/hello", json={"who": "last"})).headers[
+                "x-trace-id"], 2)
+            assert client.xlen(f"{prefix}:events") == 0  # nobody watches: nothing sent
+            socket = await events_of(a)
+            try:
+                await post_until_seen(socket, b.url, "w")
+                await asyncio.gather(*(http.post(f"{b.url}/hello", json={"who": f"m{n}"})
+                                       for n in range(150)))
+            finally:
+                await socket.close()
+        # 150 requests make 900 events; MAXLEN ~ trims whole nodes of 100 entries
+        assert 0 < client.xlen(f"{prefix}:events") <= 50 + 100

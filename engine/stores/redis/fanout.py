@@ -171,9 +171,24 @@ class EventFanout:
                     last = await self._newest_id()
                 continue
             for _stream, entries in reply or []:
+                before = last
                 for entry_id, fields in entries:
                     last = entry_id
                     self._relay(fields)
+                if len(entries) >= READ_COUNT:
+                    await self._check_gap(before)
+
+    async def _check_gap(self, before: str) -> None:
+        """Behind by a full batch: if the stream's cap trimmed entries after `before`, they
+        never reached this worker's readers, who reload."""
+        try:
+            info: Any = await self._redis.xinfo_stream(self._key)
+        except (RedisError, OSError):
+            stop_if_cancelled()
+            return
+        deleted = str(info.get("max-deleted-entry-id") or "0-0")
+        if _entry_order(deleted) > _entry_order(before):
+            self._hub.lost(1)
 
     def _relay(self, fields: dict[str, Any]) -> None:
         origin = fields.get("w")
@@ -188,6 +203,11 @@ class EventFanout:
             return
         if event is not None and event["type"] in RELAYED:
             self._hub.relay(event["type"], event["time"], dict(event["data"]), origin)
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
 
 
 def _encoded(event: EngineEvent) -> bytes:
