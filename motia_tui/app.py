@@ -39,6 +39,7 @@ from motia_tui.panes.logs import LogsPane
 from motia_tui.panes.state import StatePane
 from motia_tui.panes.streams import StreamsPane
 from motia_tui.panes.traces import TracesPane
+from motia_tui.panes.workers import WorkersPane
 from motia_tui.recording import CastRecorder
 from motia_tui.source import EngineSource
 from motia_tui.textual_hooks import FrameMarkingApp, driver_of, toast_racks
@@ -68,7 +69,10 @@ PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
     ("state", "State", StatePane),
     ("streams", "Streams", StreamsPane),
     ("dead_letters", "Dead letters", DeadLettersPane),
+    ("workers", "Workers", WorkersPane),
 )
+CLUSTER_ONLY = frozenset({"workers"})
+"""Panes shown only when the source is a worker of a cluster (`source.cluster()`)."""
 
 
 MAIN_WIDGETS: dict[str, tuple[str, ...]] = {
@@ -79,6 +83,7 @@ MAIN_WIDGETS: dict[str, tuple[str, ...]] = {
     "state": ("#state-tree", "Tree"),
     "streams": ("#streams-tree", "Tree"),
     "dead_letters": ("#dead-letters-table",),
+    "workers": ("#workers-table",),
 }
 """Where the focus goes when a pane is shown: the first of these on screen (Traces: the
 waterfall while a trace is open). A pane not listed gets its first focusable widget."""
@@ -151,6 +156,8 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self.pump = FeedPump(self, [tab for tab, _title, _cls in PANES], self.fps)
         self.keymap: dict[str, str] = {}
         """The `[keys]` table in effect (binding id to keys)."""
+        self.cluster = False
+        """Whether the source is a worker of a cluster: then the Workers pane is shown."""
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -169,6 +176,9 @@ class WorkbenchApp(FrameMarkingApp[int]):
             self.theme = "ansi-dark"
         self.pump.subscribe()
         self._focus_pane(PANES[0][0])
+        tabs = self.query_one("#tabs", TabbedContent)
+        for tab in CLUSTER_ONLY:
+            tabs.hide_tab(tab)
         self._start()
 
     @work(exclusive=True, group="source")
@@ -179,6 +189,11 @@ class WorkbenchApp(FrameMarkingApp[int]):
             self.exit(return_code=1, message=f"motia: could not start: {exc}")
             return
         startup = self.pump.startup()
+        self.cluster = await self.source.cluster() is not None
+        if self.cluster:
+            tabs = self.query_one("#tabs", TabbedContent)
+            for tab in CLUSTER_ONLY:
+                tabs.show_tab(tab)
         await self._reload_panes()
         self.notices.account(startup, starting=True)
         self.pump.start()
@@ -240,7 +255,15 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     # -- actions ---------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A cluster-only pane's key does nothing without a cluster."""
+        if action == "show_tab" and parameters and parameters[0] in CLUSTER_ONLY:
+            return self.cluster
+        return True
+
     def action_show_tab(self, tab: str) -> None:
+        if tab in CLUSTER_ONLY and not self.cluster:
+            return
         self._show(tab)
         self._focus_pane(tab)
 
@@ -311,8 +334,12 @@ class WorkbenchApp(FrameMarkingApp[int]):
     def key_entries(self) -> list[KeyEntry]:
         """Every binding: the app's, then each pane's in tab order (a widget used twice in a
         pane lists its keys once)."""
-        entries = list(collect("Everywhere", [self], self.keymap))
+        hidden = set() if self.cluster else CLUSTER_ONLY
+        entries = [e for e in collect("Everywhere", [self], self.keymap)
+                   if not any(e.action == f"show_tab('{tab}')" for tab in hidden)]
         for tab, title, _cls in PANES:
+            if tab in hidden:
+                continue
             pane = self.panes[tab]
             entries.extend(collect(title, [pane, *pane.walk_children()], self.keymap))
         unique: dict[tuple[str, tuple[str, ...], str], KeyEntry] = {}

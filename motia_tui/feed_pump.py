@@ -26,9 +26,10 @@ MIN_FPS = 2
 BUSY_EVENTS_PER_S = 3_000
 """Above this event rate the frame rate drops in proportion (to MIN_FPS): nobody reads a log
 scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
-ALWAYS_FED = frozenset({"logs"})
+ALWAYS_FED = frozenset({"logs", "workers"})
 """Panes that take every batch even while hidden: the Logs pane keeps every record, and a
-reload could bring back only the newest of a burst."""
+reload could bring back only the newest of a burst; the Workers pane counts the spans each
+worker ran, which no reload brings back."""
 
 
 class FeedPump:

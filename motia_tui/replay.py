@@ -449,6 +449,10 @@ class ReplaySource:
             return None
         return trace_io.build(trace, await self.logs(trace_id=trace_id), None)
 
+    async def cluster(self) -> dict[str, Any] | None:
+        """A tape is one process's: there is no cluster to show."""
+        return None
+
 
 def describe(source: ReplaySource, clock: Callable[[float], time.struct_time] = time.localtime
              ) -> str:

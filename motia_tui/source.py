@@ -155,6 +155,12 @@ class EngineSource(Protocol):
         """The trace as an export document (`engine.trace_io`), None when there is none."""
         ...
 
+    async def cluster(self) -> dict[str, Any] | None:
+        """The cluster the engine is a worker of, as its health call says it (this worker's
+        consumer name, the live workers, the pending counts); None when its store is its
+        own."""
+        ...
+
 
 @dataclass(slots=True)
 class Answer:
@@ -393,6 +399,15 @@ class LocalSource:
 
     async def export_trace(self, trace_id: str) -> dict[str, Any] | None:
         return await trace_io.export(self.engine, trace_id)
+
+    async def cluster(self) -> dict[str, Any] | None:
+        store = self.engine.store
+        if store.worker is None:
+            return None
+        details = store.health.details
+        if details is None:  # before the first heartbeat
+            return {"consumer": store.worker, "workers": [], "pending": {}}
+        return dict(details)
 
 
 # -- an engine reached over the network ---------------------------------------------------
@@ -736,6 +751,17 @@ class RemoteSource:
         if span_id is not None:
             body.update(fromSpan=span_id, input=input_)
         return await self._object("POST", f"traces/{_segment(trace_id)}/rerun", body=body)
+
+    async def cluster(self) -> dict[str, Any] | None:
+        """From the health call, which answers 503 (with its details) while the store fails."""
+        try:
+            response = await self._api.get("health")
+            answer = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise SourceError(f"GET /__motia/health: {exc or type(exc).__name__}", 502) from None
+        store = (answer.get("details") or {}).get("store") if isinstance(answer, dict) else None
+        cluster = store.get("cluster") if isinstance(store, dict) else None
+        return cluster if isinstance(cluster, dict) else None
 
     async def export_trace(self, trace_id: str) -> dict[str, Any] | None:
         path = f"traces/{_segment(trace_id)}/export"

@@ -260,6 +260,7 @@ class Consumer:
             "started": self.started * 1000,
             "claimed": len(self._store.claims),
             "draining": not self._claiming,
+            "beat": time.time() * 1000,
         }
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(key, jsonio.dumps(info), px=int(self._beat_s * 1000))

@@ -140,6 +140,7 @@ class RedisStore(Planes):
         self.claims: dict[str, Claim] = {}
         self.consumer = Consumer(self, self._redis, prefix, heartbeat_s)
         self.worker: str | None = self.consumer.name
+        self.health.details = self.consumer.details()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_health: HealthListener | None = None
         self._on_remote: RemoteListener | None = None
