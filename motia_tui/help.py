@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 from textual import events
+from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -186,7 +187,7 @@ class KeyBar(Widget):
             )
         if types_text(app.focused):
             panes = [k for k in app.BINDINGS if isinstance(k, Binding) and k.action.startswith(
-                "show_tab(")]
+                "show_tab(") and app.check_action(*parse_action(k.action)[1:])]
             hints = [FooterKey("esc", "Leave", "escape", LOCAL)]
             if panes:
                 hints.append(FooterKey(f"F1-F{len(panes)}", "Panes", None, LOCAL))
