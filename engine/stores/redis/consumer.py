@@ -29,10 +29,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from engine import jsonio
-from engine.effects import EventQueued
 from engine.stores.base import Deliver, Subscription
 from engine.stores.redis import scripts
-from engine.stores.redis.units import Claim
+from engine.stores.redis.units import Claim, queued_from
 
 if TYPE_CHECKING:
     from engine.stores.redis.store import RedisStore
@@ -212,17 +211,7 @@ class Consumer:
                 continue
             if fields["id"] in self._store.claims:
                 continue
-            queued = EventQueued(
-                fields["id"],
-                int(fields["seq"]),
-                stream[len(self._prefix) + 7 :],
-                group.step,
-                fields["data"],
-                fields["trace"],
-                fields["parent"] or None,
-                int(fields["attempt"]),
-                0.0,
-            )
+            queued = queued_from(stream[len(self._prefix) + 7 :], group.step, fields)
             if group.fifo:
                 held = await self._redis.hget(f"{self._prefix}:attempts", queued.id)
                 if held is not None:

@@ -7,11 +7,15 @@ its writes, and the writes are plain hash, set, stream and sorted-set commands o
 adapter's own prefix. Times come from Redis (`TIME`), never from a worker's clock, so workers
 whose clocks disagree schedule retries alike.
 
-A batch travels as one JSON argument:
-`{"p": prefix, "c": consumer, "u": [{"q": seq, "a": [[stream, group, entry, mode, id]],
-"o": [op, ...], "n": [notice, ...]}]}`; the script answers one status per unit (1 applied,
-0 discarded because another worker owns its entry now) and publishes what it applied on the
-changes channel, so every worker's mirror and live clients follow in commit order.
+A batch travels as one JSON argument, `[prefix, consumer, unit, ...]`, each unit
+`[seq, [[stream, group, entry, mode, id], ...], [op, ...], changes, notices]`
+(engine.stores.redis.units); the script answers one status per unit (1 applied, 0 discarded
+because another worker owns its entry now) and publishes what it applied on the changes
+channel, so every worker's mirror and live clients follow in commit order. Every field the
+script handles costs it a Lua string, so the units carry no more than the writes need: the
+changes a unit announces arrive as ready JSON to join, an acknowledged entry found already
+deleted (`XDEL` answering 0) is a purged one, and each set of names (topics, state groups)
+is added to once per batch.
 
 A purge deletes its topic's entries from the stream and its retries from the sorted set, but
 leaves the consumer groups' pending lists alone: a run already under way on some worker still
@@ -23,8 +27,8 @@ from __future__ import annotations
 
 COMMIT = """
 local batch = cjson.decode(ARGV[1])
-local p = batch.p
-local me = batch.c
+local p = batch[1]
+local me = batch[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local status = {}
@@ -32,16 +36,27 @@ local changed = {}
 local notices = {}
 local queued = 0
 local gone = {}
+local known = {}
+local function remember(set, member)
+  local seen = known[set]
+  if not seen then
+    seen = {}
+    known[set] = seen
+  end
+  if not seen[member] then
+    seen[member] = true
+    redis.call('SADD', set, member)
+  end
+end
 local function enqueue(op)
   if gone[op[4]] then return end
-  redis.call('SADD', p .. ':topics', op[2])
-  local fields = {'id', op[4], 'step', op[3], 'seq', op[5], 'data', op[6], 'trace', op[7],
-                  'parent', op[8], 'attempt', op[9]}
-  local delay = tonumber(op[10])
+  remember(p .. ':topics', op[2])
+  local delay = op[6]
   if delay > 0 then
-    redis.call('ZADD', p .. ':retry', now + delay, cjson.encode({op[2], fields}))
+    redis.call('ZADD', p .. ':retry', now + delay,
+      cjson.encode({op[2], {'id', op[4], 'step', op[3], 'e', op[5]}}))
   else
-    redis.call('XADD', p .. ':topic:' .. op[2], '*', unpack(fields))
+    redis.call('XADD', p .. ':topic:' .. op[2], '*', 'id', op[4], 'step', op[3], 'e', op[5])
     queued = queued + 1
   end
 end
@@ -61,50 +76,59 @@ local function purge(topic)
     if cjson.decode(member)[1] == topic then redis.call('ZREM', p .. ':retry', member) end
   end
 end
-for ui, unit in ipairs(batch.u) do
+for ui = 3, #batch do
+  local unit = batch[ui]
+  local acks = unit[2]
   local owned = true
-  for _, a in ipairs(unit.a) do
+  for _, a in ipairs(acks) do
     if #redis.call('XPENDING', a[1], a[2], a[3], a[3], 1, me) == 0 then
       owned = false
       break
     end
   end
   if not owned then
-    status[ui] = 0
+    status[ui - 2] = 0
   else
-    status[ui] = 1
-    for _, a in ipairs(unit.a) do
-      if #redis.call('XRANGE', a[1], a[3], a[3]) == 0 then gone[a[5]] = true end
-      if a[4] ~= 'hold' then
+    status[ui - 2] = 1
+    for _, a in ipairs(acks) do
+      local mode = a[4]
+      if mode == 'hold' then
+        if #redis.call('XRANGE', a[1], a[3], a[3]) == 0 then gone[a[5]] = true end
+      else
         redis.call('XACK', a[1], a[2], a[3])
-        redis.call('XDEL', a[1], a[3])
-        redis.call('HDEL', p .. ':attempts', a[5])
+        if redis.call('XDEL', a[1], a[3]) == 0 then gone[a[5]] = true end
+        if mode == 'fack' then redis.call('HDEL', p .. ':attempts', a[5]) end
       end
     end
-    for _, op in ipairs(unit.o) do
+    for _, op in ipairs(unit[3]) do
       local k = op[1]
-      if k == 's' then
+      if k == 'q' then
+        enqueue(op)
+      elseif k == 's' then
         redis.call('HSET', p .. ':state:' .. op[2], op[3], op[4])
-        redis.call('SADD', p .. ':state-groups', op[2])
+        remember(p .. ':state-groups', op[2])
       elseif k == 'd' then
         local key = p .. ':state:' .. op[2]
         redis.call('HDEL', key, op[3])
-        if redis.call('EXISTS', key) == 0 then redis.call('SREM', p .. ':state-groups', op[2]) end
+        if redis.call('EXISTS', key) == 0 then
+          redis.call('SREM', p .. ':state-groups', op[2])
+          known[p .. ':state-groups'] = nil
+        end
       elseif k == 'c' then
         redis.call('DEL', p .. ':state:' .. op[2])
         redis.call('SREM', p .. ':state-groups', op[2])
+        known[p .. ':state-groups'] = nil
       elseif k == 'i' then
         redis.call('HSET', p .. ':items:' .. op[2] .. ':' .. op[3], op[4], op[5])
-        redis.call('SADD', p .. ':item-groups:' .. op[2], op[3])
-        redis.call('SADD', p .. ':item-streams', op[2])
+        remember(p .. ':item-groups:' .. op[2], op[3])
+        remember(p .. ':item-streams', op[2])
       elseif k == 'j' then
         local key = p .. ':items:' .. op[2] .. ':' .. op[3]
         redis.call('HDEL', key, op[4])
         if redis.call('EXISTS', key) == 0 then
           redis.call('SREM', p .. ':item-groups:' .. op[2], op[3])
+          known[p .. ':item-groups:' .. op[2]] = nil
         end
-      elseif k == 'q' then
-        enqueue(op)
       elseif k == 'h' then
         redis.call('HSET', p .. ':attempts', op[2], op[3])
       elseif k == 'p' then
@@ -119,22 +143,18 @@ for ui, unit in ipairs(batch.u) do
           redis.call('HDEL', p .. ':dlq-index', op[2])
         end
       end
-      if k ~= 'q' and k ~= 'h' and k ~= 'p' then
-        changed[#changed + 1] = {op, unit.q}
-      end
     end
-    for _, n in ipairs(unit.n) do
-      notices[#notices + 1] = n
-    end
+    if unit[4] ~= '' then changed[#changed + 1] = unit[4] end
+    if unit[5] ~= '' then notices[#notices + 1] = unit[5] end
   end
 end
 if #changed > 0 or #notices > 0 or queued > 0 then
-  redis.call('PUBLISH', p .. ':changes',
-    cjson.encode({w = me, o = changed, n = notices, q = queued}))
+  redis.call('PUBLISH', p .. ':changes', '{"w":' .. cjson.encode(me) .. ',"o":[' ..
+    table.concat(changed, ',') .. '],"n":[' .. table.concat(notices, ',') .. '],"q":' ..
+    queued .. '}')
 end
 return status
 """
-
 MOVE_DUE = """
 local p = ARGV[1]
 local t = redis.call('TIME')

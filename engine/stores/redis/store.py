@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
@@ -62,7 +63,8 @@ PROBE_FIRST_S = 0.25
 PROBE_MAX_S = 5.0
 HISTORY_KEPT = 100_000
 
-Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None", dict[str, Any]]
+Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None", list[Any], list[Any]]
+"""seq, effects, the future of a durable commit, the script's form, the notices it carries."""
 
 
 def durability_warning(config: dict[str, str]) -> str | None:
@@ -145,7 +147,8 @@ class RedisStore(Planes):
         self._on_health: HealthListener | None = None
         self._on_remote: RemoteListener | None = None
         self._units: list[Unit] = []
-        self._open_unit: dict[str, Any] | None = None
+        self._open_unit: list[Any] | None = None
+        """The notices of the unit that this turn of the loop broadcasts with."""
         self._history: list[History] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -212,12 +215,12 @@ class RedisStore(Planes):
                 self._dead.pop(effect.id, None)
         loop = self._loop or asyncio.get_running_loop()
         done = loop.create_future() if durable else None
-        unit = build_unit(seq, effects, self.claims)
-        self._units.append((seq, effects, done, unit))
-        self._open(unit)
+        notices: list[Any] = []
+        self._units.append((seq, effects, done, build_unit(seq, effects, self.claims), notices))
+        self._open(notices)
         return done
 
-    def _open(self, unit: dict[str, Any]) -> None:
+    def _open(self, unit: list[Any]) -> None:
         """The unit that notices broadcast in this turn of the loop travel with."""
         if self._open_unit is None and self._loop is not None:
             self._loop.call_soon(self._close_unit)
@@ -237,11 +240,11 @@ class RedisStore(Planes):
 
     def broadcast(self, notice: tuple[str, dict[str, Any]]) -> None:
         if self._open_unit is None:
-            unit: dict[str, Any] = {"q": 0, "a": [], "o": [], "n": []}
-            self._units.append((0, (), None, unit))
-            self._open(unit)
+            notices: list[Any] = []
+            self._units.append((0, (), None, [0, [], [], "", ""], notices))
+            self._open(notices)
         assert self._open_unit is not None
-        self._open_unit["n"].append(list(notice))
+        self._open_unit.append(notice)
 
     def listen(self, on_remote: RemoteListener) -> None:
         self._on_remote = on_remote
@@ -293,8 +296,7 @@ class RedisStore(Planes):
         for _ in range(2):
             pipe = self._redis.pipeline(transaction=False)
             if units:
-                batch = {"p": self.prefix, "c": self.consumer.name, "u": [u[3] for u in units]}
-                pipe.evalsha(self._commit_script.sha, 0, jsonio.dumps(batch))
+                pipe.evalsha(self._commit_script.sha, 0, self._batch(units))
             history.write(
                 pipe,
                 (self._history_script.sha, self._trigger_script.sha),
@@ -310,12 +312,21 @@ class RedisStore(Planes):
             return list(replies[0]) if units else []
         raise RedisError("Redis refuses the commit script")
 
+    def _batch(self, units: list[Unit]) -> bytes:
+        """The commit script's argument: `[prefix, consumer, unit, ...]`."""
+        wires: list[Any] = [self.prefix, self.consumer.name]
+        for _seq, _effects, _done, wire, notices in units:
+            if notices:
+                wire[4] = jsonio.dumps(notices)[1:-1]
+            wires.append(wire)
+        return orjson.dumps(wires)
+
     async def load_scripts(self) -> None:
         for script in self.scripts:
             await self._redis.script_load(script.script)
 
     def _sent(self, units: list[Unit], statuses: list[int]) -> None:
-        for (seq, effects, done, _unit), status in zip(units, statuses, strict=True):
+        for (seq, effects, done, _wire, _notices), status in zip(units, statuses, strict=True):
             self._applied_seq = max(seq, self._applied_seq)
             if not status:
                 self.discard(effects, seq)
@@ -328,7 +339,7 @@ class RedisStore(Planes):
 
     def _refuse(self, units: list[Unit]) -> None:
         refusal = failing_error(self.health)
-        for _seq, _effects, done, _unit in units:
+        for _seq, _effects, done, _wire, _notices in units:
             if done is not None:
                 resolve(done, refusal)
 

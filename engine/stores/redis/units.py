@@ -4,6 +4,11 @@ Deliveries in Redis are entries of a stream per topic; the adapter remembers, fo
 this worker has claimed, where the entry is (`Claim`), so that finishing the delivery becomes
 the acknowledgement of that entry and failing it a retry entry in the sorted set (or, for a
 fifo step, an attempt count kept beside the entry, which stays this worker's).
+
+An entry carries its event in three fields: `id`, `step` (the step it is addressed to, which
+the other steps' groups skip) and `e`, the rest joined by tabs with the data last
+(`seq`, trace, parent span, attempt, data): each field the commit script handles costs it a
+Lua string, and the reader splits `e` once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from engine import jsonio
 from engine.effects import (
@@ -41,23 +48,28 @@ class Claim:
     fifo: bool
 
     def address(self, mode: str) -> list[str]:
+        """`mode`: "ack" (acknowledge and delete the entry), "hold" (a fifo retry: the entry
+        stays this worker's); a fifo entry's ack ("fack") drops its attempt count too."""
+        if mode == "ack" and self.fifo:
+            mode = "fack"
         return [self.stream_key, self.group, self.entry_id, mode, self.queued.id]
 
 
 def queue_op(queued: EventQueued, attempt: int, not_before: float) -> list[Any]:
     delay_ms = max(0, int((not_before - time.time()) * 1000)) if not_before else 0
-    return [
-        "q",
-        queued.topic,
-        queued.step,
-        queued.id,
-        str(queued.seq),
-        queued.data_json,
-        queued.trace_id,
-        queued.parent_span or "",
-        str(attempt),
-        delay_ms,
-    ]
+    packed = (
+        f"{queued.seq}\t{queued.trace_id}\t{queued.parent_span or ''}\t{attempt}\t"
+        f"{queued.data_json}"
+    )
+    return ["q", queued.topic, queued.step, queued.id, packed, delay_ms]
+
+
+def queued_from(topic: str, step: str, fields: dict[str, str]) -> EventQueued:
+    """The event an entry of a topic's stream carries (see the module's note)."""
+    seq, trace, parent, attempt, data = fields["e"].split("\t", 4)
+    return EventQueued(
+        fields["id"], int(seq), topic, step, data, trace, parent or None, int(attempt), 0.0
+    )
 
 
 def dead_letter_json(dead: DeadLettered) -> str:
@@ -84,9 +96,12 @@ def build_unit(
     seq: int,
     effects: Sequence[Effect],
     claims: dict[str, Claim],
-) -> dict[str, Any]:
-    """The script's form of one unit; claims it settles leave `claims` (a fifo retry's
-    stays: its entry is still this worker's)."""
+) -> list[Any]:
+    """The script's form of one unit: `[seq, acks, ops, changes, notices]`, where `changes`
+    is the JSON (without its brackets) of the ops the changes channel carries, made here so
+    the script only joins the applied units' pieces, and `notices` is filled when the batch
+    is sent. Claims the unit settles leave `claims` (a fifo retry's stays: its entry is
+    still this worker's)."""
     acks: list[list[str]] = []
     ops: list[list[Any]] = []
     effect: Any
@@ -129,4 +144,10 @@ def build_unit(
             ops.append(["y", effect.id])
         elif kind is QueuePurged:
             ops.append(["p", effect.topic])
-    return {"q": seq, "a": acks, "o": ops, "n": []}
+    changed = [[op, seq] for op in ops if op[0] not in _UNANNOUNCED]
+    changes = orjson.dumps(changed)[1:-1].decode() if changed else ""
+    return [seq, acks, ops, changes, ""]
+
+
+_UNANNOUNCED = frozenset("qhp")
+"""Ops the changes channel does not carry: queueing, fifo attempt counts, purges."""
