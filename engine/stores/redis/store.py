@@ -9,7 +9,10 @@ another worker is therefore visible here within one pub/sub hop.
 
 Units go to Redis in batches through one script (engine.stores.redis.scripts.COMMIT): while
 one batch is on its way the next one gathers, so a busy worker pays one round trip for many
-runs. When Redis cannot be reached the store fails stop as the SQLite store does: the units
+runs. Spans and log records ride along with a batch only every `HISTORY_EVERY_S` (or once
+`HISTORY_BATCH` have gathered, or when the store settles): history is written in fewer,
+larger pieces than effects, so a crash can lose the last moments of history, never an
+effect. When Redis cannot be reached the store fails stop as the SQLite store does: the units
 in flight and after fail, the mirror drops its pending layer, and a probe with backoff
 reconnects, reloads the mirror and resumes.
 """
@@ -62,6 +65,8 @@ BATCH_UNITS = 1_000
 PROBE_FIRST_S = 0.25
 PROBE_MAX_S = 5.0
 HISTORY_KEPT = 100_000
+HISTORY_EVERY_S = 0.1
+HISTORY_BATCH = 5_000
 
 Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None", list[Any], list[Any]]
 """seq, effects, the future of a durable commit, the script's form, the notices it carries."""
@@ -150,6 +155,9 @@ class RedisStore(Planes):
         self._open_unit: list[Any] | None = None
         """The notices of the unit that this turn of the loop broadcasts with."""
         self._history: list[History] = []
+        self._history_at = 0.0
+        """When history was last sent (monotonic); 0 makes what has gathered due at once."""
+        self._history_timer: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -190,6 +198,8 @@ class RedisStore(Planes):
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._history_timer is not None:
+            self._history_timer.cancel()
         if self.health.ok:
             await self.consumer.give_back(list(self.claims.values()))
             await self.consumer.leave()
@@ -236,7 +246,8 @@ class RedisStore(Planes):
         if len(self._history) > HISTORY_KEPT:
             del self._history[: len(self._history) - HISTORY_KEPT]
         self._idle.clear()
-        self._wake.set()
+        if self._history_timer is None or len(self._history) >= HISTORY_BATCH:
+            self._wake.set()
 
     def broadcast(self, notice: tuple[str, dict[str, Any]]) -> None:
         if self._open_unit is None:
@@ -258,6 +269,7 @@ class RedisStore(Planes):
         if self._loop is None:
             return
         while self._units or self._history or not self._idle.is_set():
+            self._history_at = 0.0
             self._wake.set()
             await self._idle.wait()
             await asyncio.sleep(0)
@@ -275,11 +287,11 @@ class RedisStore(Planes):
                 self._idle.set()
                 continue
             units, self._units = self._units[:BATCH_UNITS], self._units[BATCH_UNITS:]
-            kept = history.Batch(self._history)
-            self._history = []
+            kept = self._due_history()
             if not units and not kept:
                 self._idle.set()
                 continue
+            self._idle.clear()
             try:
                 statuses = await self._send(units, kept)
             except (RedisError, OSError) as exc:
@@ -287,10 +299,30 @@ class RedisStore(Planes):
                 self._failed(units, exc)
                 continue
             self._sent(units, statuses)
-            if self._units or self._history:
+            if self._units or (self._history and self._history_timer is None):
                 self._wake.set()
             else:
                 self._idle.set()
+
+    def _due_history(self) -> history.Batch:
+        """The history to send with this batch: none until it is due, and then a wake-up
+        is set for when it will be."""
+        if not self._history:
+            return history.Batch(())
+        wait = self._history_at + HISTORY_EVERY_S - time.monotonic()
+        if wait > 0 and len(self._history) < HISTORY_BATCH:
+            if self._history_timer is None and self._loop is not None:
+                self._history_timer = self._loop.call_later(wait, self._history_due)
+            return history.Batch(())
+        kept = history.Batch(self._history)
+        self._history = []
+        self._history_at = time.monotonic()
+        return kept
+
+    def _history_due(self) -> None:
+        self._history_timer = None
+        self._idle.clear()
+        self._wake.set()
 
     async def _send(self, units: list[Unit], kept: history.Batch) -> list[int]:
         for _ in range(2):
