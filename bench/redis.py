@@ -11,6 +11,9 @@ embedded engine in the same run.
    (an engine on the same project that takes no events) and counts the finished ones.
 4. Emit-to-handler latency (p50, p99) on the embedded engine and on one Redis worker, one
    event at a time.
+5. Redis commands per event and Redis's CPU time per event through the chain with one
+   worker, on a private `redis-server` this run starts on a free port (INFO commandstats
+   counts every command a script runs too): figures that do not move with the machine's load.
 
 Rounds alternate the three set-ups; each figure is the median of its rounds, with the range.
 Every key is under a prefix of this run's own, deleted afterwards. Figures go to the
@@ -25,6 +28,7 @@ import contextlib
 import importlib.util
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -156,6 +160,62 @@ async def latency(project: Path, url: str | None) -> tuple[float, float]:
     return statistics.median(seen) * 1000, seen[int(len(seen) * 0.99) - 1] * 1000
 
 
+async def redis_cost(project: Path, events: int) -> tuple[float, float, float, dict[str, float]]:
+    """Commands, script calls and Redis CPU microseconds per event through the chain, with the
+    top commands per event, on a private redis-server."""
+    from engine import Engine, Settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        port = free_port()
+        server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+             "--dir", folder],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            url = f"redis://127.0.0.1:{port}/0"
+            client = redis.Redis.from_url(url, decode_responses=True)
+            for _ in range(200):
+                with contextlib.suppress(redis.RedisError):
+                    client.ping()
+                    break
+                time.sleep(0.05)
+            engine = Engine(project, Settings(redis_url=url, redis_prefix="cost"), mode="start")
+            await engine.start()
+            try:
+                await asyncio.sleep(0.5)  # groups made, first heartbeat beaten
+                await engine.store.settled()
+                client.config_resetstat()
+                cpu = client.info("cpu")
+                for index in range(events):
+                    engine.emit("bench.start", {"n": index})
+                    if index % 500 == 499:
+                        await asyncio.sleep(0)
+                await asyncio.wait_for(finished(engine, events, "cost", url), 300)
+                await engine.store.settled()
+                stats = client.info("commandstats")
+                after = client.info("cpu")
+            finally:
+                await engine.stop()
+            client.close()
+        finally:
+            server.terminate()
+            server.wait(10)
+    used = sum(after[k] - cpu[k] for k in ("used_cpu_user", "used_cpu_sys")) * 1e6
+    calls = {name[8:]: row["calls"] / events for name, row in stats.items()}
+    scripts = calls.get("evalsha", 0.0)
+    total = sum(n for name, n in calls.items() if name != "evalsha")
+    top = dict(sorted(calls.items(), key=lambda item: -item[1])[:8])
+    return total, scripts, used / events, top
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def start_worker(project: Path, url: str, prefix: str | None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MOTIA_REDIS_PREFIX": prefix or "", "MOTIA_PORT": "0"}
     return subprocess.Popen(
@@ -193,6 +253,7 @@ def main() -> None:
             print({k: v[-1] for k, v in figures.items()}, flush=True)
         embedded_lat = asyncio.run(latency(project, None))
         redis_lat = asyncio.run(latency(project, args.redis))
+        commands, script_calls, redis_cpu, top = asyncio.run(redis_cost(project, args.events))
     load = os.getloadavg()
     one = statistics.median(figures["one"])
     base = statistics.median(figures["embedded"])
@@ -214,6 +275,11 @@ range in brackets.
 {embedded_lat[1]:.2f} ms | |
 | emit-to-handler latency, one Redis worker, p50 / p99 | {redis_lat[0]:.2f} / \
 {redis_lat[1]:.2f} ms | |
+| Redis commands per event, one worker (script calls per event) | {commands:.1f} \
+({script_calls:.3f}) | |
+| Redis CPU per event, one worker | {redis_cpu:.0f} µs | |
+
+Commands per event, the most frequent: {", ".join(f"{k} {v:.2f}" for k, v in top.items())}.
 
 On this {os.cpu_count()}-core machine Redis, both workers and the emitting process share the
 cores (and the machine is shared with other work), so the two-worker figure measures

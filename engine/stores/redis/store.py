@@ -348,8 +348,8 @@ class RedisStore(Planes):
         """The commit script's argument: `[prefix, consumer, unit, ...]`."""
         wires: list[Any] = [self.prefix, self.consumer.name]
         for _seq, _effects, _done, wire, notices in units:
-            if notices:
-                wire[4] = jsonio.dumps(notices)[1:-1]
+            if notices:  # values the run's writes already checked as JSON
+                wire[4] = jsonio.dumps_bytes(notices)[1:-1].decode()
             wires.append(wire)
         return orjson.dumps(wires)
 

@@ -1,0 +1,87 @@
+"""Units committed in one batch (one commit script call): each unit's ownership check decides
+for that unit alone. History is sent less often than effects, and still reaches Redis: within
+its interval, or at once when the store settles."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis
+from test_purge import claimed_by, commit, event, opened
+
+from engine.effects import DeliveryDone, SpanRecord, StateSet
+from engine.stores import StoreFailing
+
+
+async def test_a_unit_whose_entry_another_worker_took_is_dropped_alone(
+    redis_url: str, prefix: str
+) -> None:
+    running = await opened(redis_url, prefix)
+    other = await opened(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await commit(other, event("e1", 1), event("e2", 2), event("e3", 3))
+        got = await claimed_by(running)
+        assert {q.id for q in got} == {"e1", "e2", "e3"}
+        taken = running.claims["e2"]
+        client.xclaim(taken.stream_key, taken.group, other.consumer.name, 0, [taken.entry_id])
+
+        # Committed in one turn of the loop: the three units travel in one script call.
+        units = [
+            running.commit([StateSet("g", key, '"v"'), DeliveryDone(key)], True, running.epoch)
+            for key in ("e1", "e2", "e3")
+        ]
+        results = await asyncio.gather(*(u for u in units if u), return_exceptions=True)
+
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], StoreFailing)
+        assert client.hgetall(f"{prefix}:state:g") == {"e1": '"v"', "e3": '"v"'}
+        assert running.state_get("g", "e2") is None
+        assert running.state_get("g", "e1") == '"v"'
+        pending = client.xpending_range(taken.stream_key, taken.group, "-", "+", 10)
+        assert [(row["message_id"], row["consumer"]) for row in pending] == [
+            (taken.entry_id, other.consumer.name)
+        ]
+    finally:
+        client.close()
+        await running.close()
+        await other.close()
+
+
+async def test_settling_sends_the_history_still_gathering(redis_url: str, prefix: str) -> None:
+    store = await opened(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for n in range(3):
+            store.record(span(n))
+            await commit(store, StateSet("g", f"k{n}", "1"))
+            assert client.hget(f"{prefix}:state:g", f"k{n}") == "1"
+        await store.settled()
+        assert client.zcard(f"{prefix}:traces") == 3
+        assert store.trace_spans("t2") == ['{"n": 2}']
+    finally:
+        client.close()
+        await store.close()
+
+
+async def test_history_with_no_effect_after_it_is_sent_within_its_interval(
+    redis_url: str, prefix: str
+) -> None:
+    store = await opened(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await commit(store, StateSet("g", "k", "1"))  # history was just due: now it waits
+        for n in range(3):
+            store.record(span(n))
+        for _ in range(300):
+            if client.zcard(f"{prefix}:traces") == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert client.zcard(f"{prefix}:traces") == 3
+    finally:
+        client.close()
+        await store.close()
+
+
+def span(n: int) -> SpanRecord:
+    return SpanRecord(f"s{n}", f"t{n}", True, float(n), f'{{"n": {n}}}', False)
