@@ -325,24 +325,35 @@ class RedisStore(Planes):
         self._wake.set()
 
     async def _send(self, units: list[Unit], kept: history.Batch) -> list[int]:
-        for _ in range(2):
-            pipe = self._redis.pipeline(transaction=False)
-            if units:
-                pipe.evalsha(self._commit_script.sha, 0, self._batch(units))
-            history.write(
-                pipe,
-                (self._history_script.sha, self._trigger_script.sha),
-                self.prefix,
-                (self._trace_limit, self._log_limit, self._trigger_limits),
-                kept,
-            )
-            try:
-                replies = await pipe.execute()
-            except NoScriptError:
-                await self.load_scripts()  # Redis restarted empty: its script cache too
-                continue
-            return list(replies[0]) if units else []
-        raise RedisError("Redis refuses the commit script")
+        """The batch's script call and its history's writes in one pipeline. A script Redis
+        no longer knows (it restarted empty: its script cache too) is loaded and only the
+        calls it refused go again: the plain writes beside them (log records) are not
+        repeated."""
+        pipe = self._redis.pipeline(transaction=False)
+        if units:
+            pipe.evalsha(self._commit_script.sha, 0, self._batch(units))
+        history.write(
+            pipe,
+            (self._history_script.sha, self._trigger_script.sha),
+            self.prefix,
+            (self._trace_limit, self._log_limit, self._trigger_limits),
+            kept,
+        )
+        commands = list(pipe.command_stack)
+        replies = await pipe.execute(raise_on_error=False)
+        refused = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if refused:
+            await self.load_scripts()
+            again = self._redis.pipeline(transaction=False)
+            for n in refused:
+                args, options = commands[n]
+                again.execute_command(*args, **options)
+            for n, reply in zip(refused, await again.execute(raise_on_error=False), strict=True):
+                replies[n] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return list(replies[0]) if units else []
 
     def _batch(self, units: list[Unit]) -> bytes:
         """The commit script's argument: `[prefix, consumer, unit, ...]`."""
