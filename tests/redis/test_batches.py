@@ -5,11 +5,13 @@ its interval, or at once when the store settles."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import redis
+from redis_support import PrivateRedis
 from test_purge import claimed_by, commit, event, opened
 
-from engine.effects import DeliveryDone, SpanRecord, StateSet
+from engine.effects import DeliveryDone, LogRecord, SpanRecord, StateSet
 from engine.stores import StoreFailing
 
 
@@ -81,6 +83,28 @@ async def test_history_with_no_effect_after_it_is_sent_within_its_interval(
     finally:
         client.close()
         await store.close()
+
+
+async def test_a_redis_that_forgot_its_scripts_gets_each_log_record_once(tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        store = await opened(server.url, "forgot")
+        try:
+            await commit(store, StateSet("g", "warm", "1"))
+            client.script_flush()  # what a Redis restarted without its cache looks like
+            for n in range(3):
+                store.record(LogRecord(float(n), 20, None, "Step", f"line {n}", f'{{"n": {n}}}'))
+            await commit(store, StateSet("g", "k", "1"))
+            await store.settled()
+            assert client.hget("forgot:state:g", "k") == "1"
+            assert store.recent_logs(10) == ['{"n": 0}', '{"n": 1}', '{"n": 2}']
+        finally:
+            await store.close()
+    finally:
+        client.close()
+        server.stop()
 
 
 def span(n: int) -> SpanRecord:

@@ -201,21 +201,41 @@ HISTORY = """
 local p = ARGV[1]
 local limit = tonumber(ARGV[2])
 local spans = cjson.decode(ARGV[3])
+local fields, traces, starts = {}, {}, {}
 for _, s in ipairs(spans) do
-  redis.call('HSET', p .. ':trace:' .. s[2], s[1], s[3])
-  redis.call('ZADD', p .. ':traces', 'NX', s[4], s[2])
+  local trace = s[2]
+  local kept = fields[trace]
+  if not kept then
+    kept = {}
+    fields[trace] = kept
+    traces[#traces + 1] = trace
+    starts[#starts + 1] = s[4]
+    starts[#starts + 1] = trace
+  end
+  kept[#kept + 1] = s[1]
+  kept[#kept + 1] = s[3]
 end
+for _, trace in ipairs(traces) do
+  each(fields[trace], 1000, function(part)
+    redis.call('HSET', p .. ':trace:' .. trace, unpack(part))
+  end)
+end
+each(starts, 1000, function(part) redis.call('ZADD', p .. ':traces', 'NX', unpack(part)) end)
 local over = redis.call('ZCARD', p .. ':traces') - limit
 if over > 0 then
   local old = redis.call('ZPOPMIN', p .. ':traces', over)
+  local keys = {}
   for i = 1, #old, 2 do
-    redis.call('DEL', p .. ':trace:' .. old[i])
+    keys[#keys + 1] = p .. ':trace:' .. old[i]
   end
+  each(keys, 500, function(part) redis.call('DEL', unpack(part)) end)
 end
 return 0
 """
 """Spans into one hash per trace, indexed by start in a sorted set capped at the configured
-number of traces: the oldest traces leave whole."""
+number of traces: the oldest traces leave whole. A batch's spans of one trace go in one
+`HSET` (a span written twice keeps its later version) and every new trace's start in one
+`ZADD NX` (the first span of a trace gives its start)."""
 
 TRIGGERS = """
 local p = ARGV[1]
@@ -223,22 +243,52 @@ local count = tonumber(ARGV[2])
 local bytes = tonumber(ARGV[3])
 local rows = cjson.decode(ARGV[4])
 local hash, order, total = p .. ':triggers', p .. ':triggers:order', p .. ':triggers:bytes'
+local sizes, fields, scores = {}, {}, {}
+local grown = 0
 for _, t in ipairs(rows) do
-  local before = redis.call('HSTRLEN', hash, t[1])
-  redis.call('HSET', hash, t[1], t[3])
-  redis.call('ZADD', order, t[2], t[1])
-  redis.call('INCRBY', total, string.len(t[3]) - before)
+  local before = sizes[t[1]] or redis.call('HSTRLEN', hash, t[1])
+  sizes[t[1]] = string.len(t[3])
+  grown = grown + sizes[t[1]] - before
+  fields[#fields + 1] = t[1]
+  fields[#fields + 1] = t[3]
+  scores[#scores + 1] = t[2]
+  scores[#scores + 1] = t[1]
 end
-while redis.call('ZCARD', order) > count or tonumber(redis.call('GET', total) or '0') > bytes do
+each(fields, 1000, function(part) redis.call('HSET', hash, unpack(part)) end)
+each(scores, 1000, function(part) redis.call('ZADD', order, unpack(part)) end)
+redis.call('INCRBY', total, grown)
+local function drop(oldest)
+  local names, freed = {}, 0
+  for i = 1, #oldest, 2 do
+    names[#names + 1] = oldest[i]
+    freed = freed + redis.call('HSTRLEN', hash, oldest[i])
+  end
+  each(names, 500, function(part) redis.call('HDEL', hash, unpack(part)) end)
+  redis.call('DECRBY', total, freed)
+end
+local over = redis.call('ZCARD', order) - count
+if over > 0 then drop(redis.call('ZPOPMIN', order, over)) end
+while tonumber(redis.call('GET', total) or '0') > bytes do
   local oldest = redis.call('ZPOPMIN', order)
   if #oldest == 0 then break end
-  redis.call('DECRBY', total, redis.call('HSTRLEN', hash, oldest[1]))
-  redis.call('HDEL', hash, oldest[1])
+  drop(oldest)
 end
 return 0
 """
 """Each trace's whole trigger in one hash, ordered by time in a sorted set: the oldest leave
-first until both the count and the byte bound hold."""
+first until both the count and the byte bound hold (beyond the count, in one `ZPOPMIN`)."""
+
+EACH = """
+local function each(items, size, call)
+  for i = 1, #items, size do
+    call({unpack(items, i, math.min(i + size - 1, #items))})
+  end
+end
+"""
+"""Lua's `unpack` is bounded by its stack: long argument lists go in parts of `size`."""
+
+HISTORY = EACH + HISTORY
+TRIGGERS = EACH + TRIGGERS
 
 RENEW_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
