@@ -59,11 +59,16 @@ def write(
     if batch.triggers:
         rows = [[t.trace_id, t.time, t.data] for t in batch.triggers]
         pipe.evalsha(
-            trigger_sha, 0, prefix, trigger_limits.count, trigger_limits.bytes, jsonio.dumps(rows)
+            trigger_sha,
+            0,
+            prefix,
+            trigger_limits.count,
+            trigger_limits.bytes,
+            jsonio.dumps_bytes(rows),
         )
     if spans:
         rows = [[s.span_id, s.trace_id, f"{s.start!r}\t{s.data}", s.start] for s in spans]
-        pipe.evalsha(script_sha, 0, prefix, trace_limit, jsonio.dumps(rows))
+        pipe.evalsha(script_sha, 0, prefix, trace_limit, jsonio.dumps_bytes(rows))
     for record in logs:
         fields: dict[Any, Any] = {
             "t": record.time,
