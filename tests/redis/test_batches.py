@@ -5,6 +5,7 @@ its interval, or at once when the store settles."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import redis
@@ -109,3 +110,61 @@ async def test_a_redis_that_forgot_its_scripts_gets_each_log_record_once(tmp_pat
 
 def span(n: int) -> SpanRecord:
     return SpanRecord(f"s{n}", f"t{n}", True, float(n), f'{{"n": {n}}}', False)
+
+
+EVENTS = 10_000
+COMMITTER = """
+import asyncio
+import sys
+
+from engine.effects import DeliveryDone, StateSet
+from engine.stores import Subscription
+from engine.stores.redis import RedisStore
+
+
+async def main() -> None:
+    store = RedisStore(sys.argv[1], sys.argv[2], 100, 1_000)
+    store.start(asyncio.get_running_loop(), lambda health: None)
+    got = []
+    store.subscribe([Subscription("fan", "A", False, 900.0)])
+    store.serve(got.append)
+    while True:  # each turn's units travel in one script call, until this process is killed
+        while got:
+            queued = got.pop()
+            store.commit([StateSet("done", queued.id, "1"), DeliveryDone(queued.id)], False, 0)
+        await asyncio.sleep(0.002)
+
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_killed_mid_batch_leaves_every_entry_acknowledged_with_its_effects(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    feeder = await opened(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    script = tmp_path / "committer.py"
+    script.write_text(COMMITTER)
+    for start in range(0, EVENTS, 500):
+        await commit(feeder, *(event(f"e{n}", n) for n in range(start, start + 500)))
+    worker = await asyncio.create_subprocess_exec(sys.executable, str(script), redis_url, prefix)
+    try:
+        for _ in range(3_000):
+            if client.hlen(f"{prefix}:state:done") >= 200:
+                break
+            await asyncio.sleep(0.01)
+        worker.kill()  # SIGKILL while batches are on their way
+        await worker.wait()
+
+        done = set(client.hkeys(f"{prefix}:state:done"))
+        left = {fields["id"] for _entry, fields in client.xrange(f"{prefix}:topic:fan")}
+        assert 200 <= len(done) < EVENTS
+        assert done.isdisjoint(left)  # an effect's entry is acknowledged and gone
+        assert done | left == {f"e{n}" for n in range(EVENTS)}  # an unacknowledged one stays
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+        client.close()
+        await feeder.close()
