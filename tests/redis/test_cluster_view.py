@@ -296,7 +296,8 @@ def test_any_worker_lists_the_whole_clusters_traces_and_logs(
         trace(b, trace_id, 2)
         deadline = time.monotonic() + 10
         listed: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not listed:
+        while time.monotonic() < deadline and not (listed and listed[0]["spans"] == 2):
+            # a worker sends its history every 0.1 s: the trace's spans may arrive apart
             found = httpx.get(f"{a.url}/__motia/traces", headers=AUTH, timeout=5).json()
             listed = [t for t in found["traces"] if t["traceId"] == trace_id]
             time.sleep(0.1)
