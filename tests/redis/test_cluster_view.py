@@ -305,9 +305,14 @@ def test_any_worker_lists_the_whole_clusters_traces_and_logs(
         only_hello = httpx.get(f"{a.url}/__motia/traces", params={"step": "Greet"},
                                headers=AUTH, timeout=5).json()["traces"]
         assert trace_id in {t["traceId"] for t in only_hello}
-        records = httpx.get(f"{a.url}/__motia/logs", params={"traceId": trace_id},
-                            headers=AUTH, timeout=5).json()["logs"]
-        assert [r["msg"] for r in records if r.get("step")] == ["hello from hal", "greeted hal"]
+        wanted = ["hello from hal", "greeted hal"]
+        messages: list[str] = []
+        while time.monotonic() < deadline and messages != wanted:
+            records = httpx.get(f"{a.url}/__motia/logs", params={"traceId": trace_id},
+                                headers=AUTH, timeout=5).json()["logs"]
+            messages = [r["msg"] for r in records if r.get("step")]
+            time.sleep(0.1)
+        assert messages == wanted
 
 
 async def test_the_events_stream_is_written_only_while_watched_and_stays_capped(
