@@ -10,10 +10,11 @@ and a full one is sealed into a few flat objects the collector never looks insid
 
 A filter on level, step, flow or trace is decided per block on those tables (which ids
 pass), then per record by translating the id columns into masks, all in C. Free text and
-regular expressions need the record itself; for a plain word the compressed lines are
-searched first, and only lines that contain it are parsed and checked exactly. Whatever the
-path, a record is shown exactly when `LogFilter.matches` says so: the columns and the line
-search only skip records that cannot match.
+regular expressions search what `text_hit` searches, kept per block as it will be searched:
+the block's table of distinct messages, and each record's extra fields already written as
+JSON (compressed together). One compiled pattern is run over those strings in C, never a
+record parsed; the hits are combined with the column masks as bytes. Whatever the path, a
+record is shown exactly when `LogFilter.matches` says so.
 
 Records are addressed by an absolute index that only grows; the oldest are evicted past
 the capacity, and a block is dropped once all its records are.
@@ -24,22 +25,20 @@ from __future__ import annotations
 import re
 import zlib
 from array import array
-from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping
-from itertools import accumulate, compress
+from itertools import compress
 from typing import Any
 
 import orjson
 
 from motia_tui.widgets.log_filter import (
-    STANDARD_FIELDS,
     LogFilter,
+    fields_text,
     flows_key,
     level_rank,
     message_key,
     step_key,
-    text_hit,
     trace_key,
 )
 
@@ -49,26 +48,17 @@ screen of lines in well under a millisecond."""
 UNPACKED_BLOCKS = 4
 """Sealed blocks kept decompressed, for drawing and for showing a record."""
 _PLAIN_STANDARD = (str, int, float, bool, type(None))
-_NEEDLE_UNSAFE = re.compile(r'["\\,:\x00-\x1f\x7f]|^ ')
-"""A word containing any of these could be in what the filter searches (the message and the
-extra fields as `json.dumps` writes them) but not in the orjson line: escapes, separators
-with spaces. Such words skip the line search."""
-_EXPONENT = re.compile(rb"[:,\[]-?(?:\d+(?:\.\d+)?e|0\.0000)")
-"""A float `str` writes in exponent form, which orjson writes otherwise (`1e-07` and
-`1e-7`, `1.5e-05` and `0.000015`)."""
-_NOT_FINITE = ("nan", "infinity", "-infinity")
 
 
 class _Sealed:
     """A full block: compressed JSON lines plus id columns over small tables."""
 
     __slots__ = (
-        "ascii",
         "base",
         "columns",
         "count",
-        "exponents",
         "extras",
+        "fields",
         "message_ids",
         "messages",
         "odd",
@@ -85,24 +75,24 @@ class _Sealed:
         tables: dict[str, dict[Any, int]] = {name: {} for name in _ALL_KEYS}
         ids = {name: array("H", bytes(2 * self.count)) for name in _ALL_KEYS}
         lines: list[bytes] = []
+        fields: list[str] = []
         odd: dict[int, Mapping[str, Any]] = {}
         for offset, record in enumerate(records):
             line = _line(record)
             if line is None:
                 odd[offset] = record
                 lines.append(b"")
+                fields.append("")
                 continue
             lines.append(line)
             ranks[offset] = level_rank(record)
-            extras[offset] = not STANDARD_FIELDS.issuperset(record)
+            extra = fields_text(record)
+            extras[offset] = extra is not None
+            fields.append(extra or "")
             for name, key in _ALL_KEYS.items():
                 table = tables[name]
                 ids[name][offset] = table.setdefault(key(record), len(table))
-        text = b"\n".join(lines)
-        self.payload = zlib.compress(text, 1)
-        self.ascii = text.isascii()
-        self.exponents = _EXPONENT.search(text) is not None
-        """Numbers that JSON and `str` may write differently: no line search here."""
+        self.payload = zlib.compress(b"\n".join(lines), 1)
         self.ranks = bytes(ranks)
         self.extras = bytes(extras)
         self.columns = {
@@ -113,6 +103,9 @@ class _Sealed:
         self.messages = zlib.compress(orjson.dumps(list(tables["msg"])), 1)
         self.traces = (_narrow(ids["trace"], len(tables["trace"])),
                        zlib.compress(orjson.dumps(list(tables["trace"])), 1))
+        self.fields = zlib.compress("\n".join(fields).encode(), 1)
+        """Each record's extra fields as free text searches them, one line each (JSON escapes
+        every line break); empty for a record that has none (`extras` says which)."""
         self.odd = odd
         """Records that do not survive a JSON line unchanged, as they are (rare)."""
 
@@ -151,10 +144,16 @@ class _Sealed:
             return ids, tuple(orjson.loads(zlib.decompress(packed)))
         return self.columns[name]
 
-    def message_hits(self, pattern: re.Pattern[str]) -> bytes:
-        """One byte a record, 1 where the pattern is found in the message."""
+    def text_hits(self, pattern: re.Pattern[str]) -> int:
+        """A byte a record (as one little-endian int, like the column masks), 1 where the
+        pattern is found in the message or in the extra fields: each string searched once
+        by the compiled pattern, in C."""
+        search = pattern.search
         table = orjson.loads(zlib.decompress(self.messages))
-        return _pick(self.message_ids, [pattern.search(msg) is not None for msg in table])
+        hits = _as_int(_pick(self.message_ids, list(map(bool, map(search, table)))))
+        fields = zlib.decompress(self.fields).decode().split("\n")
+        found = bytes(map(bool, map(search, fields)))
+        return hits | (_as_int(found) & _as_int(self.extras))
 
 
 _KEYS = {"step": step_key, "flows": flows_key}
@@ -263,10 +262,6 @@ class RecordStore:
             self._unpacked.move_to_end(block.base)
         return lines
 
-    def _text(self, block: _Sealed) -> bytes:
-        lines = self._unpacked.get(block.base)
-        return b"\n".join(lines) if lines is not None else block.text()
-
     def clear(self) -> None:
         self._sealed.clear()
         self._unpacked.clear()
@@ -304,79 +299,13 @@ class RecordStore:
         begin, stop = first - block.base, last - block.base
         odd = [o for o in block.odd if begin <= o < stop and log_filter.matches(block.odd[o])]
         mask = block.column_mask(log_filter)
-        offsets = [] if mask is None else list(compress(range(begin, stop), mask[begin:stop]))
         pattern = log_filter.pattern
-        if pattern is not None and offsets:
-            offsets = self._text_matching(block, log_filter, pattern, offsets)
+        if mask is not None and pattern is not None:
+            hits = block.text_hits(pattern)
+            if log_filter.invert:
+                hits ^= _as_int(b"\x01" * block.count)
+            mask = (_as_int(mask) & hits).to_bytes(block.count, "little")
+        offsets = [] if mask is None else list(compress(range(begin, stop), mask[begin:stop]))
         if odd:
             offsets = sorted(offsets + odd)
         return [block.base + offset for offset in offsets]
-
-    def _text_matching(
-        self, block: _Sealed, log_filter: LogFilter, pattern: re.Pattern[str],
-        offsets: list[int],
-    ) -> list[int]:
-        """Of `offsets`, those whose text hit is not `invert`: the message from the block's
-        table of messages; the extra fields only for records that have some and whose line
-        may hold the filter's word, parsed and checked exactly."""
-        in_message = block.message_hits(pattern)
-        extras = block.extras
-        lines: list[bytes] | None = None
-        may_hold: set[int] | None = None
-        word = None if block.exponents else _line_word(log_filter)
-        invert = log_filter.invert
-        kept = []
-        for offset in offsets:
-            if in_message[offset]:
-                hit = True
-            elif not extras[offset]:
-                hit = False
-            else:
-                if lines is None:
-                    text = self._text(block)
-                    lines = text.split(b"\n")
-                    if word is not None:
-                        may_hold = _lines_holding(word, text, lines, block.ascii)
-                if may_hold is not None and offset not in may_hold:
-                    hit = False  # the line lacks the word, so the fields do too
-                else:
-                    hit = text_hit(pattern, orjson.loads(lines[offset]))
-            if hit != invert:
-                kept.append(offset)
-        return kept
-
-
-def _lines_holding(word: bytes, text: bytes, lines: list[bytes], ascii_only: bool) -> set[int]:
-    """Lines where the (lower-case) word is found whatever the case, and every line that is
-    not ASCII (the case-blind `str` search finds `k` in the Kelvin sign, which a bytes
-    search does not)."""
-    lowered = text.lower()
-    found: set[int] = set()
-    at = lowered.find(word)
-    starts = list(accumulate((len(line) + 1 for line in lines), initial=0)) if at >= 0 else []
-    while at >= 0:
-        line = bisect_right(starts, at) - 1
-        found.add(line)
-        at = lowered.find(word, starts[line + 1])
-    if not ascii_only:
-        found.update(offset for offset, line in enumerate(lines) if not line.isascii())
-    return found
-
-
-def _line_word(log_filter: LogFilter) -> bytes | None:
-    """Lower-case bytes every line must contain for the filter's text to hit it, when the
-    text is a plain ASCII word; None when lines cannot be ruled out that way."""
-    text = log_filter.text
-    if not (log_filter.literal or re.escape(text) == text or _is_plain(text)):
-        return None
-    if not text.isascii() or _NEEDLE_UNSAFE.search(text):
-        return None
-    lowered = text.lower()
-    if any(lowered in word or word in lowered for word in _NOT_FINITE):
-        return None
-    return lowered.encode()
-
-
-def _is_plain(text: str) -> bool:
-    """No regex syntax at all: the text matches only itself."""
-    return re.fullmatch(r"[\w \-]*", text) is not None

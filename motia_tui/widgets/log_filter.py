@@ -200,8 +200,15 @@ def text_hit(pattern: re.Pattern[str], record: Mapping[str, Any]) -> bool:
     """What free text searches: the message, and the extra fields as JSON."""
     if pattern.search(message_key(record)):
         return True
+    extra = fields_text(record)
+    return extra is not None and pattern.search(extra) is not None
+
+
+def fields_text(record: Mapping[str, Any]) -> str | None:
+    """The record's extra fields as free text searches them (JSON, one line), or None when
+    it has none."""
     extra = {k: v for k, v in record.items() if k not in STANDARD_FIELDS}
-    return bool(extra) and pattern.search(_to_json(extra)) is not None
+    return _to_json(extra) if extra else None
 
 
 def _level(value: str) -> str | None:

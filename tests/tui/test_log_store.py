@@ -139,3 +139,40 @@ def test_evicted_records_are_gone_and_blocks_are_freed() -> None:
     with pytest.raises(IndexError):
         store[19]
     assert len(store._sealed) <= 3
+
+
+PIECES = ["alpha", "ALPHA", "event", "line", "5", r"\d+", r"\d", "e", "ses", "\u212a", "na",
+          "ï", '"', ": ", ", ", "true", "null", "deep", r"\s", r"\w+", ".", ".*", "[a-c]",
+          "(?:ta|be)", "b?", r"\\", "quo", "1e", "07", "2", "two", "{", "}", "[1"]
+
+
+def random_pattern(rng: random.Random) -> str:
+    """A regular expression built from words, classes and quantifiers found in the records,
+    anchored or not: what a user types into the filter box."""
+    body = "".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 4)))
+    if rng.random() < 0.2:
+        body = f"{body}|{rng.choice(PIECES)}"
+    head = rng.choice(["", "", "^", r"\A", r"\b", "(?-i:"])
+    tail = rng.choice(["", "", "$", r"\Z", r"\b"])
+    if head == "(?-i:":
+        tail = ")"
+    text = head + body + tail
+    return ("!" + text) if rng.random() < 0.15 else text
+
+
+def test_text_and_regex_search_over_blocks_is_what_each_record_answers() -> None:
+    """The block search (one compiled pattern over each block's messages and fields) against
+    `LogFilter.matches` record by record, for random patterns with anchors, case and
+    fields, alone and combined with column terms."""
+    rng = random.Random(7)
+    records = [random_record(rng, n) for n in range(2500)]
+    store = RecordStore(capacity=10_000, block=128)
+    for record in records:
+        store.append(record)
+    for _round in range(100):
+        text = random_pattern(rng)
+        if rng.random() < 0.3:
+            text = f"{rng.choice(FILTERS[1:10])} {text}"
+        log_filter = parse_filter(text)
+        expected = [i for i, r in enumerate(records) if log_filter.matches(r)]
+        assert store.matching(log_filter, 0, len(records)) == expected, text
