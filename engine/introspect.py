@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
@@ -48,6 +50,21 @@ class BodyRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _time_window(params: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """`since` and `until` (epoch milliseconds, both included) of a log query."""
+    bounds: list[float | None] = []
+    for name in ("since", "until"):
+        text = params.get(name) or None
+        try:
+            value = None if text is None else float(text)
+        except ValueError:
+            raise ValueError(f"{name} must be a time in epoch milliseconds") from None
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a time in epoch milliseconds")
+        bounds.append(value)
+    return bounds[0], bounds[1]
 
 
 def _error(status: int, message: str, details: Any = None) -> JSONResponse:
@@ -144,6 +161,7 @@ class IntrospectionApi:
             Route("/traces/{trace_id}/export", self.trace_export),
             Route("/traces/{trace_id}/rerun", self.trace_rerun, methods=["POST"]),
             Route("/logs", self.logs),
+            Route("/logs/count", self.logs_count),
             Route("/state", self.state),
             Route("/state/{group}", self.state_group, methods=["GET", "DELETE"]),
             Route("/state/{group}/{key}", self.state_item, methods=["GET", "PUT", "DELETE"]),
@@ -376,9 +394,21 @@ class IntrospectionApi:
         level = params.get("level")
         if level is not None and level not in LEVELS:
             return _error(400, f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+        try:
+            since, until = _time_window(params)
+        except ValueError as exc:
+            return _error(400, str(exc))
         filters = (params.get("traceId"), params.get("step"), level, params.get("q"))
-        records = await self.engine.logs.find(*filters, limit=limit)
+        records = await self.engine.logs.find(*filters, limit=limit, since=since, until=until)
         return JSONResponse({"logs": records})
+
+    async def logs_count(self, request: Request) -> Response:
+        """How many records the store holds in a time window (the Logs pane's gap line)."""
+        try:
+            since, until = _time_window(request.query_params)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"count": await self.engine.logs.count(since, until)})
 
     async def state(self, request: Request) -> Response:
         return JSONResponse({"groups": self.engine.state.groups()})

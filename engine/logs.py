@@ -57,12 +57,17 @@ def matching(
     step: str | None,
     level: str | None,
     text: str | None,
+    since: float | None = None,
+    until: float | None = None,
 ) -> list[dict[str, Any]]:
-    """The API's log filter over in-memory records; `level` is a minimum."""
+    """The API's log filter over in-memory records; `level` is a minimum, `since` and
+    `until` bound the time (milliseconds, both included)."""
     floor = LEVELS.get(level or "", 0)
     needle = text.lower() if text else None
     result = []
     for record in records:
+        if (since is not None or until is not None) and not within(record, since, until):
+            continue
         if trace_id and record.get("traceId") != trace_id:
             continue
         if step and record.get("step") != step:
@@ -73,6 +78,14 @@ def matching(
             continue
         result.append(record)
     return result
+
+
+def within(record: dict[str, Any], since: float | None, until: float | None) -> bool:
+    """The record's time lies in [since, until] (an open end when None)."""
+    time_ms = record.get("time")
+    if not isinstance(time_ms, int | float):
+        return False
+    return (since is None or time_ms >= since) and (until is None or time_ms <= until)
 
 
 def newer_than(
@@ -125,18 +138,30 @@ class LogStore:
         level: str | None = None,
         text: str | None = None,
         limit: int = 500,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
         """Matching records, oldest first: from memory, or from the disk in a thread when the
         memory ring is full (older records may match) and holds too few, or when other
         workers write the store too (their records are only there)."""
-        records = matching(self.recent, trace_id, step, level, text)
+        records = matching(self.recent, trace_id, step, level, text, since, until)
         if self._shared or (len(records) < limit and len(self.recent) == self.recent.maxlen):
             await self._store.settled()  # history waits to be written in batches
             stored = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self.query(trace_id, step, level, text, limit)
+                None, lambda: self.query(trace_id, step, level, text, limit, since, until)
             )
             records = stored + newer_than(stored, records)
         return records[-limit:]
+
+    async def count(self, since: float | None = None, until: float | None = None) -> int:
+        """How many records the store holds with a time in [since, until] (the Logs pane's
+        gap line says how many it does not show)."""
+        if len(self.recent) < (self.recent.maxlen or 0):
+            return len(matching(self.recent, None, None, None, None, since, until))
+        await self._store.settled()
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self._store.count_logs, since, until
+        )
 
     def query(
         self,
@@ -145,10 +170,12 @@ class LogStore:
         level: str | None = None,
         text: str | None = None,
         limit: int = 500,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
         """Matching records, oldest first, from the whole store (run it off the loop)."""
         rows = self._store.query_logs(
-            trace_id, step, LEVELS.get(level, 0) if level else None, text, limit
+            trace_id, step, LEVELS.get(level, 0) if level else None, text, limit, since, until
         )
         return [json.loads(row) for row in rows]
 

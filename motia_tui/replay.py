@@ -375,9 +375,15 @@ class ReplaySource:
         level: str | None = None,
         q: str | None = None,
         limit: int = 10_000,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
-        found = matching(self.moment.logs, trace_id or None, step or None, level or None, q or None)
+        found = matching(self.moment.logs, trace_id or None, step or None, level or None,
+                         q or None, since, until)
         return found[-limit:]
+
+    async def count_logs(self, since: float | None = None, until: float | None = None) -> int:
+        return len(matching(self.moment.logs, None, None, None, None, since, until))
 
     async def state(self) -> dict[str, dict[str, Any]]:
         return {group: dict(items) for group, items in self.moment.state.items()}

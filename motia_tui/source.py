@@ -106,7 +106,15 @@ class EngineSource(Protocol):
 
     async def logs(self, trace_id: str | None = None, step: str | None = None,
                    level: str | None = None, q: str | None = None,
-                   limit: int = 10_000) -> list[dict[str, Any]]: ...
+                   limit: int = 10_000, since: float | None = None,
+                   until: float | None = None) -> list[dict[str, Any]]:
+        """Matching records, oldest first, the newest `limit`; `since` and `until` bound
+        their time (epoch milliseconds, both included)."""
+        ...
+
+    async def count_logs(self, since: float | None = None, until: float | None = None) -> int:
+        """How many records the engine's store holds with a time in [since, until]."""
+        ...
 
     async def state(self) -> dict[str, dict[str, Any]]: ...
 
@@ -291,10 +299,16 @@ class LocalSource:
         level: str | None = None,
         q: str | None = None,
         limit: int = 10_000,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
         return await self.engine.logs.find(
-            trace_id or None, step or None, level or None, q or None, limit=limit
+            trace_id or None, step or None, level or None, q or None, limit=limit,
+            since=since, until=until,
         )
+
+    async def count_logs(self, since: float | None = None, until: float | None = None) -> int:
+        return await self.engine.logs.count(since, until)
 
     async def state(self) -> dict[str, dict[str, Any]]:
         return self.engine.state.groups()
@@ -680,9 +694,19 @@ class RemoteSource:
         level: str | None = None,
         q: str | None = None,
         limit: int = 10_000,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[dict[str, Any]]:
-        params = {"traceId": trace_id, "step": step, "level": level, "q": q, "limit": limit}
+        params = {"traceId": trace_id, "step": step, "level": level, "q": q, "limit": limit,
+                  "since": _number(since), "until": _number(until)}
         return await self._items("logs", "logs", params)
+
+    async def count_logs(self, since: float | None = None, until: float | None = None) -> int:
+        params = {"since": _number(since), "until": _number(until)}
+        count = (await self._object("GET", "logs/count", params=params)).get("count")
+        if not isinstance(count, int):
+            raise SourceError("GET /__motia/logs/count: the answer has no count", 502)
+        return count
 
     async def state(self) -> dict[str, dict[str, Any]]:
         groups = (await self._object("GET", "state")).get("groups")
@@ -773,3 +797,8 @@ class RemoteSource:
 
 def _segment(value: str) -> str:
     return quote(value, safe="")
+
+
+def _number(value: float | None) -> str | None:
+    """A time bound as the API reads it (`repr` keeps every digit of a float)."""
+    return None if value is None else repr(value)

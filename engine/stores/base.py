@@ -224,8 +224,16 @@ class Persistence(Protocol):
         level: int | None,
         text: str | None,
         limit: int,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[str]:
-        """Matching records, oldest first, the newest `limit` of them; blocking."""
+        """Matching records, oldest first, the newest `limit` of them, with a time in
+        [since, until] when given (milliseconds); blocking."""
+        ...
+
+    def count_logs(self, since: float | None, until: float | None) -> int:
+        """How many records have a time in [since, until] (an open end when None);
+        blocking."""
         ...
 
 

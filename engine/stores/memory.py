@@ -157,10 +157,16 @@ class MemoryStore(LocalQueue, Planes):
         level: int | None,
         text: str | None,
         limit: int,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[str]:
         needle = text.lower() if text else None
         found: list[str] = []
         for record in reversed(self._logs):
+            if until is not None and record.time > until:
+                continue
+            if since is not None and record.time < since:
+                continue
             if trace_id and record.trace_id != trace_id:
                 continue
             if step and record.step != step:
@@ -174,3 +180,10 @@ class MemoryStore(LocalQueue, Planes):
                 break
         found.reverse()
         return found
+
+    def count_logs(self, since: float | None, until: float | None) -> int:
+        return sum(
+            1
+            for record in self._logs
+            if (since is None or record.time >= since) and (until is None or record.time <= until)
+        )

@@ -115,6 +115,32 @@ async def test_older_traces_and_logs_come_from_disk(project: MakeProject, serve)
         assert [r["key"] for r in everything] == ["first", "k0", "k1", "k2", "k3"]
 
 
+
+async def test_the_log_api_answers_a_time_window_and_its_count(
+    project: MakeProject, serve
+) -> None:
+    """`since` and `until` bound the records by time, from memory and from the disk alike;
+    `/__motia/logs/count` says how many the window holds; a bad bound is a JSON 400."""
+    root = project(CHATTY)
+    async with serve(root, Settings(memory_window=50)) as (engine, client):
+        await client.post("/chatty", json={"lines": 400})
+        await engine.idle()
+        everything = [r for r in await logs(client, limit=1000) if r["msg"] == "line"]
+        assert [r["n"] for r in everything] == list(range(400))
+        since, until = everything[40]["time"], everything[300]["time"]
+        inside = [r for r in everything if since <= r["time"] <= until]
+        window = await logs(client, since=since, until=until, limit=1000)
+        assert [r for r in window if r["msg"] == "line"] == inside
+        newest = await logs(client, since=since, until=until, limit=7)
+        assert newest == window[-7:]
+        counted = await client.get("/__motia/logs/count", params={"since": since,
+                                                                  "until": until})
+        assert counted.json() == {"count": len(window)}
+        bad = await client.get("/__motia/logs", params={"since": "yesterday"})
+        assert bad.status_code == 400
+        assert bad.json()["error"] == "since must be a time in epoch milliseconds"
+
+
 CHATTY = {
     "steps/chatty_step.py": """
         config = {"type": "api", "name": "Chatty", "path": "/chatty", "method": "POST"}

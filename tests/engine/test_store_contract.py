@@ -278,6 +278,25 @@ async def test_history_answers_queries(store: Persistence) -> None:
     assert await asyncio.to_thread(store.query_logs, None, None, None, None, 1) == ['{"n": 2}']
 
 
+async def test_log_history_answers_a_time_window_and_counts_it(store: Persistence) -> None:
+    """The Logs pane fills a gap from the store by time, in pages, and says how many
+    records the gap holds: bounds are inclusive, and a window's newest `limit` come back."""
+    for n in range(10):
+        store.record(LogRecord(100.0 + n, 20, None, None, f"m{n}", f'{{"n": {n}}}'))
+    await store.settled()
+
+    def query(since: float | None, until: float | None, limit: int = 100) -> list[str]:
+        return store.query_logs(None, None, None, None, limit, since, until)
+
+    assert await asyncio.to_thread(query, 103, 106) == [f'{{"n": {n}}}' for n in range(3, 7)]
+    assert await asyncio.to_thread(query, 103, 106, 2) == ['{"n": 5}', '{"n": 6}']
+    assert await asyncio.to_thread(query, None, 101) == ['{"n": 0}', '{"n": 1}']
+    assert await asyncio.to_thread(query, 108.5, None) == ['{"n": 9}']
+    assert await asyncio.to_thread(store.count_logs, 103, 106) == 4
+    assert await asyncio.to_thread(store.count_logs, None, None) == 10
+    assert await asyncio.to_thread(store.count_logs, 200, None) == 0
+
+
 async def test_a_span_written_again_replaces_the_first(store: Persistence) -> None:
     store.record(SpanRecord("s", "t", True, 1.0, '"running"', False))
     await store.settled()

@@ -9,7 +9,7 @@ client decodes replies to `str` (redis-py types every reply as `bytes | str`, he
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis.asyncio.client import Pipeline
@@ -19,6 +19,9 @@ from engine.effects import History, LogRecord, SpanRecord, TriggerRecord
 from engine.stores.base import TriggerLimits
 
 PAGE = 1_000
+ORDER_SLACK_MS = 5_000
+"""How far before a window's start the stream is still read: records from threads reach it
+later than their time says."""
 
 
 class Batch:
@@ -124,31 +127,54 @@ def query_logs(
     level: int | None,
     text: str | None,
     limit: int,
+    since: float | None = None,
+    until: float | None = None,
 ) -> list[str]:
     """Matching records, oldest first, the newest `limit` of them: pages of the capped
     stream, newest first, until enough match."""
     needle = text.lower() if text else None
     found: list[str] = []
+    for fields in _newest_first(client, prefix, since, until):
+        if trace_id and fields["tr"] != trace_id:
+            continue
+        if step and fields["s"] != step:
+            continue
+        if level and int(fields["l"]) < level:
+            continue
+        record = fields["r"]
+        if needle and needle not in fields["m"].lower() and needle not in record.lower():
+            continue
+        found.append(record)
+        if len(found) >= limit:
+            break
+    found.reverse()
+    return found
+
+
+def count_logs(client: Any, prefix: str, since: float | None, until: float | None) -> int:
+    return sum(1 for _fields in _newest_first(client, prefix, since, until))
+
+
+def _newest_first(
+    client: Any, prefix: str, since: float | None, until: float | None
+) -> Iterator[dict[str, str]]:
+    """The stream's entries with a time in [since, until], newest first, read in pages. The
+    stream is in the order records were logged, which may differ from their times by the
+    moments a thread waits to hand one over: reading stops `ORDER_SLACK_MS` before `since`."""
     last = "+"
-    while len(found) < limit:
+    while True:
         page = client.xrevrange(f"{prefix}:logs", max=last, count=PAGE)
         if last != "+":
             page = page[1:]
         if not page:
-            break
+            return
         for _entry, fields in page:
-            if trace_id and fields["tr"] != trace_id:
+            time_ms = float(fields["t"])
+            if since is not None and time_ms < since:
+                if time_ms < since - ORDER_SLACK_MS:
+                    return
                 continue
-            if step and fields["s"] != step:
+            if until is not None and time_ms > until:
                 continue
-            if level and int(fields["l"]) < level:
-                continue
-            record = fields["r"]
-            if needle and needle not in fields["m"].lower() and needle not in record.lower():
-                continue
-            found.append(record)
-            if len(found) >= limit:
-                break
+            yield fields
         last = page[-1][0]
-    found.reverse()
-    return found

@@ -561,8 +561,15 @@ class RedisStore(Planes):
         level: int | None,
         text: str | None,
         limit: int,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[str]:
-        return history.query_logs(self._sync, self.prefix, trace_id, step, level, text, limit)
+        return history.query_logs(
+            self._sync, self.prefix, trace_id, step, level, text, limit, since, until
+        )
+
+    def count_logs(self, since: float | None, until: float | None) -> int:
+        return history.count_logs(self._sync, self.prefix, since, until)
 
 
 Snapshot = tuple[

@@ -464,9 +464,10 @@ class SqliteStore(LocalQueue, Planes):
         level: int | None,
         text: str | None,
         limit: int,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[str]:
-        clauses: list[str] = []
-        params: list[Any] = []
+        clauses, params = _time_clauses(since, until)
         if trace_id:
             clauses.append("trace_id = ?")
             params.append(trace_id)
@@ -484,6 +485,24 @@ class SqliteStore(LocalQueue, Planes):
             f"SELECT record FROM logs {where} ORDER BY id DESC LIMIT ?", (*params, limit)
         )
         return [record for (record,) in reversed(rows)]
+
+    def count_logs(self, since: float | None, until: float | None) -> int:
+        clauses, params = _time_clauses(since, until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        ((count,),) = self._select(f"SELECT count(*) FROM logs {where}", tuple(params))
+        return int(count)
+
+
+def _time_clauses(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append("time >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("time <= ?")
+        params.append(until)
+    return clauses, params
 
 
 def _done_future() -> asyncio.Future[None]:
