@@ -16,8 +16,10 @@ JSON (compressed together). One compiled pattern is run over those strings in C,
 record parsed; the hits are combined with the column masks as bytes. Whatever the path, a
 record is shown exactly when `LogFilter.matches` says so.
 
-Records are addressed by an absolute index that only grows; the oldest are evicted past
-the capacity, and a block is dropped once all its records are.
+Records are addressed by an absolute index; the oldest are evicted past the capacity, and
+a block is dropped once all its records are. Only `replace` (a gap line filled with the
+records it stood for) moves the records after it; blocks may then hold fewer or more than
+`BLOCK` records, so a block is found by bisecting their first indices.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from __future__ import annotations
 import re
 import zlib
 from array import array
-from collections import OrderedDict, deque
-from collections.abc import Iterator, Mapping
+from bisect import bisect_right
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import compress
 from typing import Any
 
@@ -194,14 +197,16 @@ def _as_int(mask: bytes) -> int:
 
 
 class RecordStore:
-    """The newest `capacity` records, addressed by an absolute index that only grows."""
+    """The newest `capacity` records, addressed by an absolute index."""
 
     def __init__(self, capacity: int, block: int = BLOCK) -> None:
         self.capacity = capacity
         self.block = block
         self.start = 0
         self.end = 0
-        self._sealed: deque[_Sealed] = deque()
+        self._sealed: list[_Sealed] = []
+        self._bases: list[int] = []
+        """Each sealed block's first index, for bisecting."""
         self._open: list[Mapping[str, Any]] = []
         self._open_base = 0
         self._unpacked: OrderedDict[int, list[bytes]] = OrderedDict()
@@ -213,7 +218,7 @@ class RecordStore:
         """Add a record; True when the oldest one was evicted to make room."""
         self._open.append(record)
         self.end += 1
-        if self.end % self.block == 0:
+        if len(self._open) >= self.block:
             self._seal()
         if self.end - self.start <= self.capacity:
             return False
@@ -221,15 +226,59 @@ class RecordStore:
         self._drop_evicted()
         return True
 
+    def replace(self, index: int, records: Sequence[Mapping[str, Any]]) -> int:
+        """Put `records` where the record at `index` is: the records after it move by
+        `len(records) - 1`. The number of oldest records evicted to stay within capacity."""
+        if not self.start <= index < self.end:
+            raise IndexError(index)
+        shift = len(records) - 1
+        if index >= self._open_base:
+            at = index - self._open_base
+            self._open[at : at + 1] = records
+        else:
+            position = bisect_right(self._bases, index) - 1
+            block = self._sealed[position]
+            held = self._records_of(block)
+            at = index - block.base
+            held[at : at + 1] = records
+            pieces = [_Sealed(block.base + first, held[first : first + self.block])
+                      for first in range(0, len(held), self.block)]
+            for later in self._sealed[position + 1 :]:
+                later.base += shift
+            self._sealed[position : position + 1] = pieces
+            self._bases = [sealed.base for sealed in self._sealed]
+            self._open_base += shift
+        self.end += shift
+        self._unpacked.clear()
+        while len(self._open) >= self.block:
+            self._seal()
+        evicted = max(0, len(self) - self.capacity)
+        if evicted:
+            self.start += evicted
+            self._drop_evicted()
+        return evicted
+
     def _seal(self) -> None:
-        self._sealed.append(_Sealed(self._open_base, self._open))
-        self._open = []
-        self._open_base = self.end
+        self._sealed.append(_Sealed(self._open_base, self._open[: self.block]))
+        self._bases.append(self._open_base)
+        self._open = self._open[self.block :]
+        self._open_base += self.block
+
+    def _records_of(self, block: _Sealed) -> list[Mapping[str, Any]]:
+        lines = self._lines(block)
+        odd = block.odd
+        return [odd[offset] if offset in odd else orjson.loads(line)
+                for offset, line in enumerate(lines)]
 
     def _drop_evicted(self) -> None:
         sealed = self._sealed
-        while sealed and sealed[0].base + sealed[0].count <= self.start:
-            self._unpacked.pop(sealed.popleft().base, None)
+        gone = 0
+        while gone < len(sealed) and sealed[gone].base + sealed[gone].count <= self.start:
+            self._unpacked.pop(sealed[gone].base, None)
+            gone += 1
+        if gone:
+            del sealed[:gone]
+            del self._bases[:gone]
         if not sealed and self._open_base < self.start:
             # Capacity smaller than a block: the open list holds evicted records too.
             del self._open[: self.start - self._open_base]
@@ -249,8 +298,7 @@ class RecordStore:
         return loaded
 
     def _block_of(self, index: int) -> _Sealed:
-        first = self._sealed[0].base // self.block
-        return self._sealed[index // self.block - first]
+        return self._sealed[bisect_right(self._bases, index) - 1]
 
     def _lines(self, block: _Sealed) -> list[bytes]:
         lines = self._unpacked.get(block.base)
@@ -264,6 +312,7 @@ class RecordStore:
 
     def clear(self) -> None:
         self._sealed.clear()
+        self._bases.clear()
         self._unpacked.clear()
         self._open = []
         self.start = self._open_base = self.end

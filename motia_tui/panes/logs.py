@@ -15,6 +15,7 @@ import re
 import time
 from array import array
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import tzinfo
 from functools import partial
 from typing import Any, ClassVar
@@ -117,19 +118,40 @@ class MatchView:
 
 
 GAP_STEP = "(not shown)"
+GAP_PAGE = 10_000
+"""Records a gap is filled with at a time: one answer of the store, then the loop's turn."""
+EDGE_LIMIT = 10_000
+"""How far from a gap held records sharing its edge's millisecond are looked for."""
 
 
-def gap_record(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """The line where records are missing: from the time of `before` to that of `after`."""
-    started, ended = before.get("time"), after.get("time")
-    return {
-        "level": "warn",
-        "time": started,
-        "msg": f"records not shown from {_clock(started)} to {_clock(ended)}: more were lost "
-               f"than the store answers at once ({REFILL_LIMIT:,})",
-        "step": GAP_STEP,
-        "until": ended,
-    }
+@dataclass
+class Gap:
+    """Records the pane does not hold between two that it does, by time: the store answers
+    for them (`count` once it has said how many)."""
+
+    since: float
+    """Time of the held record just before."""
+    until: float
+    """Time of the held record just after."""
+    count: int | None = None
+    filled: int = 0
+    """Records read back so far."""
+
+    def text(self) -> str:
+        span = f"{_clock(self.since)} to {_clock(self.until)}"
+        if self.count is None:
+            return f"records not shown, {span} (counting them in the store)"
+        left = max(0, self.count - self.filled)
+        if not left:
+            return f"records not shown, {span}: the store no longer holds them"
+        reading = f", {self.filled:,} read back" if self.filled else ""
+        return f"{left:,} records not shown, {span}{reading}: Enter reads them from the store"
+
+
+def gap_record(gap: Gap) -> dict[str, Any]:
+    """The record a gap line stands on in the store (shown as `Gap.text`)."""
+    return {"level": "warn", "time": gap.since, "msg": gap.text(), "step": GAP_STEP,
+            "until": gap.until}
 
 
 def _clock(time_ms: Any) -> str:
@@ -145,6 +167,8 @@ class LogBuffer:
         self.view: MatchView | None = None
         self._scan_next = -1
         self._recent_keys: set[bytes | str] = set()
+        self.gaps: dict[int, Gap] = {}
+        """Gap lines by absolute index (few: one a loss larger than a refill)."""
 
     @property
     def scanning(self) -> bool:
@@ -181,6 +205,8 @@ class LogBuffer:
             evicted += ring.append(record)
             if view is not None and matches(record):
                 view.add_newer(ring.end - 1)
+        if evicted and self.gaps:
+            self.gaps = {at: gap for at, gap in self.gaps.items() if at >= ring.start}
         if view is None:
             return evicted
         return view.trim_below(ring.start) if evicted else 0
@@ -201,17 +227,63 @@ class LogBuffer:
         self._recent_keys = {record_key(r) for r in records[-DEDUPE_WINDOW:]}
         return evicted
 
-    def fill_gap(self, stored: Sequence[Mapping[str, Any]], truncated: bool) -> int:
+    def fill_gap(self, stored: Sequence[Mapping[str, Any]], truncated: bool,
+                 following: Mapping[str, Any] | None = None) -> int:
         """After a loss: append what the store holds after the newest record here (its
-        newest records, oldest first). When the store's answer does not reach back to that
-        record (`truncated`), a gap record says how far the loss goes."""
-        if len(self.ring) and truncated and stored:
+        newest records, oldest first; `following` is the first record after them). When the
+        store's answer does not reach back to that record (`truncated`), a gap line stands
+        for the records between."""
+        after = stored[0] if stored else following
+        if len(self.ring) and truncated and after is not None:
             last = self.ring[self.ring.end - 1]
             keys = {record_key(r) for r in stored}
             if record_key(last) not in keys:
-                evicted = self.append([gap_record(last, stored[0])])
+                gap = Gap(float(last.get("time") or 0), float(after.get("time") or 0))
+                evicted = self.append([gap_record(gap)])
+                self.gaps[self.ring.end - 1] = gap
                 return evicted + self.merge(stored)
         return self.merge(stored)
+
+    def edge(self, index: int) -> list[Mapping[str, Any]]:
+        """The held records on either side of the gap at `index` that share the millisecond
+        of its edge: the store's answer for the gap's times holds them too."""
+        gap, ring = self.gaps[index], self.ring
+        found: list[Mapping[str, Any]] = []
+        for step, time_ms in ((-1, gap.since), (1, gap.until)):
+            at = index + step
+            while ring.start <= at < ring.end and abs(at - index) <= EDGE_LIMIT:
+                record = ring[at]
+                if record.get("time") != time_ms:
+                    break
+                found.append(record)
+                at += step
+        return found
+
+    @property
+    def not_shown(self) -> int:
+        """Records the gap lines stand for that the store still holds (as far as known)."""
+        return sum(max(0, (gap.count or 0) - gap.filled) for gap in self.gaps.values())
+
+    def fill(self, index: int, records: Sequence[Mapping[str, Any]], done: bool) -> int:
+        """Put records read back for the gap at `index` just after its line (they are the
+        newest it stands for, oldest first); `done` removes the line. The number of lines
+        that fell off the top."""
+        gap = self.gaps.pop(index)
+        if records:
+            gap.until = float(records[0].get("time") or gap.until)
+            gap.filled += len(records)
+        kept = [] if done else [gap_record(gap)]
+        shift = len(kept) + len(records) - 1
+        evicted = self.ring.replace(index, [*kept, *records])
+        self.gaps = {
+            (at + shift if at > index else at): other for at, other in self.gaps.items()
+            if at >= self.ring.start
+        }
+        if not done and index >= self.ring.start:
+            self.gaps[index] = gap
+        if self.view is not None:
+            self.set_filter(self.filter)
+        return evicted
 
     def set_filter(self, log_filter: LogFilter) -> None:
         self.filter = log_filter
@@ -249,6 +321,7 @@ class LogView(LineView, can_focus=True):
         "log--key",
         "log--value",
         "log--cursor",
+        "log--gap",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor(-1)", "Up", show=False, id="list-up"),
@@ -277,6 +350,13 @@ class LogView(LineView, can_focus=True):
 
     class Changed(Message):
         """Something the status line shows changed."""
+
+    class FillGap(Message):
+        """`Enter` on a gap line: read its records back from the store."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
 
     def __init__(self, buffer: LogBuffer, *, tz: tzinfo | None = None, id: str | None = None):
         super().__init__(id=id)
@@ -321,6 +401,9 @@ class LogView(LineView, can_focus=True):
 
     def _strip_for(self, index: int) -> Strip:
         """A record's whole line, however long (cropped, shifted or wrapped when drawn)."""
+        gap = self.buffer.gaps.get(index)
+        if gap is not None:
+            return Strip([Segment(f"── {gap.text()} ──", self.style_of("log--gap"))])
         strip = self._strips.get(index)
         if strip is None:
             record = self.buffer.ring[index]
@@ -482,9 +565,19 @@ class LogView(LineView, can_focus=True):
         return self.buffer.record_at(min(self.cursor, len(self.buffer) - 1))
 
     def action_details(self) -> None:
-        record = self._cursor_record()
-        if record is not None:
-            self.app.push_screen(RecordScreen(record))
+        """The record in full, or on a gap line its records read back."""
+        if not len(self.buffer):
+            return
+        index = self.buffer.index_at(min(self.cursor, len(self.buffer) - 1))
+        if index in self.buffer.gaps:
+            self.post_message(self.FillGap(index))
+            return
+        self.app.push_screen(RecordScreen(self.buffer.ring[index]))
+
+    def strips_moved(self) -> None:
+        """Records moved (a gap filled): cached lines no longer match their indices."""
+        self._strips.clear()
+        self._rows_key = None
 
     def action_trace(self) -> None:
         record = self._cursor_record()
@@ -539,6 +632,8 @@ class LogsPane(Vertical):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="logs-clear"),
     ]
     FILTER_DELAY_S = 0.15
+    refill_limit = REFILL_LIMIT
+    """The most records read back at once after the feed lost some; past it, a gap line."""
 
     def __init__(
         self, source: EngineSource, *, capacity: int = CAPACITY, tz: tzinfo | None = None
@@ -551,6 +646,8 @@ class LogsPane(Vertical):
         self._filter_text = ""
         self._after_gap: list[Mapping[str, Any]] | None = None
         """Records that came after a loss in the feed, held until the loss is refilled."""
+        self._reading: Gap | None = None
+        """The gap being read back from the store."""
 
     def compose(self) -> ComposeResult:
         yield Label("", id="logs-status", classes="pane-status")
@@ -585,6 +682,66 @@ class LogsPane(Vertical):
         removed = self.buffer.merge(records)
         self.view.lines_changed(removed_on_top=removed)
 
+    # -- gaps ------------------------------------------------------------------------------
+
+    @on(LogView.FillGap)
+    def _fill_asked(self, message: LogView.FillGap) -> None:
+        self._scan([message.index])
+
+    @work(group="logs-count")
+    async def _count_gaps(self) -> None:
+        """Ask the store how many records each new gap line stands for."""
+        buffer = self.buffer
+        for index, gap in list(buffer.gaps.items()):
+            if gap.count is not None:
+                continue
+            held = len(buffer.edge(index))
+            try:
+                stored = await self.source.count_logs(gap.since, gap.until)
+            except SourceError as exc:
+                self.notify(f"could not count the records not shown: {exc}", severity="error")
+                return
+            gap.count = max(0, stored - held)
+        self.view.refresh()
+        self._show_status()
+
+    async def _read_gap(self, index: int) -> None:
+        """Fill the gap at `index` from the store, newest page first, each page put just
+        after the line (which says how many are left) with the loop's turn in between."""
+        buffer, view = self.buffer, self.view
+        gap = buffer.gaps.get(index)
+        self._reading = gap
+        try:
+            while gap is not None and buffer.gaps.get(index) is gap:
+                held = {record_key(r) for r in buffer.edge(index)}
+                self._show_status()
+                try:
+                    page = await self.source.logs(since=gap.since, until=gap.until,
+                                                  limit=GAP_PAGE)
+                except SourceError as exc:
+                    self.notify(f"could not read the records not shown: {exc}",
+                                severity="error")
+                    return
+                if buffer.gaps.get(index) is not gap:
+                    return  # evicted meanwhile
+                fresh = [r for r in page if record_key(r) not in held]
+                done = len(page) < GAP_PAGE or not fresh
+                above = buffer.view is None and index < buffer.ring.start + int(view.scroll_y)
+                shift = len(fresh) - (1 if done else 0)
+                removed = buffer.fill(index, fresh, done)
+                view.strips_moved()
+                if buffer.view is not None:
+                    view.reset()
+                else:
+                    view.lines_changed(removed_on_top=removed,
+                                       added_on_top=shift if above else 0)
+                if done:
+                    return
+                await asyncio.sleep(0)
+        finally:
+            self._reading = None
+            self._show_status()
+
     def refill(self, events_: list[WireEvent]) -> None:
         """The feed lost events before these: the records lost are read back from the
         engine's store, and these (with what follows) are shown after them."""
@@ -595,19 +752,28 @@ class LogsPane(Vertical):
     @work(exclusive=True, group="logs-refill")
     async def _refill(self) -> None:
         try:
-            stored = await self.source.logs(limit=REFILL_LIMIT)
+            stored = await self.source.logs(limit=self.refill_limit)
         except SourceError as exc:
             stored = []
             self.notify(f"could not read the lost log records back: {exc}", severity="error")
         after = self._after_gap or []
         first_after = record_key(after[0]) if after else None
         keys = [record_key(r) for r in stored]
+        truncated = len(stored) >= self.refill_limit
         if first_after in keys:
             stored = stored[: keys.index(first_after)]
-        removed = self.buffer.fill_gap(stored, len(stored) >= REFILL_LIMIT)
+        elif after:  # more was logged since than the answer holds: it overlaps `after`
+            after_keys = {record_key(r) for r in after}
+            stored = [r for r, key in zip(stored, keys, strict=True) if key not in after_keys]
+        gaps = len(self.buffer.gaps)
+        removed = self.buffer.fill_gap(stored, truncated, after[0] if after else None)
         self._after_gap = None
         removed += self.buffer.append(after)
         self.view.lines_changed(removed_on_top=removed)
+        if len(self.buffer.gaps) > gaps:
+            self._count_gaps()
+            if not self.buffer.filter.is_empty:
+                self._scan()  # a filter searches what the gap stands for too
 
     # -- filtering -------------------------------------------------------------------------
 
@@ -622,13 +788,20 @@ class LogsPane(Vertical):
         self._filter_text = text
         self.buffer.set_filter(parse_filter(text))
         self.view.reset()
-        if self.buffer.scanning:
+        if self.buffer.scanning or (self.buffer.gaps and not self.buffer.filter.is_empty):
             self._scan()
 
     @work(exclusive=True, group="logs-filter")
-    async def _scan(self) -> None:
+    async def _scan(self, gaps: list[int] | None = None) -> None:
+        """Apply the filter from the newest record back; a filter first reads every gap
+        back from the store (so it finds what the gaps stand for, and counts exactly), and
+        `gaps` are read back whatever the filter."""
         buffer = self.buffer
         view = self.view
+        if gaps is None:
+            gaps = [] if buffer.filter.is_empty else list(buffer.gaps)
+        for index in sorted(gaps, reverse=True):  # a later gap filled moves no earlier one
+            await self._read_gap(index)
         while buffer.scanning:
             added = 0
             ends = time.perf_counter() + SCAN_SLICE_S
@@ -682,6 +855,14 @@ class LogsPane(Vertical):
         parts = [f"{len(buffer.ring):,} records"]
         if self._after_gap is not None:
             parts.append("reading back records the feed lost")
+        if self._reading is not None:
+            gap = self._reading
+            of = f" of {gap.count:,}" if gap.count is not None else ""
+            parts.append(f"reading a gap back from the store: {gap.filled:,}{of}")
+        elif buffer.not_shown:
+            gaps = len(buffer.gaps)
+            parts.append(f"{buffer.not_shown:,} not shown in {gaps} gap{'s' * (gaps > 1)} "
+                         "(Enter on its line reads them)")
         if not buffer.filter.is_empty:
             parts.append(f"{len(buffer):,} match {self._filter_text!r}")
             if buffer.scanning:

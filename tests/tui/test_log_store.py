@@ -176,3 +176,34 @@ def test_text_and_regex_search_over_blocks_is_what_each_record_answers() -> None
         log_filter = parse_filter(text)
         expected = [i for i, r in enumerate(records) if log_filter.matches(r)]
         assert store.matching(log_filter, 0, len(records)) == expected, text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_replacing_a_record_with_many_is_a_list_splice(seed: int) -> None:
+    """A gap line filled in: `replace` answers what splicing a list answers, records and
+    filters alike, over sealed and open blocks, with eviction past the capacity."""
+    rng = random.Random(100 + seed)
+    capacity, block = rng.choice([(400, 16), (2000, 64), (150, 7)])
+    store = RecordStore(capacity, block)
+    live: list[dict[str, Any]] = []
+    n = 0
+    for _round in range(40):
+        fresh = [random_record(rng, n + i) for i in range(rng.randrange(0, 3 * block))]
+        n += len(fresh)
+        for record in fresh:
+            store.append(record)
+        live = (live + fresh)[-capacity:]
+        if live and rng.random() < 0.7:
+            at = rng.randrange(len(live))
+            spliced = [random_record(rng, n + i) for i in range(rng.choice([0, 1, 5, 3 * block]))]
+            n += len(spliced)
+            evicted = store.replace(store.start + at, spliced)
+            live[at : at + 1] = spliced
+            assert evicted == max(0, len(live) - capacity)
+            live = live[len(live) - min(len(live), capacity):]
+        assert store.end - store.start == len(live)
+        assert same([store[i] for i in range(store.start, store.end)], live)
+        text = rng.choice(FILTERS)
+        log_filter = parse_filter(text)
+        expected = [store.start + i for i, r in enumerate(live) if log_filter.matches(r)]
+        assert store.matching(log_filter, store.start, store.end) == expected, text

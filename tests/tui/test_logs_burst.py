@@ -74,3 +74,73 @@ async def test_a_burst_while_the_logs_pane_is_hidden_is_kept_whole(tmp_path: Pat
 async def test_a_burst_the_feed_cannot_hold_is_read_back_from_the_store(tmp_path: Path) -> None:
     """A feed of 4,000 events overflows on every run: each loss is refilled in order."""
     await burst_then_check(tmp_path, hidden=False, feed_size=4_000)
+
+
+async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_fill(
+    tmp_path: Path,
+) -> None:
+    """A feed of 2,000 events and refills of 3,000 records: each run of 5,000 loses more
+    than a refill reads back, so the pane shows gap lines saying how many records each
+    stands for. `Enter` on one reads its records back; a filter for a record inside another
+    finds it (one match, not none) because it reads the gaps first; then every record is
+    there, in order."""
+    runs = 4
+    project = copy_project(tmp_path)
+    (project / "steps" / "chatty_step.py").write_text(CHATTY, encoding="utf-8")
+    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=2_000)
+    app = make_workbench(source)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
+        await pilot.press("4")
+        pane = app.query_one(LogsPane)
+        pane.refill_limit = 3_000
+        buffer, view = pane.buffer, pane.view
+        async with httpx.AsyncClient(base_url=source.label, timeout=60) as client:
+            for _run in range(runs):
+                assert (await client.post("/chatty", json={})).status_code == 200
+        await wait_for(lambda: pane._after_gap is None and buffer.gaps
+                       and all(g.count is not None for g in buffer.gaps.values()),
+                       timeout=60, what="the refills and the gaps counted")
+        await pilot.pause()
+
+        stored = await source.count_logs()
+        held = len(buffer.ring) - len(buffer.gaps)
+        assert held + buffer.not_shown == stored, (held, buffer.not_shown, stored)
+        status = str(pane.query_one("#logs-status").render())
+        assert f"{buffer.not_shown:,} not shown in {len(buffer.gaps)} gap" in status
+
+        expected = [(run, line) for run in range(1, runs + 1) for line in range(PER_RUN)]
+
+        def logged() -> list[tuple[Any, Any]]:
+            ring = buffer.ring
+            return [(r.get("run"), r.get("line")) for i in range(ring.start, ring.end)
+                    if (r := ring[i]).get("run") is not None]
+
+        first, *others = sorted(buffer.gaps)
+        assert others, "more than one gap: Enter reads one, the filter the others"
+        gap = buffer.gaps[first]
+        shown = f"{gap.count:,} records not shown"
+        await pilot.press("home")
+        for _line in range(first - buffer.ring.start):
+            view.action_cursor(1)
+        await pilot.pause()
+        rows = [view.render_line(y).text for y in range(view.size.height)]
+        assert any(shown in row and "Enter reads them" in row for row in rows), rows
+        before = buffer.not_shown
+        await pilot.press("enter")
+        await wait_for(lambda: first not in buffer.gaps and pane._reading is None, timeout=30,
+                       what="the first gap read back")
+        assert buffer.not_shown == before - gap.count
+        assert app.screen is pane.screen  # Enter on a gap line opens no record
+
+        missing = sorted(set(expected) - set(logged()))
+        assert missing, "the other gaps stand for chatty lines"
+        run, line = missing[len(missing) // 2]
+        pane.set_filter(f"run.: {run}, .line.: {line}}}")
+        await wait_for(lambda: not buffer.scanning and pane._reading is None, timeout=60,
+                       what="the gaps read back and the filter scan")
+        assert len(buffer) == 1
+        assert buffer.record_at(0)["line"] == line
+        assert not buffer.gaps and buffer.not_shown == 0
+        assert logged() == expected
+        assert len(buffer.ring) == stored

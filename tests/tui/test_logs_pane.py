@@ -202,6 +202,37 @@ def test_a_loss_larger_than_the_store_answers_shows_a_gap_line() -> None:
     buffer.fill_gap([record(n) for n in range(50, 60)], truncated=True)
     shown = [buffer.record_at(i) for i in range(len(buffer))]
     assert [r.get("n") for r in shown] == [*range(10), None, *range(50, 60)]
-    gap = shown[10]
-    assert gap["msg"].startswith("records not shown from ")
-    assert (gap["time"], gap["until"]) == (record(9)["time"], record(50)["time"])
+    gap = buffer.gaps[10]
+    assert (gap.since, gap.until, gap.count) == (record(9)["time"], record(50)["time"], None)
+    assert shown[10]["msg"].startswith("records not shown, ")
+
+
+def test_a_gap_filled_page_by_page_is_the_list_it_stood_for() -> None:
+    """Pages read back (newest first, each put just after the gap line) leave the buffer
+    exactly as if nothing had been lost, filtered or not; the line goes with the last."""
+    for text in ("", "level:warn", "event 3"):
+        buffer = LogBuffer(capacity=1000, block=8)
+        buffer.append([record(n) for n in range(10)])
+        buffer.fill_gap([record(n) for n in range(50, 60)], truncated=True)
+        buffer.set_filter(parse_filter(text))
+        while buffer.scanning:
+            buffer.scan()
+        assert buffer.edge(10) == [record(9), record(50)]
+        for first in (40, 30, 20):
+            buffer.fill(10, [record(n) for n in range(first, first + 10)], done=False)
+            assert buffer.gaps[10].until == record(first)["time"]
+            assert buffer.gaps[10].filled == 60 - first - 10
+        buffer.fill(10, [record(n) for n in range(10, 20)], done=True)
+        assert buffer.gaps == {}
+        while buffer.scanning:
+            buffer.scan()
+        expected = [n for n in range(60) if parse_filter(text).matches(record(n))]
+        assert [buffer.record_at(i)["n"] for i in range(len(buffer))] == expected, text
+
+
+def test_records_sharing_a_gaps_edge_millisecond_are_its_edge() -> None:
+    buffer = LogBuffer(capacity=100)
+    same_ms = [{**record(n), "time": 5.0} for n in range(3)]
+    buffer.append(same_ms)
+    buffer.fill_gap([{**record(9), "time": 7.0}, record(10)], truncated=True)
+    assert buffer.edge(3) == [same_ms[2], same_ms[1], same_ms[0], {**record(9), "time": 7.0}]
