@@ -30,7 +30,7 @@ from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import compress
+from itertools import accumulate, compress
 from typing import Any
 
 import orjson
@@ -149,14 +149,16 @@ class _Sealed:
 
     def text_hits(self, pattern: re.Pattern[str]) -> int:
         """A byte a record (as one little-endian int, like the column masks), 1 where the
-        pattern is found in the message or in the extra fields: each string searched once
-        by the compiled pattern, in C."""
-        search = pattern.search
+        pattern is found in the message or in the extra fields (`_hits` searches the block's
+        distinct messages, then the fields of records whose message did not answer)."""
         table = orjson.loads(zlib.decompress(self.messages))
-        hits = _as_int(_pick(self.message_ids, list(map(bool, map(search, table)))))
+        in_message = _pick(self.message_ids, _hits(pattern, table))
+        hits = _as_int(in_message)
+        need = _as_int(self.extras) & ~hits
+        if not need:
+            return hits  # every record with fields is answered by its message
         fields = zlib.decompress(self.fields).decode().split("\n")
-        found = bytes(map(bool, map(search, fields)))
-        return hits | (_as_int(found) & _as_int(self.extras))
+        return hits | (_as_int(_hits(pattern, fields)) & need)
 
 
 _KEYS = {"step": step_key, "flows": flows_key}
@@ -180,12 +182,64 @@ def _line(record: Mapping[str, Any]) -> bytes | None:
     return line
 
 
+def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
+    """A byte a string, 1 where `pattern.search` finds something in it.
+
+    A pattern without anchors or lookarounds matches the same whatever surrounds it, so the
+    strings are searched joined, in C, one step a string that holds a match: a match within
+    one string is that string's; one that runs over the separator proves nothing, so that
+    string is searched alone. An ASCII word in ASCII text is found by `find` on the lower
+    case (what a case-blind match of it is there). Other patterns, and strings most of
+    which hold a match, are searched one by one."""
+    search = pattern.search
+    if len(strings) < 64 or _CONTEXT.search(pattern.pattern):
+        return bytes(map(bool, map(search, strings)))
+    if search(""):
+        return b"\x01" * len(strings)  # an empty match is found in any string
+    text = "\n".join(strings)
+    bounds = list(accumulate(map((1).__add__, map(len, strings)), initial=0))
+    """String `i` is text[bounds[i] : bounds[i + 1] - 1]."""
+    word = _WORD.fullmatch(pattern.pattern)
+    lowered = text.lower() if word is not None and text.isascii() else None
+    needle = word.group().replace("\\", "").lower() if word is not None else ""
+    found = bytearray(len(strings))
+    at = count = 0
+    while True:
+        if lowered is not None:
+            start = lowered.find(needle, at)
+            if start < 0:
+                break
+            i = bisect_right(bounds, start) - 1
+        else:
+            match = search(text, at)
+            if match is None:
+                break
+            i = bisect_right(bounds, match.start()) - 1
+            if match.end() >= bounds[i + 1] and not search(strings[i]):
+                at = bounds[i + 1]
+                continue
+        found[i] = 1
+        at = bounds[i + 1]
+        count += 1
+        if count > 32 and 2 * count > i:  # most strings hold it: search each instead
+            found[i + 1 :] = bytes(map(bool, map(search, strings[i + 1 :])))
+            break
+    return bytes(found)
+
+
+_WORD = re.compile(r"(?:[A-Za-z0-9_ -]|\\-)+")
+"""A pattern that is an ASCII word (spaces and `\\-` included): it matches only itself."""
+_CONTEXT = re.compile(r"[$^]|\\[AZbB]|\(\?")
+"""Syntax whose match depends on what lies around it (anchors, word boundaries, lookarounds;
+`(?` conservatively, flags and groups too)."""
+
+
 def _narrow(ids: array[int], distinct: int) -> bytes | array[int]:
     """Ids in one byte each when the table allows, so masks are one `translate`."""
     return bytes(ids.tolist()) if distinct <= 256 else ids
 
 
-def _pick(ids: bytes | array[int], allowed: list[bool]) -> bytes:
+def _pick(ids: bytes | array[int], allowed: Sequence[int]) -> bytes:
     if isinstance(ids, bytes):
         table = bytes(allowed) + bytes(256 - len(allowed))
         return ids.translate(table)
