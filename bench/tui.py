@@ -18,9 +18,11 @@ load comes from wrk on 127.0.0.1.
    Then request latency at the same load, first with the terminal read, then with nobody
    reading it (a frozen SSH link): wrk's p50, p99 and slowest request.
 3. Time to first paint (the tab bar on the terminal) and to serving (HTTP answers).
-4. Memory (RSS) under sustained load with a step that logs 100 lines per request, so the
-   engine's windows and the Logs pane's million-record ring fill within the run; the slope
-   is taken over the time after they are full. `--full` runs it for 10 minutes.
+4. Memory (RSS) under sustained load with a step that logs 1,000 lines per request, until
+   the Logs pane's status line counts a million records (`--memory-records`), then
+   `--memory-seconds` more; the slope is taken over the time after the pane is full, and
+   the workbench runs under `bench/gc_probe.py`, which records its longest collection.
+   `--full` runs the second phase for 10 minutes.
 
 5. The cost of `--record`: requests per second of `motia tui` on Logs without and with
    `--record FILE.cast`, same load, in alternating rounds (the ratio of the medians), and the
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import platform
 import pty
@@ -47,6 +50,7 @@ import socket
 import statistics
 import struct
 import subprocess
+import sys
 import tempfile
 import termios
 import threading
@@ -100,6 +104,22 @@ async def handler(req, context):
     return {{"status": 200, "body": {{"n": COUNT[0]}}}}
 '''
 
+FLOOD_LINES = 1_000
+MEMORY_CAP_S = 1_200.0
+"""The memory part gives up filling the pane after this long (a machine too loaded)."""
+FLOOD_STEP = f'''
+config = {{"type": "api", "name": "Flood", "path": "/flood", "method": "GET", "emits": [],
+          "flows": ["bench"]}}
+COUNT = [0]
+
+
+async def handler(req, context):
+    COUNT[0] += 1
+    for line in range({FLOOD_LINES}):
+        context.logger.info("flood line", {{"line": line, "request": COUNT[0]}})
+    return {{"status": 200, "body": {{"n": COUNT[0]}}}}
+'''
+
 PACED = """
 -- Each connection waits this long between requests: about 500 requests/s with 12 of them.
 function delay()
@@ -143,6 +163,7 @@ def make_project(root: Path) -> Path:
     (steps / "hello_step.py").write_text(HELLO_STEP)
     (steps / "chatty_step.py").write_text(CHATTY_STEP)
     (steps / "burst_step.py").write_text(BURST_STEP)
+    (steps / "flood_step.py").write_text(FLOOD_STEP)
     return project
 
 
@@ -250,17 +271,21 @@ class Terminal(threading.Thread):
 
 @contextmanager
 def workbench(motia: str, project: Path, port: int, record: Path | None = None,
+              probe: Path | None = None,
               ) -> Iterator[tuple[subprocess.Popen[bytes], Terminal, float]]:
-    """`motia tui` on a 120x36 pty (recording to `record` if given); yields the process, its
-    terminal and its start time."""
+    """`motia tui` on a 120x36 pty (recording to `record` if given; under `gc_probe.py`
+    writing the collector's pauses to `probe` if given); yields the process, its terminal
+    and its start time."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
     started = time.perf_counter()
     recording = ["--record", str(record)] if record is not None else []
+    command = [motia] if probe is None else [sys.executable, str(HERE / "gc_probe.py"),
+                                             str(probe)]
     process = subprocess.Popen(
-        [motia, "tui", "--dir", str(project), "--port", str(port), *recording],
+        [*command, "tui", "--dir", str(project), "--port", str(port), *recording],
         stdin=slave, stdout=slave, stderr=slave, cwd=project, env=env, start_new_session=True,
     )
     os.close(slave)
@@ -511,38 +536,63 @@ def bench_startup(motia: str, root: Path, runs: int) -> dict[str, float]:
     return {"first_paint_s": statistics.median(paints), "serving_s": statistics.median(serves)}
 
 
-def bench_memory(motia: str, root: Path, seconds: float) -> dict[str, float]:
+def bench_memory(motia: str, root: Path, seconds: float,
+                 records: int = LOGS_PANE_CAPACITY) -> dict[str, float]:
+    """A step logging 1,000 records a request under wrk until the Logs pane's status line
+    counts `records`, then `seconds` more: the workbench's RSS every second, its slope once
+    the pane is full, and its longest collection pause (`gc_probe.py`)."""
     project = make_project(root / "memory")
     port = free_port()
-    samples: list[tuple[float, float, float]] = []
-    with workbench(motia, project, port) as (process, terminal, _started):
+    probe = root / "memory" / "gc.json"
+    samples: list[tuple[float, float, int]] = []
+    requests = 0.0
+    with workbench(motia, project, port, probe=probe) as (process, terminal, _started):
         serving_on_logs(port, terminal)
-        done: dict[str, float] = {}
+        stop = threading.Event()
 
         def load() -> None:
-            done.update(wrk(port, "/chatty", seconds, 8))
+            nonlocal requests
+            while not stop.is_set():
+                requests += wrk(port, "/flood", 5, 4)["requests"]
 
         loader = threading.Thread(target=load)
         began = time.perf_counter()
         loader.start()
-        while loader.is_alive():
-            elapsed = time.perf_counter() - began
-            samples.append((elapsed, rss_mb(process.pid), terminal.total))
-            time.sleep(1.0)
-        loader.join()
-    records_per_s = done["requests"] * CHATTY_LINES / seconds
-    full_at = LOGS_PANE_CAPACITY / records_per_s if records_per_s else seconds
-    after = [(t, mb) for t, mb, _ in samples if t >= full_at + 5]
+        full_at: float | None = None
+        try:
+            while True:
+                time.sleep(1.0)
+                elapsed = time.perf_counter() - began
+                count = terminal.newest_count(rb"([\d,]+) records  \xc2\xb7")
+                samples.append((elapsed, rss_mb(process.pid), count))
+                if full_at is None and count >= records:
+                    full_at = elapsed
+                if full_at is not None and elapsed >= full_at + seconds:
+                    break
+                if elapsed > MEMORY_CAP_S:
+                    break
+        finally:
+            stop.set()
+            loader.join()
+        ended = time.perf_counter() - began
+        time.sleep(1.5)  # the probe writes every second
+        pauses = json.loads(probe.read_text())
+    after = [(t, mb) for t, mb, _ in samples if full_at is not None and t >= full_at]
     slope = _slope(after) * 60 if len(after) >= 3 else float("nan")
     return {
-        "requests": done["requests"],
-        "records_per_s": records_per_s,
-        "full_at_s": full_at,
+        "requests": requests,
+        "records_per_s": requests * FLOOD_LINES / ended,
+        "records_shown": samples[-1][2],
+        "full_at_s": full_at if full_at is not None else float("nan"),
         "rss_at_full_mb": after[0][1] if after else float("nan"),
         "rss_end_mb": samples[-1][1],
         "rss_max_mb": max(mb for _, mb, _ in samples),
         "slope_mb_per_min": slope,
         "window_s": (after[-1][0] - after[0][0]) if len(after) >= 2 else 0.0,
+        "gc_longest_ms": pauses["longest_ms"],
+        "gc_longest_cpu_ms": pauses["longest_cpu_ms"],
+        "gc_longest_generation": pauses["longest_generation"],
+        "gc_collections": sum(pauses["collections"]),
     }
 
 
@@ -581,7 +631,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="throughput runs of each kind")
-    parser.add_argument("--memory-seconds", type=float, default=90)
+    parser.add_argument("--memory-seconds", type=float, default=90,
+                        help="load kept on once the Logs pane is full")
+    parser.add_argument("--memory-records", type=int, default=LOGS_PANE_CAPACITY,
+                        help="records the Logs pane counts before the memory window starts")
     parser.add_argument("--full", action="store_true", help="10 minutes of memory load")
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--recording-only", action="store_true",
@@ -604,7 +657,8 @@ def main() -> None:
             "keys": lambda root: bench_keys(motia, root, max(args.seconds, 10), presses=40),
             "frozen": lambda root: bench_frozen(motia, root, max(args.seconds, 10)),
             "startup": lambda root: bench_startup(motia, root, runs=3),
-            "memory": lambda root: bench_memory(motia, root, memory_seconds),
+            "memory": lambda root: bench_memory(motia, root, memory_seconds,
+                                                args.memory_records),
             "burst": lambda root: bench_burst(motia, root),
         }
         with tempfile.TemporaryDirectory() as tmp:
@@ -629,7 +683,7 @@ def main() -> None:
         print(frozen)
         startup = bench_startup(motia, root, runs=3)
         print(startup)
-        memory = bench_memory(motia, root, memory_seconds)
+        memory = bench_memory(motia, root, memory_seconds, args.memory_records)
         print(memory)
         burst = bench_burst(motia, root)
         print(burst)
@@ -669,12 +723,15 @@ p50 / p99 / max | \
 | < 50 ms |
 | start to first paint (median of 3) | {startup['first_paint_s']:.2f} s | < 1.5 s |
 | start to serving HTTP (median of 3) | {startup['serving_s']:.2f} s | |
-| memory under load, {memory_seconds:.0f} s at {memory['records_per_s']:,.0f} log \
-records/s | stores full after {memory['full_at_s']:.0f} s | |
+| memory under load at {memory['records_per_s']:,.0f} log records/s: the Logs pane counts \
+{memory['records_shown']:,.0f} records | full after {memory['full_at_s']:.0f} s | |
 | RSS when full / at the end / max | {memory['rss_at_full_mb']:.0f} / \
-{memory['rss_end_mb']:.0f} / {memory['rss_max_mb']:.0f} MB | |
+{memory['rss_end_mb']:.0f} / {memory['rss_max_mb']:.0f} MB | <= 200 MB |
 | RSS slope once full ({memory['window_s']:.0f} s window) | \
 {memory['slope_mb_per_min']:+.1f} MB/min | flat |
+| longest collection pause in the workbench ({memory['gc_collections']:,.0f} collections; \
+generation {memory['gc_longest_generation']:.0f}): wall / CPU | \
+{memory['gc_longest_ms']:.1f} / {memory['gc_longest_cpu_ms']:.1f} ms | <= 20 ms |
 | burst: {BURST_RUNS} runs of {BURST_LINES:,} records in a row ({burst['burst_s']:.1f} s), \
 records the Logs pane counts | {burst['shown']:,.0f} of {burst['logged']:,.0f} | all |
 
