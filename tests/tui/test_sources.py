@@ -137,6 +137,14 @@ async def test_request_trace_and_logs(source: EngineSource, local: LocalSource) 
     ]
     assert await source.logs(trace_id=trace_id, level="warn") == []
 
+    since, until = logs[0]["time"], logs[-1]["time"]  # what the Logs pane asks of a gap
+    window = await source.logs(since=since, until=until)
+    assert [r for r in window if r.get("traceId") == trace_id] == logs
+    assert all(since <= r["time"] <= until for r in window)
+    assert await source.count_logs(since, until) == len(window)
+    assert await source.logs(trace_id=trace_id, since=until + 1) == []
+    assert await source.count_logs(until + 1, None) == 0
+
 
 async def test_state_round_trip(source: EngineSource, local: LocalSource) -> None:
     await source.set_state("settings", "theme", {"dark": True})
