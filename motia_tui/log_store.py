@@ -185,18 +185,24 @@ def _line(record: Mapping[str, Any]) -> bytes | None:
 def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
     """A byte a string, 1 where `pattern.search` finds something in it.
 
-    A pattern without anchors or lookarounds matches the same whatever surrounds it, so the
-    strings are searched joined, in C, one step a string that holds a match: a match within
-    one string is that string's; one that runs over the separator proves nothing, so that
-    string is searched alone. An ASCII word in ASCII text is found by `find` on the lower
+    A pattern without lookarounds matches the same whatever surrounds it, so the strings
+    are searched joined by line breaks, in C, one step a string that holds a match: a match
+    within one string is that string's; one that runs over the separator proves nothing, so
+    that string is searched alone. `^`, `$` and word boundaries see a line break as a
+    string's edge, so with `re.MULTILINE` they too are searched joined, when no string holds
+    a line break of its own. An ASCII word in ASCII text is found by `find` on the lower
     case (what a case-blind match of it is there). Other patterns, and strings most of
     which hold a match, are searched one by one."""
-    search = pattern.search
-    if len(strings) < 64 or _CONTEXT.search(pattern.pattern):
-        return bytes(map(bool, map(search, strings)))
-    if search(""):
-        return b"\x01" * len(strings)  # an empty match is found in any string
+    search = alone = pattern.search
+    if len(strings) < 64 or _LOOKING.search(pattern.pattern):
+        return bytes(map(bool, map(alone, strings)))
     text = "\n".join(strings)
+    if _EDGES.search(pattern.pattern):
+        if text.count("\n") != len(strings) - 1 or alone(""):
+            return bytes(map(bool, map(alone, strings)))
+        search = re.compile(pattern.pattern, pattern.flags | re.MULTILINE).search
+    elif alone(""):
+        return b"\x01" * len(strings)  # an empty match is found in any string
     bounds = list(accumulate(map((1).__add__, map(len, strings)), initial=0))
     """String `i` is text[bounds[i] : bounds[i + 1] - 1]."""
     word = _WORD.fullmatch(pattern.pattern)
@@ -215,23 +221,25 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
             if match is None:
                 break
             i = bisect_right(bounds, match.start()) - 1
-            if match.end() >= bounds[i + 1] and not search(strings[i]):
+            if match.end() >= bounds[i + 1] and not alone(strings[i]):
                 at = bounds[i + 1]
                 continue
         found[i] = 1
         at = bounds[i + 1]
         count += 1
         if count > 32 and 2 * count > i:  # most strings hold it: search each instead
-            found[i + 1 :] = bytes(map(bool, map(search, strings[i + 1 :])))
+            found[i + 1 :] = bytes(map(bool, map(alone, strings[i + 1 :])))
             break
     return bytes(found)
 
 
 _WORD = re.compile(r"(?:[A-Za-z0-9_ -]|\\-)+")
 """A pattern that is an ASCII word (spaces and `\\-` included): it matches only itself."""
-_CONTEXT = re.compile(r"[$^]|\\[AZbB]|\(\?")
-"""Syntax whose match depends on what lies around it (anchors, word boundaries, lookarounds;
-`(?` conservatively, flags and groups too)."""
+_EDGES = re.compile(r"[$^]|\\[bB]")
+"""Anchors and word boundaries: they match at a string's edges as at a line break's."""
+_LOOKING = re.compile(r"\\[AZ]|\(\?")
+"""Syntax that sees past a line break (lookarounds, the string's own start and end; `(?`
+conservatively, flags and groups too)."""
 
 
 def _narrow(ids: array[int], distinct: int) -> bytes | array[int]:
