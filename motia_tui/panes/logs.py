@@ -149,7 +149,7 @@ class Gap:
 
 
 def gap_record(gap: Gap) -> dict[str, Any]:
-    """The record a gap line stands on in the store (shown as `Gap.text`)."""
+    """The record that holds a gap line's place among the records (drawn as `Gap.text`)."""
     return {"level": "warn", "time": gap.since, "msg": gap.text(), "step": GAP_STEP,
             "until": gap.until}
 
