@@ -76,7 +76,7 @@ def _error(status: int, message: str, details: Any = None) -> JSONResponse:
 
 TRACE_STATUSES = ("ok", "error", "running")
 _TRACE_PARAMS = ("limit", "status", "step")
-_LOG_PARAMS = ("traceId", "step", "level", "q", "limit")
+_LOG_PARAMS = ("traceId", "step", "level", "q", "limit", "since", "until")
 
 
 class QueryRefused(Exception):
@@ -405,8 +405,8 @@ class IntrospectionApi:
     async def logs_count(self, request: Request) -> Response:
         """How many records the store holds in a time window (the Logs pane's gap line)."""
         try:
-            since, until = _time_window(request.query_params)
-        except ValueError as exc:
+            since, until = _time_window(_query(request, ("since", "until")))
+        except (QueryRefused, ValueError) as exc:
             return _error(400, str(exc))
         return JSONResponse({"count": await self.engine.logs.count(since, until)})
 
