@@ -227,7 +227,7 @@ async def test_list_calls_refuse_bad_query_parameters_naming_what_is_allowed(
             "/__motia/logs?level=loud": "level must be one of debug, info, warn, error; "
             "got 'loud'",
             "/__motia/logs?trace=x": "unknown query parameter 'trace'; known: traceId, step, "
-            "level, q, limit",
+            "level, q, limit, since, until",
         }
         for url, message in refusals.items():
             answer = await client.get(url)
