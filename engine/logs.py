@@ -156,7 +156,7 @@ class LogStore:
     async def count(self, since: float | None = None, until: float | None = None) -> int:
         """How many records the store holds with a time in [since, until] (the Logs pane's
         gap line says how many it does not show)."""
-        if len(self.recent) < (self.recent.maxlen or 0):
+        if not self._shared and len(self.recent) < (self.recent.maxlen or 0):
             return len(matching(self.recent, None, None, None, None, since, until))
         await self._store.settled()
         return await asyncio.get_running_loop().run_in_executor(
