@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,9 @@ def test_trace_commands_on_the_project_store(tmp_path: Path) -> None:
         wait_for_line(server, "customer notified")
         while_running = motia("trace", "list", "--dir", str(shop))
         assert while_running.returncode == 0 and trace_id in while_running.stdout
+        # Ctrl+C, as a user stops it: the store hands over the triggers still waiting.
+        server.send_signal(signal.SIGINT)
+        assert server.wait(20) == 0
 
     listed = motia("trace", "list", "--step", "ProcessOrder", cwd=shop)
     assert listed.returncode == 0, listed.stderr
