@@ -168,3 +168,26 @@ async def test_a_worker_killed_mid_batch_leaves_every_entry_acknowledged_with_it
             await worker.wait()
         client.close()
         await feeder.close()
+
+
+async def test_an_entry_queued_by_the_release_before_is_still_handled(
+    redis_url: str, prefix: str
+) -> None:
+    """Entries used to carry each part of the event in a field of its own; a worker upgraded
+    while such entries wait in Redis claims and handles them as it does its own."""
+    store = await opened(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        client.sadd(f"{prefix}:topics", "fan")
+        client.xadd(f"{prefix}:topic:fan", {
+            "id": "old", "step": "A", "seq": "7", "data": '{"n": 1}', "trace": "t9",
+            "parent": "p3", "attempt": "2",
+        })
+        got = await claimed_by(store)
+        assert [(q.id, q.seq, q.topic, q.step, q.data_json, q.trace_id, q.parent_span,
+                 q.attempt) for q in got] == [("old", 7, "fan", "A", '{"n": 1}', "t9", "p3", 2)]
+        await commit(store, DeliveryDone("old"))
+        assert client.xlen(f"{prefix}:topic:fan") == 0
+    finally:
+        client.close()
+        await store.close()

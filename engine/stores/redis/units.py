@@ -65,8 +65,16 @@ def queue_op(queued: EventQueued, attempt: int, not_before: float) -> list[Any]:
 
 
 def queued_from(topic: str, step: str, fields: dict[str, str]) -> EventQueued:
-    """The event an entry of a topic's stream carries (see the module's note)."""
-    seq, trace, parent, attempt, data = fields["e"].split("\t", 4)
+    """The event an entry of a topic's stream carries (see the module's note). Entries
+    queued by the release before, one field each, still read: a worker upgraded while events
+    wait in Redis handles them."""
+    packed = fields.get("e")
+    if packed is None:
+        return EventQueued(
+            fields["id"], int(fields["seq"]), topic, step, fields["data"], fields["trace"],
+            fields.get("parent") or None, int(fields["attempt"]), 0.0,
+        )
+    seq, trace, parent, attempt, data = packed.split("\t", 4)
     return EventQueued(
         fields["id"], int(seq), topic, step, data, trace, parent or None, int(attempt), 0.0
     )
