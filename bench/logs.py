@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from results import RESULTS, write_section
 
 from engine import tuning
-from motia_tui.panes.logs import LogBuffer
+from motia_tui.log_buffer import LogBuffer
 from motia_tui.widgets.log_filter import parse_filter
 
 SECTION = "## Workbench logs"

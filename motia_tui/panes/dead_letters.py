@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Label, Static
 from engine import events as ev
 from engine.events import WireEvent
 from motia_tui import messages
-from motia_tui.panes.logs import clean
+from motia_tui.log_buffer import clean
 from motia_tui.source import EngineSource
 from motia_tui.widgets.confirm import ConfirmScreen
 

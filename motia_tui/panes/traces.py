@@ -31,8 +31,8 @@ from textual.widgets import ContentSwitcher, Input, Label, Static
 from engine.events import WireEvent
 from engine.trace_view import trace_summary
 from motia_tui import messages
+from motia_tui.log_buffer import clean
 from motia_tui.panes import trace_tools
-from motia_tui.panes.logs import clean
 from motia_tui.source import EngineSource
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import format_record

@@ -24,8 +24,8 @@ from textual.widgets import DataTable, Label
 from engine import events as ev
 from engine.events import WireEvent
 from motia_tui import messages
+from motia_tui.log_buffer import clean
 from motia_tui.panes.dead_letters import format_age
-from motia_tui.panes.logs import clean
 from motia_tui.source import EngineSource, SourceError
 
 REFRESH_S = 1.0

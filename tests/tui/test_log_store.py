@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from motia_tui.log_buffer import LogBuffer
 from motia_tui.log_store import RecordStore
-from motia_tui.panes.logs import LogBuffer
 from motia_tui.widgets.log_filter import parse_filter
 
 WORDS = ["alpha", "Beta", "gamma", "kelvin", "\u212aelvin", "Ses", "naïve", "line 5", "x:y",

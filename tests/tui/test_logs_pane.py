@@ -17,8 +17,9 @@ from pane_harness import copy_project, wait_for
 from textual.app import App, ComposeResult
 
 from engine.settings import Settings
+from motia_tui.log_buffer import LogBuffer
 from motia_tui.log_store import RecordStore
-from motia_tui.panes.logs import LogBuffer, LogsPane, LogView
+from motia_tui.panes.logs import LogsPane, LogView
 from motia_tui.source import LocalSource
 from motia_tui.widgets.log_filter import parse_filter
 
