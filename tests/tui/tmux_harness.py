@@ -94,5 +94,7 @@ def terminal_of(tmp_path: Path, columns: int, rows: int) -> Iterator[Terminal]:
             pytest.fail("tmux is not installed")
         pytest.skip("tmux is not installed")
     term = Terminal(tmp_path / "tmux.sock", columns, rows)
-    yield term
-    term.close()
+    try:
+        yield term
+    finally:  # a failing test's terminal too: its server would outlive the run
+        term.close()
