@@ -97,8 +97,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     if args.attach:
+        from motia_tui.remote_source import RemoteSource
         from motia_tui.run import run_tui
-        from motia_tui.source import RemoteSource
 
         return run_tui(RemoteSource(args.attach, args.token), color=args.color,
                        mouse=not args.no_mouse, slow_link=args.slow_link,

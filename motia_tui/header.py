@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
-from motia_tui.source import CONNECTED, CONNECTING, DISCONNECTED, RECONNECTING
+from motia_tui.remote_source import CONNECTED, CONNECTING, DISCONNECTED, RECONNECTING
 
 LINK_MARKS = {
     CONNECTING: "◌ connecting",

@@ -25,7 +25,7 @@ from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.logs import LogsPane
 from motia_tui.panes.state import StatePane
 from motia_tui.panes.traces import TracesPane
-from motia_tui.source import RemoteSource
+from motia_tui.remote_source import RemoteSource
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 VIEW_PROJECT = {

@@ -71,7 +71,7 @@ async def test_the_workers_footer_and_help_fit_at_80_by_24(
     tmp_path: Path, redis_url: str, prefix: str
 ) -> None:
     with workers(1, project(tmp_path), redis_url, prefix, tmp_path) as (a,):
-        from motia_tui.source import RemoteSource
+        from motia_tui.remote_source import RemoteSource
 
         app = make_workbench(RemoteSource(a.url, TOKEN))
         async with app.run_test(size=(80, 24)) as pilot:

@@ -27,7 +27,8 @@ from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane, RecordScreen
 from motia_tui.panes.traces import TracesPane
-from motia_tui.source import FEED_SIZE, EngineSource, LocalSource, RemoteSource, _LocalFeed
+from motia_tui.remote_source import RemoteSource
+from motia_tui.source import FEED_SIZE, EngineSource, LocalSource, _LocalFeed
 from motia_tui.widgets.flow_canvas import FlowCanvas
 
 BROKEN_STEP = """

@@ -13,8 +13,9 @@ from test_tmux import free_port
 from textual.widgets import Static
 
 from engine.settings import Settings
-from motia_tui import source as sources
-from motia_tui.source import LocalSource, RemoteSource
+from motia_tui import remote_source
+from motia_tui.remote_source import RemoteSource
+from motia_tui.source import LocalSource
 
 
 def engine_on(project: Path, port: int) -> LocalSource:
@@ -24,7 +25,7 @@ def engine_on(project: Path, port: int) -> LocalSource:
 async def test_the_header_marks_the_link_and_send_says_it_is_down(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sources, "DISCONNECTED_AFTER_S", 1.0)
+    monkeypatch.setattr(remote_source, "DISCONNECTED_AFTER_S", 1.0)
     project = copy_project(tmp_path)
     port = free_port()
     served = engine_on(project, port)

@@ -26,15 +26,9 @@ from starlette.routing import Route
 
 from engine.server import QuietServer
 from engine.settings import Settings
+from motia_tui.remote_source import RemoteSource, _RemoteFeed
 from motia_tui.replay import ReplaySource
-from motia_tui.source import (
-    EngineSource,
-    EventFeed,
-    LocalSource,
-    RemoteSource,
-    SourceError,
-    _RemoteFeed,
-)
+from motia_tui.source import EngineSource, EventFeed, LocalSource, SourceError
 
 FAILING_STEP = """
 config = {
