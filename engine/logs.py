@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -103,6 +103,28 @@ def newer_than(
     return [record for record in recent if (record.get("time") or 0) > newest_time]
 
 
+def _identity(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (record.get("time"), record.get("traceId"), record.get("step"), record.get("msg"))
+
+
+def cluster_merged(
+    stored: list[dict[str, Any]], recent: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A shared store's records with this worker's not yet written, by time. Workers send
+    their history in batches of their own, so the store holds it in arrival order, and this
+    worker's newest records may or may not be there yet: each is left out once for every
+    record alike in the store, so none shows twice and none is lost."""
+    written = Counter(_identity(record) for record in stored)
+    unwritten = []
+    for record in recent:
+        key = _identity(record)
+        if written[key]:
+            written[key] -= 1
+        else:
+            unwritten.append(record)
+    return sorted(stored + unwritten, key=lambda record: record.get("time") or 0)
+
+
 class LogStore:
     """Newest records in a ring, all of them on disk."""
 
@@ -145,7 +167,13 @@ class LogStore:
         memory ring is full (older records may match) and holds too few, or when other
         workers write the store too (their records are only there)."""
         records = matching(self.recent, trace_id, step, level, text, since, until)
-        if self._shared or (len(records) < limit and len(self.recent) == self.recent.maxlen):
+        if self._shared:
+            await self._store.settled()  # history waits to be written in batches
+            stored = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: self.query(trace_id, step, level, text, limit, since, until)
+            )
+            return cluster_merged(stored, records)[-limit:]
+        if len(records) < limit and len(self.recent) == self.recent.maxlen:
             await self._store.settled()  # history waits to be written in batches
             stored = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: self.query(trace_id, step, level, text, limit, since, until)
