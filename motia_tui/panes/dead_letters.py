@@ -21,7 +21,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import Label, Static
 
 from engine import events as ev
 from engine.events import WireEvent
@@ -29,6 +29,7 @@ from motia_tui import messages
 from motia_tui.log_buffer import clean
 from motia_tui.source import EngineSource
 from motia_tui.widgets.confirm import ConfirmScreen
+from motia_tui.widgets.keyed_table import KeyedTable
 
 AGE_REFRESH_S = 5.0
 """Ages are shown in whole seconds at best; redrawing them more often buys nothing."""
@@ -113,7 +114,7 @@ class DeadLetterScreen(ModalScreen[str | None]):
         self.dismiss(action)
 
 
-class DeadLetterTable(DataTable[str]):
+class DeadLetterTable(KeyedTable):
     """The queue, one row a dead letter, oldest first (the order the engine keeps)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -135,23 +136,8 @@ class DeadLetterTable(DataTable[str]):
             self.action = action
             self.item_id = item_id
 
-    def action_scroll_top(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=0)
-
-    def action_scroll_bottom(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1)
-
-    @property
-    def selected_id(self) -> str | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
-
     def _choose(self, action: str) -> None:
-        item_id = self.selected_id
+        item_id = self.selected_key
         if item_id is not None:
             self.post_message(self.Chosen(action, item_id))
 
@@ -247,7 +233,7 @@ class DeadLettersPane(Vertical):
             return
         table = self.table
         widths = self._column_widths()
-        selected = table.selected_id
+        selected = table.selected_key
         table.clear(columns=widths != self._widths)
         if widths != self._widths:
             for (key, title, _w), width in zip(COLUMNS, widths, strict=True):

@@ -27,6 +27,7 @@ from motia_tui import messages
 from motia_tui.log_buffer import clean
 from motia_tui.panes.dead_letters import format_age
 from motia_tui.source import EngineSource, SourceError
+from motia_tui.widgets.keyed_table import KeyedTable
 
 REFRESH_S = 1.0
 """Heartbeats renew once a second; reading them more often shows nothing new."""
@@ -61,26 +62,7 @@ def _took(duration_ms: Any) -> str:
     return f"{ms:.1f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
 
 
-class _Table(DataTable[str]):
-    """A row-cursor table whose selected row is its key."""
-
-    def action_scroll_top(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=0)
-
-    def action_scroll_bottom(self) -> None:
-        if self.row_count:
-            self.move_cursor(row=self.row_count - 1)
-
-    @property
-    def selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return row_key.value
-
-
-class WorkerTable(_Table):
+class WorkerTable(KeyedTable):
     """One row a live worker; Enter goes to the spans it ran."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -97,7 +79,7 @@ class WorkerTable(_Table):
             spans.focus()
 
 
-class SpanTable(_Table):
+class SpanTable(KeyedTable):
     """The selected worker's newest spans; Enter opens one in Traces, Esc goes back."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
