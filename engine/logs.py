@@ -167,18 +167,15 @@ class LogStore:
         memory ring is full (older records may match) and holds too few, or when other
         workers write the store too (their records are only there)."""
         records = matching(self.recent, trace_id, step, level, text, since, until)
-        if self._shared:
+        if self._shared or (len(records) < limit and len(self.recent) == self.recent.maxlen):
             await self._store.settled()  # history waits to be written in batches
             stored = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: self.query(trace_id, step, level, text, limit, since, until)
             )
-            return cluster_merged(stored, records)[-limit:]
-        if len(records) < limit and len(self.recent) == self.recent.maxlen:
-            await self._store.settled()  # history waits to be written in batches
-            stored = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self.query(trace_id, step, level, text, limit, since, until)
-            )
-            records = stored + newer_than(stored, records)
+            if self._shared:
+                records = cluster_merged(stored, records)
+            else:
+                records = stored + newer_than(stored, records)
         return records[-limit:]
 
     async def count(self, since: float | None = None, until: float | None = None) -> int:
