@@ -1,5 +1,6 @@
-"""History (spans, log records) reaches the SQLite file in batches a tenth of a second apart,
-and nothing that reads history from the disk misses what is still waiting to be written."""
+"""History (spans, log records, triggers) reaches the SQLite files in batches half a second
+apart, apart from the units of work, and nothing that reads history from the disk misses what
+is still waiting to be written."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from engine_support import served, wait_until
 
 from engine import Settings
-from engine.stores.sqlite.store import HISTORY_DELAY_S, TRIGGER_DELAY_S
+from engine.stores.sqlite.store import HISTORY_DELAY_S
 
 MakeProject = Callable[[dict[str, str]], Path]
 
@@ -34,7 +35,7 @@ def _on_disk(project: Path, sql: str) -> int:
         conn.close()
 
 
-async def test_history_is_written_after_a_quiet_tenth_of_a_second(project: MakeProject) -> None:
+async def test_history_is_written_after_a_quiet_half_second(project: MakeProject) -> None:
     root = project(STEPS)
     async with served(root) as (_engine, client):
         for n in range(5):
@@ -119,6 +120,6 @@ async def test_triggers_reach_their_file_within_half_a_second_and_only_the_newes
 
         await wait_until(
             lambda: sorted(on_disk()) == sorted(ids[-5:]),
-            timeout=10 * TRIGGER_DELAY_S + 5,
+            timeout=10 * HISTORY_DELAY_S + 5,
             what="the burst's newest five triggers on disk, with no more traffic",
         )

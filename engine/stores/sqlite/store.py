@@ -6,12 +6,14 @@ applies to memory's pending layer at once and waits on the loop for a couple of 
 the disk. The writer thread then takes every unit waiting and commits them in one
 transaction, so many small runs share one fsync and the loop never waits on the disk.
 
-History (spans, log records) waits longer, a tenth of a second, unless a unit of work takes it
-along sooner: a transaction of a thousand spans costs the writer far less per span than one of
-twenty, and every span it writes takes the interpreter lock from the loop. After a crash the
-last moments of history may be missing, never an effect; a 2xx waits only for its effects.
-Triggers (whole requests, kept for re-runs) wait half a second, netted as they wait: only the
-newest `trigger_store` of them can be kept, so under load most are never handed to the writer.
+History (spans, log records, triggers) waits apart from units of work, half a second or
+`HISTORY_ROWS` rows, and goes to the writer in a transaction of its own: a transaction of a
+thousand spans costs the writer far less per span than one of a few hundred (SQLite rewrites
+the index pages each commit touched), and every span it writes takes the interpreter lock from
+the loop. Units of work never carry it along, so their commits stay small and a 2xx waits only
+for its own effects. After a crash the last half second of history may be missing, never an
+effect. Triggers (whole requests, kept for re-runs) are netted as they wait: only the newest
+`trigger_store` of them can be kept, so under load most are never handed to the writer.
 
 When a commit fails (disk full, read-only file, I/O error) the store fails stop: the units in
 that transaction and every one after it fail, memory drops its pending layer, and new units
@@ -54,10 +56,10 @@ _log = logging.getLogger("motia.store")
 
 FLUSH_DELAY_S = 0.002
 FLUSH_UNITS = 2_000
-HISTORY_DELAY_S = 0.1
-TRIGGER_DELAY_S = 0.5
+HISTORY_DELAY_S = 0.5
 HISTORY_ROWS = 5_000
-"""History waiting on the loop that is written at once, not at the end of its delay."""
+"""Spans and log records waiting on the loop that are written at once, not at the end of the
+delay."""
 CACHE_KIB = 32_768
 """SQLite's page cache: the span and queue indexes take random inserts, so a cache that
 holds them saves a read system call per insert."""
@@ -115,7 +117,6 @@ class SqliteStore(LocalQueue, Planes):
         limits = triggers or TriggerLimits()
         self._waiting_triggers: deque[TriggerRecord] = deque(maxlen=limits.count)
         """Triggers waiting on the loop; the oldest fall out once the newest would trim them."""
-        self._trigger_timer: asyncio.TimerHandle | None = None
         self._flush_timer: asyncio.TimerHandle | None = None
         self._history_timer: asyncio.TimerHandle | None = None
         self._probe_timer: asyncio.TimerHandle | None = None
@@ -144,7 +145,7 @@ class SqliteStore(LocalQueue, Planes):
         self._thread.start()
 
     async def close(self) -> None:
-        self._flush(triggers=True)
+        self._flush(history=True)
         if self._probe_timer is not None:
             self._probe_timer.cancel()
         if self._thread is not None:
@@ -185,15 +186,14 @@ class SqliteStore(LocalQueue, Planes):
             return
         if type(history) is TriggerRecord:
             self._waiting_triggers.append(history)
-            if self._trigger_timer is None:
-                self._trigger_timer = self._loop.call_later(TRIGGER_DELAY_S, self._flush, True)
-            return
-        waiting = self._history
-        waiting.append(history)
-        if len(waiting) >= HISTORY_ROWS:
-            self._flush()
-        elif self._history_timer is None:
-            self._history_timer = self._loop.call_later(HISTORY_DELAY_S, self._flush)
+        else:
+            waiting = self._history
+            waiting.append(history)
+            if len(waiting) >= HISTORY_ROWS:
+                self._flush(history=True)
+                return
+        if self._history_timer is None:
+            self._history_timer = self._loop.call_later(HISTORY_DELAY_S, self._flush, True)
 
     def settled(self) -> asyncio.Future[None]:
         loop = self._loop or asyncio.get_running_loop()
@@ -202,30 +202,29 @@ class SqliteStore(LocalQueue, Planes):
             done.set_result(None)
             return done
         self._units.append((0, (), done))
-        self._flush(triggers=True)
+        self._flush(history=True)
         return done
 
-    def _flush(self, triggers: bool = False) -> None:
-        """Hand what waits to the writer: units and history, and with `triggers` the
-        triggers too."""
-        if triggers:
-            if self._trigger_timer is not None:
-                self._trigger_timer.cancel()
-                self._trigger_timer = None
-            for record in self._waiting_triggers:
-                record.encode()  # here: the writer's Python work would cost the loop double
-            self._history.extend(self._waiting_triggers)
-            self._waiting_triggers.clear()
+    def _flush(self, history: bool = False) -> None:
+        """Hand the waiting units to the writer, and with `history` the waiting history
+        (spans, logs, triggers) too."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        if self._history_timer is not None:
-            self._history_timer.cancel()
-            self._history_timer = None
-        if self._units or self._history:
-            self._queue.put((self._units, self._history))
-            self._units = []
+        kept: list[History] = []
+        if history:
+            if self._history_timer is not None:
+                self._history_timer.cancel()
+                self._history_timer = None
+            for record in self._waiting_triggers:
+                record.encode()  # here: the writer's Python work would cost the loop double
+            kept = self._history
+            kept.extend(self._waiting_triggers)
+            self._waiting_triggers.clear()
             self._history = []
+        if self._units or kept:
+            self._queue.put((self._units, kept))
+            self._units = []
 
     # -- the writer thread -----------------------------------------------------------------
 
