@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from croniter import croniter
-
 from engine.steps import Step
 
 
 def next_fire(expression: str, after: float) -> float:
     """The next fire time (epoch seconds) strictly after `after`."""
+    from croniter import croniter  # loaded with the first cron step (`engine.steps`)
+
     six = len(expression.split()) == 6
     base = datetime.fromtimestamp(after, tz=UTC)
     return croniter(expression, base, second_at_beginning=six).get_next(float)

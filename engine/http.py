@@ -3,21 +3,31 @@
 Api requests are served by a lean ASGI router rather than per-request Starlette objects,
 because this is the hot path the benchmarks compare with a bare Starlette route. The router
 rebuilds its table when the engine's steps change, so hot reload never restarts the server.
-Every error the server answers itself has one JSON shape: `{"error", "details"?, "traceId"?}`.
+Every error the server answers itself has one JSON shape: `{"error", "details"?, "traceId"?}`
+(`engine.http_answers`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from engine import jsonio, triggers
 from engine.cors import CorsPolicy, grants
-from engine.introspect import health_body, refuse_websocket
+from engine.http_answers import (
+    ASGIApp,
+    Receive,
+    Scope,
+    Send,
+    answer_failure,
+    error_body,
+    refuse_websocket,
+    send_json,
+    serve_health,
+    unavailable_status,
+)
 from engine.masking import visible_headers
 from engine.overload import Unavailable
 from engine.records import ApiRequest, AttrDict, wrap
@@ -30,13 +40,7 @@ from engine.stores import StoreFailing, failing_error
 if TYPE_CHECKING:
     from engine.runtime import Engine
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 NO_BODY_STATUSES = {204, 304}
-_JSON = (b"content-type", b"application/json")
 _BAD_HEADER = re.compile(r"[^!#$%&'*+\-.^_`|~0-9a-z]")
 
 
@@ -68,28 +72,6 @@ class BodyCheckFailed(Exception):
         super().__init__(str(cause))
         self.cause = cause
         self.span_input = span_input
-
-
-def error_body(message: str, details: Any = None, trace_id: str | None = None) -> bytes:
-    body: dict[str, Any] = {"error": message}
-    if details:
-        body["details"] = details
-    if trace_id:
-        body["traceId"] = trace_id
-    return jsonio.dumps_bytes(body)
-
-
-async def send_json(
-    send: Send, status: int, body: bytes, extra: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [_JSON, (b"content-length", str(len(body)).encode()), *extra],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class _Route:
@@ -445,12 +427,6 @@ class ApiRouter:
             )
 
 
-def unavailable_status(exc: Exception) -> int:
-    """503 for a run the engine could not give a thread or a queue slot to (the client may
-    try again later), 500 for a handler's own failure."""
-    return 503 if isinstance(exc, Unavailable) else 500
-
-
 def _loggable(body: Any) -> Any:
     if isinstance(body, bytes):
         return f"<{len(body)} bytes>"
@@ -505,32 +481,6 @@ _MOTIA_PREFIX = re.compile(r"^/__motia(/|$)")
 HEALTH_PATH = "/__motia/health"
 
 
-async def _health(
-    engine: Engine, introspection: Any, scope: Scope, receive: Receive, send: Send
-) -> None:
-    """Served also where the introspection API is off (`motia start` without a token): a load
-    balancer needs the status; the details need the introspection token."""
-    if introspection is not None:
-        await introspection.health(scope, receive, send)
-        return
-    status, body = health_body(engine, detailed=False)
-    await send_json(send, status, jsonio.dumps_bytes(body))
-
-
-async def _answer_failure(send: Send, exc: BaseException, detailed: bool) -> None:
-    """What escaped the app still gets the JSON shape, where no answer has started: 503 when
-    the server stopped the request on shutting down, else 500 (with the cause in `motia
-    dev` only). The caller re-raises, so uvicorn logs it and closes the connection."""
-    if isinstance(exc, asyncio.CancelledError):
-        status, message = 503, "the server shut down before answering; try again"
-        extra = [(b"retry-after", b"1")]
-    else:
-        status, extra = 500, []
-        message = f"internal error: {type(exc).__name__}: {exc}" if detailed else GENERIC_ERROR
-    with contextlib.suppress(Exception):  # an answer was already started: nothing to add
-        await send_json(send, status, error_body(message), extra)
-
-
 def build_app(
     engine: Engine,
     *,
@@ -554,7 +504,7 @@ def build_app(
                             allow = [(b"allow", b"GET, HEAD")]
                             await send_json(send, 405, error_body(refused), allow)
                             return
-                        await _health(engine, introspection, scope, receive, send)
+                        await serve_health(engine, introspection, scope, receive, send)
                         return
                     if introspection is None:
                         await send_json(send, 404, error_body(f"no route for {scope['path']}"))
@@ -563,7 +513,7 @@ def build_app(
                     return
                 await router(scope, receive, send)
             except BaseException as exc:
-                await _answer_failure(send, exc, detailed)
+                await answer_failure(send, exc, detailed)
                 raise
         elif kind == "websocket":
             if introspection is not None and _MOTIA_PREFIX.match(scope["path"]):

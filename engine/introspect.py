@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from engine import events as ev
 from engine import jsonio, trace_io
+from engine.http_answers import health_body, refuse_websocket
 from engine.logs import LEVELS
 from engine.openapi import openapi_document
 from engine.origins import LOOPBACK_NAMES, WILDCARD_HOSTS, is_own_origin, parse_origin
@@ -110,33 +111,6 @@ def _unavailable(exc: StoreFailing) -> JSONResponse:
     response = _error(503, str(exc))
     response.headers["retry-after"] = str(max(1, round(exc.retry_after_s)))
     return response
-
-
-def health_body(engine: Engine, detailed: bool) -> tuple[int, dict[str, Any]]:
-    """The health call's status code and body: status only, or with the store's details."""
-    health = engine.store.health
-    status = "ok" if health.ok else "failing"
-    body: dict[str, Any] = {"status": status, "store": status}
-    if detailed:
-        body["details"] = {"store": health.to_json()}
-    return (200 if health.ok else 503), body
-
-
-async def refuse_websocket(scope: Any, send: Any, status: int, message: str) -> None:
-    """Refuse the upgrade with the real status (401, 403) where the server can say it; a
-    bare close would reach every client as 403."""
-    if "websocket.http.response" not in scope.get("extensions", {}):
-        await send({"type": "websocket.close", "code": 4000 + status})
-        return
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "websocket.http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class IntrospectionApi:

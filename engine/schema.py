@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
-from jsonschema.validators import validator_for
-
 
 class Schema:
     """A validated, reusable schema; `errors(value)` lists what is wrong, empty when valid."""
 
     def __init__(self, json_schema: dict[str, Any], model: Any | None = None) -> None:
+        import jsonschema  # on first use: a project without schemas starts without it
+        from jsonschema.validators import validator_for
+
         self.json_schema = json_schema
         self.model = model
         cls = validator_for(json_schema, default=jsonschema.Draft202012Validator)
@@ -56,6 +56,8 @@ def to_schema(raw: Any) -> Schema | None:
     if raw is None:
         return None
     if isinstance(raw, dict):
+        import jsonschema
+
         try:
             return Schema(raw)
         except jsonschema.SchemaError as exc:

@@ -13,18 +13,20 @@ import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
 
 from engine import events as ev
 from engine.http import ASGIApp, build_app
 from engine.http_protocol import ConnectionLimits, JsonWebSocketProtocol, guarded_protocol
-from engine.introspect import IntrospectionApi
 from engine.origins import OriginPolicy
 from engine.runtime import Engine
 from engine.settings import Settings
 from engine.stream_socket import StreamSocket
+
+if TYPE_CHECKING:
+    from engine.introspect import IntrospectionApi
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -77,7 +79,11 @@ class EngineServer:
         if self.token_generated:
             token = secrets.token_urlsafe(24)
         self.token = token
-        self.introspection = IntrospectionApi(engine, token, host) if introspect else None
+        self.introspection: IntrospectionApi | None = None
+        if introspect:  # loaded only here: `motia start` without a token starts without it
+            from engine.introspect import IntrospectionApi
+
+            self.introspection = IntrospectionApi(engine, token, host)
         self.stream_socket = StreamSocket(
             engine, OriginPolicy(engine.settings.allowed_origins, engine.mode, host)
         )

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
-
 from engine.schema import Schema, to_schema
 
 STEP_TYPES = ("api", "event", "cron", "noop")
@@ -221,6 +219,8 @@ def cron_is_valid(expression: str) -> bool:
     fields_count = len(expression.split())
     if fields_count not in (5, 6):
         return False
+    from croniter import croniter  # on first use: a project without cron steps starts without it
+
     return croniter.is_valid(expression, second_at_beginning=fields_count == 6)
 
 

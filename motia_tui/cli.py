@@ -443,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--token", help="introspection token, when the server needs one")
     emit.set_defaults(func=cmd_emit)
 
-    from motia_tui.trace_cli import add_trace_commands
+    from motia_tui.trace_parser import add_trace_commands
 
     add_trace_commands(commands)
     return parser
