@@ -1,9 +1,17 @@
 """Run `motia` with the collector's pauses recorded, for the workbench memory bench.
 
-    python bench/gc_probe.py OUT.json tui --dir PROJECT ...
+    python bench/gc_probe.py OUT.json [--census SECONDS] [--tracemalloc] tui --dir PROJECT ...
 
 The longest collection (wall and CPU time between `gc.callbacks`' start and stop), the
-count by generation, and the process's peak RSS go to OUT.json every second and at exit.
+count by generation, the ten longest pauses (when, which generation, how many objects the
+collector then tracked), and the process's peak RSS go to OUT.json every second and at exit.
+
+`--census SECONDS` adds, that often, what the collector walks: the objects it tracks by
+generation (those frozen at start-up excluded) and the most numerous types among them, so
+a run shows what grows rather than a guess. `--tracemalloc` adds the source lines that
+allocated the most live memory, and their growth since the first census. Both hold the
+GIL while they count (a census of a few million objects takes a second or more): they are
+for finding what grows, not for timing.
 """
 
 from __future__ import annotations
@@ -14,16 +22,34 @@ import resource
 import sys
 import threading
 import time
+import tracemalloc
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 del sys.path[0]  # this folder: its engine.py is not the engine package
 from motia_tui.cli import main  # noqa: E402
 
+
+def _option(name: str, takes_value: bool) -> str | None:
+    """Take `name` (and its value) off the front of the command line, if it is there."""
+    if sys.argv[1:2] != [name]:
+        return None
+    sys.argv.pop(1)
+    return sys.argv.pop(1) if takes_value else name
+
+
 OUT = Path(sys.argv.pop(1))
+CENSUS_S = float(_option("--census", True) or 0)
+TRACING = _option("--tracemalloc", False) is not None
+KEPT_PAUSES = 10
+TOP_TYPES = 25
+TOP_LINES = 15
 STATE: dict[str, Any] = {"longest_ms": 0.0, "longest_cpu_ms": 0.0, "longest_generation": -1,
-                         "collections": [0, 0, 0]}
+                         "collections": [0, 0, 0], "pauses": [], "census": []}
 _began = [0.0, 0.0]
+_STARTED = time.perf_counter()
+_first_snapshot: list[tracemalloc.Snapshot] = []
 
 
 def probe(phase: str, info: dict[str, Any]) -> None:
@@ -32,10 +58,43 @@ def probe(phase: str, info: dict[str, Any]) -> None:
         return
     pause = (time.perf_counter() - _began[0]) * 1000
     cpu = (time.thread_time() - _began[1]) * 1000
-    STATE["collections"][info["generation"]] += 1
+    generation = info["generation"]
+    STATE["collections"][generation] += 1
     if pause > STATE["longest_ms"]:
-        STATE["longest_ms"], STATE["longest_generation"] = pause, info["generation"]
+        STATE["longest_ms"], STATE["longest_generation"] = pause, generation
     STATE["longest_cpu_ms"] = max(STATE["longest_cpu_ms"], cpu)
+    pauses: list[dict[str, Any]] = STATE["pauses"]
+    if len(pauses) < KEPT_PAUSES or pause > pauses[-1]["ms"]:
+        pauses.append({"ms": round(pause, 2), "cpu_ms": round(cpu, 2), "generation": generation,
+                       "at_s": round(_began[0] - _STARTED, 1),
+                       "collected": info["collected"],
+                       "thread": threading.current_thread().name})
+        pauses.sort(key=lambda p: -p["ms"])
+        del pauses[KEPT_PAUSES:]
+
+
+def census() -> dict[str, Any]:
+    """What the collector walks now (the frozen start-up objects aside)."""
+    began = time.perf_counter()
+    by_generation = [len(gc.get_objects(generation)) for generation in range(3)]
+    types = Counter(type(o).__qualname__ for o in gc.get_objects())
+    entry: dict[str, Any] = {
+        "at_s": round(began - _STARTED, 1),
+        "tracked_by_generation": by_generation,
+        "frozen": gc.get_freeze_count(),
+        "types": types.most_common(TOP_TYPES),
+    }
+    if TRACING:
+        snapshot = tracemalloc.take_snapshot()
+        if not _first_snapshot:
+            _first_snapshot.append(snapshot)
+        entry["lines_mb"] = [(str(s.traceback), round(s.size / 2**20, 2))
+                             for s in snapshot.statistics("lineno")[:TOP_LINES]]
+        entry["growth_mb"] = [(str(s.traceback), round(s.size_diff / 2**20, 2))
+                              for s in snapshot.compare_to(_first_snapshot[0],
+                                                           "lineno")[:TOP_LINES]]
+    entry["took_s"] = round(time.perf_counter() - began, 2)
+    return entry
 
 
 def dump() -> None:
@@ -44,12 +103,18 @@ def dump() -> None:
 
 
 def dumping() -> None:
+    next_census = time.perf_counter() + CENSUS_S
     while True:
         time.sleep(1.0)
+        if CENSUS_S and time.perf_counter() >= next_census:
+            STATE["census"].append(census())
+            next_census = time.perf_counter() + CENSUS_S
         dump()
 
 
 if __name__ == "__main__":
+    if TRACING:
+        tracemalloc.start()
     gc.callbacks.append(probe)
     threading.Thread(target=dumping, daemon=True).start()
     try:

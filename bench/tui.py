@@ -61,6 +61,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from paced_load import PacedLoad
 from results import RESULTS, write_section
@@ -109,6 +110,8 @@ async def handler(req, context):
 '''
 
 FLOOD_LINES = 1_000
+RSS_SERIES_S = 10
+"""The memory part reports the RSS it samples every second at this spacing."""
 MEMORY_CAP_S = 1_200.0
 """The memory part gives up filling the pane after this long (a machine too loaded)."""
 FLOOD_STEP = f'''
@@ -277,7 +280,7 @@ class Terminal(threading.Thread):
 
 @contextmanager
 def workbench(motia: str, project: Path, port: int, record: Path | None = None,
-              probe: Path | None = None,
+              probe: Path | None = None, probe_options: tuple[str, ...] = (),
               ) -> Iterator[tuple[subprocess.Popen[bytes], Terminal, float]]:
     """`motia tui` on a 120x36 pty (recording to `record` if given; under `gc_probe.py`
     writing the collector's pauses to `probe` if given); yields the process, its terminal
@@ -289,7 +292,7 @@ def workbench(motia: str, project: Path, port: int, record: Path | None = None,
     started = time.perf_counter()
     recording = ["--record", str(record)] if record is not None else []
     command = [motia] if probe is None else [sys.executable, str(HERE / "gc_probe.py"),
-                                             str(probe)]
+                                             str(probe), *probe_options]
     process = subprocess.Popen(
         [*command, "tui", "--dir", str(project), "--port", str(port), *recording],
         stdin=slave, stdout=slave, stderr=slave, cwd=project, env=env, start_new_session=True,
@@ -538,18 +541,23 @@ def bench_startup(motia: str, root: Path, runs: int) -> dict[str, float]:
 
 
 def bench_memory(motia: str, root: Path, seconds: float,
-                 records: int = LOGS_PANE_CAPACITY) -> dict[str, float]:
+                 records: int = LOGS_PANE_CAPACITY, probe_options: tuple[str, ...] = (),
+                 census_to: Path | None = None) -> dict[str, Any]:
     """A step logging 1,000 records a request, called back to back from two connections,
     until the Logs pane's status line counts `records`, then `seconds` more: the
-    workbench's RSS every second, its slope once the pane is full, and its longest
-    collection pause (`gc_probe.py`). (wrk would count the slower of these requests as
-    timeouts.)"""
+    workbench's RSS every second (`rss_series`: one sample every `RSS_SERIES_S`), its slope
+    once the pane is full, and its collection pauses (`gc_probe.py`: the longest, and the
+    ten longest with when they came). `probe_options` go to the probe (`--census`,
+    `--tracemalloc`), whose census is written to `census_to`. (wrk would count the slower
+    of these requests as timeouts.)"""
     project = make_project(root / "memory")
     port = free_port()
     probe = root / "memory" / "gc.json"
     samples: list[tuple[float, float, int]] = []
     requests = 0.0
-    with workbench(motia, project, port, probe=probe) as (process, terminal, _started):
+    with workbench(motia, project, port, probe=probe, probe_options=probe_options) as (
+        process, terminal, _started
+    ):
         serving_on_logs(port, terminal)
         stop = threading.Event()
 
@@ -586,6 +594,8 @@ def bench_memory(motia: str, root: Path, seconds: float,
         ended = time.perf_counter() - began
         time.sleep(1.5)  # the probe writes every second
         pauses = json.loads(probe.read_text())
+    if census_to is not None:
+        census_to.write_text(json.dumps(pauses["census"], indent=1))
     after = [(t, mb) for t, mb, _ in samples if full_at is not None and t >= full_at]
     slope = _slope(after) * 60 if len(after) >= 3 else float("nan")
     return {
@@ -602,6 +612,10 @@ def bench_memory(motia: str, root: Path, seconds: float,
         "gc_longest_cpu_ms": pauses["longest_cpu_ms"],
         "gc_longest_generation": pauses["longest_generation"],
         "gc_collections": sum(pauses["collections"]),
+        "gc_by_generation": pauses["collections"],
+        "gc_longest_pauses": pauses["pauses"],
+        "rss_series": [(round(t), round(mb, 1), count) for t, mb, count in samples
+                       if round(t) % RSS_SERIES_S == 0],
     }
 
 
@@ -645,6 +659,12 @@ def main() -> None:
     parser.add_argument("--memory-records", type=int, default=LOGS_PANE_CAPACITY,
                         help="records the Logs pane counts before the memory window starts")
     parser.add_argument("--full", action="store_true", help="10 minutes of memory load")
+    parser.add_argument("--census", type=float, default=0,
+                        help="memory part: count what the collector walks, by type, this often"
+                             " (seconds; written to --census-to)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="memory part: the census adds tracemalloc's top source lines")
+    parser.add_argument("--census-to", type=Path, default=Path("census.json"))
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--recording-only", action="store_true",
                         help="only the cost of --record (throughput and key presses)")
@@ -658,6 +678,8 @@ def main() -> None:
     if motia is None:
         raise SystemExit("the motia command is needed: pip install -e .")
     memory_seconds = 600 if args.full else args.memory_seconds
+    probe_options = ((("--census", f"{args.census:g}") if args.census else ())
+                     + (("--tracemalloc",) if args.tracemalloc else ()))
     recording_command = (f"python bench/tui.py --seconds {args.seconds:g} "
                          f"--rounds {args.rounds}")
     if args.only:
@@ -667,7 +689,8 @@ def main() -> None:
             "frozen": lambda root: bench_frozen(motia, root, max(args.seconds, 10)),
             "startup": lambda root: bench_startup(motia, root, runs=3),
             "memory": lambda root: bench_memory(motia, root, memory_seconds,
-                                                args.memory_records),
+                                                args.memory_records, probe_options,
+                                                args.census_to if probe_options else None),
             "burst": lambda root: bench_burst(motia, root),
         }
         with tempfile.TemporaryDirectory() as tmp:
@@ -692,7 +715,8 @@ def main() -> None:
         print(frozen)
         startup = bench_startup(motia, root, runs=3)
         print(startup)
-        memory = bench_memory(motia, root, memory_seconds, args.memory_records)
+        memory = bench_memory(motia, root, memory_seconds, args.memory_records, probe_options,
+                              args.census_to if probe_options else None)
         print(memory)
         burst = bench_burst(motia, root)
         print(burst)

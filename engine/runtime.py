@@ -52,7 +52,8 @@ class Engine:
         self.events = EventHub()
         self.store = open_store(self.settings, self.project_dir)
         self.traces = TraceStore(
-            self.events, self.store, self.settings.memory_window, self.settings.max_trace_spans
+            self.events, self.store, self.settings.memory_window, self.settings.max_trace_spans,
+            self.settings.memory_window_bytes,
         )
         self.logs = LogStore(self.events, self.store, self.settings.memory_window)
         self.state = StateView(self.store)

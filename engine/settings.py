@@ -34,6 +34,10 @@ class Settings:
     trigger_store: int = 1_000
     trigger_store_bytes: int = 100 * 1024 * 1024
     memory_window: int = 10_000
+    memory_window_bytes: int = 32 * 1024 * 1024
+    """Most of the ended spans' JSON the trace window holds: a trace of spans that each
+    carry their 200 log records weighs tens of kilobytes, and 10,000 of them would hold
+    hundreds of megabytes."""
     retry_base_s: float = 1.0
     retry_max_s: float = 30.0
     handler_timeout_s: float = 300.0
@@ -211,6 +215,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "trigger_store": _positive_int,
     "trigger_store_bytes": _positive_int,
     "memory_window": _positive_int,
+    "memory_window_bytes": _positive_int,
     "retry_base_s": _positive_float,
     "retry_max_s": _positive_float,
     "handler_timeout_s": _positive_float,

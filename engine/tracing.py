@@ -212,12 +212,16 @@ class TraceStore:
     """The newest traces in memory, every finished span on disk."""
 
     def __init__(
-        self, hub: EventHub, store: Persistence, memory_window: int, max_spans: int = 10_000
+        self, hub: EventHub, store: Persistence, memory_window: int, max_spans: int = 10_000,
+        window_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self._hub = hub
         self._store = store
         self._window = memory_window
         self._max_spans = max_spans
+        self._window_bytes = window_bytes
+        self._held_bytes = 0
+        """Characters of ended spans' JSON the window holds (running spans are few)."""
         self._traces: OrderedDict[str, dict[str, Span | str]] = OrderedDict()
         self._untraced: dict[str, dict[str, Any]] = {}
         """Per trace past its bound: the spans counted, not kept, and their steps."""
@@ -238,7 +242,7 @@ class TraceStore:
                 span.error = {"message": "interrupted: the server stopped during this run"}
             self._hold(span, jsonio.dumps_lenient(span.to_json()))
 
-    def _hold(self, span: Span, held: Span | str | None = None) -> bool:
+    def _hold(self, span: Span, held: str | None = None) -> bool:
         """Keep a span in the memory window (the oldest trace leaves when it is full): the
         live object while it runs, or `held`, its JSON text once it has ended. False when
         its trace holds `max_spans` already: the span is counted, not kept."""
@@ -246,18 +250,32 @@ class TraceStore:
         if spans is None:
             spans = self._traces[span.trace_id] = {}
             if len(self._traces) > self._window:
-                gone, _evicted = self._traces.popitem(last=False)
-                self._untraced.pop(gone, None)
-                self._unlink(gone)
+                self._evict_oldest()
         if len(spans) >= self._max_spans:
             self._count_untraced(span)
             return False
         spans[span.span_id] = span if held is None else held
+        if held is not None:
+            self._grew(len(held))
         if span.rerun_of is not None and span.parent_id is None:
             original = span.rerun_of["traceId"]
             self._rerun_roots[span.trace_id] = original
             self._reruns.setdefault(original, []).append(span.trace_id)
         return True
+
+    def _evict_oldest(self) -> None:
+        """The oldest trace leaves the window (the store still holds it)."""
+        gone, spans = self._traces.popitem(last=False)
+        self._held_bytes -= sum(len(held) for held in spans.values() if isinstance(held, str))
+        self._untraced.pop(gone, None)
+        self._unlink(gone)
+
+    def _grew(self, size: int) -> None:
+        """An ended span's text was added: past `window_bytes`, the oldest traces leave,
+        down to the newest one."""
+        self._held_bytes += size
+        while self._held_bytes > self._window_bytes and len(self._traces) > 1:
+            self._evict_oldest()
 
     def _unlink(self, trace_id: str) -> None:
         """Forget a trace that left the window as a re-run of another."""
@@ -340,7 +358,9 @@ class TraceStore:
         self._store.record(record)
         spans = self._traces.get(span.trace_id)
         if spans is not None and span.span_id in spans:
+            before = spans[span.span_id]
             spans[span.span_id] = record.data
+            self._grew(len(record.data) - (len(before) if isinstance(before, str) else 0))
 
     def list(
         self, limit: int = 100, status: str | None = None, step: str | None = None

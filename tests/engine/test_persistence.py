@@ -115,6 +115,26 @@ async def test_older_traces_and_logs_come_from_disk(project: MakeProject, serve)
         assert [r["key"] for r in everything] == ["first", "k0", "k1", "k2", "k3"]
 
 
+async def test_the_trace_window_holds_a_bounded_size_of_spans(
+    project: MakeProject, serve
+) -> None:
+    """Past `memory_window_bytes` of ended spans the oldest traces leave memory, however
+    few they are, and are read from the disk as before."""
+    root = project(CHATTY)
+    async with serve(root, Settings(memory_window_bytes=60_000)) as (engine, client):
+        traces = []
+        for _run in range(6):
+            response = await client.post("/chatty", json={"lines": 200})
+            traces.append(response.headers["x-trace-id"])
+        await engine.idle()
+        held = [t["traceId"] for t in engine.traces.list(limit=100)]
+        assert 1 <= len(held) < 6
+        assert held == traces[::-1][: len(held)]
+        older = await client.get(f"/__motia/traces/{traces[0]}")
+        assert older.status_code == 200
+        assert len(older.json()["spans"][0]["logs"]) == 200
+
+
 
 async def test_the_log_api_answers_a_time_window_and_its_count(
     project: MakeProject, serve
