@@ -48,6 +48,11 @@ from motia_tui.source import EngineSource, SourceError
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import format_record, parse_filter
 
+STRIPS_CACHED = 128
+"""Rendered lines kept, a few screens' worth: a strip is a dozen objects (its segments and
+seven caches of its own) that the collector walks, and a tail followed under load renders
+new lines every frame, so a larger cache only holds lines nobody will see again."""
+
 
 class LogView(LineView, can_focus=True):
     """Draws a `LogBuffer` through the line API: only the visible lines are ever rendered."""
@@ -105,7 +110,7 @@ class LogView(LineView, can_focus=True):
         super().__init__(id=id)
         self.buffer = buffer
         self.tz = tz
-        self._strips: LRUCache[int, Strip] = LRUCache(2048)
+        self._strips: LRUCache[int, Strip] = LRUCache(STRIPS_CACHED)
         self._rows_key: tuple[int, ...] | None = None
         self._rows: list[tuple[int, Strip]] = []
 
