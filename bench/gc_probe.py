@@ -24,6 +24,7 @@ import threading
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ TRACING = _option("--tracemalloc", False) is not None
 KEPT_PAUSES = 10
 TOP_TYPES = 25
 TOP_LINES = 15
+LARGE = 5_000
+"""Containers at least this long are listed by generation: one young container of a
+million references costs a young collection as much as a million young objects."""
 STATE: dict[str, Any] = {"longest_ms": 0.0, "longest_cpu_ms": 0.0, "longest_generation": -1,
                          "collections": [0, 0, 0], "pauses": [], "census": []}
 _began = [0.0, 0.0]
@@ -73,16 +77,33 @@ def probe(phase: str, info: dict[str, Any]) -> None:
         del pauses[KEPT_PAUSES:]
 
 
+def _length(container: Sized) -> int:
+    try:
+        return len(container)
+    except Exception:  # a class whose __len__ needs a state it lacks
+        return 0
+
+
 def census() -> dict[str, Any]:
     """What the collector walks now (the frozen start-up objects aside)."""
     began = time.perf_counter()
     by_generation = [len(gc.get_objects(generation)) for generation in range(3)]
     types = Counter(type(o).__qualname__ for o in gc.get_objects())
+    large = [(generation, type(o).__qualname__, len(o)) for generation in range(3)
+             for o in gc.get_objects(generation)
+             if isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE]
+    timed = []
+    for generation in range(2):
+        started = time.thread_time()
+        gc.collect(generation)
+        timed.append(round((time.thread_time() - started) * 1000, 2))
     entry: dict[str, Any] = {
         "at_s": round(began - _STARTED, 1),
         "tracked_by_generation": by_generation,
         "frozen": gc.get_freeze_count(),
         "types": types.most_common(TOP_TYPES),
+        "large_containers": sorted(large, key=lambda c: -c[2])[:TOP_TYPES],
+        "collect_cpu_ms_by_generation": timed,
     }
     if TRACING:
         snapshot = tracemalloc.take_snapshot()
