@@ -1,7 +1,7 @@
 """Engine benchmarks, measured as ratios against a baseline in the same run.
 
     python bench/engine.py [--seconds 10] [--connections 64] [--events 20000] [--rounds 3]
-                           [--no-record]
+                           [--no-record] [--chain-only]
 
 1. HTTP: an api step served by `motia start` and by `motia dev --no-tui` (which records the
    engine tape, as it does by default) against a bare Starlette route served by the same
@@ -13,7 +13,9 @@
 4. Events per second through a three-step chain (event -> event -> event), on one core.
 
 Figures go to the "## Engine" section of bench/RESULTS.md (other sections are kept), unless
-`--no-record` (a quick check that the script works).
+`--no-record` (a quick check that the script works). `--chain-only` runs only part 4 and its
+yardstick, alternating `--rounds` times in one process (for a profiler), and prints the ratios
+with the process's CPU per step run; it records nothing.
 """
 
 from __future__ import annotations
@@ -311,7 +313,7 @@ async def bench_events(events: int) -> dict[str, float]:
                 await engine.idle()
             latencies = sorted(module.SEEN)
 
-            started = time.perf_counter()
+            started, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
             batch = 500
             for offset in range(0, events, batch):
                 for index in range(offset, min(offset + batch, events)):
@@ -319,6 +321,8 @@ async def bench_events(events: int) -> dict[str, float]:
                 await asyncio.sleep(0)
             await engine.idle(timeout=600)
             elapsed = time.perf_counter() - started
+            await engine.store.settled()
+            cpu, loop_cpu = time.process_time() - cpu, time.thread_time() - loop_cpu
             runs = engine.executor.stats["Third"]["runs"]
         finally:
             await engine.stop()
@@ -329,7 +333,29 @@ async def bench_events(events: int) -> dict[str, float]:
         "emit_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         "chain_events_per_s": events / elapsed,
         "chain_steps_per_s": events * 3 / elapsed,
+        "chain_cpu_us_per_step": cpu / (events * 3) * 1e6,
+        "chain_loop_cpu_us_per_step": loop_cpu / (events * 3) * 1e6,
     }
+
+
+def chain_only(events: int, rounds: int) -> None:
+    """The chain and its yardstick in alternating rounds, each chain round with the CPU the
+    whole process (every thread, until the store has written everything) spent per step run,
+    which moves less with the machine's load than events/s do."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        for _ in range(rounds):
+            chain = runner.run(bench_events(events))
+            bare = runner.run(bare_pipeline(events))
+            print(
+                f"chain {chain['chain_events_per_s']:,.0f} events/s, yardstick {bare:,.0f} "
+                f"events/s, ratio {chain['chain_events_per_s'] / bare:.2%}, CPU per step run "
+                f"{chain['chain_cpu_us_per_step']:.1f} us (loop thread "
+                f"{chain['chain_loop_cpu_us_per_step']:.1f} us), load "
+                f"{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -339,7 +365,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3, help="alternating HTTP rounds")
     parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
+    parser.add_argument("--chain-only", action="store_true", help="only the chain, printed")
     args = parser.parse_args()
+    if args.chain_only:
+        chain_only(args.events, args.rounds)
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     http = bench_http(args.seconds, args.connections, args.rounds)
