@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, cast
 
@@ -300,6 +300,12 @@ class WorkbenchApp(FrameMarkingApp[int]):
             finally:
                 self.key_order.key_done_at_app(event)
 
+    def key_waiting(self) -> bool:
+        """A key from the terminal is unread, being handled, or not yet drawn."""
+        driver = driver_of(self)
+        delivered = driver.keys_delivered if isinstance(driver, WorkbenchDriver) else 0
+        return self.key_order.waiting(delivered)
+
     def action_leave_input(self) -> None:
         """Esc that nothing nearer took: back to the shown pane's main widget."""
         tab = self.shown_tab()
@@ -402,12 +408,14 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     # -- output ----------------------------------------------------------------------------
 
-    def frame(self) -> contextlib.AbstractContextManager[None]:
-        """Mark screen updates so the writer may drop them when the terminal falls behind."""
+    @contextlib.contextmanager
+    def frame(self) -> Iterator[None]:
+        """Mark screen updates so the writer may drop them when the terminal falls behind;
+        a frame drawn shows what the keys handled before it did (`key_order`)."""
         driver = driver_of(self)
-        if isinstance(driver, WorkbenchDriver):
-            return driver.frame()
-        return contextlib.nullcontext()
+        with driver.frame() if isinstance(driver, WorkbenchDriver) else contextlib.nullcontext():
+            yield
+        self.key_order.frame_drawn()
 
 
 def _displayed_within(widget: Widget, pane: Widget) -> bool:

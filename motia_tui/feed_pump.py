@@ -4,6 +4,9 @@ On a tick (15 a second, fewer when the engine is very busy) the shown pane gets 
 that arrived since the last one, so no pane ever redraws per event however busy the server
 is. Hidden panes get their batches when their tab is shown (`backlog`); after the feed
 overflows, panes reload from the engine's stores instead.
+
+A key goes first: while one is on its way (delivered, handled, its frame not yet drawn) the
+tick waits, so the key's redraw is not queued behind a batch and the repaint it causes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ ALWAYS_FED = frozenset({"logs", "workers"})
 """Panes that take every batch even while hidden: the Logs pane keeps every record, and a
 reload could bring back only the newest of a burst; the Workers pane counts the spans each
 worker ran, which no reload brings back."""
+KEY_FIRST_S = 0.005
+"""How soon a tick that let a key go first looks again."""
+KEY_FIRST_LIMIT_S = 0.25
+"""The longest a tick waits for keys: keys typed without end (a held-down `j`) still let
+the panes be fed four times a second."""
 
 
 class FeedPump:
@@ -42,6 +50,7 @@ class FeedPump:
         self.feed: EventFeed | None = None
         self._timer: Timer | None = None
         self._last_tick = 0.0
+        self._waiting_since: float | None = None
 
     def subscribe(self) -> None:
         self.feed = self.app.source.subscribe()
@@ -68,9 +77,16 @@ class FeedPump:
         feed = self.feed
         if feed is None or app.quitting:
             return
+        now = asyncio.get_running_loop().time()
+        if app.key_waiting():
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if now - self._waiting_since < KEY_FIRST_LIMIT_S:
+                self._timer = app.set_timer(KEY_FIRST_S, self._tick, name="coalesce")
+                return
+        self._waiting_since = None
         dropped = feed.take_dropped()
         events = feed.drain()
-        now = asyncio.get_running_loop().time()
         rate = len(events) / max(now - self._last_tick, 1 / self.fps)
         self._last_tick = now
         self._timer = app.set_timer(self.next_frame(rate), self._tick, name="coalesce")

@@ -20,6 +20,10 @@ While keys wait their turn the screen is not drawn (`App.batch_update`): a burst
 pane keys drew twenty panes, each a layout and a paint of the whole screen on the loop the
 server shares, to show only the last. The screen is drawn as soon as the last key waiting
 has been handled (its settling goes on meanwhile).
+
+`waiting` tells the feed pump that a key goes first: from the moment the terminal delivers it
+until the frame that shows its effect has been drawn, live updates wait (`feed_pump`), so a
+key press is never queued behind a batch of events and the repaint that batch causes.
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class KeyOrder:
         self._batch: contextlib.AbstractContextManager[None] | None = None
         self.keys_held = 0
         """How many keys had to wait for an earlier one (for tests and the bench)."""
+        self.keys_read = 0
+        """How many keys the app has read (the driver counts those it delivered)."""
+        self._frame_owed = False
         self.keys_given_up = 0
         """How many keys let the next go after `STUCK_KEY_S` instead of being seen handled."""
 
@@ -84,8 +91,17 @@ class KeyOrder:
             or bool(self._held)
         )
 
+    def waiting(self, delivered: int) -> bool:
+        """Whether a key is on its way: `delivered` by the terminal and not yet read, held,
+        being handled, or handled with its frame not drawn yet (what it set off may still be
+        settling: that holds the next key, not the screen)."""
+        return (delivered > self.keys_read or self._in_flight is not None or bool(self._held)
+                or self._frame_owed)
+
     async def key_read(self, event: events.Key) -> None:
         """A key the app read from the driver: dispatch it now, or after those before it."""
+        self.keys_read += 1
+        self._frame_owed = True
         if self.busy:
             self._held.append(event)
             self.keys_held += 1
@@ -167,6 +183,12 @@ class KeyOrder:
             batch.__exit__(None, None, None)
             self._app.screen.check_idle()  # drawn now, not at the next thing that changes
         self._settle_round(event, SETTLE_ROUNDS)
+
+    def frame_drawn(self) -> None:
+        """The app drew a frame: once no key is held or in flight, their effects are on
+        screen."""
+        if self._in_flight is None and not self._held:
+            self._frame_owed = False
 
     def _settle_round(self, event: events.Key, rounds_left: int) -> None:
         """A callback on every node the key passed, and on the app; once all have run,

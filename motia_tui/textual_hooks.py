@@ -114,6 +114,13 @@ class HookedLinuxDriver(LinuxDriver):
 
     output_fd: int | None = None
     """The terminal drawn on, when it is not standard output (a demo's pseudo-terminal)."""
+    keys_delivered = 0
+    """Keys read from the terminal and posted to the app (on the input thread)."""
+
+    def process_message(self, message: Message) -> None:
+        if isinstance(message, events.Key):
+            self.keys_delivered += 1
+        super().process_message(message)
 
     def _get_terminal_size(self) -> tuple[int, int]:
         """Ask the terminal itself: an exported COLUMNS or LINES goes stale on resize."""

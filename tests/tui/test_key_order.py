@@ -8,19 +8,21 @@ screen on top, the pane shown, the focused widget, the footer and what the input
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pane_harness import copy_project, wait_for
-from test_app import logs_of, shown_messages, workbench
+from test_app import greet, logs_of, shown_messages, workbench
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from engine.settings import Settings
 from motia_tui.app import PANES, WorkbenchApp
+from motia_tui.feed_pump import KEY_FIRST_LIMIT_S
 from motia_tui.help import KeyBar
 from motia_tui.source import LocalSource
 
@@ -190,3 +192,22 @@ async def test_generated_bursts_end_as_slow_typing_does(tmp_path: Path, seed: in
     slow = await end_state(folder, keys, slowly=True)
     fast = await end_state(folder, keys, slowly=False)
     assert fast == slow, keys
+
+
+async def test_live_updates_wait_while_a_key_is_not_yet_drawn(tmp_path: Path) -> None:
+    """A key goes before the engine's events: while the frame that shows it is not drawn
+    (the screen is held here, so it never is), the Logs pane gets no batch until the pump's
+    limit has passed, and then it does."""
+    async with workbench(source_for(project(tmp_path))) as (app, pilot):
+        await pilot.press("4")
+        await pilot.pause(0.3)  # ticks since: none of them waits for that key
+        logs = logs_of(app)
+        with app.batch_update():
+            sent_at = time.monotonic()
+            burst(app, ["3"])
+            await wait_for(lambda: not app.key_order.busy, what="the key to be handled")
+            held = len(logs.buffer)
+            await greet(app.source.label)
+            await wait_for(lambda: len(logs.buffer) > held, what="the records to be shown")
+            assert time.monotonic() - sent_at >= KEY_FIRST_LIMIT_S
+        assert app.key_order.keys_given_up == 0
