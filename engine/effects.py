@@ -10,6 +10,7 @@ Effects are small slotted objects holding JSON text, built on the hot path once 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine import jsonio
@@ -225,9 +226,10 @@ Effect = (
 class TriggerRecord:
     """What started a trace, whole (`engine.triggers`), to send again; `size` bounds the store.
 
-    `data` is its JSON text, or (`lazy`) the trigger itself, encoded on first use: a store
-    keeps only the newest triggers, so under load most are dropped before anyone needs their
-    text. A lazy trigger holds only containers of its own (nothing a handler can change)."""
+    `data` is its JSON text, or (`lazy`) what makes the trigger, called and encoded on first
+    use: a store keeps only the newest triggers, so under load most are dropped before anyone
+    needs their text. A lazy trigger holds only containers of its own (nothing a handler can
+    change)."""
 
     __slots__ = ("_data", "_trigger", "time", "trace_id")
 
@@ -235,13 +237,15 @@ class TriggerRecord:
         self.trace_id = trace_id
         self.time = time
         self._data: str | None = data
-        self._trigger: dict[str, Any] | None = None
+        self._trigger: Callable[[], dict[str, Any]] | None = None
 
     @classmethod
-    def lazy(cls, trace_id: str, time: float, trigger: dict[str, Any]) -> TriggerRecord:
+    def lazy(
+        cls, trace_id: str, time: float, make: Callable[[], dict[str, Any]]
+    ) -> TriggerRecord:
         record = cls(trace_id, time, "")
         record._data = None
-        record._trigger = trigger
+        record._trigger = make
         return record
 
     @property
@@ -257,7 +261,8 @@ class TriggerRecord:
     def encode(self) -> None:
         """Encode a lazy trigger now, on this thread."""
         if self._data is None:
-            self._data = jsonio.dumps_lenient(self._trigger)
+            assert self._trigger is not None
+            self._data = jsonio.dumps_lenient(self._trigger())
             self._trigger = None
 
 

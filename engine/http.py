@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Collection
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 NO_BODY_STATUSES = {204, 304}
+_WITHOUT_BODY = frozenset({"GET", "HEAD"})
 _BAD_HEADER = re.compile(r"[^!#$%&'*+\-.^_`|~0-9a-z]")
 
 
@@ -133,33 +136,22 @@ class ApiRouter:
         return None, {}, allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request, read, run and answered in this one coroutine: each await of another
+        coroutine on this path costs a frame per request."""
         method: str = scope["method"]
         path: str = scope["path"]
         step, path_params, allowed = self.match(method, path)
         cors = self._cors.headers(scope)
         if step is None:
-            if method == "OPTIONS" and allowed and grants(cors):
-                await send({"type": "http.response.start", "status": 204, "headers": cors})
-                await send({"type": "http.response.body", "body": b""})
-                return
-            if allowed:
-                await send_json(
-                    send,
-                    405,
-                    error_body(f"method {method} not allowed for {path}", sorted(allowed)),
-                    [(b"allow", ", ".join(sorted(allowed)).encode()), *cors],
-                )
-            else:
-                await send_json(send, 404, error_body(f"no route for {method} {path}"), cors)
+            await self._no_route(send, method, path, allowed, cors)
             return
         health = self._engine.store.health
         if not health.ok:
             await self._unavailable(send, failing_error(health), cors)
             return
         try:
-            request, span_input, visible, raw = await self._request(
-                scope, receive, step, path_params
-            )
+            raw = b"" if method in _WITHOUT_BODY else await self._read_body(scope, receive)
+            request, span_input, headers, visible = self._request(scope, raw, step, path_params)
         except BodyRejected as exc:
             trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
             await send_json(
@@ -179,10 +171,75 @@ class ApiRouter:
                 run, exc.cause, send, [trace_header, *cors], f"{step.name}'s bodySchema check"
             )
             return
-        trigger = triggers.api_trigger(
-            method, path, scope.get("query_string", b""), request["headers"], visible, raw
+        executor = self._executor
+        run = executor.begin(step, "api", span_input)
+        query_string: bytes = scope.get("query_string", b"")
+        triggers.record_request(
+            self._engine.store,
+            run.trace_id,
+            partial(triggers.api_trigger, method, path, query_string, headers, visible, raw),
         )
-        await self._run(step, request, span_input, send, trigger, cors)
+        trace_header = (b"x-trace-id", run.trace_id.encode())
+        try:
+            result = await executor.invoke(step, run, (request,))
+            status, extra, body, typed = self._response(result)
+            encoded, content_type = encode_body(body)
+        except HandlerLost as exc:
+            await self._lost(run, exc, send, [trace_header, *cors])
+            return
+        except Exception as exc:
+            await self._failed(run, exc, send, [trace_header, *cors], step.name)
+            return
+        limit = self._span_bytes
+        kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
+        executor.end(run, output={"status": status, "body": kept})
+        if self._check_responses and step.response_schemas:
+            self._check_response(step, run, status, body)
+        try:
+            done = executor.finish(run, True, durable=True)
+            if done is not None:
+                await done
+        except StoreFailing as exc:
+            executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
+            executor.refused(run, exc)
+            await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
+            return
+        out = [trace_header, *cors] if cors else [trace_header]
+        if content_type and not typed:
+            out.append((b"content-type", content_type))
+        if extra:
+            out.extend(extra)
+        if status in NO_BODY_STATUSES or method == "HEAD":
+            if method == "HEAD":
+                out.append((b"content-length", b"%d" % len(encoded)))
+            encoded = b""
+        else:
+            out.append((b"content-length", b"%d" % len(encoded)))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": encoded})
+
+    async def _no_route(
+        self,
+        send: Send,
+        method: str,
+        path: str,
+        allowed: Collection[str],
+        cors: list[tuple[bytes, bytes]],
+    ) -> None:
+        """404, 405 with the methods the path allows, or 204 for a CORS preflight."""
+        if method == "OPTIONS" and allowed and grants(cors):
+            await send({"type": "http.response.start", "status": 204, "headers": cors})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if allowed:
+            await send_json(
+                send,
+                405,
+                error_body(f"method {method} not allowed for {path}", sorted(allowed)),
+                [(b"allow", ", ".join(sorted(allowed)).encode()), *cors],
+            )
+        else:
+            await send_json(send, 404, error_body(f"no route for {method} {path}"), cors)
 
     async def _unavailable(
         self, send: Send, exc: StoreFailing, extra: list[tuple[bytes, bytes]], trace_id: str = ""
@@ -247,11 +304,10 @@ class ApiRouter:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _request(
-        self, scope: Scope, receive: Receive, step: Step, path_params: dict[str, str]
-    ) -> tuple[ApiRequest, dict[str, Any], dict[str, str], bytes]:
-        """The request, what its span keeps of it, its headers but credentials, and its body
-        as it came."""
+    def _request(
+        self, scope: Scope, raw: bytes, step: Step, path_params: dict[str, str]
+    ) -> tuple[ApiRequest, dict[str, Any], dict[str, str], dict[str, str]]:
+        """The request, what its span keeps of it, its headers, and those but credentials."""
         headers: dict[str, str] = {}
         header_bytes = 0
         for raw_name, raw_value in scope["headers"]:
@@ -259,12 +315,13 @@ class ApiRouter:
             name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        raw = (
-            await self._read_body(scope, receive) if scope["method"] not in ("GET", "HEAD") else b""
-        )
-        raw_text = raw.decode("utf-8", errors="replace")
-        body = parse_body(raw, raw_text, headers.get("content-type", ""))
-        query = parse_query(scope.get("query_string", b""))
+        if raw:
+            raw_text = raw.decode("utf-8", errors="replace")
+            body = parse_body(raw, raw_text, headers.get("content-type", ""))
+        else:
+            raw_text, body = "", {}
+        query_string = scope.get("query_string", b"")
+        query = parse_query(query_string) if query_string else {}
         visible = visible_headers(headers)
         span_input = self._span_input(scope, path_params, query, body, raw, visible, header_bytes)
         if step.body_schema is not None:
@@ -285,7 +342,7 @@ class ApiRouter:
             method=scope["method"],
             path=scope["path"],
         )
-        return request, span_input, visible, raw
+        return request, span_input, headers, visible
 
     def _span_input(
         self,
@@ -312,57 +369,6 @@ class ApiRouter:
             "headers": shown,
         }
 
-    async def _run(
-        self,
-        step: Step,
-        request: ApiRequest,
-        span_input: dict[str, Any],
-        send: Send,
-        trigger: dict[str, Any],
-        cors: list[tuple[bytes, bytes]],
-    ) -> None:
-        executor = self._executor
-        method = request["method"]
-        limit = self._span_bytes
-        run = executor.begin(step, "api", span_input)
-        triggers.record_request(self._engine.store, run.trace_id, trigger)
-        trace_header = (b"x-trace-id", run.trace_id.encode())
-        try:
-            result = await executor.invoke(step, run, (request,))
-            status, headers, body = self._response(step, result)
-            encoded, content_type = encode_body(body)
-        except HandlerLost as exc:
-            await self._lost(run, exc, send, [trace_header, *cors])
-            return
-        except Exception as exc:
-            await self._failed(run, exc, send, [trace_header, *cors], step.name)
-            return
-        kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
-        executor.end(run, output={"status": status, "body": kept})
-        if self._check_responses and step.response_schemas:
-            self._check_response(step, run, status, body)
-        try:
-            done = executor.finish(run, True, durable=True)
-            if done is not None:
-                await done
-        except StoreFailing as exc:
-            executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
-            executor.refused(run, exc)
-            await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
-            return
-        out = [trace_header, *cors]
-        if content_type and not any(k == b"content-type" for k, _ in headers):
-            out.append((b"content-type", content_type))
-        out.extend(headers)
-        if status in NO_BODY_STATUSES or method == "HEAD":
-            if method == "HEAD":
-                out.append((b"content-length", str(len(encoded)).encode()))
-            encoded = b""
-        else:
-            out.append((b"content-length", str(len(encoded)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": encoded})
-
     async def _failed(
         self, run: Any, exc: Exception, send: Send, extra: list[tuple[bytes, bytes]], what: str
     ) -> None:
@@ -382,7 +388,8 @@ class ApiRouter:
         )
 
     @staticmethod
-    def _response(step: Step, result: Any) -> tuple[int, list[tuple[bytes, bytes]], Any]:
+    def _response(result: Any) -> tuple[int, list[tuple[bytes, bytes]], Any, bool]:
+        """Status, headers, body, and whether the headers name a content type."""
         if not isinstance(result, dict):
             raise TypeError(
                 f"handler returned {type(result).__name__}, not a response dict "
@@ -391,14 +398,18 @@ class ApiRouter:
         status = result.get("status")
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise TypeError(f"handler response has no valid integer 'status' (got {status!r})")
-        raw_headers = result.get("headers") or {}
+        raw_headers = result.get("headers")
+        if not raw_headers:
+            return status, [], result.get("body"), False
         if not isinstance(raw_headers, dict):
             raise TypeError("handler response 'headers' must be a dict")
         headers = []
+        typed = False
         for key, value in raw_headers.items():
             name, text = str(key).lower(), str(value)
             if name == "content-length":
                 continue
+            typed = typed or name == "content-type"
             if not name or _BAD_HEADER.search(name):
                 raise ValueError(f"handler response header name {name!r} is not a valid name")
             if "\r" in text or "\n" in text or "\0" in text:
@@ -407,7 +418,7 @@ class ApiRouter:
                     "(it would inject headers)"
                 )
             headers.append((name.encode("latin-1"), text.encode("latin-1")))
-        return status, headers, result.get("body")
+        return status, headers, result.get("body"), typed
 
     def _check_response(self, step: Step, run: Any, status: int, body: Any) -> None:
         if status not in step.response_schemas:

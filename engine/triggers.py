@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -87,10 +88,13 @@ def record(store: Persistence, trace_id: str, trigger: dict[str, Any]) -> None:
     store.record(TriggerRecord(trace_id, time.time() * 1000, jsonio.dumps_lenient(trigger)))
 
 
-def record_request(store: Persistence, trace_id: str, trigger: dict[str, Any]) -> None:
-    """`record` for an api trigger, encoded only if the store gets to keep it: the trigger
-    holds only what `api_trigger` made, which nobody changes."""
-    store.record(TriggerRecord.lazy(trace_id, time.time() * 1000, trigger))
+def record_request(
+    store: Persistence, trace_id: str, make: Callable[[], dict[str, Any]]
+) -> None:
+    """`record` for an api trigger, made and encoded only if the store gets to keep it:
+    `make` (`api_trigger` with its arguments) holds only what nobody changes (the request's
+    own header dicts, not the handler's copy)."""
+    store.record(TriggerRecord.lazy(trace_id, time.time() * 1000, make))
 
 
 def current_rerun() -> dict[str, str] | None:
