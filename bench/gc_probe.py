@@ -3,8 +3,11 @@
     python bench/gc_probe.py OUT.json [--census SECONDS] [--tracemalloc] tui --dir PROJECT ...
 
 The longest collection (wall and CPU time between `gc.callbacks`' start and stop), the
-count by generation, the ten longest pauses (when, which generation, how many objects the
-collector then tracked), and the process's peak RSS go to OUT.json every second and at exit.
+count by generation, the same once start-up is over (`tuned_*`: from the moment the process
+froze its start-up objects, `engine.tuning`), the ten longest pauses (when, which
+generation, how many objects they freed, which thread ran them), and the process's peak RSS
+go to OUT.json every second and at exit. Wall time includes waiting for a core on a loaded
+machine; CPU time is the collector's own work.
 
 `--census SECONDS` adds, that often, what the collector walks: the objects it tracks by
 generation (those frozen at start-up excluded) and the most numerous types among them, so
@@ -50,7 +53,9 @@ LARGE = 5_000
 """Containers at least this long are listed by generation: one young container of a
 million references costs a young collection as much as a million young objects."""
 STATE: dict[str, Any] = {"longest_ms": 0.0, "longest_cpu_ms": 0.0, "longest_generation": -1,
-                         "collections": [0, 0, 0], "pauses": [], "census": []}
+                         "collections": [0, 0, 0], "pauses": [], "census": [],
+                         "tuned_longest_ms": 0.0, "tuned_longest_cpu_ms": 0.0,
+                         "tuned_collections": [0, 0, 0], "total_cpu_ms": 0.0}
 _began = [0.0, 0.0]
 _STARTED = time.perf_counter()
 _first_snapshot: list[tracemalloc.Snapshot] = []
@@ -67,6 +72,11 @@ def probe(phase: str, info: dict[str, Any]) -> None:
     if pause > STATE["longest_ms"]:
         STATE["longest_ms"], STATE["longest_generation"] = pause, generation
     STATE["longest_cpu_ms"] = max(STATE["longest_cpu_ms"], cpu)
+    STATE["total_cpu_ms"] += cpu
+    if gc.get_freeze_count():  # the process has tuned the collector: start-up is over
+        STATE["tuned_longest_ms"] = max(STATE["tuned_longest_ms"], pause)
+        STATE["tuned_longest_cpu_ms"] = max(STATE["tuned_longest_cpu_ms"], cpu)
+        STATE["tuned_collections"][generation] += 1
     pauses: list[dict[str, Any]] = STATE["pauses"]
     if len(pauses) < KEPT_PAUSES or pause > pauses[-1]["ms"]:
         pauses.append({"ms": round(pause, 2), "cpu_ms": round(cpu, 2), "generation": generation,
@@ -93,10 +103,11 @@ def census() -> dict[str, Any]:
              for o in gc.get_objects(generation)
              if isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE]
     timed = []
-    for generation in range(2):
+    for generation in (0, 0, 1, 1):
+        sizes = [len(gc.get_objects(g)) for g in range(3)]
         started = time.thread_time()
         gc.collect(generation)
-        timed.append(round((time.thread_time() - started) * 1000, 2))
+        timed.append((generation, sizes, round((time.thread_time() - started) * 1000, 2)))
     entry: dict[str, Any] = {
         "at_s": round(began - _STARTED, 1),
         "tracked_by_generation": by_generation,

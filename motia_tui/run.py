@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -12,6 +13,14 @@ from motia_tui.keymap import KeymapError, load_keymap
 from motia_tui.recording import CastRecorder, RecordingError
 from motia_tui.source import EngineSource
 from motia_tui.workbench_signals import stop_on_signal
+
+YOUNG_THRESHOLD = 2_000
+MIDDLE_THRESHOLD = 3
+OLD_THRESHOLD = 1_000
+"""The workbench's generations, smaller than a headless server's (`engine.tuning`): under a
+flood of log records every young object is a record in flight (in the feed, the panes, the
+engine's window), each costing the collector most of a microsecond, so a collection's pause
+is bounded by how many objects a generation may gather before it is collected."""
 
 NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
 Over SSH, ask for a terminal:   ssh -t HOST motia tui
@@ -46,6 +55,7 @@ def run_tui(
         except RecordingError as exc:
             print(f"motia: {exc}", file=sys.stderr)
             return 2
+    gc.disable()  # until start-up is over: its objects are then frozen (`_tune_process`)
     app = make_workbench(source, color=color, mouse=mouse, slow_link=slow_link,
                          recorder=recorder, keymap=keymap)
     try:
@@ -56,6 +66,7 @@ def run_tui(
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(_run(app))
     finally:
+        gc.enable()  # a workbench that quit before it was ready
         if recorder is not None:
             recorder.close()
             if recorder.error is not None:
@@ -79,6 +90,12 @@ async def _tune_process(app: WorkbenchApp) -> None:
     """Once everything is loaded, keep the collector off the startup objects (Textual, the
     engine and the steps: a few hundred thousand, whose every walk cost the server sharing
     the loop a fifth of its time under load) and shorten the GIL's switch interval (see
-    `engine.tuning`)."""
+    `engine.tuning`). The collector was off during start-up, whose full collections took
+    about 100 ms each: its objects are frozen uncollected (the few cycles start-up leaves
+    behind, a few thousand objects, stay), so the collection `tune_process` begins with
+    has nothing to walk."""
     await app.ready.wait()
+    gc.freeze()
     tuning.tune_process()
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+    gc.enable()
