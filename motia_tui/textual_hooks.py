@@ -15,6 +15,7 @@ import io
 import os
 import sys
 from collections.abc import Iterable
+from math import ceil
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console, RenderableType
@@ -26,7 +27,9 @@ from textual.drivers import linux_driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Size
 from textual.keys import _character_to_key
+from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widget import Widget
 from textual.widgets import TextArea
 from textual.widgets._toast import ToastRack
@@ -187,8 +190,83 @@ class FrameMarkingApp(App[ReturnType]):
 
 
 def update_scrollbars(view: ScrollView, virtual_size: Size) -> None:
-    """Resize the scrollbars to a new virtual size, as a layout would, without one."""
-    view._scroll_update(virtual_size)
+    """Resize the vertical scrollbar to a new virtual size, as a layout would, without one
+    (`Widget._scroll_update` less its unconditional repaint of the bar)."""
+    view._refresh_scrollbars()
+    if view.show_vertical_scrollbar and view.styles.scrollbar_size_vertical:
+        bar = view.vertical_scrollbar
+        bar.window_virtual_size = virtual_size.height
+        bar.window_size = view.container_size.height - view.scrollbar_size_horizontal
+
+
+THUMB_STEPS = len(ScrollBarRender.VERTICAL_BARS)
+"""A thumb's ends are drawn in eighths of a cell."""
+
+
+def thumb(size: int, virtual_size: int, window_size: int, position: float
+          ) -> tuple[int, int, int]:
+    """A bar's length and its thumb's ends in eighths of a cell, as
+    `ScrollBarRender.render_bar` works them out: all of the bar's drawing that these
+    numbers decide."""
+    if not (window_size and size and virtual_size and size != virtual_size):
+        return size, -1, -1
+    thumb_size = max(1, window_size / (virtual_size / size))
+    offset = (size - thumb_size) * (position / (virtual_size - window_size))
+    start = int(offset * THUMB_STEPS)
+    return size, start, start + ceil(thumb_size * THUMB_STEPS)
+
+
+class ThumbScrollBar(ScrollBar):
+    """A scrollbar that repaints when the thumb it draws moves, not whenever the numbers
+    behind it change.
+
+    A live list grows on every tick, and each new size or position repainted its bar: a
+    strip per row built through Textual's whole line pipeline, a quarter of a frame of the
+    Logs pane and more than half of one of the Traces pane at 500 requests/s, while a bar
+    over thousands of lines draws the same one-cell thumb each time.
+    """
+
+    window_virtual_size: Reactive[int] = Reactive(100, repaint=False)
+    window_size: Reactive[int] = Reactive(0, repaint=False)
+    position: Reactive[float] = Reactive(0.0, repaint=False)
+
+    def __init__(self, vertical: bool = True, name: str | None = None, *,
+                 thickness: int = 1) -> None:
+        super().__init__(vertical, name, thickness=thickness)
+        self._drawn: tuple[int, int, int] | None = None
+
+    def _numbers_changed(self) -> None:
+        size = self.size.height if self.vertical else self.size.width
+        window = self.window_size if self.window_size < self.window_virtual_size else 0
+        drawn = thumb(size, ceil(self.window_virtual_size), ceil(window), self.position)
+        if drawn != self._drawn:
+            self._drawn = drawn
+            self.refresh()
+
+    def watch_window_virtual_size(self) -> None:
+        self._numbers_changed()
+
+    def watch_window_size(self) -> None:
+        self._numbers_changed()
+
+    def watch_position(self) -> None:
+        self._numbers_changed()
+
+
+class ThumbScrollView(ScrollView):
+    """A `ScrollView` whose vertical scrollbar is a `ThumbScrollBar` (`Widget` makes its
+    scrollbars in a property, into a private attribute)."""
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        bar = self._vertical_scrollbar
+        if bar is None:
+            bar = ThumbScrollBar(vertical=True, name="vertical",
+                                 thickness=self.scrollbar_size_vertical)
+            bar.display = False
+            self._vertical_scrollbar = bar
+            self.app._start_widget(self, bar)
+        return bar
 
 
 # -- syntax colours from pygments (`motia_tui.widgets.highlight`) ----------------------------

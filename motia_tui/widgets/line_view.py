@@ -3,11 +3,12 @@
 A subclass says how many lines it has and how to draw one; the view draws only the lines on
 screen and lays the cursor's style over the cursor's line while it has focus.
 
-Two costs dominate a live list redrawn 15 times a second while the server is busy, and both
-are avoided here. Setting `virtual_size` asks Textual for a layout pass over the whole
+Three costs dominate a live list redrawn 15 times a second while the server is busy, and
+all are avoided here. Setting `virtual_size` asks Textual for a layout pass over the whole
 screen; when only the number of lines changed, the scrollbars are updated in place instead
-(the vertical scrollbar is always shown, so its width never changes the layout). And styles
-are resolved once per theme change rather than once per line.
+(the vertical scrollbar is always shown, so its width never changes the layout), and the bar
+repaints only when its thumb moves (`ThumbScrollBar`). And styles are resolved once per
+theme change rather than once per line.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from typing import ClassVar
 from rich.style import Style
 from textual.geometry import Size
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from motia_tui.textual_hooks import update_scrollbars
+from motia_tui.textual_hooks import ThumbScrollView, update_scrollbars
 
 
-class LineView(ScrollView):
+class LineView(ThumbScrollView):
     """A `ScrollView` with cached styles and a layout-free line count."""
 
     DEFAULT_CSS = """
@@ -93,7 +93,7 @@ class LineView(ScrollView):
         size = Size(self.size.width, count)
         if size == self.virtual_size:
             return
-        self.set_reactive(ScrollView.virtual_size, size)
+        self.set_reactive(ThumbScrollView.virtual_size, size)
         if self.is_mounted and self.size:
             update_scrollbars(self, size)
             self.refresh()

@@ -10,11 +10,13 @@ import asyncio
 import fcntl
 import inspect
 import os
+import random
 import struct
 import termios
 import time
 from typing import Any, ClassVar
 
+from rich.segment import Segment
 from textual import events
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
@@ -26,6 +28,7 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBarRender
 from textual.widget import Widget
 from textual.widgets import Label, TextArea
 
@@ -237,3 +240,48 @@ def test_keys_are_named_as_bindings_name_them() -> None:
     assert textual_hooks.key_name("j") == "j"
     assert textual_hooks.key_name("ctrl+l") == "ctrl+l"
     assert next(iter(Binding.make_bindings([("?", "help", "Help")]))).key == "question_mark"
+
+
+def test_a_thumb_decides_what_a_scrollbar_draws() -> None:
+    """Numbers with the same `thumb` draw the same bar, and a different `thumb` draws a
+    different one: `ThumbScrollBar` may skip the repaint exactly when its thumb stays."""
+    rng = random.Random(20)
+    drawn: dict[tuple[int, int, int], list[Segment]] = {}
+    for _case in range(3000):
+        size = rng.choice([10, 34])
+        virtual = rng.choice([size + 1, 100, 10_000, 10_001, 1_000_000])
+        window = min(size, virtual - 1)
+        position = rng.randrange(0, (virtual - window) * 8 + 1) / 8
+        key = textual_hooks.thumb(size, virtual, window, position)
+        bar = list(ScrollBarRender.render_bar(size, virtual, window, position).segments)
+        assert drawn.setdefault(key, bar) == bar, key
+    bars = list(drawn.values())
+    assert len(bars) > 100
+    assert len({tuple(map(repr, bar)) for bar in bars}) == len(bars)
+
+
+class ThumbLines(textual_hooks.ThumbScrollView):
+    pass
+
+
+class ThumbApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ThumbLines()
+
+
+async def test_a_thumb_scroll_view_repaints_its_bar_when_the_thumb_moves() -> None:
+    app = ThumbApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(ThumbLines)
+        view.styles.overflow_y = "scroll"
+        await pilot.pause()
+        bar = view.vertical_scrollbar
+        assert isinstance(bar, textual_hooks.ThumbScrollBar)
+        view.set_reactive(ScrollView.virtual_size, Size(40, 10_000))
+        textual_hooks.update_scrollbars(view, Size(40, 10_000))
+        await pilot.pause()
+        painted = bar._repaint_required
+        textual_hooks.update_scrollbars(view, Size(40, 10_001))
+        assert bar.window_virtual_size == 10_001 and bar._repaint_required == painted
+        bar.position = 9_000
+        assert bar._repaint_required
