@@ -209,8 +209,10 @@ class Bus:
                 queue = self._fifo[step.name] = asyncio.Queue()
                 self._fifo_workers[step.name] = asyncio.ensure_future(self._fifo_worker(queue))
             queue.put_nowait(delivery)
-            return
-        self._schedule(delivery)
+        elif delivery.not_before:
+            self._schedule(delivery)
+        else:
+            self._pool.submit(delivery)  # current, and too new to be purged
 
     def current(self, delivery: Delivery) -> bool:
         """Whether the delivery still belongs to this bus (not to one before an outage)."""
@@ -239,7 +241,7 @@ class Bus:
 
     async def _attempt(self, delivery: Delivery) -> None:
         """One attempt on a pool worker; a retry waits for its backoff off the worker."""
-        if not self.current(delivery) or delivery.purged:
+        if delivery.generation != self.generation or self.suspended or delivery.purged:
             return
         if not await self._guarded(delivery) and not self.shared:
             self._schedule(delivery)

@@ -27,6 +27,13 @@ class RunOps(Protocol):
     @property
     def loop(self) -> asyncio.AbstractEventLoop: ...
 
+    @property
+    def answered_none(self) -> asyncio.Future[None]:
+        """A future of the loop, finished with None: what every call that answers nothing
+        (an emit, a state set whose value is null) hands back. A finished future can be
+        awaited any number of times, and cancelling it does nothing."""
+        ...
+
     def stream_names(self) -> Collection[str]: ...
 
     def step_logger(self, run: Run) -> StepLogger: ...
@@ -56,13 +63,6 @@ class RunOps(Protocol):
     def stream_send(self, run: Run | None, name: str, channel: Any, event: Any) -> Any: ...
 
 
-def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
-
-
 class _Caller:
     """Runs an operation where it belongs and answers in the caller's style."""
 
@@ -71,12 +71,28 @@ class _Caller:
         self.run = run
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """`fn(run, *args)` on the loop; refused with `RunEnded` once the run has ended."""
+        """`fn(run, *args)` on the loop; refused with `RunEnded` once the run has ended.
+
+        On the loop, once per context call of every run: written out in one function."""
         loop = self.ops.loop
         run = self.run
-        if _on_loop(loop):
-            run.check()
-            return self._now(fn, run, *args)
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            if run.ended:
+                run.check()
+            value = fn(run, *args)
+            if value is None:
+                return self.ops.answered_none
+            if inspect.isawaitable(value):
+                task = asyncio.ensure_future(value)
+                run.pending.append(task)
+                return task
+            future = loop.create_future()
+            future.set_result(value)
+            return future
         result: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def on_loop() -> None:
@@ -94,16 +110,6 @@ class _Caller:
 
         loop.call_soon_threadsafe(on_loop)
         return result.result()
-
-    def _now(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        value = fn(*args)
-        if value is not None and inspect.isawaitable(value):
-            task = asyncio.ensure_future(value)
-            self.run.pending.append(task)
-            return task
-        future = self.ops.loop.create_future()
-        future.set_result(value)
-        return future
 
 
 def _copy_result(task: asyncio.Future[Any], result: concurrent.futures.Future[Any]) -> None:

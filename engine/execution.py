@@ -162,7 +162,8 @@ class Executor(RunLifecycle):
             if succeeded:
                 self.refused(run, exc)
             return True  # the bus was suspended: the store still holds the delivery
-        self.bus.settled(delivery, effect)
+        if effect is not None:
+            self.bus.settled(delivery, effect)
         return settled
 
     def fire_cron(self, step: Step, trace_id: str | None = None) -> str:

@@ -172,6 +172,10 @@ class RunLifecycle(RunOperations):
         try:
             if step.middleware:
                 result = await self._through_middleware(step, run, args, context)
+            elif step.is_async and step.handler is not None:  # without a coroutine of its own
+                result = await step.handler(*args, context)
+                if result is not None and type(result) is not dict and inspect.isawaitable(result):
+                    result = await result
             else:
                 result = await self._call_handler(step, run, args, context)
             if run.pending:

@@ -75,10 +75,13 @@ class RunOperations:
         self.keep = settings.failed_attempts == "keep"
         self.record_sink = RecordSink(logs)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._answered_none: asyncio.Future[None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.record_sink.loop = loop
+        self._answered_none = loop.create_future()
+        self._answered_none.set_result(None)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -86,6 +89,13 @@ class RunOperations:
         if self._loop is None:
             raise RuntimeError("the engine has not started: no loop to run steps on")
         return self._loop
+
+    @property
+    def answered_none(self) -> asyncio.Future[None]:
+        """What a context call that answers nothing hands back (`engine.context.RunOps`)."""
+        if self._answered_none is None:
+            raise RuntimeError("the engine has not started: no loop to run steps on")
+        return self._answered_none
 
     def stream_names(self) -> dict[str, StreamDefinition]:
         return self.stream_definitions

@@ -346,7 +346,9 @@ class TraceStore:
             if status == ERROR:
                 self._untraced[span.trace_id]["errors"] += 1
             return
-        span.duration_ms = round(time.time() * 1000 - span.start, 3)
+        # Microseconds rounded as an integer, then scaled: `round(x, 3)` goes through a
+        # decimal conversion that costs four times as much, once per run.
+        span.duration_ms = round((time.time() * 1000 - span.start) * 1000) / 1000
         span.output = output
         span.error = error
         self._unwritten.pop(span.span_id, None)
