@@ -173,7 +173,7 @@ async def serve(server: EngineServer, *, as_json: bool, out: TextIO = sys.stdout
     info = banner(server)
     printer.flush_pending()
     printer.write(json.dumps(info) if as_json else format_banner(info, colour))
-    tuning.tune_process()
+    tuning.tune_process(collect=False)  # the first request waits for nothing else
     await stopped.wait()
     await server.stop()
     if tape is not None:
