@@ -356,10 +356,20 @@ def _tui_flags(parser: argparse.ArgumentParser) -> None:
                         help="record the session as an asciicast v2 file")
 
 
+class _Version(argparse.Action):
+    """`--version`, read from the installed package only when asked: reading it costs every
+    other command (`motia start` first) a scan of the installed distributions."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        parser.exit(message=f"motia {metadata.version('motia-tui')}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="motia", description="Run Motia-format step projects.")
-    parser.add_argument("--version", action="version",
-                        version=f"motia {metadata.version('motia-tui')}")
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:
