@@ -236,6 +236,11 @@ class LogBuffer:
         return found
 
     @property
+    def records(self) -> int:
+        """Records held, the gap lines (which hold a record's place) not counted."""
+        return len(self.ring) - len(self.gaps)
+
+    @property
     def not_shown(self) -> int:
         """Records the gap lines stand for that the store still holds (as far as known)."""
         return sum(max(0, (gap.count or 0) - gap.filled) for gap in self.gaps.values())

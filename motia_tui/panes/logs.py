@@ -600,7 +600,7 @@ class LogsPane(Vertical):
 
     def _show_status(self) -> None:
         buffer = self.buffer
-        parts = [f"{len(buffer.ring):,} records"]
+        parts = [f"{buffer.records:,} records"]
         if self._after_gap is not None:
             parts.append("reading back records the feed lost")
         if self._reading is not None:

@@ -105,7 +105,7 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
         while True:
             await pilot.pause(0.1)
             stored = await source.count_logs()
-            held = len(buffer.ring) - len(buffer.gaps)
+            held = buffer.records
             settled = (pane._after_gap is None and buffer.gaps and stored >= runs * PER_RUN
                        and all(g.count is not None for g in buffer.gaps.values()))
             if (settled and held + buffer.not_shown == stored) or time.monotonic() > deadline:
