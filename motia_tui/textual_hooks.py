@@ -235,10 +235,17 @@ class ThumbScrollBar(ScrollBar):
         super().__init__(vertical, name, thickness=thickness)
         self._drawn: tuple[int, int, int] | None = None
 
-    def _numbers_changed(self) -> None:
+    def _thumb(self) -> tuple[int, int, int]:
         size = self.size.height if self.vertical else self.size.width
         window = self.window_size if self.window_size < self.window_virtual_size else 0
-        drawn = thumb(size, ceil(self.window_virtual_size), ceil(window), self.position)
+        return thumb(size, ceil(self.window_virtual_size), ceil(window), self.position)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Textual repaints a resized bar itself."""
+        self._drawn = self._thumb()
+
+    def _numbers_changed(self) -> None:
+        drawn = self._thumb()
         if drawn != self._drawn:
             self._drawn = drawn
             self.refresh()
@@ -267,6 +274,25 @@ class ThumbScrollView(ScrollView):
             self._vertical_scrollbar = bar
             self.app._start_widget(self, bar)
         return bar
+
+
+# -- focus without a restyle (`motia_tui.widgets.line_view`) ------------------------------
+
+FOCUS_PSEUDO_CLASSES = frozenset({"focus", "blur", "focus-within"})
+
+
+def styled_by_focus(widget: Widget) -> bool:
+    """Whether a rule of the app's stylesheet that may apply to `widget` or to one of its
+    component classes depends on focus: `Widget.watch_has_focus` restyles the widget and
+    every component class on each focus change, needed or not. A rule is found under the
+    names of the nodes it selects (`Stylesheet.rules_map`), as `Stylesheet.apply` finds it."""
+    rules_map = widget.app.stylesheet.rules_map
+    names = widget._selector_names | {f".{name}" for name in widget._get_component_classes()}
+    return any(
+        not FOCUS_PSEUDO_CLASSES.isdisjoint(rule.pseudo_classes)
+        for name in names & rules_map.keys()
+        for rule in rules_map[name]
+    )
 
 
 # -- syntax colours from pygments (`motia_tui.widgets.highlight`) ----------------------------

@@ -20,7 +20,7 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from motia_tui.textual_hooks import ThumbScrollView, update_scrollbars
+from motia_tui.textual_hooks import ThumbScrollView, styled_by_focus, update_scrollbars
 
 
 class LineView(ThumbScrollView):
@@ -70,6 +70,13 @@ class LineView(ThumbScrollView):
         self._base = None
         self._combined.clear()
         self._components.clear()
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        """Restyle only if a rule depends on focus: the view shows focus through its cursor
+        line (`render_line`), and restyling its component classes on each pane switch cost
+        the switch a few milliseconds for nothing."""
+        if styled_by_focus(self):
+            super().watch_has_focus(has_focus)
 
     def line_count(self) -> int:
         raise NotImplementedError

@@ -285,3 +285,32 @@ async def test_a_thumb_scroll_view_repaints_its_bar_when_the_thumb_moves() -> No
         assert bar.window_virtual_size == 10_001 and bar._repaint_required == painted
         bar.position = 9_000
         assert bar._repaint_required
+
+
+class Plain(Widget):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"plain--part"}
+
+
+class Ringed(Widget):
+    DEFAULT_CSS = "Ringed:focus { background: red; }"
+
+
+class PartRinged(Widget):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"part-ringed--part"}
+    DEFAULT_CSS = "PartRinged:focus > .part-ringed--part { color: red; }"
+
+
+class FocusStyledApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Plain()
+        yield Ringed()
+        yield PartRinged()
+
+
+async def test_styled_by_focus_finds_the_rules_that_select_focus() -> None:
+    """Found on the widget and on its component classes, as `Stylesheet.apply` finds them."""
+    async with FocusStyledApp().run_test() as pilot:
+        app = pilot.app
+        assert not textual_hooks.styled_by_focus(app.query_one(Plain))
+        assert textual_hooks.styled_by_focus(app.query_one(Ringed))
+        assert textual_hooks.styled_by_focus(app.query_one(PartRinged))
