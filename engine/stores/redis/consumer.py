@@ -2,8 +2,11 @@
 
 One stream per topic, one consumer group per subscribing step, this worker one consumer in
 each. The reader takes new entries (after its own pending ones, following a reconnect) as
-long as it holds fewer than `MAX_CLAIMS`; an entry addressed to another step of the same
-topic (a retry, a dead letter sent again) is acknowledged and skipped by the others' groups.
+long as it has fewer than `MAX_CLAIMS` not yet run (so that the other workers get their
+share) and fewer than `MAX_ACKING` run and settled by a unit not yet committed: it reads the
+next entries while the units of the last ones are on their way to Redis. An
+entry addressed to another step of the same topic (a retry, a dead letter sent again) is
+acknowledged and skipped by the others' groups.
 
 The keeper, once a second: renews this worker's heartbeat key (it expires after
 `heartbeat_s`, and with it the worker counts as dead), takes over the entries pending with
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger("motia.store")
 
 MAX_CLAIMS = 512
+MAX_ACKING = 4_096
 KEEPER_S = 1.0
 MOVER_S = 0.05
 IDLE_WAIT_S = 0.25
@@ -138,7 +142,7 @@ class Consumer:
                 own_pending = True
                 await asyncio.sleep(0.1)
                 continue
-            room = MAX_CLAIMS - len(self._store.claims)
+            room = min(MAX_CLAIMS - len(self._store.claims), MAX_ACKING - self._store.acking)
             if room <= 0:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):

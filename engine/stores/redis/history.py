@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
 from engine import jsonio
 from engine.effects import History, LogRecord, SpanRecord, TriggerRecord
 from engine.stores.base import TriggerLimits
+from engine.stores.redis import scripts
+from engine.stores.redis.line import Command
 
 PAGE = 1_000
 ORDER_SLACK_MS = 5_000
@@ -47,41 +47,33 @@ class Batch:
 
 
 def write(
-    pipe: Pipeline,
-    scripts: tuple[str, str],
+    commands: list[Command],
     prefix: str,
     limits: tuple[int, int, TriggerLimits],
     batch: Batch,
 ) -> None:
-    """Queue the history writes on `pipe` (sent with the batch's commit); `scripts` are the
-    history and the trigger scripts' hashes, `limits` the traces, log records and triggers
-    kept."""
-    script_sha, trigger_sha = scripts
+    """Add the history writes to `commands` (sent with the batch's commit); `limits` are the
+    traces, log records and triggers kept."""
     trace_limit, log_limit, trigger_limits = limits
     spans, logs = batch.spans, batch.logs
     if batch.triggers:
         rows = [[t.trace_id, t.time, t.data] for t in batch.triggers]
-        pipe.evalsha(
-            trigger_sha,
-            0,
-            prefix,
-            trigger_limits.count,
-            trigger_limits.bytes,
+        commands.append((
+            "EVAL", scripts.TRIGGERS, 0, prefix, trigger_limits.count, trigger_limits.bytes,
             jsonio.dumps_bytes(rows),
-        )
+        ))
     if spans:
         rows = [[s.span_id, s.trace_id, f"{s.start!r}\t{s.data}", s.start] for s in spans]
-        pipe.evalsha(script_sha, 0, prefix, trace_limit, jsonio.dumps_bytes(rows))
+        commands.append(
+            ("EVAL", scripts.HISTORY, 0, prefix, trace_limit, jsonio.dumps_bytes(rows))
+        )
+    key = f"{prefix}:logs"
     for record in logs:
-        fields: dict[Any, Any] = {
-            "t": record.time,
-            "l": record.level,
-            "tr": record.trace_id or "",
-            "s": record.step or "",
-            "m": record.msg,
-            "r": record.record,
-        }
-        pipe.xadd(f"{prefix}:logs", fields, maxlen=log_limit, approximate=True)
+        commands.append((
+            "XADD", key, "MAXLEN", "~", log_limit, "*", "t", record.time, "l", record.level,
+            "tr", record.trace_id or "", "s", record.step or "", "m", record.msg,
+            "r", record.record,
+        ))
 
 
 def _spans(client: Any, prefix: str, trace_ids: Sequence[str]) -> list[str]:

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 import redis
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from engine import jsonio
 from engine.effects import (
@@ -57,11 +57,13 @@ from engine.stores.redis import history, scripts
 from engine.stores.redis.consumer import Consumer, stop_if_cancelled
 from engine.stores.redis.depths import queue_depths
 from engine.stores.redis.fanout import EventFanout
+from engine.stores.redis.line import Command, Line
 from engine.stores.redis.units import Claim, build_unit, dead_letter_from
 
 _log = logging.getLogger("motia.store")
 
 BATCH_UNITS = 1_000
+IN_FLIGHT = 4
 PROBE_FIRST_S = 0.25
 PROBE_MAX_S = 5.0
 HISTORY_KEPT = 100_000
@@ -140,11 +142,13 @@ class RedisStore(Planes):
         self._redis = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5
         )
-        self._commit_script = self._redis.register_script(scripts.COMMIT)
-        self._history_script = self._redis.register_script(scripts.HISTORY)
-        self._trigger_script = self._redis.register_script(scripts.TRIGGERS)
-        self.scripts = [self._commit_script, self._history_script, self._trigger_script]
+        self._line: Line[list[Unit]] = Line(
+            self._redis.connection_pool, IN_FLIGHT, self._answered, self._broken
+        )
         self.claims: dict[str, Claim] = {}
+        self.acking = 0
+        """Acknowledgements in units gathered or on their way: entries still held in Redis
+        after their claim left `claims` (bounded apart from the claims)."""
         self.consumer = Consumer(self, self._redis, prefix, heartbeat_s)
         self.worker: str | None = self.consumer.name
         self.health.details = self.consumer.details()
@@ -203,6 +207,7 @@ class RedisStore(Planes):
         if self.health.ok:
             await self.consumer.give_back(list(self.claims.values()))
             await self.consumer.leave()
+        await self._line.close()
         await self._redis.aclose()
         self._sync.close()
 
@@ -226,7 +231,11 @@ class RedisStore(Planes):
         loop = self._loop or asyncio.get_running_loop()
         done = loop.create_future() if durable else None
         notices: list[Any] = []
-        self._units.append((seq, effects, done, build_unit(seq, effects, self.claims), notices))
+        wire = build_unit(seq, effects, self.claims)
+        if wire[1]:  # claims left: room for the reader
+            self.acking += len(wire[1])
+            self.consumer.claims_changed()
+        self._units.append((seq, effects, done, wire, notices))
         self._open(notices)
         return done
 
@@ -277,7 +286,8 @@ class RedisStore(Planes):
                 return
 
     async def _flusher(self) -> None:
-        """One batch on the wire at a time; the next gathers meanwhile."""
+        """Batches go out as soon as they gather, up to `IN_FLIGHT` on the wire at once
+        (`Line`): the next ones gather while Redis runs the last."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -286,23 +296,22 @@ class RedisStore(Planes):
                 self._units = []
                 self._idle.set()
                 continue
-            units, self._units = self._units[:BATCH_UNITS], self._units[BATCH_UNITS:]
-            kept = self._due_history()
-            if not units and not kept:
-                self._idle.set()
-                continue
-            self._idle.clear()
-            try:
-                statuses = await self._send(units, kept)
-            except (RedisError, OSError) as exc:
-                stop_if_cancelled()
-                self._failed(units, exc)
-                continue
-            self._sent(units, statuses)
-            if self._units or (self._history and self._history_timer is None):
-                self._wake.set()
-            else:
-                self._idle.set()
+            while not self._line.full() and self.health.ok:
+                units, self._units = self._units[:BATCH_UNITS], self._units[BATCH_UNITS:]
+                kept = self._due_history()
+                if not units and not kept:
+                    break
+                self._idle.clear()
+                await self._line.send(units, self._commands(units, kept))
+            if not self._line.full():  # else the next answer looks again
+                self._after()
+
+    def _after(self) -> None:
+        """Wake the flusher for what has gathered, or say the store is idle."""
+        if self._units or (self._history and self._history_timer is None):
+            self._wake.set()
+        elif not len(self._line):
+            self._idle.set()
 
     def _due_history(self) -> history.Batch:
         """The history to send with this batch: none until it is due, and then a wake-up
@@ -324,36 +333,21 @@ class RedisStore(Planes):
         self._idle.clear()
         self._wake.set()
 
-    async def _send(self, units: list[Unit], kept: history.Batch) -> list[int]:
-        """The batch's script call and its history's writes in one pipeline. A script Redis
-        no longer knows (it restarted empty: its script cache too) is loaded and only the
-        calls it refused go again: the plain writes beside them (log records) are not
-        repeated."""
-        pipe = self._redis.pipeline(transaction=False)
+    def _commands(self, units: list[Unit], kept: history.Batch) -> list[Command]:
+        """The batch's script call and its history's writes. The scripts travel whole
+        (`EVAL`, not `EVALSHA`): a Redis that forgot its scripts (restarted empty, or told
+        to flush them) runs them all the same, so no batch is refused and sent again out of
+        its order."""
+        commands: list[Command] = []
         if units:
-            pipe.evalsha(self._commit_script.sha, 0, self._batch(units))
+            commands.append(("EVAL", scripts.COMMIT, 0, self._batch(units)))
         history.write(
-            pipe,
-            (self._history_script.sha, self._trigger_script.sha),
+            commands,
             self.prefix,
             (self._trace_limit, self._log_limit, self._trigger_limits),
             kept,
         )
-        commands = list(pipe.command_stack)
-        replies = await pipe.execute(raise_on_error=False)
-        refused = [n for n, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if refused:
-            await self.load_scripts()
-            again = self._redis.pipeline(transaction=False)
-            for n in refused:
-                args, options = commands[n]
-                again.execute_command(*args, **options)
-            for n, reply in zip(refused, await again.execute(raise_on_error=False), strict=True):
-                replies[n] = reply
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return list(replies[0]) if units else []
+        return commands
 
     def _batch(self, units: list[Unit]) -> bytes:
         """The commit script's argument: `[prefix, consumer, unit, ...]`."""
@@ -364,13 +358,11 @@ class RedisStore(Planes):
             wires.append(wire)
         return orjson.dumps(wires)
 
-    async def load_scripts(self) -> None:
-        for script in self.scripts:
-            await self._redis.script_load(script.script)
-
-    def _sent(self, units: list[Unit], statuses: list[int]) -> None:
-        for (seq, effects, done, _wire, _notices), status in zip(units, statuses, strict=True):
+    def _answered(self, units: list[Unit], replies: list[Any]) -> None:
+        statuses = replies[0] if units else []
+        for (seq, effects, done, wire, _notices), status in zip(units, statuses, strict=True):
             self._applied_seq = max(seq, self._applied_seq)
+            self.acking -= len(wire[1])
             if not status:
                 self.discard(effects, seq)
                 if done is not None:
@@ -379,10 +371,15 @@ class RedisStore(Planes):
             if done is not None:
                 resolve(done, None)
         self.consumer.claims_changed()
+        self._after()
+
+    def _broken(self, batches: list[list[Unit]], error: BaseException) -> None:
+        self._failed([unit for units in batches for unit in units], error)
 
     def _refuse(self, units: list[Unit]) -> None:
         refusal = failing_error(self.health)
-        for _seq, _effects, done, _wire, _notices in units:
+        for _seq, _effects, done, wire, _notices in units:
+            self.acking -= len(wire[1])
             if done is not None:
                 resolve(done, refusal)
 
@@ -486,7 +483,6 @@ class RedisStore(Planes):
                 await self._redis.connection_pool.disconnect()
                 self._sync.connection_pool.disconnect()
                 await self._redis.ping()
-                await self.load_scripts()
                 await self._reload()
             except (RedisError, OSError) as exc:
                 stop_if_cancelled()

@@ -1,0 +1,106 @@
+"""Batches of commands on one connection of their own, several on the wire at once.
+
+A worker's commit batches must apply in the order it made them (a later unit may write the
+key an earlier one wrote), and Redis runs one connection's commands in the order they
+arrive. So every batch goes on the same connection, written as soon as it is ready while
+up to `depth` batches wait for their answers: Redis runs the next batch while this worker
+reads the answers of the last one and builds the one after, and neither waits for a round
+trip. Answers come back in the order the batches went; a reader task hands each batch's to
+`answered`. A connection that fails, or an error answered to any command of a batch, fails
+every batch still waiting on it (`broken`): none of them is known to have applied or not,
+as after any outage, and the next batch opens a new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.exceptions import RedisError, ResponseError
+
+Token = TypeVar("Token")
+Command = Sequence[Any]
+
+
+class Line(Generic[Token]):
+    """Sends batches in order on one connection and answers them in that order."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        depth: int,
+        answered: Callable[[Token, list[Any]], None],
+        broken: Callable[[list[Token], BaseException], None],
+    ) -> None:
+        self._pool = pool
+        self._depth = depth
+        self._answered = answered
+        self._broken = broken
+        self._connection: AbstractConnection | None = None
+        self._waiting: deque[tuple[Token, int]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+
+    def full(self) -> bool:
+        return len(self._waiting) >= self._depth
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    async def send(self, token: Token, commands: Sequence[Command]) -> None:
+        """Write a batch; its replies (in the order of `commands`) reach `answered` once
+        every batch before it is answered."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = await self._pool.get_connection()
+        self._waiting.append((token, len(commands)))
+        try:
+            await connection.send_packed_command(
+                connection.pack_commands(commands), check_health=False
+            )
+        except (RedisError, OSError) as exc:
+            await self._break(connection, exc)
+            return
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read(connection))
+
+    async def _read(self, connection: AbstractConnection) -> None:
+        try:
+            while self._waiting and connection is self._connection:
+                token, count = self._waiting[0]
+                replies: list[Any] = []
+                refused: ResponseError | None = None
+                for _ in range(count):
+                    try:
+                        replies.append(await connection.read_response())
+                    except ResponseError as exc:
+                        refused = refused or exc
+                if refused is not None:
+                    raise refused
+                self._waiting.popleft()
+                self._answered(token, replies)
+        except (RedisError, OSError) as exc:
+            await self._break(connection, exc)
+        finally:
+            self._reader = None
+
+    async def _break(self, connection: AbstractConnection, exc: BaseException) -> None:
+        """Every batch on a failed connection fails with it (once, whichever side saw it)."""
+        if connection is not self._connection:
+            return
+        self._connection = None
+        tokens = [token for token, _count in self._waiting]
+        self._waiting.clear()
+        await connection.disconnect()
+        await self._pool.release(connection)
+        self._broken(tokens, exc)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await self._pool.release(connection)
