@@ -71,6 +71,8 @@ PANES: tuple[tuple[str, str, Callable[[EngineSource], Widget]], ...] = (
     ("dead_letters", "Dead letters", DeadLettersPane),
     ("workers", "Workers", WorkersPane),
 )
+TAB_LABELS = {"dead_letters": "DLQ"}
+"""Shorter tab labels than the panes' titles, so that all eight tabs fit in 80 columns."""
 CLUSTER_ONLY = frozenset({"workers"})
 """Panes shown only when the source is a worker of a cluster (`source.cluster()`)."""
 
@@ -165,7 +167,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         yield self._header
         with TabbedContent(id="tabs", initial=PANES[0][0]):
             for n, (tab, title, cls) in enumerate(PANES, start=1):
-                with TabPane(f"{n} {title}", id=tab):
+                with TabPane(f"{n} {TAB_LABELS.get(tab, title)}", id=tab):
                     pane = cls(self.source)
                     self.panes[tab] = pane
                     yield pane

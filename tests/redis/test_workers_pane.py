@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from cluster_support import TOKEN, workers
 from test_cluster_view import attached, consumer, project, wait
-from textual.widgets import TabbedContent
+from textual.widgets import Tab, TabbedContent
 from tmux_harness import motia_command, terminal_of
 
 from engine.settings import Settings
@@ -78,6 +78,11 @@ async def test_the_workers_footer_and_help_fit_at_80_by_24(
             await wait(lambda: app.ready.is_set(), "the workbench to start")
             await pilot.press("8")
             await pilot.pause()
+            shown_tabs = [t for t in app.query("#tabs > ContentTabs Tab").results(Tab) if t.display]
+            assert [str(tab.label) for tab in shown_tabs][-2:] == ["7 DLQ", "8 Workers"]
+            assert all(tab.region.right <= 80 for tab in shown_tabs), [
+                (str(tab.label), tab.region) for tab in shown_tabs
+            ]
             bar = app.query_one(KeyBar)
             shown = str(bar.render())
             assert len(shown) <= 80 and "? Help" in shown and "Its spans" in shown, shown
