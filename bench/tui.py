@@ -194,8 +194,8 @@ def wrk(port: int, path: str, seconds: float, connections: int,
         raise RuntimeError(f"wrk saw {errors.group(1)} failed responses:\n{out}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     count = re.search(r"(\d+) requests in", out)
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
     slowest = re.search(r"Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
     if rate is None or count is None or p50 is None or p99 is None or slowest is None:
         raise RuntimeError(f"cannot read wrk output:\n{out}")

@@ -191,8 +191,9 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
     that string is searched alone. `^`, `$` and word boundaries see a line break as a
     string's edge, so with `re.MULTILINE` they too are searched joined, when no string holds
     a line break of its own. An ASCII word in ASCII text is found by `find` on the lower
-    case (what a case-blind match of it is there). Other patterns, and strings most of
-    which hold a match, are searched one by one."""
+    case (what a case-blind match of it is there), and a pattern that starts with ASCII
+    letters is matched only where `find` finds them (`_literal_prefix`). Other patterns,
+    and strings most of which hold a match, are searched one by one."""
     search = alone = pattern.search
     if len(strings) < 64 or _LOOKING.search(pattern.pattern):
         return bytes(map(bool, map(alone, strings)))
@@ -206,8 +207,14 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
     bounds = list(accumulate(map((1).__add__, map(len, strings)), initial=0))
     """String `i` is text[bounds[i] : bounds[i + 1] - 1]."""
     word = _WORD.fullmatch(pattern.pattern)
-    lowered = text.lower() if word is not None and text.isascii() else None
-    needle = word.group().replace("\\", "").lower() if word is not None else ""
+    prefix = None if word is not None else _literal_prefix(pattern)
+    lowered = text.lower() if (word or prefix) and text.isascii() else None
+    if prefix is not None and lowered is not None and lowered.count(prefix) > len(strings) // 8:
+        prefix = lowered = None  # most strings hold it: each would be tried in Python
+    needle = word.group().replace("\\", "").lower() if word is not None else (prefix or "")
+    at_prefix = re.compile(pattern.pattern, pattern.flags | re.MULTILINE).match
+    """Whether the pattern matches where its literal start was found (a line break ends a
+    string, as `search` over the joined strings sees it)."""
     found = bytearray(len(strings))
     at = count = 0
     while True:
@@ -216,6 +223,14 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
             if start < 0:
                 break
             i = bisect_right(bounds, start) - 1
+            if prefix is not None:
+                match = at_prefix(text, start)
+                if match is None:
+                    at = start + 1
+                    continue
+                if match.end() >= bounds[i + 1] and not alone(strings[i]):
+                    at = bounds[i + 1]
+                    continue
         else:
             match = search(text, at)
             if match is None:
@@ -233,6 +248,21 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
     return bytes(found)
 
 
+def _literal_prefix(pattern: re.Pattern[str]) -> str | None:
+    """The ASCII letters (lower case) every match of a case-blind pattern begins with, when
+    there are at least three and no alternation: a match can only start where `find`
+    finds them in lower-cased ASCII text, so the regex engine, which cannot skip ahead
+    when matching regardless of case, is run only there."""
+    if not pattern.flags & re.IGNORECASE or "|" in pattern.pattern:
+        return None
+    literal = _PREFIX.match(pattern.pattern)
+    text = literal.group() if literal is not None else ""
+    if pattern.pattern[len(text) : len(text) + 1] in ("?", "*", "{"):
+        text = text[:-1]  # the last one may be absent
+    return text.lower() if len(text) >= 3 else None
+
+
+_PREFIX = re.compile(r"[A-Za-z0-9 _-]+")
 _WORD = re.compile(r"(?:[A-Za-z0-9_ -]|\\-)+")
 """A pattern that is an ASCII word (spaces and `\\-` included): it matches only itself."""
 _EDGES = re.compile(r"[$^]|\\[bB]")

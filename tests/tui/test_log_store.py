@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from typing import Any
 
 import pytest
 
 from motia_tui.log_buffer import LogBuffer
-from motia_tui.log_store import RecordStore
+from motia_tui.log_store import RecordStore, _literal_prefix
 from motia_tui.widgets.log_filter import parse_filter
 
 WORDS = ["alpha", "Beta", "gamma", "kelvin", "\u212aelvin", "Ses", "naïve", "line 5", "x:y",
@@ -176,6 +177,41 @@ def test_text_and_regex_search_over_blocks_is_what_each_record_answers() -> None
         log_filter = parse_filter(text)
         expected = [i for i, r in enumerate(records) if log_filter.matches(r)]
         assert store.matching(log_filter, 0, len(records)) == expected, text
+
+
+ASCII_WORDS = ["alpha", "Beta", "line 5", "Line 57", "x:y", "quo\"te", "lines", "gamma"] + [
+    "delta"] * 30 + ["Event 7", "event"]
+"""Some words in most records, some in few (`event`): a start found in most records is left
+to the regex engine, one found in few is where the pattern is tried."""
+PREFIXED = ["line", "Line 5", "event", "alp", "lin", "even", "quo", "line ?", "eve?", "liNe*",
+            "line{1}", "line 5|x"]
+
+
+def test_a_regex_that_starts_with_letters_is_run_only_where_they_are() -> None:
+    """In ASCII text a case-blind pattern that starts with a few letters is tried only where
+    they are found: the same records as record by record, for patterns whose start is
+    optional, repeated, alternated or present in most records."""
+    rng = random.Random(11)
+    records = []
+    for n in range(3000):
+        record: dict[str, Any] = {"level": "info", "time": n,
+                                  "msg": f"{rng.choice(ASCII_WORDS)} {n}"}
+        if rng.random() < 0.7:
+            record["detail"] = rng.choice(ASCII_WORDS) + rng.choice(["", " 7", "\n57"])
+        records.append(record)
+    store = RecordStore(capacity=10_000, block=256)
+    for record in records:
+        store.append(record)
+    for _round in range(80):
+        text = rng.choice(PREFIXED) + "".join(rng.choice(PIECES) for _ in range(rng.randrange(3)))
+        text += rng.choice(["", "$", r"\b"])
+        log_filter = parse_filter(text)
+        expected = [i for i, r in enumerate(records) if log_filter.matches(r)]
+        assert store.matching(log_filter, 0, len(records)) == expected, text
+    assert _literal_prefix(re.compile(r"Line \d+7$", re.IGNORECASE)) == "line "
+    assert _literal_prefix(re.compile("lines?", re.IGNORECASE)) == "line"
+    assert _literal_prefix(re.compile("line|x", re.IGNORECASE)) is None
+    assert _literal_prefix(re.compile("li.", re.IGNORECASE)) is None
 
 
 @pytest.mark.parametrize("seed", range(4))
