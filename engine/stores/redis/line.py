@@ -42,6 +42,7 @@ class Line(Generic[Token]):
         self._connection: AbstractConnection | None = None
         self._waiting: deque[tuple[Token, int]] = deque()
         self._reader: asyncio.Task[None] | None = None
+        self._reading_on: AbstractConnection | None = None
 
     def full(self) -> bool:
         return len(self._waiting) >= self._depth
@@ -63,7 +64,8 @@ class Line(Generic[Token]):
         except (RedisError, OSError) as exc:
             await self._break(connection, exc)
             return
-        if self._reader is None:
+        if self._reading_on is not connection:  # none yet, or one still leaving a broken one
+            self._reading_on = connection
             self._reader = asyncio.get_running_loop().create_task(self._read(connection))
 
     async def _read(self, connection: AbstractConnection) -> None:
@@ -79,23 +81,28 @@ class Line(Generic[Token]):
                         refused = refused or exc
                 if refused is not None:
                     raise refused
+                if connection is not self._connection:
+                    return  # broken meanwhile: its batches were failed already
                 self._waiting.popleft()
                 self._answered(token, replies)
         except (RedisError, OSError) as exc:
             await self._break(connection, exc)
         finally:
-            self._reader = None
+            if self._reading_on is connection:
+                self._reading_on = None
+                self._reader = None
 
     async def _break(self, connection: AbstractConnection, exc: BaseException) -> None:
-        """Every batch on a failed connection fails with it (once, whichever side saw it)."""
+        """Every batch on a failed connection fails with it (once, whichever side saw it),
+        and is told so before anything else can be sent: the store stops sending first."""
         if connection is not self._connection:
             return
         self._connection = None
         tokens = [token for token, _count in self._waiting]
         self._waiting.clear()
+        self._broken(tokens, exc)
         await connection.disconnect()
         await self._pool.release(connection)
-        self._broken(tokens, exc)
 
     async def close(self) -> None:
         if self._reader is not None:
