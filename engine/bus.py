@@ -240,10 +240,18 @@ class Bus:
             self._pool.submit(delivery)
 
     async def _attempt(self, delivery: Delivery) -> None:
-        """One attempt on a pool worker; a retry waits for its backoff off the worker."""
+        """One attempt on a pool worker; a retry waits for its backoff off the worker. It
+        guards the attempt as `_guarded` does, written out: it runs once per delivery."""
         if delivery.generation != self.generation or self.suspended or delivery.purged:
             return
-        if not await self._guarded(delivery) and not self.shared:
+        assert self.handle is not None
+        try:
+            settled = await self.handle(delivery)
+        except Exception as exc:
+            if self.crashed is not None:
+                self.crashed(delivery, exc)
+            return
+        if not settled and not self.shared:
             self._schedule(delivery)
 
     async def _guarded(self, delivery: Delivery) -> bool:
@@ -292,23 +300,28 @@ class Bus:
         subscriber's `infrastructure.queue.maxQueued`, else the setting `max_queued`): the
         queue stays as it is and the run fails (an api step answers 503, an event step
         retries), so a step that emits more than is consumed cannot fill memory and disk."""
+        if len(deliveries) == 1:  # most runs emit once: no tally to build
+            self._room(deliveries[0].topic, deliveries[0].step, 1)
+            return
         adding: dict[tuple[str, str], int] = {}
         for delivery in deliveries:
             edge = (delivery.topic, delivery.step)
             adding[edge] = adding.get(edge, 0) + 1
-        steps = self._registry.steps
         for (topic, step_name), count in adding.items():
-            step = steps.get(step_name)
-            bound = (step.queue.max_queued if step else None) or self._max_queued
-            depth = self.queued_by_edge.get((topic, step_name), 0)
-            if depth + count > bound:
-                self.watch.full(topic, depth, bound)
-                raise QueueFull(
-                    f"the queue of {topic!r} for {step_name} holds {depth} events, and "
-                    f"{count} more would pass its bound of {bound} (setting max_queued, or "
-                    f"{step_name}'s infrastructure.queue.maxQueued); purge it with "
-                    f"`motia queue purge {topic}`"
-                )
+            self._room(topic, step_name, count)
+
+    def _room(self, topic: str, step_name: str, count: int) -> None:
+        step = self._registry.steps.get(step_name)
+        bound = (step.queue.max_queued if step else None) or self._max_queued
+        depth = self.queued_by_edge.get((topic, step_name), 0)
+        if depth + count > bound:
+            self.watch.full(topic, depth, bound)
+            raise QueueFull(
+                f"the queue of {topic!r} for {step_name} holds {depth} events, and "
+                f"{count} more would pass its bound of {bound} (setting max_queued, or "
+                f"{step_name}'s infrastructure.queue.maxQueued); purge it with "
+                f"`motia queue purge {topic}`"
+            )
 
     def _forget(self, delivery: Delivery) -> None:
         if self.in_flight.pop(delivery.id, None) is None:

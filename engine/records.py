@@ -30,12 +30,18 @@ class AttrDict(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+_NESTED = (dict, list)
+"""What `wrap` looks into; a scalar value is kept without a call."""
+
+
 def wrap(value: Any) -> Any:
     """Wrap dicts (also inside lists) as AttrDicts; leave everything else alone."""
     if isinstance(value, dict) and not isinstance(value, AttrDict):
-        return AttrDict({k: wrap(v) for k, v in value.items()})
+        return AttrDict(
+            {k: wrap(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
+        )
     if isinstance(value, list):
-        return [wrap(v) for v in value]
+        return [wrap(v) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 
