@@ -64,6 +64,7 @@ _log = logging.getLogger("motia.store")
 
 BATCH_UNITS = 1_000
 IN_FLIGHT = 4
+BEHIND_UNITS = 100
 PROBE_FIRST_S = 0.25
 PROBE_MAX_S = 5.0
 HISTORY_KEPT = 100_000
@@ -286,8 +287,10 @@ class RedisStore(Planes):
                 return
 
     async def _flusher(self) -> None:
-        """Batches go out as soon as they gather, up to `IN_FLIGHT` on the wire at once
-        (`Line`): the next ones gather while Redis runs the last."""
+        """A batch goes out as soon as it gathers when none is on the wire, and behind
+        others (up to `IN_FLIGHT`, `Line`) once `BEHIND_UNITS` have gathered: a backlog
+        travels in several batches at once, and a trickle in few, larger ones rather than
+        in a round trip per unit."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -296,15 +299,20 @@ class RedisStore(Planes):
                 self._units = []
                 self._idle.set()
                 continue
-            while not self._line.full() and self.health.ok:
+            while self._sendable():
                 units, self._units = self._units[:BATCH_UNITS], self._units[BATCH_UNITS:]
                 kept = self._due_history()
                 if not units and not kept:
                     break
                 self._idle.clear()
                 await self._line.send(units, self._commands(units, kept))
-            if not self._line.full():  # else the next answer looks again
+            if not len(self._line):  # else the next answer looks again
                 self._after()
+
+    def _sendable(self) -> bool:
+        if not self.health.ok or self._line.full():
+            return False
+        return not len(self._line) or len(self._units) >= BEHIND_UNITS
 
     def _after(self) -> None:
         """Wake the flusher for what has gathered, or say the store is idle."""
