@@ -234,14 +234,17 @@ class ThumbScrollBar(ScrollBar):
                  thickness: int = 1) -> None:
         super().__init__(vertical, name, thickness=thickness)
         self._drawn: tuple[int, int, int] | None = None
+        self._length = 0
+        """The bar's length as its last resize gave it (`Widget.size` looks the bar up in
+        the screen's map of widgets, which may mean arranging the whole screen)."""
 
     def _thumb(self) -> tuple[int, int, int]:
-        size = self.size.height if self.vertical else self.size.width
         window = self.window_size if self.window_size < self.window_virtual_size else 0
-        return thumb(size, ceil(self.window_virtual_size), ceil(window), self.position)
+        return thumb(self._length, ceil(self.window_virtual_size), ceil(window), self.position)
 
     def on_resize(self, event: events.Resize) -> None:
         """Textual repaints a resized bar itself."""
+        self._length = event.size.height if self.vertical else event.size.width
         self._drawn = self._thumb()
 
     def _numbers_changed(self) -> None:
