@@ -14,14 +14,6 @@ from motia_tui.recording import CastRecorder, RecordingError
 from motia_tui.source import EngineSource
 from motia_tui.workbench_signals import stop_on_signal
 
-YOUNG_THRESHOLD = 2_000
-MIDDLE_THRESHOLD = 3
-OLD_THRESHOLD = 1_000
-"""The workbench's generations, smaller than a headless server's (`engine.tuning`): under a
-flood of log records every young object is a record in flight (in the feed, the panes, the
-engine's window), each costing the collector most of a microsecond, so a collection's pause
-is bounded by how many objects a generation may gather before it is collected."""
-
 NO_TTY = """motia tui needs a terminal, and this standard input or output is not one.
 Over SSH, ask for a terminal:   ssh -t HOST motia tui
 Without a terminal, run the server headless:   motia dev --no-tui"""
@@ -97,5 +89,4 @@ async def _tune_process(app: WorkbenchApp) -> None:
     await app.ready.wait()
     gc.freeze()
     tuning.tune_process()
-    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
     gc.enable()
