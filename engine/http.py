@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -137,86 +137,91 @@ class ApiRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One request, read, run and answered in this one coroutine: each await of another
-        coroutine on this path costs a frame per request."""
-        method: str = scope["method"]
-        path: str = scope["path"]
-        step, path_params, allowed = self.match(method, path)
-        cors = self._cors.headers(scope)
-        if step is None:
-            await self._no_route(send, method, path, allowed, cors)
-            return
-        health = self._engine.store.health
-        if not health.ok:
-            await self._unavailable(send, failing_error(health), cors)
-            return
+        coroutine on this path costs a frame per request. What escapes still gets the JSON
+        shape (`answer_failure`), and is raised again for uvicorn to log."""
         try:
-            raw = b"" if method in _WITHOUT_BODY else await self._read_body(scope, receive)
-            request, span_input, headers, visible = self._request(scope, raw, step, path_params)
-        except BodyRejected as exc:
-            trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
-            await send_json(
-                send,
-                exc.status,
-                error_body(exc.message, exc.details, trace_id),
-                [(b"x-trace-id", trace_id.encode()), *cors],
+            method: str = scope["method"]
+            path: str = scope["path"]
+            step, path_params, allowed = self.match(method, path)
+            cors = self._cors.headers(scope)
+            if step is None:
+                await self._no_route(send, method, path, allowed, cors)
+                return
+            health = self._engine.store.health
+            if not health.ok:
+                await self._unavailable(send, failing_error(health), cors)
+                return
+            try:
+                raw = b"" if method in _WITHOUT_BODY else await self._read_body(scope, receive)
+                request, span_input, headers, visible = self._request(scope, raw, step, path_params)
+            except BodyRejected as exc:
+                trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
+                await send_json(
+                    send,
+                    exc.status,
+                    error_body(exc.message, exc.details, trace_id),
+                    [(b"x-trace-id", trace_id.encode()), *cors],
+                )
+                return
+            except RequestError as exc:
+                await send_json(send, exc.status, error_body(exc.message, exc.details), cors)
+                return
+            except BodyCheckFailed as exc:
+                run = self._executor.begin(step, "api", exc.span_input)
+                trace_header = (b"x-trace-id", run.trace_id.encode())
+                await self._failed(
+                    run, exc.cause, send, [trace_header, *cors], f"{step.name}'s bodySchema check"
+                )
+                return
+            executor = self._executor
+            run = executor.begin(step, "api", span_input)
+            query_string: bytes = scope.get("query_string", b"")
+            triggers.record_request(
+                self._engine.store,
+                run.trace_id,
+                partial(triggers.api_trigger, method, path, query_string, headers, visible, raw),
             )
-            return
-        except RequestError as exc:
-            await send_json(send, exc.status, error_body(exc.message, exc.details), cors)
-            return
-        except BodyCheckFailed as exc:
-            run = self._executor.begin(step, "api", exc.span_input)
             trace_header = (b"x-trace-id", run.trace_id.encode())
-            await self._failed(
-                run, exc.cause, send, [trace_header, *cors], f"{step.name}'s bodySchema check"
-            )
-            return
-        executor = self._executor
-        run = executor.begin(step, "api", span_input)
-        query_string: bytes = scope.get("query_string", b"")
-        triggers.record_request(
-            self._engine.store,
-            run.trace_id,
-            partial(triggers.api_trigger, method, path, query_string, headers, visible, raw),
-        )
-        trace_header = (b"x-trace-id", run.trace_id.encode())
-        try:
-            result = await executor.invoke(step, run, (request,))
-            status, extra, body, typed = self._response(result)
-            encoded, content_type = encode_body(body)
-        except HandlerLost as exc:
-            await self._lost(run, exc, send, [trace_header, *cors])
-            return
-        except Exception as exc:
-            await self._failed(run, exc, send, [trace_header, *cors], step.name)
-            return
-        limit = self._span_bytes
-        kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
-        executor.end(run, output={"status": status, "body": kept})
-        if self._check_responses and step.response_schemas:
-            self._check_response(step, run, status, body)
-        try:
-            done = executor.finish(run, True, durable=True)
-            if done is not None:
-                await done
-        except StoreFailing as exc:
-            executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
-            executor.refused(run, exc)
-            await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
-            return
-        out = [trace_header, *cors] if cors else [trace_header]
-        if content_type and not typed:
-            out.append((b"content-type", content_type))
-        if extra:
-            out.extend(extra)
-        if status in NO_BODY_STATUSES or method == "HEAD":
-            if method == "HEAD":
+            try:
+                result = await executor.invoke(step, run, (request,))
+                status, extra, body, typed = self._response(result)
+                encoded, content_type = encode_body(body)
+            except HandlerLost as exc:
+                await self._lost(run, exc, send, [trace_header, *cors])
+                return
+            except Exception as exc:
+                await self._failed(run, exc, send, [trace_header, *cors], step.name)
+                return
+            limit = self._span_bytes
+            kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
+            executor.end(run, output={"status": status, "body": kept})
+            if self._check_responses and step.response_schemas:
+                self._check_response(step, run, status, body)
+            try:
+                done = executor.finish(run, True, durable=True)
+                if done is not None:
+                    await done
+            except StoreFailing as exc:
+                executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
+                executor.refused(run, exc)
+                await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
+                return
+            out = [trace_header, *cors] if cors else [trace_header]
+            if content_type and not typed:
+                out.append((b"content-type", content_type))
+            if extra:
+                out.extend(extra)
+            if status in NO_BODY_STATUSES or method == "HEAD":
+                if method == "HEAD":
+                    out.append((b"content-length", b"%d" % len(encoded)))
+                encoded = b""
+            else:
                 out.append((b"content-length", b"%d" % len(encoded)))
-            encoded = b""
-        else:
-            out.append((b"content-length", b"%d" % len(encoded)))
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": encoded})
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": encoded})
+        except BaseException as exc:
+            await answer_failure(send, exc, self._detailed)
+            raise
 
     async def _no_route(
         self,
@@ -504,25 +509,31 @@ def build_app(
 
     detailed = engine.mode == "dev"
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    def app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """An api request goes to the router's coroutine itself, without one of this app's
+        around it (uvicorn is told the interface, as a plain function does not say it)."""
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if not (path.startswith("/__motia") and _MOTIA_PREFIX.match(path)):
+                return router(scope, receive, send)
+        return engine_routes(scope, receive, send)
+
+    async def engine_routes(scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             try:
-                if scope["path"].startswith("/__motia") and _MOTIA_PREFIX.match(scope["path"]):
-                    if scope["path"].rstrip("/") == HEALTH_PATH:
-                        if scope["method"] not in ("GET", "HEAD"):
-                            refused = f"method {scope['method']} not allowed for {HEALTH_PATH}"
-                            allow = [(b"allow", b"GET, HEAD")]
-                            await send_json(send, 405, error_body(refused), allow)
-                            return
-                        await serve_health(engine, introspection, scope, receive, send)
+                if scope["path"].rstrip("/") == HEALTH_PATH:
+                    if scope["method"] not in ("GET", "HEAD"):
+                        refused = f"method {scope['method']} not allowed for {HEALTH_PATH}"
+                        allow = [(b"allow", b"GET, HEAD")]
+                        await send_json(send, 405, error_body(refused), allow)
                         return
-                    if introspection is None:
-                        await send_json(send, 404, error_body(f"no route for {scope['path']}"))
-                        return
-                    await introspection(scope, receive, send)
+                    await serve_health(engine, introspection, scope, receive, send)
                     return
-                await router(scope, receive, send)
+                if introspection is None:
+                    await send_json(send, 404, error_body(f"no route for {scope['path']}"))
+                    return
+                await introspection(scope, receive, send)
             except BaseException as exc:
                 await answer_failure(send, exc, detailed)
                 raise

@@ -107,6 +107,7 @@ class EngineServer:
             host=host,
             port=port,
             http=guarded_protocol(limits),
+            interface="asgi3",  # the app is a plain function that answers a coroutine
             log_config=None,
             access_log=False,
             lifespan="off",
