@@ -43,6 +43,7 @@ _log = logging.getLogger("motia.store")
 
 MAX_CLAIMS = 512
 MAX_ACKING = 4_096
+READ_CHUNK = 128
 KEEPER_S = 1.0
 MOVER_S = 0.05
 IDLE_WAIT_S = 0.25
@@ -131,7 +132,16 @@ class Consumer:
         self._wake.set()
 
     def claims_changed(self) -> None:
-        self._room.set()
+        if self._room_to_read():
+            self._room.set()
+
+    def _room_to_read(self) -> int:
+        """How many entries the next read may take: none until `READ_CHUNK` have room, while
+        this worker holds claims (a busy worker reads in a few large reads, not one per
+        finished run)."""
+        store = self._store
+        room = min(MAX_CLAIMS - len(store.claims), MAX_ACKING - store.acking)
+        return room if room >= READ_CHUNK or (room > 0 and not store.claims) else 0
 
     # -- reading -------------------------------------------------------------------------
 
@@ -142,7 +152,7 @@ class Consumer:
                 own_pending = True
                 await asyncio.sleep(0.1)
                 continue
-            room = min(MAX_CLAIMS - len(self._store.claims), MAX_ACKING - self._store.acking)
+            room = self._room_to_read()
             if room <= 0:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):
