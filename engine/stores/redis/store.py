@@ -9,12 +9,13 @@ another worker is therefore visible here within one pub/sub hop.
 
 Units go to Redis in batches through one script (engine.stores.redis.scripts.COMMIT): while
 one batch is on its way the next one gathers, so a busy worker pays one round trip for many
-runs. Spans and log records ride along with a batch only every `HISTORY_EVERY_S` (or once
-`HISTORY_BATCH` have gathered, or when the store settles): history is written in fewer,
-larger pieces than effects, so a crash can lose the last moments of history, never an
-effect. When Redis cannot be reached the store fails stop as the SQLite store does: the units
-in flight and after fail, the mirror drops its pending layer, and a probe with backoff
-reconnects, reloads the mirror and resumes.
+runs, and a backlog goes in several batches at once on one connection, applied in the order
+they were made (engine.stores.redis.line). Spans and log records ride along with a batch
+only every `HISTORY_EVERY_S` (or once `HISTORY_BATCH` have gathered, or when the store
+settles): history is written in fewer, larger pieces than effects, so a crash can lose the
+last moments of history, never an effect. When Redis cannot be reached the store fails stop
+as the SQLite store does: the units in flight and after fail, the mirror drops its pending
+layer, and a probe with backoff reconnects, reloads the mirror and resumes.
 """
 
 from __future__ import annotations
