@@ -204,8 +204,9 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
         search = re.compile(pattern.pattern, pattern.flags | re.MULTILINE).search
     elif alone(""):
         return b"\x01" * len(strings)  # an empty match is found in any string
-    bounds = list(accumulate(map((1).__add__, map(len, strings)), initial=0))
-    """String `i` is text[bounds[i] : bounds[i + 1] - 1]."""
+    bounds: list[int] = []
+    """String `i` is text[bounds[i] : bounds[i + 1] - 1]; worked out at the first match (a
+    rare word matches nothing in most blocks)."""
     word = _WORD.fullmatch(pattern.pattern)
     prefix = None if word is not None else _literal_prefix(pattern)
     lowered = text.lower() if (word or prefix) and text.isascii() else None
@@ -222,6 +223,7 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
             start = lowered.find(needle, at)
             if start < 0:
                 break
+            bounds = bounds or _bounds(strings)
             i = bisect_right(bounds, start) - 1
             if prefix is not None:
                 match = at_prefix(text, start)
@@ -235,6 +237,7 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
             match = search(text, at)
             if match is None:
                 break
+            bounds = bounds or _bounds(strings)
             i = bisect_right(bounds, match.start()) - 1
             if match.end() >= bounds[i + 1] and not alone(strings[i]):
                 at = bounds[i + 1]
@@ -246,6 +249,12 @@ def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
             found[i + 1 :] = bytes(map(bool, map(alone, strings[i + 1 :])))
             break
     return bytes(found)
+
+
+def _bounds(strings: list[str]) -> list[int]:
+    """Where each string starts in the strings joined by line breaks, and where the text
+    would continue after the last."""
+    return list(accumulate(map((1).__add__, map(len, strings)), initial=0))
 
 
 def _literal_prefix(pattern: re.Pattern[str]) -> str | None:
