@@ -269,7 +269,7 @@ class TraceStore:
     def _evict_oldest(self) -> None:
         """The oldest trace leaves the window (the store still holds it)."""
         gone, spans = self._traces.popitem(last=False)
-        self._held_bytes -= sum(len(held) for held in spans.values() if isinstance(held, str))
+        self._held_bytes -= sum([len(held) for held in spans.values() if type(held) is str])
         self._untraced.pop(gone, None)
         self._unlink(gone)
 
@@ -309,7 +309,7 @@ class TraceStore:
         if not self._hold(span):
             return
         self._unwritten[span.span_id] = span
-        if self._flusher is None or self._flusher.done():
+        if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
         if self._hub.wants(ev.SPAN_START):
             self._hub.publish(ev.SPAN_START, span.to_json())
@@ -318,18 +318,22 @@ class TraceStore:
         """Write spans that have run for a while, so a run the process dies in reads as
         interrupted after a restart instead of vanishing from its trace. Quick runs finish
         first and are written once, at their end."""
-        while self._unwritten:
-            await asyncio.sleep(RUNNING_WRITE_DELAY_S)
-            cutoff = time.time() * 1000 - RUNNING_WRITE_DELAY_S * 1000
-            for span_id, span in list(self._unwritten.items()):
-                if span.start <= cutoff:
-                    del self._unwritten[span_id]
-                    self._store.record(span_record(span, span.to_json()))
+        try:
+            while self._unwritten:
+                await asyncio.sleep(RUNNING_WRITE_DELAY_S)
+                cutoff = time.time() * 1000 - RUNNING_WRITE_DELAY_S * 1000
+                for span_id, span in list(self._unwritten.items()):
+                    if span.start <= cutoff:
+                        del self._unwritten[span_id]
+                        self._store.record(span_record(span, span.to_json()))
+        finally:
+            self._flusher = None  # the next span starts another: no `done()` call per span
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
 
     def _count_untraced(self, span: Span) -> None:
         """One trace keeps `max_spans` spans, whatever one runaway does in it; the rest are
@@ -354,7 +358,8 @@ class TraceStore:
         span.duration_ms = round((time.time() * 1000 - span.start) * 1000) / 1000
         span.output = output
         span.error = error
-        self._unwritten.pop(span.span_id, None)
+        span_id = span.span_id
+        self._unwritten.pop(span_id, None)
         data = span.to_json()
         encoded = jsonio.dumps_lenient_bytes(data)
         if self._hub.wants(ev.SPAN_END):
@@ -362,10 +367,13 @@ class TraceStore:
         record = _record(span, encoded)
         self._store.record(record)
         spans = self._traces.get(span.trace_id)
-        if spans is not None and span.span_id in spans:
-            before = spans[span.span_id]
-            spans[span.span_id] = record.data
-            self._grew(len(record.data) - (len(before) if isinstance(before, str) else 0))
+        if spans is not None:
+            before = spans.get(span_id)
+            if before is not None:
+                text = spans[span_id] = record.data
+                self._held_bytes += len(text) - (len(before) if type(before) is str else 0)
+                if self._held_bytes > self._window_bytes:
+                    self._grew(0)
 
     def list(
         self, limit: int = 100, status: str | None = None, step: str | None = None
