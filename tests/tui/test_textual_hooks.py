@@ -278,8 +278,11 @@ async def test_a_thumb_scroll_view_repaints_its_bar_when_the_thumb_moves() -> No
         bar = view.vertical_scrollbar
         assert isinstance(bar, textual_hooks.ThumbScrollBar)
         view.set_reactive(ScrollView.virtual_size, Size(40, 10_000))
-        textual_hooks.update_scrollbars(view, Size(40, 10_000))
-        await pilot.pause()
+        for _ in range(100):
+            textual_hooks.update_scrollbars(view, Size(40, 10_000))
+            await pilot.pause()
+            if bar.display and 0 < bar._length == bar.size.height:
+                break
         painted = bar._repaint_required
         textual_hooks.update_scrollbars(view, Size(40, 10_001))
         assert bar.window_virtual_size == 10_001 and bar._repaint_required == painted
