@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -133,8 +134,14 @@ def test_trace_commands_on_the_project_store(tmp_path: Path) -> None:
         wait_for_line(server, "press Ctrl+C to stop")
         trace_id = order(port)
         wait_for_line(server, "customer notified")
-        while_running = motia("trace", "list", "--dir", str(shop))
-        assert while_running.returncode == 0 and trace_id in while_running.stdout
+        deadline = time.monotonic() + 10  # history reaches the file within half a second
+        while True:
+            while_running = motia("trace", "list", "--dir", str(shop))
+            assert while_running.returncode == 0, while_running.stderr
+            if trace_id in while_running.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert trace_id in while_running.stdout
         # Ctrl+C, as a user stops it: the store hands over the triggers still waiting.
         server.send_signal(signal.SIGINT)
         assert server.wait(20) == 0
