@@ -29,7 +29,10 @@ async def greet(app: PaneApp, name: str, **headers: str) -> str:
     )
     assert answer.status == 200
     await app.source.engine.idle()
-    return str(answer.trace_id)
+    trace_id = str(answer.trace_id)
+    # Listed before the next one is made: a cursor on the top row follows the newest trace.
+    await wait_for(lambda: trace_id in app.pane.trace_list.order, what="the trace listed")
+    return trace_id
 
 
 async def select(app: PaneApp, trace_id: str) -> None:
