@@ -15,7 +15,7 @@ import itertools
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from engine import events as ev
@@ -379,9 +379,19 @@ class TraceStore:
         self, limit: int = 100, status: str | None = None, step: str | None = None
     ) -> list[dict[str, Any]]:
         """Newest first, from memory."""
+        newest = (
+            (trace_id, [_span_json(held) for held in self._traces[trace_id].values()])
+            for trace_id in reversed(self._traces)
+        )
+        return self._summaries(newest, limit, status, step)
+
+    def _summaries(
+        self, newest: Iterable[tuple[str, builtins.list[dict[str, Any]]]], limit: int,
+        status: str | None, step: str | None,
+    ) -> builtins.list[dict[str, Any]]:
+        """The first `limit` of these traces, newest first, that pass both filters."""
         result = []
-        for trace_id in reversed(self._traces):
-            spans = [_span_json(held) for held in self._traces[trace_id].values()]
+        for trace_id, spans in newest:
             if not spans or (step and not any(s["step"] == step for s in spans)):
                 continue
             summary = trace_summary(trace_id, spans)
@@ -418,18 +428,11 @@ class TraceStore:
             trace_id: min(s["start"] for s in spans.values())
             for trace_id, spans in traces.items() if spans
         }
-        result = []
-        for trace_id in sorted(started, key=started.__getitem__, reverse=True):
-            spans_json = list(traces[trace_id].values())
-            if step and not any(s["step"] == step for s in spans_json):
-                continue
-            summary = trace_summary(trace_id, spans_json)
-            if status and summary["status"] != status:
-                continue
-            result.append(self._with_untraced(trace_id, dict(summary)))
-            if len(result) >= limit:
-                break
-        return result
+        newest = (
+            (trace_id, list(traces[trace_id].values()))
+            for trace_id in sorted(started, key=started.__getitem__, reverse=True)
+        )
+        return self._summaries(newest, limit, status, step)
 
     def get(self, trace_id: str) -> dict[str, Any] | None:
         """A recent trace from memory, or None."""
