@@ -29,7 +29,7 @@ from motia_tui import messages
 from motia_tui.log_buffer import clean
 from motia_tui.source import EngineSource
 from motia_tui.widgets.confirm import ConfirmScreen
-from motia_tui.widgets.keyed_table import KeyedTable
+from motia_tui.widgets.keyed_table import KeyedTable, row_keys
 
 AGE_REFRESH_S = 5.0
 """Ages are shown in whole seconds at best; redrawing them more often buys nothing."""
@@ -118,10 +118,7 @@ class DeadLetterTable(KeyedTable):
     """The queue, one row a dead letter, oldest first (the order the engine keeps)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="dead-letters-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="dead-letters-up"),
-        Binding("g", "scroll_top", "First", show=False, id="dead-letters-first"),
-        Binding("G", "scroll_bottom", "Last", show=False, id="dead-letters-last"),
+        *row_keys("dead-letters"),
         Binding("enter", "show", "Show", id="dead-letters-show"),
         Binding("r", "retry", "Re-queue", id="dead-letters-retry"),
         Binding("d,delete", "drop", "Drop", id="dead-letters-drop"),

@@ -27,7 +27,7 @@ from motia_tui import messages
 from motia_tui.log_buffer import clean
 from motia_tui.panes.dead_letters import format_age
 from motia_tui.source import EngineSource, SourceError
-from motia_tui.widgets.keyed_table import KeyedTable
+from motia_tui.widgets.keyed_table import KeyedTable, row_keys
 
 REFRESH_S = 1.0
 """Heartbeats renew once a second; reading them more often shows nothing new."""
@@ -66,10 +66,7 @@ class WorkerTable(KeyedTable):
     """One row a live worker; Enter goes to the spans it ran."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="workers-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="workers-up"),
-        Binding("g", "scroll_top", "First", show=False, id="workers-first"),
-        Binding("G", "scroll_bottom", "Last", show=False, id="workers-last"),
+        *row_keys("workers"),
         Binding("enter", "spans", "Its spans", id="workers-spans"),
     ]
 
@@ -83,10 +80,7 @@ class SpanTable(KeyedTable):
     """The selected worker's newest spans; Enter opens one in Traces, Esc goes back."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="workers-spans-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="workers-spans-up"),
-        Binding("g", "scroll_top", "First", show=False, id="workers-spans-first"),
-        Binding("G", "scroll_bottom", "Last", show=False, id="workers-spans-last"),
+        *row_keys("workers-spans"),
         Binding("enter", "open", "Open trace", id="workers-spans-open"),
         Binding("escape", "back", "Workers", id="workers-spans-back"),
     ]

@@ -3,7 +3,18 @@ selected item by id instead of by position (rows move as the data refreshes)."""
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.widgets import DataTable
+
+
+def row_keys(prefix: str) -> list[Binding]:
+    """`j`/`k`/`g`/`G` with ids under `prefix`, so each table's keys remap on their own."""
+    return [
+        Binding("j", "cursor_down", "Down", show=False, id=f"{prefix}-down"),
+        Binding("k", "cursor_up", "Up", show=False, id=f"{prefix}-up"),
+        Binding("g", "scroll_top", "First", show=False, id=f"{prefix}-first"),
+        Binding("G", "scroll_bottom", "Last", show=False, id=f"{prefix}-last"),
+    ]
 
 
 class KeyedTable(DataTable[str]):
