@@ -467,6 +467,11 @@ class Subscription:
             waiter.set_result(None)
 
 
+Entry = tuple[float, EventType, "bytes | dict[str, Any]"]
+"""An event as a `ThreadSubscription` holds it: time, type, and its data as JSON where the
+publisher encoded it, else the data itself."""
+
+
 class ThreadSubscription(Subscription):
     """A window another thread drains (the tape's writer), so its reader never waits on the
     loop and the loop pays one append per event.
@@ -475,30 +480,38 @@ class ThreadSubscription(Subscription):
     full the newest events are refused, counted, and marked in order by one `events.dropped`
     event as soon as there is room again: a reader of this stream always knows where the hole
     is and how big it was.
+
+    An event the publisher encoded is held as its bytes alone: its data (a span, its input,
+    its output) is then freed on the loop at once, instead of surviving until the reader takes
+    it. Thousands of requests' dicts alive at a time would be what the loop's young
+    collections walk, and each request's would survive one.
     """
 
+    def __init__(self, hub: "EventHub", maxsize: int) -> None:
+        super().__init__(hub, maxsize, None)
+        self._entries: deque[Entry] = deque()
+
     def _offer(self, event: EngineEvent) -> None:
-        if event.origin is not None or (
-            self._types is not None and event.type not in self._types
-        ):
+        if event.origin is not None:
             return
-        buffer = self._buffer
-        if len(buffer) >= self._maxsize:
+        entries = self._entries
+        if len(entries) >= self._maxsize:
             self.dropped += 1
             return
         if self.dropped:
-            buffer.append(EngineEvent(EVENTS_DROPPED, event.time, {"count": self.dropped}))
+            entries.append((event.time, EVENTS_DROPPED, {"count": self.dropped}))
             self.dropped = 0
-        buffer.append(event)
+        encoded = event.encoded
+        entries.append((event.time, event.type, event.data if encoded is None else encoded))
 
     def pending(self) -> int:
         """Events buffered for the reader, from any thread."""
-        return len(self._buffer)
+        return len(self._entries)
 
-    def take(self) -> list[EngineEvent]:
+    def take(self) -> list[Entry]:
         """Everything buffered, from any thread, losing nothing appended meanwhile."""
-        buffer = self._buffer
-        return [buffer.popleft() for _ in range(len(buffer))]
+        entries = self._entries
+        return [entries.popleft() for _ in range(len(entries))]
 
     def take_dropped(self) -> int:
         """Events refused and not yet marked in the buffer; read it once the loop stopped
@@ -513,6 +526,9 @@ class EventHub:
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
         self._wanted: frozenset[str] | None = frozenset()
+        self.wants_bytes = False
+        """A reader on another thread (the tape) takes events: a publisher that passes the
+        data encoded spares it holding the dicts (see `ThreadSubscription`)."""
 
     def subscribe(
         self,
@@ -554,7 +570,7 @@ class EventHub:
 
     def subscribe_thread(self, maxsize: int) -> ThreadSubscription:
         """Every event, for a reader on another thread (see `ThreadSubscription`)."""
-        sub = ThreadSubscription(self, maxsize, None)
+        sub = ThreadSubscription(self, maxsize)
         self._subscribers.append(sub)
         self._recount()
         return sub
@@ -565,6 +581,7 @@ class EventHub:
             self._recount()
 
     def _recount(self) -> None:
+        self.wants_bytes = any(type(sub) is ThreadSubscription for sub in self._subscribers)
         wanted: set[str] = set()
         for sub in self._subscribers:
             if sub._types is None:

@@ -311,8 +311,12 @@ class TraceStore:
         self._unwritten[span.span_id] = span
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
-        if self._hub.wants(ev.SPAN_START):
-            self._hub.publish(ev.SPAN_START, span.to_json())
+        hub = self._hub
+        if hub.wants(ev.SPAN_START):
+            data = span.to_json()
+            hub.publish(
+                ev.SPAN_START, data, jsonio.dumps_lenient_bytes(data) if hub.wants_bytes else None
+            )
 
     async def _flush_running(self) -> None:
         """Write spans that have run for a while, so a run the process dies in reads as

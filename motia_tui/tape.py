@@ -7,8 +7,9 @@ counted in `omitted`), then every engine event as `{"time", "type", "data"}`, an
 after a clean stop. Past `tape_part_bytes` a run continues in a new part file that opens with
 its own header; at start only the `tape_runs` newest runs are kept.
 
-The loop pays one deque append per event. A writer thread takes the events every 50 ms,
-serialises and masks them (`engine.masking`) and writes; disk I/O never happens on the loop.
+The loop pays one deque append per event; a span comes encoded (`EventHub.wants_bytes`), so
+no request's dicts wait for the writer. A writer thread takes the events every 50 ms,
+serialises the rest, masks them (`engine.masking`) and writes; disk I/O never happens on the loop.
 Should the writer fall `buffer_events` behind, the newest events are refused and counted, and
 the tape gets an `events.dropped` line with the count where the hole is. Lines are written
 whole, so a tape cut short by a crash is readable up to its last complete line.
@@ -30,7 +31,7 @@ from typing import Any
 import orjson
 
 from engine import jsonio
-from engine.events import EVENTS_DROPPED, EngineEvent, ThreadSubscription
+from engine.events import EVENTS_DROPPED, ThreadSubscription
 from engine.masking import Masker, secret_values
 from engine.runtime import Engine
 from motia_tui.request_env import every_secret
@@ -97,15 +98,16 @@ def prune(folder: Path, keep: int) -> list[str]:
     return removed
 
 
-def event_line(time_ms: float, type_: str, data: Any, encoded: bytes | None = None) -> bytes:
+def event_line(time_ms: float, type_: str, data: Any) -> bytes:
     """One tape line; `time` and `type` come first, so a reader can index a tape without
-    parsing the data. `encoded` is `data` already as JSON (a span the engine stored)."""
-    if encoded is not None:
-        head = orjson.dumps({"time": time_ms, "type": type_})
-        return b"".join((head[:-1], b',"data":', encoded, b"}\n"))
+    parsing the data. `data` as bytes is already JSON (a span the engine encoded)."""
+    if type(data) is bytes:
+        return b'{"time":%b,"type":"%b","data":%b}\n' % (
+            orjson.dumps(time_ms), type_.encode(), data
+        )
     line = {"time": time_ms, "type": type_, "data": data}
     try:
-        return orjson.dumps(line) + b"\n"
+        return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError:
         return jsonio.dumps_lenient_bytes(line) + b"\n"
 
@@ -220,16 +222,17 @@ class TapeRecorder:
 
     def _write_events(self) -> None:
         assert self._subscription is not None
-        events: list[EngineEvent] = self._subscription.take()
-        if not events:
+        entries = self._subscription.take()
+        if not entries:
             return
         lines = []
-        for event in events:
-            if event.type == EVENTS_DROPPED:
-                self.dropped += event.data["count"]
+        for time_ms, type_, data in entries:
+            if type_ == EVENTS_DROPPED:
+                assert type(data) is dict
+                self.dropped += data["count"]
             else:
                 self.events_written += 1
-            lines.append(event_line(event.time, event.type, event.data, event.encoded))
+            lines.append(event_line(time_ms, type_, data))
         self._write(self.masker.json(b"".join(lines)))
 
     def _snapshot_line(self, snapshot: dict[str, Any]) -> bytes:

@@ -98,6 +98,31 @@ async def test_a_run_records_header_snapshot_every_event_and_its_end(tmp_path: P
     assert end["data"] == {"events": len(events), "dropped": 0}
 
 
+
+async def test_a_request_s_spans_wait_for_the_writer_as_bytes_not_dicts(tmp_path: Path) -> None:
+    """While a tape records, the loop hands it each span as the JSON the engine encoded:
+    the span's dicts are not held until the writer takes them, and the bytes say what the
+    trace holds."""
+    project = copy_project(tmp_path)
+    source = LocalSource(project, Settings(tape=False), "127.0.0.1", 0, watch=False)
+    await source.start()
+    window = source.engine.events.subscribe_thread(1_000)
+    await greet(source, "Ada")
+    entries = window.take()
+    window.close()
+    spans = [(kind, data) for _time, kind, data in entries if kind.startswith("span.")]
+    assert spans and all(type(data) is bytes for _kind, data in spans)
+    greeted = [(kind, json.loads(data)) for kind, data in spans
+               if json.loads(data)["step"] == "GreetApi"]
+    assert [kind for kind, _span in greeted] == ["span.start", "span.end"]
+    (_, started), (_, ended) = greeted
+    assert started["status"] == "running" and started["input"]["body"] == {"name": "Ada"}
+    trace = source.engine.traces.get(ended["traceId"])
+    assert trace is not None
+    assert next(s for s in trace["spans"] if s["spanId"] == ended["spanId"]) == ended
+    await source.stop()
+
+
 DEEP_STEP = """
 config = {"type": "api", "name": "Deep", "path": "/deep", "method": "POST", "emits": []}
 
