@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine import jsonio
 from engine.effects import History, LogRecord, SpanRecord, TriggerRecord
 from engine.stores.base import TriggerLimits
 from engine.stores.redis import scripts
@@ -53,20 +52,35 @@ def write(
     batch: Batch,
 ) -> None:
     """Add the history writes to `commands` (sent with the batch's commit); `limits` are the
-    traces, log records and triggers kept."""
+    traces, log records and triggers kept. Spans go as plain commands, each trace's in one
+    `HSET` (a span written twice in a batch keeps its later version) and every trace's start
+    in one `ZADD NX` (the first span of a trace gives its start), before the script that
+    drops the oldest traces: a script would copy every span into a Lua string first."""
     trace_limit, log_limit, trigger_limits = limits
     spans, logs = batch.spans, batch.logs
     if batch.triggers:
-        rows = [[t.trace_id, t.time, t.data] for t in batch.triggers]
-        commands.append((
-            "EVAL", scripts.TRIGGERS, 0, prefix, trigger_limits.count, trigger_limits.bytes,
-            jsonio.dumps_bytes(rows),
-        ))
+        trigger_args: list[Any] = [
+            "EVAL", scripts.TRIGGERS, 0, prefix, trigger_limits.count, trigger_limits.bytes
+        ]
+        for t in batch.triggers:
+            trigger_args += (t.trace_id, t.time, t.data)
+        commands.append(trigger_args)
     if spans:
-        rows = [[s.span_id, s.trace_id, f"{s.start!r}\t{s.data}", s.start] for s in spans]
-        commands.append(
-            ("EVAL", scripts.HISTORY, 0, prefix, trace_limit, jsonio.dumps_bytes(rows))
-        )
+        traces: dict[str, dict[str, str]] = {}
+        starts: list[Any] = ["ZADD", f"{prefix}:traces", "NX"]
+        for s in spans:
+            fields = traces.get(s.trace_id)
+            if fields is None:
+                fields = traces[s.trace_id] = {}
+                starts += (s.start, s.trace_id)
+            fields[s.span_id] = f"{s.start!r}\t{s.data}"
+        commands.append(starts)
+        for trace_id, fields in traces.items():
+            hset: list[Any] = ["HSET", f"{prefix}:trace:{trace_id}"]
+            for pair in fields.items():
+                hset += pair
+            commands.append(hset)
+        commands.append(("EVAL", scripts.TRIM_TRACES, 0, prefix, trace_limit))
     key = f"{prefix}:logs"
     for record in logs:
         commands.append((

@@ -197,31 +197,9 @@ return given
 """A draining worker's unfinished entries, handed back as new entries of their streams at
 once (same attempt number), so the others need not wait for a timeout to take them."""
 
-HISTORY = """
+TRIM_TRACES = """
 local p = ARGV[1]
-local limit = tonumber(ARGV[2])
-local spans = cjson.decode(ARGV[3])
-local fields, traces, starts = {}, {}, {}
-for _, s in ipairs(spans) do
-  local trace = s[2]
-  local kept = fields[trace]
-  if not kept then
-    kept = {}
-    fields[trace] = kept
-    traces[#traces + 1] = trace
-    starts[#starts + 1] = s[4]
-    starts[#starts + 1] = trace
-  end
-  kept[#kept + 1] = s[1]
-  kept[#kept + 1] = s[3]
-end
-for _, trace in ipairs(traces) do
-  each(fields[trace], 1000, function(part)
-    redis.call('HSET', p .. ':trace:' .. trace, unpack(part))
-  end)
-end
-each(starts, 1000, function(part) redis.call('ZADD', p .. ':traces', 'NX', unpack(part)) end)
-local over = redis.call('ZCARD', p .. ':traces') - limit
+local over = redis.call('ZCARD', p .. ':traces') - tonumber(ARGV[2])
 if over > 0 then
   local old = redis.call('ZPOPMIN', p .. ':traces', over)
   local keys = {}
@@ -232,27 +210,25 @@ if over > 0 then
 end
 return 0
 """
-"""Spans into one hash per trace, indexed by start in a sorted set capped at the configured
-number of traces: the oldest traces leave whole. A batch's spans of one trace go in one
-`HSET` (a span written twice keeps its later version) and every new trace's start in one
-`ZADD NX` (the first span of a trace gives its start)."""
+"""The oldest traces leave whole once more than the configured number are kept (their starts
+index them in a sorted set); the spans themselves arrive as plain commands."""
 
 TRIGGERS = """
 local p = ARGV[1]
 local count = tonumber(ARGV[2])
 local bytes = tonumber(ARGV[3])
-local rows = cjson.decode(ARGV[4])
 local hash, order, total = p .. ':triggers', p .. ':triggers:order', p .. ':triggers:bytes'
 local sizes, fields, scores = {}, {}, {}
 local grown = 0
-for _, t in ipairs(rows) do
-  local before = sizes[t[1]] or redis.call('HSTRLEN', hash, t[1])
-  sizes[t[1]] = string.len(t[3])
-  grown = grown + sizes[t[1]] - before
-  fields[#fields + 1] = t[1]
-  fields[#fields + 1] = t[3]
-  scores[#scores + 1] = t[2]
-  scores[#scores + 1] = t[1]
+for i = 4, #ARGV, 3 do
+  local trace, data = ARGV[i], ARGV[i + 2]
+  local before = sizes[trace] or redis.call('HSTRLEN', hash, trace)
+  sizes[trace] = string.len(data)
+  grown = grown + sizes[trace] - before
+  fields[#fields + 1] = trace
+  fields[#fields + 1] = data
+  scores[#scores + 1] = ARGV[i + 1]
+  scores[#scores + 1] = trace
 end
 each(fields, 1000, function(part) redis.call('HSET', hash, unpack(part)) end)
 each(scores, 1000, function(part) redis.call('ZADD', order, unpack(part)) end)
@@ -276,7 +252,9 @@ end
 return 0
 """
 """Each trace's whole trigger in one hash, ordered by time in a sorted set: the oldest leave
-first until both the count and the byte bound hold (beyond the count, in one `ZPOPMIN`)."""
+first until both the count and the byte bound hold (beyond the count, in one `ZPOPMIN`).
+The triggers arrive as (trace, time, data) triples of arguments, not one JSON text to
+decode."""
 
 EACH = """
 local function each(items, size, call)
@@ -287,7 +265,7 @@ end
 """
 """Lua's `unpack` is bounded by its stack: long argument lists go in parts of `size`."""
 
-HISTORY = EACH + HISTORY
+TRIM_TRACES = EACH + TRIM_TRACES
 TRIGGERS = EACH + TRIGGERS
 
 RENEW_LOCK = """
