@@ -11,9 +11,10 @@ embedded engine in the same run.
    (an engine on the same project that takes no events) and counts the finished ones.
 4. Emit-to-handler latency (p50, p99) on the embedded engine and on one Redis worker, one
    event at a time.
-5. Redis commands per event and Redis's CPU time per event through the chain with one
-   worker, on a private `redis-server` this run starts on a free port (INFO commandstats
-   counts every command a script runs too): figures that do not move with the machine's load.
+5. Redis commands per event, Redis's CPU time per event and the worker's (this process's
+   CPU clock: the worker and the emitting) through the chain with one worker, on a private
+   `redis-server` this run starts on a free port (INFO commandstats counts every command a
+   script runs too): figures that move far less with the machine's load than events/s.
 
 Rounds alternate the three set-ups; each figure is the median of its rounds, with the range.
 Every key is under a prefix of this run's own, deleted afterwards. Figures go to the
@@ -161,9 +162,11 @@ async def latency(project: Path, url: str | None) -> tuple[float, float]:
     return statistics.median(seen) * 1000, seen[int(len(seen) * 0.99) - 1] * 1000
 
 
-async def redis_cost(project: Path, events: int) -> tuple[float, float, float, dict[str, float]]:
-    """Commands, script calls and Redis CPU microseconds per event through the chain, with the
-    top commands per event, on a private redis-server."""
+async def redis_cost(
+    project: Path, events: int
+) -> tuple[float, float, float, float, dict[str, float]]:
+    """Commands, script calls, Redis's and the worker's CPU microseconds per event through the
+    chain, with the top commands per event, on a private redis-server."""
     from engine import Engine, Settings
 
     with tempfile.TemporaryDirectory() as folder:
@@ -188,12 +191,14 @@ async def redis_cost(project: Path, events: int) -> tuple[float, float, float, d
                 await engine.store.settled()
                 client.config_resetstat()
                 cpu = client.info("cpu")
+                worker_cpu = time.process_time()
                 for index in range(events):
                     engine.emit("bench.start", {"n": index})
                     if index % 500 == 499:
                         await asyncio.sleep(0)
                 await asyncio.wait_for(finished(engine, events, "cost", url), 300)
                 await engine.store.settled()
+                worker_cpu = time.process_time() - worker_cpu
                 stats = client.info("commandstats")
                 after = client.info("cpu")
             finally:
@@ -207,7 +212,7 @@ async def redis_cost(project: Path, events: int) -> tuple[float, float, float, d
     scripts = calls.get("evalsha", 0.0) + calls.get("eval", 0.0)
     total = sum(n for name, n in calls.items() if name not in ("evalsha", "eval"))
     top = dict(sorted(calls.items(), key=lambda item: -item[1])[:8])
-    return total, scripts, used / events, top
+    return total, scripts, used / events, worker_cpu * 1e6 / events, top
 
 
 def free_port() -> int:
@@ -254,7 +259,9 @@ def main() -> None:
             print({k: v[-1] for k, v in figures.items()}, flush=True)
         embedded_lat = asyncio.run(latency(project, None))
         redis_lat = asyncio.run(latency(project, args.redis))
-        commands, script_calls, redis_cpu, top = asyncio.run(redis_cost(project, args.events))
+        commands, script_calls, redis_cpu, worker_cpu, top = asyncio.run(
+            redis_cost(project, args.events)
+        )
     load = os.getloadavg()
     one = statistics.median(figures["one"])
     base = statistics.median(figures["embedded"])
@@ -279,6 +286,7 @@ range in brackets.
 | Redis commands per event, one worker (script calls per event) | {commands:.1f} \
 ({script_calls:.3f}) | |
 | Redis CPU per event, one worker | {redis_cpu:.0f} µs | |
+| the worker's CPU per event (in process, with the emitting) | {worker_cpu:.0f} µs | |
 
 Commands per event, the most frequent: {", ".join(f"{k} {v:.2f}" for k, v in top.items())}.
 
