@@ -281,17 +281,21 @@ class Terminal(threading.Thread):
 @contextmanager
 def workbench(motia: str, project: Path, port: int, record: Path | None = None,
               probe: Path | None = None, probe_options: tuple[str, ...] = (),
+              probe_script: str = "gc_probe.py", code: Path | None = None,
               ) -> Iterator[tuple[subprocess.Popen[bytes], Terminal, float]]:
-    """`motia tui` on a 120x36 pty (recording to `record` if given; under `gc_probe.py`
-    writing the collector's pauses to `probe` if given); yields the process, its terminal
-    and its start time."""
+    """`motia tui` on a 120x36 pty (recording to `record` if given; under `probe_script`
+    writing what it records to `probe` if given: by default `gc_probe.py`, the collector's
+    pauses; the workbench's code taken from the tree `code` if given); yields the process,
+    its terminal and its start time."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     env["TERM"] = "xterm-256color"
     started = time.perf_counter()
     recording = ["--record", str(record)] if record is not None else []
-    command = [motia] if probe is None else [sys.executable, str(HERE / "gc_probe.py"),
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    command = [motia] if probe is None else [sys.executable, str(HERE / probe_script),
                                              str(probe), *probe_options]
     process = subprocess.Popen(
         [*command, "tui", "--dir", str(project), "--port", str(port), *recording],
