@@ -42,7 +42,12 @@ from motia_tui.panes.traces import TracesPane
 from motia_tui.panes.workers import WorkersPane
 from motia_tui.recording import CastRecorder
 from motia_tui.source import EngineSource
-from motia_tui.textual_hooks import FrameMarkingApp, driver_of, toast_racks
+from motia_tui.textual_hooks import (
+    FrameMarkingApp,
+    driver_of,
+    keep_containers_painted,
+    toast_racks,
+)
 from motia_tui.writer import TerminalPorts, WorkbenchDriver
 
 PaneT = TypeVar("PaneT", bound=Widget)
@@ -123,6 +128,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         recorder: CastRecorder | None = None,
     ) -> None:
         super().__init__(driver_class=WorkbenchDriver)
+        keep_containers_painted()
         self.source = source
         self.terminal = terminal
         """Where the driver reads and draws; `None` is this process's own terminal."""

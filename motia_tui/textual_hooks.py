@@ -28,17 +28,17 @@ from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Size
 from textual.keys import _character_to_key
 from textual.reactive import Reactive
+from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widget import Widget
-from textual.widgets import TextArea
+from textual.widgets import ContentSwitcher, TabbedContent, TextArea
 from textual.widgets._toast import ToastRack
 from textual.widgets.text_area import Highlight
 
 if TYPE_CHECKING:
     from textual.message import Message
     from textual.message_pump import MessagePump
-    from textual.screen import Screen
 
 ReturnType = TypeVar("ReturnType")
 ESC = "\x1b"
@@ -265,7 +265,19 @@ class ThumbScrollBar(ScrollBar):
 
 class ThumbScrollView(ScrollView):
     """A `ScrollView` whose vertical scrollbar is a `ThumbScrollBar` (`Widget` makes its
-    scrollbars in a property, into a private attribute)."""
+    scrollbars in a property, into a private attribute), and whose layout passes leave the
+    bar to repaint itself when its thumb moves.
+
+    `ScrollView._size_updated` calls `Widget._scroll_update` whenever the virtual size
+    changed since the last layout, which is every time a list that grew while its pane was
+    hidden is shown again: the bar was repainted in full, a strip per row, for a thumb
+    that had not moved.
+    """
+
+    def _scroll_update(self, virtual_size: Size) -> None:
+        update_scrollbars(self, virtual_size)
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     @property
     def vertical_scrollbar(self) -> ScrollBar:
@@ -277,6 +289,29 @@ class ThumbScrollView(ScrollView):
             self._vertical_scrollbar = bar
             self.app._start_widget(self, bar)
         return bar
+
+
+# -- containers that draw only their background (`motia_tui.app`) ---------------------------
+
+BACKGROUND_REACTIVES: tuple[tuple[type[Widget], str], ...] = (
+    (Screen, "focused"),
+    (TabbedContent, "active"),
+    (ContentSwitcher, "current"),
+)
+"""Reactives of Textual containers that repaint the container when they change, though it
+draws nothing but its background under children that cover it (the focused widget, the
+shown tab): on a tab switch the screen, the tabbed content and its switcher were each
+rendered again line by line, a whole screen's height of strips each, for nothing."""
+
+
+def keep_containers_painted() -> None:
+    """Let the reactives of `BACKGROUND_REACTIVES` change without a repaint of their
+    container (what they change repaints itself: the focus restyles the widgets it moves
+    between, the switcher's children are shown and hidden with a layout)."""
+    for owner, name in BACKGROUND_REACTIVES:
+        descriptor = owner.__dict__[name]
+        assert isinstance(descriptor, Reactive)
+        descriptor._repaint = False
 
 
 # -- focus without a restyle (`motia_tui.widgets.line_view`) ------------------------------

@@ -27,10 +27,11 @@ from textual.drivers import linux_driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBarRender
 from textual.widget import Widget
-from textual.widgets import Label, TextArea
+from textual.widgets import ContentSwitcher, Label, TabbedContent, TabPane, Tabs, TextArea
 
 from motia_tui import textual_hooks
 from motia_tui.textual_hooks import (
@@ -317,3 +318,58 @@ async def test_styled_by_focus_finds_the_rules_that_select_focus() -> None:
         assert not textual_hooks.styled_by_focus(app.query_one(Plain))
         assert textual_hooks.styled_by_focus(app.query_one(Ringed))
         assert textual_hooks.styled_by_focus(app.query_one(PartRinged))
+
+
+async def test_a_layout_leaves_a_thumb_scroll_views_bar_alone_when_the_thumb_stays() -> None:
+    """`ScrollView._size_updated` updates the bars through `_scroll_update` whenever the
+    virtual size changed since the last layout (a list that grew while hidden)."""
+    assert "_scroll_update" in ScrollView._size_updated.__code__.co_names
+    app = ThumbApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(ThumbLines)
+        view.styles.overflow_y = "scroll"
+        view.set_reactive(ScrollView.virtual_size, Size(40, 10_000))
+        await pilot.pause()
+        bar = view.vertical_scrollbar
+        for _ in range(100):
+            textual_hooks.update_scrollbars(view, Size(40, 10_000))
+            await pilot.pause()
+            if bar.display and 0 < bar._length == bar.size.height:
+                break
+        painted = bar._repaint_required
+        view.set_reactive(ScrollView.virtual_size, Size(40, 10_001))
+        view._size_updated(view.size, Size(40, 10_000), view.container_size)
+        assert bar.window_virtual_size == 10_001 and bar._repaint_required == painted
+        view.set_reactive(ScrollView.virtual_size, Size(40, 20))
+        view._size_updated(view.size, Size(40, 10_001), view.container_size)
+        assert bar._repaint_required, "a thumb that moved is drawn again"
+
+
+class Switched(App[None]):
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="tabs"):
+            with TabPane("A", id="a"):
+                yield Label("a", id="label-a")
+            with TabPane("B", id="b"):
+                yield Label("b", id="label-b")
+
+
+async def test_containers_keep_their_painted_background_when_the_tab_or_focus_changes() -> None:
+    """The screen, a tabbed content and its switcher are not drawn again when the focus or
+    the shown tab changes: the strips their styles cache holds are the same ones."""
+    for owner, name in textual_hooks.BACKGROUND_REACTIVES:
+        assert isinstance(owner.__dict__[name], Reactive), (owner, name)
+    textual_hooks.keep_containers_painted()
+    async with Switched().run_test(size=(40, 10)) as pilot:
+        app = pilot.app
+        containers = [app.screen, app.query_one(TabbedContent), app.query_one(ContentSwitcher)]
+        await pilot.pause()
+        held = [dict(container._styles_cache._cache) for container in containers]
+        assert all(held)
+        app.query_one(TabbedContent).active = "b"
+        app.set_focus(app.query_one(Tabs))
+        await pilot.pause()
+        assert app.query_one("#label-b").region, "the other tab is shown"
+        for container, before in zip(containers, held, strict=True):
+            after = container._styles_cache._cache
+            assert all(after.get(y) is strip for y, strip in before.items()), container
