@@ -10,11 +10,12 @@ go to OUT.json every second and at exit. Wall time includes waiting for a core o
 machine; CPU time is the collector's own work.
 
 `--census SECONDS` adds, that often, what the collector walks: the objects it tracks by
-generation (those frozen at start-up excluded) and the most numerous types among them, so
-a run shows what grows rather than a guess. `--tracemalloc` adds the source lines that
-allocated the most live memory, and their growth since the first census. Both hold the
-GIL while they count (a census of a few million objects takes a second or more): they are
-for finding what grows, not for timing.
+generation (those frozen at start-up excluded) and the most numerous types among them, so a
+run shows what grows rather than a guess, and the same by generation (what a young and a
+middle collection walk). `--tracemalloc` adds the source lines that allocated the most live
+memory, and their growth since the first census. Both hold the GIL while they count (a
+census of a few million objects takes a second or more): they are for finding what grows,
+not for timing.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ def _option(name: str, takes_value: bool) -> str | None:
     return sys.argv.pop(1) if takes_value else name
 
 
+if sys.argv[1:2] in ([], ["-h"], ["--help"]):  # not a file to write the figures to
+    print(__doc__)
+    sys.exit(0 if sys.argv[1:] else 2)
 OUT = Path(sys.argv.pop(1))
 CENSUS_S = float(_option("--census", True) or 0)
 TRACING = _option("--tracemalloc", False) is not None
@@ -99,6 +103,8 @@ def census() -> dict[str, Any]:
     began = time.perf_counter()
     by_generation = [len(gc.get_objects(generation)) for generation in range(3)]
     types = Counter(type(o).__qualname__ for o in gc.get_objects())
+    types_by_generation = [Counter(type(o).__qualname__ for o in gc.get_objects(generation))
+                           .most_common(TOP_TYPES // 2) for generation in range(3)]
     large = [(generation, type(o).__qualname__, len(o)) for generation in range(3)
              for o in gc.get_objects(generation)
              if isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE]
@@ -113,6 +119,7 @@ def census() -> dict[str, Any]:
         "tracked_by_generation": by_generation,
         "frozen": gc.get_freeze_count(),
         "types": types.most_common(TOP_TYPES),
+        "types_by_generation": types_by_generation,
         "large_containers": sorted(large, key=lambda c: -c[2])[:TOP_TYPES],
         "collect_cpu_ms_by_generation": timed,
     }
@@ -131,7 +138,9 @@ def census() -> dict[str, Any]:
 
 def dump() -> None:
     STATE["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    OUT.write_text(json.dumps(STATE))
+    written = OUT.with_name(OUT.name + ".new")
+    written.write_text(json.dumps(STATE))
+    written.replace(OUT)  # whole: the bench reads it while the process runs
 
 
 def dumping() -> None:
