@@ -4,6 +4,15 @@ A record is a flat JSON object as Motia writes it: level, time, msg, traceId, fl
 with the caller's fields merged in. The newest records stay in a ring for the workbench; all
 of them (up to the configured count) go to SQLite, indexed by trace, step and level, so deep
 filters are queries in a thread rather than scans on the loop.
+
+In the process a record's `flows` is the tuple shared by every record of its flows: JSON
+writes it as a list (the API, the store, the tape, a span's text), and the testing harness
+and the workbench's engine source hand records out `listed`, as JSON reads them back. A dict
+holding a list is tracked by the garbage collector, which walks it at every collection while
+it lives: the ring's 10,000, those in the event stream, in spans and in a workbench's read-
+backs were most of what a busy workbench's collections walked. A tuple of strings is
+untracked at its first collection, and a dict whose values are all untracked is never
+tracked: a record of plain values costs the collector nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +43,25 @@ def jsonable_field(value: Any) -> Any:
     except (TypeError, ValueError, RecursionError):
         return repr(value)
     return value
+
+
+_FLOWS: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""One tuple per list of flows, shared by their records: the first collection that sees it
+untracks it, and from then on no record holding it is tracked."""
+
+
+def shared_flows(flows: Iterable[str]) -> tuple[str, ...]:
+    """The tuple every record of these flows holds."""
+    key = tuple(flows)
+    return _FLOWS.setdefault(key, key)
+
+
+def listed(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as JSON reads it back: its flows a list."""
+    flows = record.get("flows")
+    if type(flows) is not tuple:
+        return record
+    return {**record, "flows": list(flows)}
 
 
 def merge_fields(record: dict[str, Any], fields: Any) -> None:
@@ -97,7 +125,7 @@ def newer_than(
         return recent
     newest = stored[-1]
     for position in range(len(recent) - 1, -1, -1):
-        if recent[position] == newest:
+        if listed(recent[position]) == newest:
             return recent[position + 1 :]
     newest_time = newest.get("time") or 0
     return [record for record in recent if (record.get("time") or 0) > newest_time]
@@ -163,9 +191,10 @@ class LogStore:
         since: float | None = None,
         until: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Matching records, oldest first: from memory, or from the disk in a thread when the
-        memory ring is full (older records may match) and holds too few, or when other
-        workers write the store too (their records are only there)."""
+        """Matching records, oldest first (flows a tuple in memory, a list from the disk):
+        from memory, or from the disk in a thread when the memory ring is full (older records
+        may match) and holds too few, or when other workers write the store too (their
+        records are only there)."""
         records = matching(self.recent, trace_id, step, level, text, since, until)
         if self._shared or (len(records) < limit and len(self.recent) == self.recent.maxlen):
             await self._store.settled()  # history waits to be written in batches
@@ -213,13 +242,13 @@ class StepLogger:
         emit_record: Callable[[dict[str, Any]], None],
         trace_id: str | None,
         step: str | None,
-        flows: list[str],
+        flows: Iterable[str],
         span_id: str | None = None,
     ) -> None:
         self._emit_record = emit_record
         self._trace_id = trace_id
         self._step = step
-        self._flows = flows
+        self._flows = shared_flows(flows)
         self._span_id = span_id
 
     def _log(self, level: str, message: Any, fields: Any = None) -> None:
@@ -303,7 +332,7 @@ class LoggingBridge(logging.Handler):
             "time": int(record.created * 1000),
             "msg": record.getMessage(),
             "traceId": None,
-            "flows": [],
+            "flows": (),
             "step": None,
             "logger": record.name,
         }

@@ -24,6 +24,7 @@ import httpx
 
 from engine import trace_facts
 from engine.http import build_app
+from engine.logs import listed
 from engine.loose_match import ANY_ID, ANY_TIME, assert_like
 from engine.runtime import Engine
 from engine.settings import Settings
@@ -101,7 +102,7 @@ class ProjectUnderTest:
 
     def logs(self, trace_id: str | None = None, step: str | None = None) -> list[dict[str, Any]]:
         return [
-            record
+            listed(record)
             for record in self.engine.logs.recent
             if (trace_id is None or record.get("traceId") == trace_id)
             and (step is None or record.get("step") == step)

@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from engine.logs import listed
 from motia_tui.widgets.log_filter import (
     LogFilter,
     fields_text,
@@ -168,7 +169,8 @@ _ALL_KEYS = {**_KEYS, "trace": trace_key, "msg": message_key}
 
 
 def _line(record: Mapping[str, Any]) -> bytes | None:
-    """The record as one JSON line that reads back equal, or None (kept as it is)."""
+    """The record as one JSON line that reads back equal (its flows a list), or None (kept
+    as it is)."""
     for key in ("msg", "level", "step", "traceId"):
         value = record.get(key)
         if value is not None and type(value) not in _PLAIN_STANDARD:
@@ -177,7 +179,7 @@ def _line(record: Mapping[str, Any]) -> bytes | None:
         line = orjson.dumps(record)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    if b"null" in line and orjson.loads(line) != record:
+    if b"null" in line and orjson.loads(line) != listed(dict(record)):
         return None  # NaN and infinities: orjson writes null
     return line
 

@@ -20,6 +20,7 @@ import httpx
 
 from engine import trace_io
 from engine.events import Subscription, WireEvent
+from engine.logs import listed
 from engine.overload import QueueFull
 from engine.rerun import RerunError, Rerunner
 from engine.server import build_server
@@ -293,10 +294,11 @@ class LocalSource:
         since: float | None = None,
         until: float | None = None,
     ) -> list[dict[str, Any]]:
-        return await self.engine.logs.find(
+        found = await self.engine.logs.find(
             trace_id or None, step or None, level or None, q or None, limit=limit,
             since=since, until=until,
         )
+        return [listed(record) for record in found]  # as the API answers
 
     async def count_logs(self, since: float | None = None, until: float | None = None) -> int:
         return await self.engine.logs.count(since, until)

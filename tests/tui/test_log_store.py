@@ -243,3 +243,15 @@ def test_replacing_a_record_with_many_is_a_list_splice(seed: int) -> None:
         log_filter = parse_filter(text)
         expected = [store.start + i for i, r in enumerate(live) if log_filter.matches(r)]
         assert store.matching(log_filter, store.start, store.end) == expected, text
+
+
+def test_an_engine_record_with_flows_as_a_tuple_is_packed_and_reads_back_as_a_list() -> None:
+    """The engine's records hold their flows as a shared tuple; one with a null field (no
+    span) still goes into its block as a line, not kept aside as the dict it is."""
+    store = RecordStore(capacity=10, block=2)
+    for n in range(2):
+        store.append({"level": "info", "time": n, "msg": f"m{n}", "traceId": None,
+                      "spanId": None, "flows": ("f1", "f2"), "step": None})
+    assert not store._sealed[0].odd
+    assert [store[i]["flows"] for i in range(2)] == [["f1", "f2"]] * 2
+    assert store.matching(parse_filter("flow:f2"), 0, 2) == [0, 1]

@@ -1,0 +1,56 @@
+"""Log records hold plain values only, so the garbage collector never walks them, and they
+leave the engine with their flows as a list, as they always did."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.settings import Settings
+from engine.testing import ProjectUnderTest
+
+STEP = '''
+config = {"type": "api", "name": "Chatty", "path": "/chatty", "method": "GET", "emits": [],
+          "flows": ["talk", "more"]}
+
+
+async def handler(req, context):
+    for n in range(3):
+        context.logger.info("line", {"n": n})
+    return {"status": 200, "body": {}}
+'''
+
+
+async def test_records_are_untracked_and_read_with_flows_as_lists(
+    project: Callable[[dict[str, str]], Path],
+) -> None:
+    root = project({"steps/chatty_step.py": STEP})
+    async with ProjectUnderTest(root) as harness:
+        await harness.client.get("/chatty")
+        gc.collect()  # the first collection that sees the flows' shared tuple untracks it
+        trace_id = (await harness.client.get("/chatty")).headers["x-trace-id"]
+        held = [r for r in harness.engine.logs.recent if r.get("traceId") == trace_id]
+        assert len(held) == 3
+        assert not any(gc.is_tracked(record) for record in held)
+
+        assert [r["flows"] for r in harness.logs(trace_id)] == [["talk", "more"]] * 3
+        trace = harness.trace(trace_id)
+        assert trace is not None
+        [span] = trace["spans"]  # ended: held as its JSON text
+        assert [r["flows"] for r in span["logs"]] == [["talk", "more"]] * 3
+
+
+async def test_a_query_past_the_memory_ring_shows_each_record_once(
+    project: Callable[[dict[str, str]], Path],
+) -> None:
+    """Past the memory ring a query reads the disk too: the ring's records (flows a tuple)
+    are told apart from the same records read back (flows a list), so each shows once."""
+    root = project({"steps/chatty_step.py": STEP})
+    settings = Settings(memory_window=2, retry_base_s=0.01, retry_max_s=0.05)
+    async with ProjectUnderTest(root, settings) as harness:
+        trace_id = (await harness.client.get("/chatty")).headers["x-trace-id"]
+        found = await harness.engine.logs.find(trace_id=trace_id)
+        assert [(r["n"], list(r["flows"])) for r in found] == [
+            (n, ["talk", "more"]) for n in range(3)
+        ]
