@@ -73,6 +73,42 @@ async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class HeadWithBody:
+    """A response's connection as uvicorn's request cycle writes to it: the head is held until
+    the body's first write, and both go in one, as Node's server sends them. uvicorn writes
+    them apart, and each write is a system call and a TCP segment (the socket has no delay,
+    and on loopback the sender's thread also pays the kernel's delivery to the client). Every
+    response but a HEAD's writes its body, even an empty one; an interim answer (`100
+    Continue`) goes at once, and a close sends a head still held first."""
+
+    __slots__ = ("_held", "_sent", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: bytes | None = None
+        self._sent = False
+
+    def write(self, data: bytes) -> None:
+        if self._sent:
+            self._transport.write(data)
+        elif self._held is not None:
+            self._sent = True
+            self._transport.write(self._held + data)
+            self._held = None
+        elif data.startswith(b"HTTP/1.1 1"):
+            self._transport.write(data)
+        else:
+            self._held = data
+
+    def close(self) -> None:
+        if self._held is not None:
+            self.write(b"")
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """One client connection; `limits` is set on the subclass `guarded_protocol` makes.
 
@@ -157,7 +193,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_bytes + self._chunk > limit and self._head_size() > limit:
             self._refuse_big_head()
             return
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not before and cycle is not None and self.scope["method"] != "HEAD":
+            cycle.transport = HeadWithBody(self.transport)  # type: ignore[assignment]
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
