@@ -10,12 +10,15 @@ the request's first byte (408, or a plain close when nothing was sent), gives ea
 a client trickling a body would otherwise hold the connection and the handler waiting for
 it), answers 503 to every request on a connection past `max_connections`, and writes every
 such answer in the server's one JSON error shape; so does its websockets connection for a
-refused handshake. A head that is complete costs nothing more than uvicorn's own.
+refused handshake. A head that is complete costs nothing more than uvicorn's own. It also
+sends each answer's head with its body in one write (`HeadWithBody`), and builds no access
+line its logger would drop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +127,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # uvicorn builds each request's access line (its client address, its quoted path)
+        # whenever the access logger has a handler, whatever `access_log` says, and only then
+        # asks the logger, which drops it below INFO: 2 us of the loop a request.
+        self.access_log = self.config.access_log and self.access_logger.isEnabledFor(
+            logging.INFO
+        )
         self._head_since: float | None = None
         self._in_head = False
         self._head_bytes = 0
