@@ -1,9 +1,10 @@
 """History (spans, log records, triggers) reaches the SQLite files in batches half a second
-apart, apart from the units of work, and nothing that reads history from the disk misses what
-is still waiting to be written."""
+apart (triggers two seconds apart under steady traffic), apart from the units of work, and
+nothing that reads history from the disk misses what is still waiting to be written."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from engine_support import served, wait_until
 
 from engine import Settings
-from engine.stores.sqlite.store import HISTORY_DELAY_S
+from engine.stores.sqlite.store import HISTORY_DELAY_S, TRIGGER_DELAY_S
 
 MakeProject = Callable[[dict[str, str]], Path]
 
@@ -123,3 +124,32 @@ async def test_triggers_reach_their_file_within_half_a_second_and_only_the_newes
             timeout=10 * HISTORY_DELAY_S + 5,
             what="the burst's newest five triggers on disk, with no more traffic",
         )
+
+
+async def test_a_busy_server_writes_its_triggers_every_two_seconds(
+    project: MakeProject,
+) -> None:
+    """Under steady traffic each write of triggers replaces the newest thousand: they go every
+    `TRIGGER_DELAY_S`, not with every half second's spans, and a read still finds them."""
+    root = project(STEPS)
+    async with served(root) as (engine, client):
+        await client.post("/note/0")
+        await engine.store.settled()
+        conn = sqlite3.connect(root / ".motia" / "store.triggers.sqlite3")
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            writes = 0
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 1.5 * TRIGGER_DELAY_S
+            last = ""
+            while loop.time() < end:
+                last = (await client.post("/note/1")).json()["traceId"]
+                now = conn.execute("PRAGMA data_version").fetchone()[0]
+                writes += now != version
+                version = now
+            assert writes <= 2, f"{writes} writes of triggers in {1.5 * TRIGGER_DELAY_S} s"
+            await engine.store.settled()
+            found = conn.execute("SELECT count(*) FROM triggers WHERE trace_id = ?", (last,))
+            assert found.fetchone()[0] == 1
+        finally:
+            conn.close()

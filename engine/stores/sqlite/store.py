@@ -11,9 +11,12 @@ History (spans, log records, triggers) waits apart from units of work, half a se
 thousand spans costs the writer far less per span than one of a few hundred (SQLite rewrites
 the index pages each commit touched), and every span it writes takes the interpreter lock from
 the loop. Units of work never carry it along, so their commits stay small and a 2xx waits only
-for its own effects. After a crash the last half second of history may be missing, never an
-effect. Triggers (whole requests, kept for re-runs) are netted as they wait: only the newest
-`trigger_store` of them can be kept, so under load most are never handed to the writer.
+for its own effects. Triggers (whole requests, kept for re-runs) are netted as they wait: only
+the newest `trigger_store` of them can be kept, so under load most are never handed to the
+writer; and they wait longer, half a second after a quiet spell but `TRIGGER_DELAY_S` after
+the last were written, so a busy server encodes and writes its newest thousand every two
+seconds rather than every half second. After a crash the last half second of spans and log
+records may be missing, and the last two seconds of triggers, never an effect.
 
 When a commit fails (disk full, read-only file, I/O error) the store fails stop: the units in
 that transaction and every one after it fail, memory drops its pending layer, and new units
@@ -60,6 +63,10 @@ HISTORY_DELAY_S = 0.5
 HISTORY_ROWS = 5_000
 """Spans and log records waiting on the loop that are written at once, not at the end of the
 delay."""
+TRIGGER_DELAY_S = 2.0
+"""Triggers go at most this often: under load each write of them replaces the thousand the
+last one wrote (only the newest `trigger_store` are kept), so every write saved is a thousand
+triggers neither encoded on the loop nor written. A re-run reads them after `settled()`."""
 CACHE_KIB = 32_768
 """SQLite's page cache: the span and queue indexes take random inserts, so a cache that
 holds them saves a read system call per insert."""
@@ -119,6 +126,9 @@ class SqliteStore(LocalQueue, Planes):
         """Triggers waiting on the loop; the oldest fall out once the newest would trim them."""
         self._flush_timer: asyncio.TimerHandle | None = None
         self._history_timer: asyncio.TimerHandle | None = None
+        self._trigger_timer: asyncio.TimerHandle | None = None
+        self._triggers_due = 0.0
+        """The loop's time before which triggers wait (`TRIGGER_DELAY_S` after the last)."""
         self._probe_timer: asyncio.TimerHandle | None = None
         self._probe_delay = PROBE_FIRST_S
         # Owned by the writer thread:
@@ -145,7 +155,7 @@ class SqliteStore(LocalQueue, Planes):
         self._thread.start()
 
     async def close(self) -> None:
-        self._flush(history=True)
+        self._flush(history=True, triggers=True)
         if self._probe_timer is not None:
             self._probe_timer.cancel()
         if self._thread is not None:
@@ -184,16 +194,19 @@ class SqliteStore(LocalQueue, Planes):
         if self._loop is None:
             self._write([], [history])
             return
+        loop = self._loop
         if type(history) is TriggerRecord:
             self._waiting_triggers.append(history)
-        else:
-            waiting = self._history
-            waiting.append(history)
-            if len(waiting) >= HISTORY_ROWS:
-                self._flush(history=True)
-                return
-        if self._history_timer is None:
-            self._history_timer = self._loop.call_later(HISTORY_DELAY_S, self._flush, True)
+            if self._trigger_timer is None:
+                due = max(loop.time() + HISTORY_DELAY_S, self._triggers_due)
+                self._trigger_timer = loop.call_at(due, self._flush, False, True)
+            return
+        waiting = self._history
+        waiting.append(history)
+        if len(waiting) >= HISTORY_ROWS:
+            self._flush(history=True)
+        elif self._history_timer is None:
+            self._history_timer = loop.call_later(HISTORY_DELAY_S, self._flush, True)
 
     def settled(self) -> asyncio.Future[None]:
         loop = self._loop or asyncio.get_running_loop()
@@ -202,12 +215,12 @@ class SqliteStore(LocalQueue, Planes):
             done.set_result(None)
             return done
         self._units.append((0, (), done))
-        self._flush(history=True)
+        self._flush(history=True, triggers=True)
         return done
 
-    def _flush(self, history: bool = False) -> None:
-        """Hand the waiting units to the writer, and with `history` the waiting history
-        (spans, logs, triggers) too."""
+    def _flush(self, history: bool = False, triggers: bool = False) -> None:
+        """Hand the waiting units to the writer, with `history` the waiting spans and log
+        records too, and with `triggers` the waiting triggers."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -216,12 +229,19 @@ class SqliteStore(LocalQueue, Planes):
             if self._history_timer is not None:
                 self._history_timer.cancel()
                 self._history_timer = None
-            for record in self._waiting_triggers:
-                record.encode()  # here: the writer's Python work would cost the loop double
             kept = self._history
-            kept.extend(self._waiting_triggers)
-            self._waiting_triggers.clear()
             self._history = []
+        if triggers:
+            if self._trigger_timer is not None:
+                self._trigger_timer.cancel()
+                self._trigger_timer = None
+            if self._waiting_triggers:
+                for record in self._waiting_triggers:
+                    record.encode()  # here: the writer's Python work would cost the loop double
+                kept.extend(self._waiting_triggers)
+                self._waiting_triggers.clear()
+                if self._loop is not None:
+                    self._triggers_due = self._loop.time() + TRIGGER_DELAY_S
         if self._units or kept:
             self._queue.put((self._units, kept))
             self._units = []
