@@ -5,7 +5,8 @@ of them into whatever its backend needs. State, queue, dead-letter and stream ef
 the attempt that made them and are committed together or not at all; spans and log records are
 history (`HISTORY`), kept whatever the attempt's outcome and never a reason to fail a run.
 
-Effects are small slotted objects holding JSON text, built on the hot path once per call.
+Effects are small slotted objects holding JSON text, built on the hot path once per call (a log
+record is a plain tuple: see `LogRecord`).
 """
 
 from __future__ import annotations
@@ -188,24 +189,13 @@ class SpanRecord:
         self.rewrite = rewrite
 
 
-class LogRecord:
-    __slots__ = ("level", "msg", "record", "step", "time", "trace_id")
-
-    def __init__(
-        self,
-        time: float,
-        level: int,
-        trace_id: str | None,
-        step: str | None,
-        msg: str,
-        record: str,
-    ) -> None:
-        self.time = time
-        self.level = level
-        self.trace_id = trace_id
-        self.step = step
-        self.msg = msg
-        self.record = record
+LogRecord = tuple[float, int, str | None, str | None, str, str]
+"""A log record as the store writes it: time, level, trace id, step, message and the record
+as JSON. A plain tuple where the other records are slotted objects: the collector untracks a
+tuple of plain values at its first collection (a tuple, not an instance of a subclass of it),
+and a busy step's records wait by the thousand on the loop and in the writer's queue, where
+each slotted object was walked at every collection until it was written. The one history
+record that is a tuple: `type(record) is tuple` tells it apart."""
 
 
 Effect = (
@@ -272,7 +262,3 @@ History = SpanRecord | LogRecord | TriggerRecord
 STATE_EFFECTS = (StateSet, StateDelete, StateClear)
 STREAM_EFFECTS = (StreamItemSet, StreamItemDelete)
 
-
-def describe(effect: Effect | History) -> dict[str, Any]:
-    """An effect as plain data, for tests and error messages."""
-    return {"type": type(effect).__name__, **{k: getattr(effect, k) for k in effect.__slots__}}

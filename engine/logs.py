@@ -169,16 +169,15 @@ class LogStore:
 
     def add(self, record: dict[str, Any]) -> None:
         self.recent.append(record)
-        self._store.record(
-            LogRecord(
-                record["time"],
-                LEVELS.get(record["level"], 20),
-                record.get("traceId"),
-                record.get("step"),
-                record["msg"],
-                jsonio.dumps_lenient(record),
-            )
+        stored: LogRecord = (
+            record["time"],
+            LEVELS.get(record["level"], 20),
+            record.get("traceId"),
+            record.get("step"),
+            record["msg"],
+            jsonio.dumps_lenient(record),
         )
+        self._store.record(stored)
         self._hub.publish(ev.LOG, record)
 
     async def find(

@@ -137,15 +137,14 @@ def _keep(
 ) -> None:
     for record in logs:
         marked = {**record, "imported": True}
-        store.record(
-            LogRecord(
-                float(record.get("time") or 0),
-                LEVELS.get(str(record.get("level")), 20),
-                record.get("traceId"),
-                record.get("step"),
-                str(record["msg"]),
-                jsonio.dumps_lenient(marked),
-            )
+        stored: LogRecord = (
+            float(record.get("time") or 0),
+            LEVELS.get(str(record.get("level")), 20),
+            record.get("traceId"),
+            record.get("step"),
+            str(record["msg"]),
+            jsonio.dumps_lenient(marked),
         )
+        store.record(stored)
     if trigger is not None:
         store.record(TriggerRecord(trace_id, time.time() * 1000, jsonio.dumps_lenient(trigger)))

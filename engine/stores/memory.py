@@ -92,7 +92,7 @@ class MemoryStore(LocalQueue, Planes):
         return future
 
     def record(self, history: History) -> None:
-        if type(history) is LogRecord:
+        if type(history) is tuple:  # a LogRecord
             self._logs.append(history)
             return
         if type(history) is TriggerRecord:
@@ -148,7 +148,7 @@ class MemoryStore(LocalQueue, Planes):
 
     def recent_logs(self, count: int) -> list[str]:
         records = list(self._logs)
-        return [record.record for record in records[-count:]] if count else []
+        return [raw for *_, raw in records[-count:]] if count else []
 
     def query_logs(
         self,
@@ -162,20 +162,20 @@ class MemoryStore(LocalQueue, Planes):
     ) -> list[str]:
         needle = text.lower() if text else None
         found: list[str] = []
-        for record in reversed(self._logs):
-            if until is not None and record.time > until:
+        for time_ms, rank, trace, step_name, msg, raw in reversed(self._logs):
+            if until is not None and time_ms > until:
                 continue
-            if since is not None and record.time < since:
+            if since is not None and time_ms < since:
                 continue
-            if trace_id and record.trace_id != trace_id:
+            if trace_id and trace != trace_id:
                 continue
-            if step and record.step != step:
+            if step and step_name != step:
                 continue
-            if level and record.level < level:
+            if level and rank < level:
                 continue
-            if needle and needle not in record.msg.lower() and needle not in record.record.lower():
+            if needle and needle not in msg.lower() and needle not in raw.lower():
                 continue
-            found.append(record.record)
+            found.append(raw)
             if len(found) >= limit:
                 break
         found.reverse()
@@ -184,6 +184,6 @@ class MemoryStore(LocalQueue, Planes):
     def count_logs(self, since: float | None, until: float | None) -> int:
         return sum(
             1
-            for record in self._logs
-            if (since is None or record.time >= since) and (until is None or record.time <= until)
+            for time_ms, *_ in self._logs
+            if (since is None or time_ms >= since) and (until is None or time_ms <= until)
         )

@@ -33,6 +33,9 @@ async def test_records_are_untracked_and_read_with_flows_as_lists(
         held = [r for r in harness.engine.logs.recent if r.get("traceId") == trace_id]
         assert len(held) == 3
         assert not any(gc.is_tracked(record) for record in held)
+        gc.collect(0)  # the store's tuples, untracked by the first collection that sees them
+        stored = list(harness.engine.store._logs)  # type: ignore[attr-defined]
+        assert len(stored) == 6 and not any(gc.is_tracked(record) for record in stored)
 
         assert [r["flows"] for r in harness.logs(trace_id)] == [["talk", "more"]] * 3
         trace = harness.trace(trace_id)

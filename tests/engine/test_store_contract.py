@@ -26,7 +26,6 @@ from engine.effects import (
     DeliveryDone,
     DeliveryFailed,
     EventQueued,
-    LogRecord,
     QueuePurged,
     SpanRecord,
     StateClear,
@@ -257,7 +256,7 @@ async def test_history_answers_queries(store: Persistence) -> None:
         trace = f"t{n}"
         store.record(SpanRecord(f"s{n}", trace, True, float(n), json.dumps({"n": n}), False))
         store.record(SpanRecord(f"c{n}", trace, False, n + 0.5, json.dumps({"child": n}), False))
-        store.record(LogRecord(float(n), 20 + 10 * n, trace, "Step", f"line {n}", f'{{"n": {n}}}'))
+        store.record((float(n), 20 + 10 * n, trace, "Step", f"line {n}", f'{{"n": {n}}}'))
     await store.settled()
     assert store.recent_spans(2) == [
         '{"n": 1}',
@@ -282,7 +281,7 @@ async def test_log_history_answers_a_time_window_and_counts_it(store: Persistenc
     """The Logs pane fills a gap from the store by time, in pages, and says how many
     records the gap holds: bounds are inclusive, and a window's newest `limit` come back."""
     for n in range(10):
-        store.record(LogRecord(100.0 + n, 20, None, None, f"m{n}", f'{{"n": {n}}}'))
+        store.record((100.0 + n, 20, None, None, f"m{n}", f'{{"n": {n}}}'))
     await store.settled()
 
     def query(since: float | None, until: float | None, limit: int = 100) -> list[str]:
@@ -390,7 +389,7 @@ async def test_what_was_committed_survives_a_reopen(durable_adapter: Adapter) ->
         queued("d1"),
         dead("d9"),
     )
-    first.record(LogRecord(1.0, 20, "t", "Step", "kept", '"kept"'))
+    first.record((1.0, 20, "t", "Step", "kept", '"kept"'))
     first.record(TriggerRecord("t", 1.0, '{"kind": "cron", "step": "Tick"}'))
     await first.close()
     second = await started(adapter)

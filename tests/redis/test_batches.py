@@ -12,7 +12,7 @@ import redis
 from redis_support import PrivateRedis
 from test_purge import claimed_by, commit, event, opened
 
-from engine.effects import DeliveryDone, LogRecord, SpanRecord, StateSet
+from engine.effects import DeliveryDone, SpanRecord, StateSet
 from engine.stores import StoreFailing
 
 
@@ -96,7 +96,7 @@ async def test_a_redis_that_forgot_its_scripts_gets_each_log_record_once(tmp_pat
             await commit(store, StateSet("g", "warm", "1"))
             client.script_flush()  # what a Redis restarted without its cache looks like
             for n in range(3):
-                store.record(LogRecord(float(n), 20, None, "Step", f"line {n}", f'{{"n": {n}}}'))
+                store.record((float(n), 20, None, "Step", f"line {n}", f'{{"n": {n}}}'))
             await commit(store, StateSet("g", "k", "1"))
             await store.settled()
             assert client.hget("forgot:state:g", "k") == "1"

@@ -15,7 +15,6 @@ from engine.effects import (
     DeliveryDone,
     DeliveryFailed,
     EventQueued,
-    LogRecord,
     SpanRecord,
     StateClear,
     StateDelete,
@@ -94,10 +93,10 @@ def _one_by_one(conn: sqlite3.Connection, effect: Any) -> None:
             "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
             (effect.span_id, effect.trace_id, effect.root, effect.start, effect.data),
         )
-    elif kind is LogRecord:
+    elif kind is tuple:  # a LogRecord
         conn.execute(
             "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)",
-            (effect.time, effect.level, effect.trace_id, effect.step, effect.msg, effect.record),
+            effect,
         )
 
 
@@ -166,7 +165,7 @@ class _Effects:
                 self.spans_written.add(key)
                 effects.append(SpanRecord(key[1], key[0], n % 2 == 0, float(n), f"{n}", rewrite))
             else:
-                effects.append(LogRecord(float(n), 30, "t0", "Step", f"message {n} é ☃", "{}"))
+                effects.append((float(n), 30, "t0", "Step", f"message {n} é ☃", "{}"))
         return effects
 
     def _settle(self) -> str:

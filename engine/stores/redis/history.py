@@ -33,7 +33,7 @@ class Batch:
         self.logs: list[LogRecord] = []
         self.triggers: list[TriggerRecord] = []
         for item in items:
-            if type(item) is LogRecord:
+            if type(item) is tuple:  # a LogRecord
                 self.logs.append(item)
             elif type(item) is TriggerRecord:
                 self.triggers.append(item)
@@ -82,11 +82,10 @@ def write(
             commands.append(hset)
         commands.append(("EVAL", scripts.TRIM_TRACES, 0, prefix, trace_limit))
     key = f"{prefix}:logs"
-    for record in logs:
+    for time_ms, rank, trace, step, msg, raw in logs:
         commands.append((
-            "XADD", key, "MAXLEN", "~", log_limit, "*", "t", record.time, "l", record.level,
-            "tr", record.trace_id or "", "s", record.step or "", "m", record.msg,
-            "r", record.record,
+            "XADD", key, "MAXLEN", "~", log_limit, "*", "t", time_ms, "l", rank,
+            "tr", trace or "", "s", step or "", "m", msg, "r", raw,
         ))
 
 

@@ -31,7 +31,6 @@ from engine.effects import (
     DeliveryDone,
     DeliveryFailed,
     EventQueued,
-    LogRecord,
     QueuePurged,
     SpanRecord,
     StateClear,
@@ -154,10 +153,8 @@ def plan(effects: Iterable[Any]) -> list[Call]:
             if effect.rewrite and key not in spans:
                 rewritten.append(key)
             spans[key] = effect
-        elif kind is LogRecord:
-            logs.append(
-                (effect.time, effect.level, effect.trace_id, effect.step, effect.msg, effect.record)
-            )
+        elif kind is tuple:  # a LogRecord, in the columns' order
+            logs.append(effect)
         elif kind is StateSet:
             group = state.get(effect.group)
             if group is None:
