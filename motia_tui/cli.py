@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import shlex
 import shutil
 import sys
 import unicodedata
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,28 +97,45 @@ def cmd_start(args: argparse.Namespace) -> int:
     return _run(serve(server, as_json=args.json))
 
 
+@contextlib.contextmanager
+def _start_up_uncollected() -> Iterator[None]:
+    """The collector off while the workbench starts: importing Textual and loading the
+    project make objects that live as long as the process, which the workbench freezes
+    once it is ready (`motia_tui.run`), and a full collection among the imports walked them
+    all (30 ms of CPU or more). On again however the workbench ends."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     if args.attach:
-        from motia_tui.remote_source import RemoteSource
-        from motia_tui.run import run_tui
+        with _start_up_uncollected():
+            from motia_tui.remote_source import RemoteSource
+            from motia_tui.run import run_tui
 
-        return run_tui(RemoteSource(args.attach, args.token), color=args.color,
-                       mouse=not args.no_mouse, slow_link=args.slow_link,
-                       record=args.record, title=f"motia tui --attach {args.attach}")
+            return run_tui(RemoteSource(args.attach, args.token), color=args.color,
+                           mouse=not args.no_mouse, slow_link=args.slow_link,
+                           record=args.record, title=f"motia tui --attach {args.attach}")
     project_dir = _project_dir(args.dir)
     return _run_workbench(args, project_dir, _settings(args, project_dir))
 
 
 def _run_workbench(args: argparse.Namespace, project_dir: Path, settings: Settings) -> int:
-    from motia_tui.run import run_tui
-    from motia_tui.source import LocalSource
+    with _start_up_uncollected():
+        from motia_tui.run import run_tui
+        from motia_tui.source import LocalSource
 
-    source = _or_exit(lambda: LocalSource(project_dir, settings, settings.host, settings.port))
-    return run_tui(source, color=getattr(args, "color", "auto"),
-                   mouse=not getattr(args, "no_mouse", False),
-                   slow_link=getattr(args, "slow_link", False),
-                   record=getattr(args, "record", None), title=f"motia: {project_dir.name}",
-                   keys_from=project_dir)
+        source = _or_exit(
+            lambda: LocalSource(project_dir, settings, settings.host, settings.port)
+        )
+        return run_tui(source, color=getattr(args, "color", "auto"),
+                       mouse=not getattr(args, "no_mouse", False),
+                       slow_link=getattr(args, "slow_link", False),
+                       record=getattr(args, "record", None),
+                       title=f"motia: {project_dir.name}", keys_from=project_dir)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -269,3 +269,25 @@ def test_an_incompatible_store_is_one_line_for_every_command(tmp_path: Path) -> 
         (line,) = result.stderr.splitlines()
         assert line.startswith(f"motia: {store} was written by store schema version 99"), line
         assert result.stdout == ""
+
+
+START_UP_COLLECTIONS = """
+import gc, sys
+from motia_tui.cli import main
+seen = []
+gc.callbacks.append(lambda phase, info: phase == "start" and seen.append(info["generation"]))
+code = main(["tui", "--dir", sys.argv[1]])
+print(code, 2 in seen, gc.isenabled())
+"""
+
+
+def test_the_workbench_starts_with_the_collector_off_and_turns_it_on_again(
+    tmp_path: Path,
+) -> None:
+    """Importing Textual and loading the project run no full collection (one among the
+    imports walked everything start-up had made); a workbench that cannot start (here: no
+    terminal) leaves the collector on."""
+    subprocess.run([*MOTIA, "create", "app"], cwd=tmp_path, check=True, capture_output=True)
+    result = subprocess.run([sys.executable, "-c", START_UP_COLLECTIONS, str(tmp_path / "app")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split("\n")[-2] == "2 False True", result.stdout + result.stderr
