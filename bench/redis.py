@@ -16,9 +16,12 @@ embedded engine in the same run.
    `redis-server` this run starts on a free port (INFO commandstats counts every command a
    script runs too): figures that move far less with the machine's load than events/s.
 
-Rounds alternate the three set-ups; each figure is the median of its rounds, with the range.
-Every key is under a prefix of this run's own, deleted afterwards. Figures go to the
-"## Redis" section of bench/RESULTS.md unless `--no-record`.
+An engine in this process is tuned as `motia start` tunes its own once it serves
+(engine.tuning: what exists after start-up frozen out of the collector's walks, young
+collections rarer), so that it is measured as it runs. Rounds alternate the three set-ups;
+each figure is the median of its rounds, with the range. Every key is under a prefix of this
+run's own, deleted afterwards. Figures go to the "## Redis" section of bench/RESULTS.md
+unless `--no-record`.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ async def finished(engine, events: int, prefix: str | None, url: str) -> None:  
 async def chain_round(project: Path, events: int, url: str | None, workers: int) -> float:
     """Events/s through the chain: embedded (`url` None), or on Redis with `workers`
     worker processes (0: the engine in this process is the one worker)."""
-    from engine import Engine, Settings
+    from engine import Engine, Settings, tuning
 
     prefix = f"motia-bench-{uuid.uuid4().hex[:8]}" if url else None
     settings = Settings(store=str(project / f"{uuid.uuid4().hex}.sqlite3"))
@@ -114,6 +117,7 @@ async def chain_round(project: Path, events: int, url: str | None, workers: int)
     procs = [start_worker(project, url, prefix) for _ in range(workers)] if url else []
     engine = Engine(project, settings, mode="start")
     await engine.start()
+    tuning.tune_process()  # as `motia start` does once it serves
     try:
         if procs:
             engine.store.stop_claiming()  # this process only emits
@@ -136,7 +140,7 @@ async def chain_round(project: Path, events: int, url: str | None, workers: int)
 
 
 async def latency(project: Path, url: str | None) -> tuple[float, float]:
-    from engine import Engine, Settings
+    from engine import Engine, Settings, tuning
 
     prefix = f"motia-bench-{uuid.uuid4().hex[:8]}"
     settings = (
@@ -146,6 +150,7 @@ async def latency(project: Path, url: str | None) -> tuple[float, float]:
     )
     engine = Engine(project, settings, mode="start")
     await engine.start()
+    tuning.tune_process()  # as `motia start` does once it serves
     try:
         module = sys.modules[next(n for n in sys.modules if n.endswith("probe_step"))]
         module.SEEN.clear()
@@ -167,7 +172,7 @@ async def redis_cost(
 ) -> tuple[float, float, float, float, dict[str, float]]:
     """Commands, script calls, Redis's and the worker's CPU microseconds per event through the
     chain, with the top commands per event, on a private redis-server."""
-    from engine import Engine, Settings
+    from engine import Engine, Settings, tuning
 
     with tempfile.TemporaryDirectory() as folder:
         port = free_port()
@@ -186,6 +191,7 @@ async def redis_cost(
                 time.sleep(0.05)
             engine = Engine(project, Settings(redis_url=url, redis_prefix="cost"), mode="start")
             await engine.start()
+            tuning.tune_process()
             try:
                 await asyncio.sleep(0.5)  # groups made, first heartbeat beaten
                 await engine.store.settled()
