@@ -13,9 +13,13 @@ A batch travels as one JSON argument, `[prefix, consumer, unit, ...]`, each unit
 because another worker owns its entry now) and publishes what it applied on the changes
 channel, so every worker's mirror and live clients follow in commit order. Every field the
 script handles costs it a Lua string, so the units carry no more than the writes need: the
-changes a unit announces arrive as ready JSON to join, an acknowledged entry found already
-deleted (`XDEL` answering 0) is a purged one, and each set of names (topics, state groups)
-is added to once per batch.
+changes a unit announces arrive as ready JSON to join, and each set of names (topics, state
+groups) is added to once per batch. Every Redis command a script runs costs it a call, so
+the entries a batch settles are acknowledged and deleted together at its end, one `XACK` and
+one `XDEL` per stream and group (the script is atomic: nothing sees them in between); only a
+delivery that fails and goes back to wait for its retry (`retry`) is settled on its own
+first, since its entry found already deleted (`XDEL` answering 0) is a purged one, which is
+not to come back.
 
 A purge deletes its topic's entries from the stream and its retries from the sorted set, but
 leaves the consumer groups' pending lists alone: a run already under way on some worker still
@@ -47,6 +51,21 @@ local function remember(set, member)
     seen[member] = true
     redis.call('SADD', set, member)
   end
+end
+local settled, settled_streams = {}, {}
+local function settle(stream, group, entry)
+  local groups = settled[stream]
+  if not groups then
+    groups = {}
+    settled[stream] = groups
+    settled_streams[#settled_streams + 1] = stream
+  end
+  local ids = groups[group]
+  if not ids then
+    ids = {}
+    groups[group] = ids
+  end
+  ids[#ids + 1] = entry
 end
 local function enqueue(op)
   if gone[op[4]] then return end
@@ -94,9 +113,11 @@ for ui = 3, #batch do
       local mode = a[4]
       if mode == 'hold' then
         if #redis.call('XRANGE', a[1], a[3], a[3]) == 0 then gone[a[5]] = true end
-      else
+      elseif mode == 'retry' then
         redis.call('XACK', a[1], a[2], a[3])
         if redis.call('XDEL', a[1], a[3]) == 0 then gone[a[5]] = true end
+      else
+        settle(a[1], a[2], a[3])
         if mode == 'fack' then redis.call('HDEL', p .. ':attempts', a[5]) end
       end
     end
@@ -146,6 +167,12 @@ for ui = 3, #batch do
     end
     if unit[4] ~= '' then changed[#changed + 1] = unit[4] end
     if unit[5] ~= '' then notices[#notices + 1] = unit[5] end
+  end
+end
+for _, stream in ipairs(settled_streams) do
+  for group, ids in pairs(settled[stream]) do
+    each(ids, 1000, function(part) redis.call('XACK', stream, group, unpack(part)) end)
+    each(ids, 1000, function(part) redis.call('XDEL', stream, unpack(part)) end)
   end
 end
 if #changed > 0 or #notices > 0 or queued > 0 then
@@ -265,6 +292,7 @@ end
 """
 """Lua's `unpack` is bounded by its stack: long argument lists go in parts of `size`."""
 
+COMMIT = EACH + COMMIT
 TRIM_TRACES = EACH + TRIM_TRACES
 TRIGGERS = EACH + TRIGGERS
 

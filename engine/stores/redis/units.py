@@ -48,8 +48,9 @@ class Claim:
     fifo: bool
 
     def address(self, mode: str) -> list[str]:
-        """`mode`: "ack" (acknowledge and delete the entry), "hold" (a fifo retry: the entry
-        stays this worker's); a fifo entry's ack ("fack") drops its attempt count too."""
+        """`mode`: "ack" (acknowledge and delete the entry), "retry" (the same, for a
+        delivery queued again after it failed), "hold" (a fifo retry: the entry stays this
+        worker's); a fifo entry's ack ("fack") drops its attempt count too."""
         if mode == "ack" and self.fifo:
             mode = "fack"
         return [self.stream_key, self.group, self.entry_id, mode, self.queued.id]
@@ -141,7 +142,7 @@ def build_unit(
                 ops.append(["h", effect.id, str(effect.attempt)])
             else:
                 del claims[effect.id]
-                acks.append(claim.address("ack"))
+                acks.append(claim.address("retry"))
                 ops.append(queue_op(claim.queued, effect.attempt, effect.not_before))
         elif kind is DeadLettered:
             claim = claims.pop(effect.id, None)
