@@ -34,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 from engine import jsonio
 from engine.stores.base import Deliver, Subscription
 from engine.stores.redis import scripts
+from engine.stores.redis.line import round_trip
 from engine.stores.redis.units import Claim, queued_from
 
 if TYPE_CHECKING:
@@ -199,19 +200,19 @@ class Consumer:
         groups = [group for group in self._groups.values() if self._readable(group)]
         if not groups:
             return 0
-        pipe = self._redis.pipeline(transaction=False)
-        for group in groups:
-            pipe.xreadgroup(
-                group.step,
-                self.name,
-                dict.fromkeys(group.streams, start),
-                count=1 if group.fifo else room,
+        commands = [
+            (
+                "XREADGROUP", "GROUP", group.step, self.name, "COUNT", 1 if group.fifo else room,
+                "STREAMS", *group.streams, *[start] * len(group.streams),
             )
-        replies = await pipe.execute()
+            for group in groups
+        ]
+        replies = await round_trip(self._redis.connection_pool, commands)
         taken = 0
         for group, reply in zip(groups, replies, strict=True):
             for stream, entries in _stream_entries(reply):
-                taken += await self._take(group, stream, entries)
+                found = [(entry_id, _fields(raw)) for entry_id, raw in entries]
+                taken += await self._take(group, stream, found)
         return taken
 
     async def _take(self, group: Group, stream: str, entries: list[Any]) -> int:
@@ -384,5 +385,13 @@ def stop_if_cancelled() -> None:
 
 
 def _stream_entries(reply: Any) -> list[tuple[str, list[Any]]]:
-    """XREADGROUP's answer (RESP2: a list of [stream, entries]) as pairs."""
+    """XREADGROUP's raw answer as (stream, entries) pairs: a map of them in RESP3, a list of
+    [stream, entries] in RESP2, none when nothing was read."""
+    if isinstance(reply, dict):
+        return list(reply.items())
     return [(stream, entries) for stream, entries in reply or []]
+
+
+def _fields(raw: list[str] | None) -> dict[str, str]:
+    """An entry's fields from their flat list (none for an entry deleted since it was read)."""
+    return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}

@@ -13,7 +13,8 @@ as after any outage, and the next batch opens a new connection.
 Commands are packed by hiredis itself and a batch's replies read under one timeout (the
 connection's socket timeout) for the whole batch: redis-py's own packing walks every argument
 in Python, and its per-reply timeout arms and cancels a timer for each reply, which cost
-more than the commands of a batch of plain writes.
+more than the commands of a batch of plain writes. `round_trip` does the same for one batch
+of reads on a pooled connection.
 """
 
 from __future__ import annotations
@@ -65,10 +66,7 @@ class Line(Generic[Token]):
             connection = self._connection = await self._pool.get_connection()
         self._waiting.append((token, len(commands)))
         try:
-            await connection.send_packed_command(
-                [hiredis.pack_command(tuple(command)) for command in commands],
-                check_health=False,
-            )
+            await connection.send_packed_command(pack(commands), check_health=False)
         except (RedisError, OSError) as exc:
             await self._break(connection, exc)
             return
@@ -80,20 +78,11 @@ class Line(Generic[Token]):
         try:
             while self._waiting and connection is self._connection:
                 token, count = self._waiting[0]
-                replies: list[Any] = []
-                refused: ResponseError | None = None
-                async with asyncio.timeout(connection.socket_timeout):
-                    for _ in range(count):
-                        try:
-                            replies.append(await connection.read_response(timeout=math.inf))
-                        except ResponseError as exc:
-                            refused = refused or exc
-                if refused is not None:
-                    raise refused
+                found = await replies(connection, count)
                 if connection is not self._connection:
                     return  # broken meanwhile: its batches were failed already
                 self._waiting.popleft()
-                self._answered(token, replies)
+                self._answered(token, found)
         except (RedisError, OSError) as exc:  # OSError: TimeoutError too
             await self._break(connection, exc)
         finally:
@@ -120,3 +109,39 @@ class Line(Generic[Token]):
         connection, self._connection = self._connection, None
         if connection is not None:
             await self._pool.release(connection)
+
+
+def pack(commands: Sequence[Command]) -> list[bytes]:
+    return [hiredis.pack_command(tuple(command)) for command in commands]
+
+
+async def replies(connection: AbstractConnection, count: int) -> list[Any]:
+    """The next `count` replies, under one timeout (the connection's socket timeout); an error
+    answered to any of them is raised once all are read, so the connection stays in step."""
+    found: list[Any] = []
+    refused: ResponseError | None = None
+    async with asyncio.timeout(connection.socket_timeout):
+        for _ in range(count):
+            try:
+                found.append(await connection.read_response(timeout=math.inf))
+            except ResponseError as exc:
+                refused = refused or exc
+    if refused is not None:
+        raise refused
+    return found
+
+
+async def round_trip(pool: ConnectionPool, commands: Sequence[Command]) -> list[Any]:
+    """Commands sent together on a pooled connection, their replies in order (`replies`); a
+    connection that failed, or was left with replies unread, is closed before it goes back."""
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(pack(commands), check_health=False)
+        return await replies(connection, len(commands))
+    except ResponseError:
+        raise
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(connection)
