@@ -63,19 +63,108 @@ class RunOps(Protocol):
     def stream_send(self, run: Run | None, name: str, channel: Any, event: Any) -> Any: ...
 
 
-class _Caller:
-    """Runs an operation where it belongs and answers in the caller's style."""
+def _copy_result(task: asyncio.Future[Any], result: concurrent.futures.Future[Any]) -> None:
+    if task.cancelled():
+        result.cancel()
+    elif task.exception() is not None:
+        result.set_exception(task.exception())
+    else:
+        result.set_result(task.result())
+
+
+class StateClient:
+    """`context.state`."""
+
+    def __init__(self, caller: FlowContext) -> None:
+        self._caller = caller
+
+    def get(self, group: str, key: str) -> Any:
+        return self._caller._call(self._caller._ops.state_get, group, key)
+
+    def set(self, group: str, key: str, value: Any) -> Any:
+        return self._caller._call(self._caller._ops.state_set, group, key, value)
+
+    def delete(self, group: str, key: str) -> Any:
+        return self._caller._call(self._caller._ops.state_delete, group, key)
+
+    def get_group(self, group: str) -> Any:
+        return self._caller._call(self._caller._ops.state_get_group, group)
+
+    getGroup = get_group
+
+    def clear(self, group: str) -> Any:
+        return self._caller._call(self._caller._ops.state_clear, group)
+
+
+class StreamClient:
+    """`context.streams.<name>`; group and item ids are strings on the wire, so they are
+    made strings here, whatever the step passes."""
+
+    def __init__(self, caller: FlowContext, name: str) -> None:
+        self._caller = caller
+        self.name = name
+
+    def get(self, group_id: str, item_id: str) -> Any:
+        ops = self._caller._ops
+        return self._caller._call(ops.stream_get, self.name, str(group_id), str(item_id))
+
+    def set(self, group_id: str, item_id: str, data: Any) -> Any:
+        ops = self._caller._ops
+        return self._caller._call(ops.stream_set, self.name, str(group_id), str(item_id), data)
+
+    def delete(self, group_id: str, item_id: str) -> Any:
+        ops = self._caller._ops
+        return self._caller._call(ops.stream_delete, self.name, str(group_id), str(item_id))
+
+    def get_group(self, group_id: str) -> Any:
+        return self._caller._call(self._caller._ops.stream_get_group, self.name, str(group_id))
+
+    getGroup = get_group
+
+    def send(self, channel: dict[str, Any], event: dict[str, Any]) -> Any:
+        return self._caller._call(self._caller._ops.stream_send, self.name, channel, event)
+
+
+class Streams:
+    """`context.streams`: one client per declared stream, by attribute or by key."""
+
+    def __init__(self, caller: FlowContext) -> None:
+        self._caller = caller
+
+    def __getattr__(self, name: str) -> StreamClient:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        names = self._caller._ops.stream_names()
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise AttributeError(f"no stream named {name!r} (declared streams: {known})")
+        return StreamClient(self._caller, name)
+
+    def __getitem__(self, name: str) -> StreamClient:
+        try:
+            client: StreamClient = getattr(self, name)
+        except AttributeError as exc:
+            raise KeyError(str(exc)) from None
+        return client
+
+
+class FlowContext:
+    """What a handler receives as `context`; it runs each call where it belongs and answers
+    in the caller's style. One object a run: the clients below hold it, not a copy of it."""
 
     def __init__(self, ops: RunOps, run: Run) -> None:
-        self.ops = ops
-        self.run = run
+        self._ops = ops
+        self._run = run
+        self.trace_id = run.span.trace_id
+        self.flows = run.flows
+        self.step = run.step_name
 
-    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(run, *args)` on the loop; refused with `RunEnded` once the run has ended.
 
         On the loop, once per context call of every run: written out in one function."""
-        loop = self.ops.loop
-        run = self.run
+        loop = self._ops.loop
+        run = self._run
         try:
             here = asyncio.get_running_loop() is loop
         except RuntimeError:
@@ -85,10 +174,10 @@ class _Caller:
                 run.check()
             value = fn(run, *args)
             if value is None:
-                return self.ops.answered_none
+                return self._ops.answered_none
             if inspect.isawaitable(value):
                 task = asyncio.ensure_future(value)
-                run.pending.append(task)
+                run.wait_for(task)
                 return task
             future = loop.create_future()
             future.set_result(value)
@@ -111,112 +200,17 @@ class _Caller:
         loop.call_soon_threadsafe(on_loop)
         return result.result()
 
-
-def _copy_result(task: asyncio.Future[Any], result: concurrent.futures.Future[Any]) -> None:
-    if task.cancelled():
-        result.cancel()
-    elif task.exception() is not None:
-        result.set_exception(task.exception())
-    else:
-        result.set_result(task.result())
-
-
-class StateClient:
-    """`context.state`."""
-
-    def __init__(self, caller: _Caller) -> None:
-        self._caller = caller
-
-    def get(self, group: str, key: str) -> Any:
-        return self._caller.call(self._caller.ops.state_get, group, key)
-
-    def set(self, group: str, key: str, value: Any) -> Any:
-        return self._caller.call(self._caller.ops.state_set, group, key, value)
-
-    def delete(self, group: str, key: str) -> Any:
-        return self._caller.call(self._caller.ops.state_delete, group, key)
-
-    def get_group(self, group: str) -> Any:
-        return self._caller.call(self._caller.ops.state_get_group, group)
-
-    getGroup = get_group
-
-    def clear(self, group: str) -> Any:
-        return self._caller.call(self._caller.ops.state_clear, group)
-
-
-class StreamClient:
-    """`context.streams.<name>`; group and item ids are strings on the wire, so they are
-    made strings here, whatever the step passes."""
-
-    def __init__(self, caller: _Caller, name: str) -> None:
-        self._caller = caller
-        self.name = name
-
-    def get(self, group_id: str, item_id: str) -> Any:
-        ops = self._caller.ops
-        return self._caller.call(ops.stream_get, self.name, str(group_id), str(item_id))
-
-    def set(self, group_id: str, item_id: str, data: Any) -> Any:
-        ops = self._caller.ops
-        return self._caller.call(ops.stream_set, self.name, str(group_id), str(item_id), data)
-
-    def delete(self, group_id: str, item_id: str) -> Any:
-        ops = self._caller.ops
-        return self._caller.call(ops.stream_delete, self.name, str(group_id), str(item_id))
-
-    def get_group(self, group_id: str) -> Any:
-        return self._caller.call(self._caller.ops.stream_get_group, self.name, str(group_id))
-
-    getGroup = get_group
-
-    def send(self, channel: dict[str, Any], event: dict[str, Any]) -> Any:
-        return self._caller.call(self._caller.ops.stream_send, self.name, channel, event)
-
-
-class Streams:
-    """`context.streams`: one client per declared stream, by attribute or by key."""
-
-    def __init__(self, caller: _Caller) -> None:
-        self._caller = caller
-
-    def __getattr__(self, name: str) -> StreamClient:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        names = self._caller.ops.stream_names()
-        if name not in names:
-            known = ", ".join(sorted(names)) or "none"
-            raise AttributeError(f"no stream named {name!r} (declared streams: {known})")
-        return StreamClient(self._caller, name)
-
-    def __getitem__(self, name: str) -> StreamClient:
-        try:
-            client: StreamClient = getattr(self, name)
-        except AttributeError as exc:
-            raise KeyError(str(exc)) from None
-        return client
-
-
-class FlowContext:
-    """What a handler receives as `context`."""
-
-    def __init__(self, ops: RunOps, run: Run) -> None:
-        self._caller = _Caller(ops, run)
-        self.trace_id = run.trace_id
-        self.flows = run.flows
-        self.step = run.step_name
-
     @cached_property
     def logger(self) -> StepLogger:
-        return self._caller.ops.step_logger(self._caller.run)
+        return self._ops.step_logger(self._run)
 
     @cached_property
     def state(self) -> StateClient:
-        return StateClient(self._caller)
+        return StateClient(self)
 
     @cached_property
     def streams(self) -> Streams:
-        return Streams(self._caller)
+        return Streams(self)
 
     @property
     def traceId(self) -> str:
@@ -224,4 +218,4 @@ class FlowContext:
 
     def emit(self, event: dict[str, Any]) -> Any:
         """Send `{"topic", "data"}` to every subscriber, in this trace, once the run succeeds."""
-        return self._caller.call(self._caller.ops.emit_from_run, event)
+        return self._call(self._ops.emit_from_run, event)
