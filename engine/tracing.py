@@ -261,17 +261,27 @@ class TraceStore:
         if held is not None:
             self._grew(len(held))
         if span.rerun_of is not None and span.parent_id is None:
-            original = span.rerun_of["traceId"]
-            self._rerun_roots[span.trace_id] = original
-            self._reruns.setdefault(original, []).append(span.trace_id)
+            self._link(span.trace_id, span.rerun_of["traceId"])
         return True
 
+    def _link(self, trace_id: str, original: str) -> None:
+        """Remember a held re-run of another trace."""
+        self._rerun_roots[trace_id] = original
+        self._reruns.setdefault(original, []).append(trace_id)
+
     def _evict_oldest(self) -> None:
-        """The oldest trace leaves the window (the store still holds it)."""
+        """The oldest trace leaves the window (the store still holds it). Once per trace:
+        a plain loop, as a comprehension is a call of its own."""
         gone, spans = self._traces.popitem(last=False)
-        self._held_bytes -= sum([len(held) for held in spans.values() if type(held) is str])
-        self._untraced.pop(gone, None)
-        self._unlink(gone)
+        held_bytes = self._held_bytes
+        for held in spans.values():
+            if type(held) is str:
+                held_bytes -= len(held)
+        self._held_bytes = held_bytes
+        if self._untraced:
+            self._untraced.pop(gone, None)
+        if self._rerun_roots:
+            self._unlink(gone)
 
     def _grew(self, size: int) -> None:
         """An ended span's text was added: past `window_bytes`, the oldest traces leave,
@@ -305,9 +315,20 @@ class TraceStore:
                 self._hub.publish(ev.SPAN_END, data)
 
     def start_span(self, span: Span) -> None:
+        """Hold a running span in the window (`_hold`, written out: once per run)."""
         span.worker = self._worker
-        if not self._hold(span):
+        traces = self._traces
+        spans = traces.get(span.trace_id)
+        if spans is None:
+            spans = traces[span.trace_id] = {}
+            if len(traces) > self._window:
+                self._evict_oldest()
+        elif len(spans) >= self._max_spans:
+            self._count_untraced(span)
             return
+        spans[span.span_id] = span
+        if span.rerun_of is not None and span.parent_id is None:
+            self._link(span.trace_id, span.rerun_of["traceId"])
         self._unwritten[span.span_id] = span
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
@@ -368,13 +389,17 @@ class TraceStore:
         encoded = jsonio.dumps_lenient_bytes(data)
         if self._hub.wants(ev.SPAN_END):
             self._hub.publish(ev.SPAN_END, data, encoded)
-        record = _record(span, encoded)
-        self._store.record(record)
+        text = encoded.decode()
+        rewrite = span.written
+        span.written = True
+        self._store.record(
+            SpanRecord(span_id, span.trace_id, span.parent_id is None, span.start, text, rewrite)
+        )
         spans = self._traces.get(span.trace_id)
         if spans is not None:
             before = spans.get(span_id)
             if before is not None:
-                text = spans[span_id] = record.data
+                spans[span_id] = text
                 self._held_bytes += len(text) - (len(before) if type(before) is str else 0)
                 if self._held_bytes > self._window_bytes:
                     self._grew(0)
