@@ -23,6 +23,8 @@ from engine.effects import (
     StreamItemSet,
 )
 
+_PLANE_EFFECTS = frozenset({StateSet, StateDelete, StateClear, StreamItemSet, StreamItemDelete})
+
 
 class _Pending:
     """One bucket's writes waiting for their commit."""
@@ -161,10 +163,16 @@ class Planes:
         self.state: LayeredTable[str] = LayeredTable()
         self.streams: LayeredTable[tuple[str, str]] = LayeredTable()
 
-    def apply_pending(self, effects: Iterable[Any], seq: int) -> None:
+    def apply_pending(self, effects: Iterable[Any], seq: int) -> bool:
+        """Answers whether any effect wrote to memory: most units (a delivery queued and
+        another done) write none, and their commit then has nothing to settle."""
         state, streams = self.state, self.streams
+        wrote = False
         for effect in effects:
             kind = type(effect)
+            if kind not in _PLANE_EFFECTS:
+                continue
+            wrote = True
             if kind is StateSet:
                 state.put(effect.group, effect.key, effect.raw, seq)
             elif kind is StateDelete:
@@ -175,6 +183,7 @@ class Planes:
                 streams.put((effect.stream, effect.group), effect.id, effect.raw, seq)
             elif kind is StreamItemDelete:
                 streams.put((effect.stream, effect.group), effect.id, None, seq)
+        return wrote
 
     def settle(self, effects: Iterable[Any], seq: int) -> None:
         state, streams = self.state, self.streams

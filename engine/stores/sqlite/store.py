@@ -77,7 +77,8 @@ HISTORY_KEPT = 100_000
 """History waiting through an outage, at most; the oldest goes first beyond it."""
 
 Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None"]
-"""A unit's sequence number, its effects and the future of a caller waiting for it."""
+"""A unit's sequence number (0 when it wrote nothing to memory, so its commit settles
+nothing there), its effects and the future of a caller waiting for it."""
 _STOP = object()
 _PROBE = object()
 
@@ -176,11 +177,13 @@ class SqliteStore(LocalQueue, Planes):
             raise StoreFailing("the run began before the store's last outage")
         self._seq += 1
         seq = self._seq
-        self.apply_pending(effects, seq)
+        if not self.apply_pending(effects, seq):
+            seq = 0
         loop = self._loop
         if loop is None:
             self._write([(seq, effects, None)], [])
-            self.settle(effects, seq)
+            if seq:
+                self.settle(effects, seq)
             return _done_future() if durable else None
         done = loop.create_future() if durable else None
         self._units.append((seq, effects, done))
@@ -365,7 +368,7 @@ class SqliteStore(LocalQueue, Planes):
 
     def _committed(self, units: list[Unit]) -> None:
         for seq, effects, done in units:
-            if effects:
+            if seq:
                 self.settle(effects, seq)
             if done is not None:
                 resolve(done, None)
