@@ -177,7 +177,7 @@ class RunOperations:
         if self.keep:
             self.hub.publish(ev.STATE_CHANGE, change)
         else:
-            run.notices.append(("state", change))
+            run.notice("state", change)
 
     def _state_raw(self, run: Run, group: str, key: str) -> str | None:
         if run.state is not None:
@@ -271,7 +271,7 @@ class RunOperations:
         if run is None or self.keep or self.stream_definitions[name].custom is not None:
             self._announce(change)
         else:
-            run.notices.append(("stream", change))
+            run.notice("stream", change)
 
     def _announce(self, change: tuple[Any, ...]) -> None:
         name, group, item_id, kind, data, run = change

@@ -128,9 +128,11 @@ class Run:
         self.effects: list[Any] = []
         self.emitted: list[Delivery] = []
         """Deliveries to dispatch once the run's unit is in the store."""
-        self.notices: list[tuple[str, Any]] = []
-        """State and stream changes to announce once the run's unit is in the store."""
-        self.pending: list[asyncio.Future[Any]] = []
+        self.notices: list[tuple[str, Any]] | tuple[()] = ()
+        """State and stream changes to announce once the run's unit is in the store (most
+        runs have none: a shared empty tuple until the first, as a span's lists are)."""
+        self.pending: list[asyncio.Future[Any]] | tuple[()] = ()
+        """Slow context calls (a custom stream's) the run waits for before it finishes."""
         self.kept: asyncio.Future[None] | None = None
         """With `failed_attempts = "keep"`: the commit of the last effect stored as called."""
         self.state: Overlay | None = None
@@ -141,6 +143,20 @@ class Run:
     @property
     def trace_id(self) -> str:
         return self.span.trace_id
+
+    def notice(self, kind: str, change: Any) -> None:
+        if self.notices:
+            assert isinstance(self.notices, list)
+            self.notices.append((kind, change))
+        else:
+            self.notices = [(kind, change)]
+
+    def wait_for(self, task: asyncio.Future[Any]) -> None:
+        if self.pending:
+            assert isinstance(self.pending, list)
+            self.pending.append(task)
+        else:
+            self.pending = [task]
 
     def state_overlay(self) -> Overlay:
         if self.state is None:
