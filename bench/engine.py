@@ -1,7 +1,7 @@
 """Engine benchmarks, measured as ratios against a baseline in the same run.
 
     python bench/engine.py [--seconds 10] [--connections 64] [--events 20000] [--rounds 3]
-                           [--no-record] [--chain-only]
+                           [--no-record] [--chain-only] [--http-only]
 
 1. HTTP: an api step served by `motia start` and by `motia dev --no-tui` (which records the
    engine tape, as it does by default) against a bare Starlette route served by the same
@@ -16,7 +16,8 @@
 Figures go to the "## Engine" section of bench/RESULTS.md (other sections are kept), unless
 `--no-record` (a quick check that the script works). `--chain-only` runs only part 4 and its
 yardstick, alternating `--rounds` times in one process (for a profiler), and prints the ratios
-with the process's CPU per step run; it records nothing.
+with the process's CPU per step run; it records nothing. `--http-only` runs only part 1 and
+prints its figures (the `motia` first on `PATH` is the one measured); it records nothing.
 """
 
 from __future__ import annotations
@@ -397,6 +398,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating HTTP rounds")
     parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--chain-only", action="store_true", help="only the chain, printed")
+    parser.add_argument("--http-only", action="store_true", help="only the HTTP part, printed")
     args = parser.parse_args()
     if args.chain_only:
         chain_only(args.events, args.rounds)
@@ -405,6 +407,8 @@ def main() -> None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     http = bench_http(args.seconds, args.connections, args.rounds)
     print(http)
+    if args.http_only:
+        return
     start = bench_start(3)
     print(start)
     import uvloop
