@@ -2,6 +2,7 @@
 
     python bench/engine.py [--seconds 10] [--connections 64] [--events 20000] [--rounds 3]
                            [--no-record] [--chain-only] [--http-only]
+                           [--compare MOTIA [MOTIA ...]]
 
 1. HTTP: an api step served by `motia start` and by `motia dev --no-tui` (which records the
    engine tape, as it does by default) against a bare Starlette route served by the same
@@ -18,6 +19,11 @@ Figures go to the "## Engine" section of bench/RESULTS.md (other sections are ke
 yardstick, alternating `--rounds` times in one process (for a profiler), and prints the ratios
 with the process's CPU per step run; it records nothing. `--http-only` runs only part 1 and
 prints its figures (the `motia` first on `PATH` is the one measured); it records nothing.
+`--compare` serves the api step with each `motia` given (a console script, or a script that runs
+one on another checkout) under both commands beside the bare route, every server started once,
+and alternates 2 s wrk bursts among them for `--rounds` rounds: neighbouring bursts pair better
+than whole runs on a loaded machine, and no server's start or warm-up is measured. It prints
+each one's medians and records nothing.
 """
 
 from __future__ import annotations
@@ -145,17 +151,69 @@ def serve_and_load(command: list[str], port: int, seconds: int, connections: int
     try:
         wait_port(port)
         wrk(port, 2, connections)
-        before = thread_cpu(process.pid)
-        started = time.perf_counter()
-        rps = wrk(port, seconds, connections)
-        requests = rps * (time.perf_counter() - started)
-        after = thread_cpu(process.pid)
+        return _burst(process.pid, port, seconds, connections)
     finally:
         process.terminate()
         process.wait(timeout=15)
-    spent = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
-    loop = spent.pop(process.pid, 0.0)
+
+
+def _burst(pid: int, port: int, seconds: int, connections: int) -> tuple[float, float, float]:
+    """Requests/s of one wrk burst on a running server, and its CPU per request in
+    microseconds: the loop thread, and every other thread."""
+    before = thread_cpu(pid)
+    started = time.perf_counter()
+    rps = wrk(port, seconds, connections)
+    requests = rps * (time.perf_counter() - started)
+    spent = {tid: cpu - before.get(tid, 0.0) for tid, cpu in thread_cpu(pid).items()}
+    loop = spent.pop(pid, 0.0)
     return rps, loop / requests * 1e6, sum(spent.values()) / requests * 1e6
+
+
+def compare(motias: list[str], connections: int, rounds: int) -> None:
+    """`--compare`: the bare route and each `motia` under both commands, all serving at once,
+    loaded in turn by 2 s bursts; each round pairs a burst of each with the bare route's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE_STARLETTE)
+        commands = {"starlette": [sys.executable, str(bare)]}
+        for index, motia in enumerate(motias):
+            project = Path(tmp) / f"httpbench{index}"
+            (project / "steps").mkdir(parents=True)
+            (project / "steps" / "hello_step.py").write_text(API_STEP)
+            commands[f"{motia} start"] = [motia, "start", "--dir", str(project), "--port"]
+            commands[f"{motia} dev"] = [motia, "dev", "--no-tui", "--dir", str(project),
+                                        "--port"]
+        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        try:
+            for name, command in commands.items():
+                port = free_port()
+                servers[name] = (subprocess.Popen([*command, str(port)],
+                                                  stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL), port)
+            for _process, port in servers.values():
+                wait_port(port)
+                wrk(port, 2, connections)
+            bursts: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
+            for _ in range(rounds):
+                for name, (process, port) in servers.items():
+                    bursts[name].append(_burst(process.pid, port, 2, connections))
+        finally:
+            for process, _port in servers.values():
+                process.terminate()
+            for process, _port in servers.values():
+                process.wait(timeout=15)
+    base = bursts.pop("starlette")
+    base_loop = statistics.median(loop for _rps, loop, _others in base)
+    print(f"bare Starlette: loop thread {base_loop:.1f} us a request (median of {rounds})")
+    for name, rows in bursts.items():
+        pairs = list(zip(rows, base, strict=True))
+        ratio = sorted(ours[0] / theirs[0] for ours, theirs in pairs)
+        loop = statistics.median(ours[1] / theirs[1] for ours, theirs in pairs)
+        others = statistics.median(ours[2] / theirs[1] for ours, theirs in pairs)
+        print(f"{name}: {statistics.median(ratio):.0%} of Starlette's requests/s (rounds "
+              f"{ratio[0]:.0%} to {ratio[-1]:.0%}); CPU a request relative to Starlette's "
+              f"loop: loop thread {loop:.2f}x, other threads {others:.2f}x; load "
+              f"{os.getloadavg()[0]:.1f}")
 
 
 def bench_http(seconds: int, connections: int, rounds: int) -> dict[str, float]:
@@ -399,12 +457,17 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--chain-only", action="store_true", help="only the chain, printed")
     parser.add_argument("--http-only", action="store_true", help="only the HTTP part, printed")
+    parser.add_argument("--compare", nargs="+", metavar="MOTIA",
+                        help="these motia commands, their servers loaded in turn, printed")
     args = parser.parse_args()
     if args.chain_only:
         chain_only(args.events, args.rounds)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    if args.compare:
+        compare(args.compare, args.connections, args.rounds)
+        return
     http = bench_http(args.seconds, args.connections, args.rounds)
     print(http)
     if args.http_only:
