@@ -102,7 +102,7 @@ async def open_client(srv: EngineServer, query: str = "", **kwargs: Any) -> Clie
     return Client(await connect(ws_url(srv, query), **kwargs))
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> None:
+async def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

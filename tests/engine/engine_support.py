@@ -71,7 +71,7 @@ def restore_imports(tmp_path: Path) -> Iterator[None]:
 
 
 async def wait_until(
-    predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01, what: str = ""
+    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.01, what: str = ""
 ) -> Any:
     """Poll `predicate` (sync or async) until it answers something truthy; return that."""
     deadline = time.monotonic() + timeout

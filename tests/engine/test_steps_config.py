@@ -502,7 +502,7 @@ async def test_six_field_cron_puts_seconds_first(project: MakeProject, serve) ->
         assert fires["AtFifteen"] % 60 == 15
         assert fires["FiveField"] % 300 == 0
         assert fires["EverySecond"] - time.time() <= 1.001
-        await wait_until(lambda: (engine.state.get("cron", "ticks") or 0) >= 2, timeout=4)
+        await wait_until(lambda: (engine.state.get("cron", "ticks") or 0) >= 2, timeout=15)
         traces = (await client.get("/__motia/traces", params={"step": "EverySecond"})).json()
         assert traces["traces"][0]["entry"] == "EverySecond"
         assert traces["traces"][0]["kind"] == "cron"

@@ -12,12 +12,13 @@ import asyncio
 import inspect
 import shutil
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.widget import Widget
@@ -108,8 +109,22 @@ class PaneApp(App[None]):
         await self.source.stop()
 
 
+def type_ahead(app: App[Any], text: str) -> None:
+    """Every character of `text` queued on the app at once, as a terminal delivers a paste
+    or keys typed ahead: the app must take them in order without a pause between them (and
+    a busy engine cannot make Pilot's idle wait after each key add seconds a key)."""
+    for character in text:
+        key = character
+        if not character.isalnum():
+            key = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+            key = {"hyphen_minus": "minus"}.get(key, key)
+        event = events.Key(key, character)
+        event.set_sender(app)
+        app.post_message(event)
+
+
 async def wait_for(
-    predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+    predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
 ) -> Any:
     """Poll until `predicate()` is truthy (letting the app run), or fail naming `what`."""
     deadline = time.monotonic() + timeout

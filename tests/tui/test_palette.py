@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pane_harness import copy_project, wait_for
+from pane_harness import copy_project, type_ahead, wait_for
 from test_app import greet, workbench
 from test_sources import FAILING_STEP
 from textual.command import CommandList, CommandPalette
@@ -30,7 +30,9 @@ async def run_command(app: WorkbenchApp, pilot: Pilot[int], query: str, title: s
     """Open the palette, type `query`, pick the result that reads `title`."""
     await pilot.press("ctrl+p")
     await wait_for(lambda: isinstance(app.screen, CommandPalette), what="the palette")
-    await pilot.press(*query)
+    type_ahead(app, query)
+    box = app.screen.query_one(Input)
+    await wait_for(lambda: box.value == query, what=f"{query!r} typed")
     results = app.screen.query_one(CommandList)
 
     def index() -> int | None:

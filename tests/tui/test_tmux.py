@@ -101,7 +101,7 @@ class Terminal:
             time.sleep(0.1)
         return True
 
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 15) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 45) -> str:
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()

@@ -66,9 +66,10 @@ def flood_until_a_gap(url: str, term: Terminal) -> str:
     answer = httpx.post(f"{url}/flood", json={}, timeout=120)
     assert answer.status_code == 200
     return term.wait_for(lambda s: re.search(r"[\d,]+ not shown in 1 gap", s) is not None,
-                         "the gap counted", timeout=120)
+                         "the gap counted", timeout=250)
 
 
+@pytest.mark.timeout(600)
 def test_an_attached_gap_line_is_counted_read_back_and_searched_through_the_api(
     served: tuple[Path, int], wide_terminal: Terminal
 ) -> None:

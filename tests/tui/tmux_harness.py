@@ -73,7 +73,7 @@ class Terminal:
         )
         return done.stdout
 
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 20) -> str:
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while True:
             screen = self.screen()
