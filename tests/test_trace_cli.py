@@ -107,10 +107,9 @@ def test_trace_commands_against_an_attached_server(tmp_path: Path) -> None:
                         "-o", str(shop / "tests" / "test_order.py"))
         assert written.returncode == 0, written.stderr
         ran = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-             "tests/test_order.py"],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_order.py"],
             cwd=shop, capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         )
         assert ran.returncode == 0, ran.stdout + ran.stderr
 
