@@ -247,7 +247,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if cycle.response_started:
-            self.transport.close()
+            cycle.transport.close()  # a head held for its body (`HeadWithBody`) goes first
             return
         self._refuse(
             408,
