@@ -1,7 +1,7 @@
 """The main thread's CPU for one tab switch, in process, with requests arriving between keys.
 
     python bench/key_switch.py [--trees BEFORE,AFTER] [--rounds 3] [--switches 40]
-                               [--requests 100]
+                               [--requests 100] [--profile DIR]
 
 The workbench runs headless at 120x36 (`App.run_test`) over the bench's project, in the
 same loop as its server, as `motia tui` runs it. Before each switch between Traces and Logs,
@@ -13,13 +13,15 @@ at `KeyOrder.key_read` and at `KeyOrder.frame_drawn`; the first four switches wa
 request is served meanwhile, so what is measured is the switch alone: the hidden pane's
 catch-up, the focus move, the layout and the paint of the new pane. Each round runs each
 tree in its own process (`PYTHONPATH` set to that tree), alternating; the figure per tree is
-the median switch of each round.
+the median switch of each round. `--profile DIR` writes each run's cProfile of its switches
+(`DIR/ROUND-TREE.pstats`, TREE counting from 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import statistics
@@ -32,7 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-async def switches(project: Path, count: int, requests: int) -> list[float]:
+async def switches(project: Path, count: int, requests: int, profile: Path | None
+                   ) -> list[float]:
     import httpx
     from textual import events
 
@@ -45,8 +48,12 @@ async def switches(project: Path, count: int, requests: int) -> list[float]:
     drawn: list[float] = []
     key_read, frame_drawn = KeyOrder.key_read, KeyOrder.frame_drawn
 
+    profiler = cProfile.Profile() if profile else None
+
     async def read(self: KeyOrder, event: events.Key) -> None:
         began.append(time.thread_time())
+        if profiler is not None and len(began) > 4:
+            profiler.enable()
         await key_read(self, event)
 
     def frame(self: KeyOrder) -> None:
@@ -54,6 +61,8 @@ async def switches(project: Path, count: int, requests: int) -> list[float]:
         frame_drawn(self)
         if owed and not self._frame_owed:
             drawn.append(time.thread_time())
+            if profiler is not None:
+                profiler.disable()
 
     KeyOrder.key_read = read  # type: ignore[method-assign]
     KeyOrder.frame_drawn = frame  # type: ignore[method-assign]
@@ -72,13 +81,15 @@ async def switches(project: Path, count: int, requests: int) -> list[float]:
                 while len(drawn) == frames:
                     await asyncio.sleep(0.005)
         app.exit()
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
     return [end - start for start, end in zip(began, drawn, strict=True)][4:]
 
 
-def child(project: Path, count: int, requests: int) -> None:
+def child(project: Path, count: int, requests: int, profile: Path | None) -> None:
     # This folder's engine.py is not the engine package.
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != HERE]
-    print(json.dumps(asyncio.run(switches(project, count, requests))))
+    print(json.dumps(asyncio.run(switches(project, count, requests, profile))))
 
 
 def main() -> None:
@@ -87,10 +98,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--switches", type=int, default=40)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--profile", type=Path,
+                        help="cProfile the switches into DIR/ROUND-TREE.pstats")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.switches, args.requests)
+        child(args.child, args.switches, args.requests, args.child_profile)
         return
     from tui import make_project
 
@@ -101,9 +115,12 @@ def main() -> None:
             for n, tree in enumerate(trees):
                 project = make_project(Path(tmp) / f"{round_}-{n}")
                 env = {**os.environ, "PYTHONPATH": str(tree)}
+                profile = (["--child-profile", str(args.profile / f"{round_}-{n}.pstats")]
+                           if args.profile else [])
                 out = subprocess.run(
                     [sys.executable, str(Path(__file__)), "--child", str(project),
-                     "--switches", str(args.switches), "--requests", str(args.requests)],
+                     "--switches", str(args.switches), "--requests", str(args.requests),
+                     *profile],
                     env=env, capture_output=True, text=True, check=True, cwd=project,
                 ).stdout
                 took = json.loads(out.strip().splitlines()[-1])

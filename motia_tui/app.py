@@ -44,6 +44,7 @@ from motia_tui.recording import CastRecorder
 from motia_tui.source import EngineSource
 from motia_tui.textual_hooks import (
     FrameMarkingApp,
+    draw_only_what_shows,
     driver_of,
     keep_containers_painted,
     toast_racks,
@@ -129,6 +130,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
     ) -> None:
         super().__init__(driver_class=WorkbenchDriver)
         keep_containers_painted()
+        draw_only_what_shows()
         self.source = source
         self.terminal = terminal
         """Where the driver reads and draws; `None` is this process's own terminal."""

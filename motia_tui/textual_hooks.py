@@ -14,23 +14,25 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from math import ceil
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from rich.console import Console, RenderableType
 from textual import events
+from textual._compositor import Compositor
 from textual._xterm_parser import XTermParser
 from textual.app import App
 from textual.driver import Driver
 from textual.drivers import linux_driver
 from textual.drivers.linux_driver import LinuxDriver
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.keys import _character_to_key
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar, ScrollBarRender
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, TabbedContent, TextArea
 from textual.widgets._toast import ToastRack
@@ -312,6 +314,64 @@ def keep_containers_painted() -> None:
         descriptor = owner.__dict__[name]
         assert isinstance(descriptor, Reactive)
         descriptor._repaint = False
+
+
+# -- widgets hidden under others are not drawn (`motia_tui.app`) ------------------------------
+
+
+def render_chops_of_what_shows(
+    self: Compositor, crop: Region, is_rendered_line: Callable[[int], bool]
+) -> Sequence[Mapping[int, Strip]]:
+    """`Compositor._render_chops` that renders and cuts only the widgets a line shows.
+
+    Textual paints front to back: each widget over the update is rendered in full and every
+    line of it is cut at the line's cuts, and a piece is kept only where nothing in front
+    filled that cut. The screen, the tabbed content, its switcher and the shown tab pane lie
+    whole under the pane they hold, so a tab switch rendered four containers' worth of
+    blank lines and cut each at the scrollbar, to keep none of it. Here a widget is
+    rendered only if one of its lines still has a cut to fill, and a line only cut if it
+    does; what is drawn is the same.
+    """
+    cuts = self.cuts
+    chops: list[dict[int, Strip | None]] = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+    crop_overlaps = crop.overlaps
+    for widget, (region, clip) in self.visible_widgets.items():
+        if not crop_overlaps(clip):
+            continue
+        x, y, width, height = region.intersection(clip)
+        if not (width and height):
+            continue
+        right = x + width
+        needed: list[tuple[int, list[int]]] = []
+        for line in range(y, y + height):
+            if not is_rendered_line(line):
+                continue
+            line_cuts = [cut for cut in cuts[line] if right >= cut >= x]
+            chops_line = chops[line]
+            if any(chops_line.get(cut, False) is None for cut in line_cuts[:-1]):
+                needed.append((line, line_cuts))
+        if not needed:
+            continue
+        strips = widget.render_lines(Region(x - region.x, y - region.y, width, height))
+        for line, line_cuts in needed:
+            chops_line = chops[line]
+            pieces = strips[line - y].divide([cut - x for cut in line_cuts[1:]])
+            for cut, piece in zip(line_cuts, pieces, strict=False):
+                if chops_line.get(cut, False) is None:
+                    chops_line[cut] = piece
+    return cast("Sequence[Mapping[int, Strip]]", chops)
+
+
+TEXTUAL_RENDER_CHOPS = Compositor._render_chops
+"""Textual's own, which `tests/tui/test_textual_hooks.py` checks draws the same."""
+
+
+def draw_only_what_shows() -> None:
+    """Make every screen's compositor use `render_chops_of_what_shows` (each screen builds
+    its own `Compositor`)."""
+    # A private method of Textual's, replaced by one that draws the same: mypy reads the
+    # assignment as one to a method.
+    Compositor._render_chops = render_chops_of_what_shows  # type: ignore[method-assign]
 
 
 # -- focus without a restyle (`motia_tui.widgets.line_view`) ------------------------------

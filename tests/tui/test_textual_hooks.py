@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from rich.segment import Segment
 from textual import events
+from textual._compositor import Compositor
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -25,11 +26,12 @@ from textual.containers import Vertical
 from textual.driver import Driver
 from textual.drivers import linux_driver
 from textual.drivers.linux_driver import LinuxDriver
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBarRender
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Label, TabbedContent, TabPane, Tabs, TextArea
 
@@ -373,3 +375,51 @@ async def test_containers_keep_their_painted_background_when_the_tab_or_focus_ch
         for container, before in zip(containers, held, strict=True):
             after = container._styles_cache._cache
             assert all(after.get(y) is strip for y, strip in before.items()), container
+
+
+class Underneath(Vertical):
+    """A container its child covers whole, counting how often it is rendered."""
+
+    renders = 0
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        Underneath.renders += 1
+        return super().render_lines(crop)
+
+
+class Covered(App[None]):
+    CSS = "#float { layer: above; offset: 5 2; width: 12; height: 3; background: red; }"
+
+    def compose(self) -> ComposeResult:
+        with Underneath():
+            yield Label("covered " * 20, id="long")
+            yield ThumbLines()
+        yield Label("floating", id="float")
+
+
+def drawn(chops: Any) -> list[list[tuple[str, Any]]]:
+    return [[(s.text, s.style) for s in Strip.join(list(c.values()))] for c in chops]
+
+
+async def test_the_compositor_draws_the_same_without_what_lies_under_other_widgets() -> None:
+    async with Covered().run_test(size=(40, 10)) as pilot:
+        app = pilot.app
+        app.screen.styles.layers = ("default", "above")
+        app.query_one(ThumbLines).styles.overflow_y = "scroll"
+        app.query_one(ThumbLines).set_reactive(ScrollView.virtual_size, Size(40, 500))
+        await pilot.pause()
+        compositor = app.screen._compositor
+        screen = compositor.size.region
+        cases = [(screen, lambda y: True), (Region(0, 2, 40, 3), {2, 4}.__contains__),
+                 (Region(3, 0, 10, 10), lambda y: y % 2 == 0)]
+        for crop, lines in cases:
+            Underneath.renders = 0
+            textual = drawn(textual_hooks.TEXTUAL_RENDER_CHOPS(compositor, crop, lines))
+            assert Underneath.renders, "Textual renders a container its children cover"
+            Underneath.renders = 0
+            assert drawn(textual_hooks.render_chops_of_what_shows(compositor, crop, lines)) == (
+                textual
+            ), crop
+            assert not Underneath.renders
+        textual_hooks.draw_only_what_shows()
+        assert Compositor._render_chops is textual_hooks.render_chops_of_what_shows
