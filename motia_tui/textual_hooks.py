@@ -273,7 +273,8 @@ class ThumbScrollView(ScrollView):
     `ScrollView._size_updated` calls `Widget._scroll_update` whenever the virtual size
     changed since the last layout, which is every time a list that grew while its pane was
     hidden is shown again: the bar was repainted in full, a strip per row, for a thumb
-    that had not moved.
+    that had not moved. Only a vertical bar is kept up: these views never show a
+    horizontal one (`LineView` hides it; the Logs view shifts sideways by its own offset).
     """
 
     def _scroll_update(self, virtual_size: Size) -> None:
