@@ -35,11 +35,15 @@ _NESTED = (dict, list)
 
 
 def wrap(value: Any) -> Any:
-    """Wrap dicts (also inside lists) as AttrDicts; leave everything else alone."""
+    """Wrap dicts (also inside lists) as AttrDicts; leave everything else alone. A dict is
+    copied whole and only its nested values replaced, in a plain loop: an event's data is
+    wrapped once per run, and a comprehension is a call of its own."""
     if isinstance(value, dict) and not isinstance(value, AttrDict):
-        return AttrDict(
-            {k: wrap(v) if isinstance(v, _NESTED) else v for k, v in value.items()}
-        )
+        wrapped = AttrDict(value)
+        for k, v in value.items():
+            if isinstance(v, _NESTED):
+                wrapped[k] = wrap(v)
+        return wrapped
     if isinstance(value, list):
         return [wrap(v) if isinstance(v, _NESTED) else v for v in value]
     return value
