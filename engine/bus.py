@@ -22,7 +22,6 @@ import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from engine import events as ev
@@ -47,41 +46,8 @@ from engine.workers import WorkerPool
 _seq = itertools.count(int(time.time() * 1000) * 1000)
 
 
-@dataclass(slots=True)
-class Delivery:
-    """One event on its way to one subscriber."""
-
-    id: str
-    seq: int
-    topic: str
-    step: str
-    data_json: str
-    trace_id: str
-    parent_span: str | None
-    attempt: int = 1
-    not_before: float = 0.0
-    generation: int = 0
-    lost: int = 0
-    """Attempts in a row whose handler's process died (in memory only, like a crash)."""
-    purged: bool = False
-    """Its topic's queue was purged: an attempt not begun is skipped, one running is the last."""
-
-    @property
-    def data(self) -> Any:
-        return jsonio.loads(self.data_json)
-
-    def queued(self) -> EventQueued:
-        return EventQueued(
-            self.id,
-            self.seq,
-            self.topic,
-            self.step,
-            self.data_json,
-            self.trace_id,
-            self.parent_span,
-            self.attempt,
-            self.not_before,
-        )
+Delivery = EventQueued
+"""One event on its way to one subscriber: the effect that queued it, kept by the bus."""
 
 
 Handle = Callable[[Delivery], Awaitable[bool]]
@@ -184,7 +150,8 @@ class Bus:
                     data_json,
                     trace_id,
                     parent_span,
-                    not_before=time.time() + step.queue.delay_s if step.queue.delay_s else 0.0,
+                    1,
+                    time.time() + step.queue.delay_s if step.queue.delay_s else 0.0,
                 )
             )
         return deliveries
@@ -410,6 +377,8 @@ class Bus:
         return len(claimed)
 
     def _claimed(self, queued: EventQueued) -> None:
+        """Dispatch a copy: an in-memory store hands back the very objects this bus held
+        before an outage, marked with its old generation."""
         delivery = Delivery(
             queued.id,
             queued.seq,

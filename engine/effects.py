@@ -42,14 +42,23 @@ class StateClear:
 
 
 class EventQueued:
-    """A delivery of an emitted event to one subscriber, queued until its run succeeds."""
+    """A delivery of an emitted event to one subscriber, queued until its run succeeds.
+
+    The bus keeps the very object its emit queued as the delivery in memory (`bus.Delivery`):
+    one object a delivery rather than two, each made on the hot path. What only the bus reads
+    (`generation`, `lost`, `purged`) never reaches a store, and a retry's `attempt` and
+    `not_before` are written with the attempt that failed (`DeliveryFailed`), whatever a row
+    written meanwhile says."""
 
     __slots__ = (
         "attempt",
         "data_json",
+        "generation",
         "id",
+        "lost",
         "not_before",
         "parent_span",
+        "purged",
         "seq",
         "step",
         "topic",
@@ -77,6 +86,17 @@ class EventQueued:
         self.parent_span = parent_span
         self.attempt = attempt
         self.not_before = not_before
+        self.generation = 0
+        """The bus's generation it was dispatched in (the bus's outages count them)."""
+        self.lost = 0
+        """Attempts in a row whose handler's process died (in memory only, like a crash)."""
+        self.purged = False
+        """Its topic's queue was purged: an attempt not begun is skipped, one running is the
+        last."""
+
+    @property
+    def data(self) -> Any:
+        return jsonio.loads(self.data_json)
 
 
 class DeliveryDone:

@@ -143,12 +143,11 @@ class RunOperations:
             if deliveries:
                 self.bus.check_room(deliveries)
                 run.kept = _observed(
-                    self.store.commit([d.queued() for d in deliveries], True, run.epoch)
+                    self.store.commit(list(deliveries), True, run.epoch)
                 )
                 self.bus.dispatch_all(deliveries)
             return
-        for delivery in deliveries:
-            run.effects.append(delivery.queued())
+        run.effects.extend(deliveries)
         run.emitted.extend(deliveries)
 
     def _state_changed(
