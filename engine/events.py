@@ -10,7 +10,7 @@ resynchronise from the stores instead of stalling the engine.
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast, get_args
 
 EventType = Literal[
@@ -71,7 +71,7 @@ class LogData(TypedDict):
     time: int
     msg: str
     traceId: str | None
-    flows: list[str]
+    flows: Sequence[str]  # a shared tuple in process, which the collector need not track
     step: str | None
     spanId: NotRequired[str | None]
     logger: NotRequired[str]

@@ -10,6 +10,7 @@ from them fails here rather than in a pane.
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import types
 import typing
@@ -98,6 +99,9 @@ def conforms(value: Any, annotation: Any) -> bool:
     if origin is list:
         (item,) = get_args(annotation)
         return isinstance(value, list) and all(conforms(v, item) for v in value)
+    if origin is collections.abc.Sequence:
+        (item,) = get_args(annotation)
+        return isinstance(value, list | tuple) and all(conforms(v, item) for v in value)
     if origin is dict:
         return isinstance(value, dict)
     if annotation is float:
