@@ -8,6 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 from redis_support import PrivateRedis
 from test_purge import claimed_by, commit, event, opened
@@ -49,6 +50,29 @@ async def test_a_unit_whose_entry_another_worker_took_is_dropped_alone(
         client.close()
         await running.close()
         await other.close()
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_entries_are_read_and_settled_in_either_reply_protocol(
+    redis_url: str, prefix: str, protocol: int
+) -> None:
+    """The reader parses XREADGROUP's raw reply: a map of streams in RESP3, a list of them in
+    RESP2 (`?protocol=2` in the URL)."""
+    store = await opened(f"{redis_url}?protocol={protocol}", prefix)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await commit(store, event("e1", 1), event("e2", 2))
+        got = await claimed_by(store)
+        assert sorted((q.id, q.seq, q.topic, q.step) for q in got) == [
+            ("e1", 1, "fan", "A"), ("e2", 2, "fan", "A")
+        ]
+        for queued in got:
+            await commit(store, StateSet("g", queued.id, "1"), DeliveryDone(queued.id))
+        assert client.hgetall(f"{prefix}:state:g") == {"e1": "1", "e2": "1"}
+        assert client.xlen(f"{prefix}:topic:fan") == 0
+    finally:
+        client.close()
+        await store.close()
 
 
 async def test_settling_sends_the_history_still_gathering(redis_url: str, prefix: str) -> None:
