@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 from cluster_support import workers
 from redis_support import PrivateRedis
 from test_workers import done, post_all, project, wait_for
 
 
+@pytest.mark.timeout(400)
 async def test_a_redis_restart_mid_load_loses_no_2xx(tmp_path: Path) -> None:
     server = PrivateRedis(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
     server.start()
@@ -31,12 +33,12 @@ async def test_a_redis_restart_mid_load_loses_no_2xx(tmp_path: Path) -> None:
             assert refused.headers["content-type"].startswith("application/json")
             server.start()
             during = await load
-            wait_for(lambda: a.health()["status"] == b.health()["status"] == "ok", 30,
+            wait_for(lambda: a.health()["status"] == b.health()["status"] == "ok", 90,
                      "both workers back on the restarted Redis")
             after = await post_all([a.url, b.url], range(900, 1000))
             accepted = before | during | after
             assert len(before) == 300 and len(after) == 100
-            wait_for(lambda: set(done(server.url, "restart")) >= accepted, 60,
+            wait_for(lambda: set(done(server.url, "restart")) >= accepted, 120,
                      "every 2xx's event handled after the restart")
     finally:
         server.kill()
@@ -49,7 +51,10 @@ async def test_a_draining_worker_hands_over_and_every_event_is_handled_once(
     with workers(2, project(tmp_path), redis_url, prefix, tmp_path, RUNS_FILE=str(runs),
                  MOTIA_REDIS_HEARTBEAT_S="10") as (a, b):
         load = asyncio.ensure_future(post_all([a.url, b.url], range(0, 600)))
-        await asyncio.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while f" {b.process.pid}" not in (runs.read_text() if runs.exists() else ""):
+            assert time.monotonic() < deadline, "the second worker never took work"
+            await asyncio.sleep(0.05)
         code = await asyncio.to_thread(b.terminate, 60)
         assert code == 0, b.log.read_text()
         accepted = await load
