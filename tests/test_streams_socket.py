@@ -85,7 +85,7 @@ class Client:
     async def leave(self, stream: str, group: str, item: str | None, sub_id: str) -> None:
         await self.ws.send(json.dumps({"type": "leave", "data": sub(stream, group, item, sub_id)}))
 
-    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def next(self, timeout: float = 20.0) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
         assert isinstance(raw, str), "the server sends text frames only"
         return json.loads(raw)

@@ -133,7 +133,7 @@ async def events_socket(
 async def next_event(
     socket: ClientConnection,
     match: Callable[[dict[str, Any]], bool],
-    timeout: float = 5.0,
+    timeout: float = 20.0,
 ) -> dict[str, Any]:
     """Read engine events until one matches; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -151,7 +151,7 @@ async def next_event(
 
 
 async def trace_of(
-    client: httpx.AsyncClient, trace_id: str, spans: int, timeout: float = 5.0
+    client: httpx.AsyncClient, trace_id: str, spans: int, timeout: float = 20.0
 ) -> dict[str, Any]:
     """A trace once it has `spans` finished spans."""
 

@@ -81,7 +81,7 @@ async def greet(source: EngineSource, local: LocalSource, name: str = "Ada") -> 
     return answer.trace_id
 
 
-async def events_until(feed: EventFeed, wanted: set[str], timeout: float = 5) -> list[dict]:
+async def events_until(feed: EventFeed, wanted: set[str], timeout: float = 20) -> list[dict]:
     """Drain the feed until every wanted event type has been seen."""
     seen: list[dict[str, Any]] = []
 

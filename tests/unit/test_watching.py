@@ -42,9 +42,9 @@ async def test_folders_that_cannot_be_watched_are_reported_and_top_level_files_g
         watch_project(tmp_path, changes.append, lambda f, e: errors.append((f, e)), in_place)
     )
     try:
-        await asyncio.wait_for(in_place.wait(), 5)
+        await asyncio.wait_for(in_place.wait(), 30)
         (tmp_path / "helper.py").write_text("")
-        deadline = asyncio.get_running_loop().time() + 5
+        deadline = asyncio.get_running_loop().time() + 30
         while not changes and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
     finally:
@@ -70,14 +70,14 @@ async def test_folders_coming_and_going_leave_no_gap_in_the_others(tmp_path: Pat
     task = asyncio.ensure_future(watch)
     edited = [tmp_path / "steps" / f"s{n}_step.py" for n in range(6)]
     try:
-        await asyncio.wait_for(in_place.wait(), 5)
+        await asyncio.wait_for(in_place.wait(), 30)
         for n, path in enumerate(edited):
             (tmp_path / f"new{n}").mkdir()
             if n % 2:
                 (tmp_path / f"new{n - 1}").rmdir()
             path.write_text("")
             await asyncio.sleep(0.06)
-        deadline = asyncio.get_running_loop().time() + 5
+        deadline = asyncio.get_running_loop().time() + 30
         while not set(edited) <= reported and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
     finally:
