@@ -101,33 +101,36 @@ async def test_a_million_records_stay_smooth(tmp_path: Path) -> None:
         assert len(pane.buffer) == 1_000_000
         assert view.follow
 
+        # Liveness, not speed (bench/tui.py measures speed), and counted in this thread's CPU
+        # time, which another process on a loaded machine cannot stretch: a million records
+        # must not make a key press, a screen of lines or a filter's turn do work that grows
+        # with history.
+        clock = time.thread_time
         slowest = 0.0
         for key in ["pageup"] * 5 + ["home", "pagedown", "end", "up", "k"]:
-            started = time.perf_counter()
+            started = clock()
             await pilot.press(key)
             await pilot.pause()
-            slowest = max(slowest, time.perf_counter() - started)
-        # Liveness, not speed (bench/tui.py measures speed): a million records must not make
-        # a key press wait on anything that grows with history.
-        assert slowest < 2, f"a key took {slowest * 1000:.0f} ms with a million records"
+            slowest = max(slowest, clock() - started)
+        assert slowest < 2, f"a key took {slowest * 1000:.0f} ms of CPU with a million records"
         assert not view.follow
 
         view.scroll_to(y=500_000, animate=False, immediate=True)
         view._strips.clear()
-        started = time.perf_counter()
+        started = clock()
         for y in range(view.size.height):
             view.render_line(y)
-        drawn = time.perf_counter() - started
-        assert drawn < 1, f"drawing a screen of new lines took {drawn * 1000:.0f} ms"
+        drawn = clock() - started
+        assert drawn < 1, f"drawing a screen of new lines took {drawn * 1000:.0f} ms of CPU"
 
         stalls: list[float] = []
         running = True
 
         async def heartbeat() -> None:
-            last = time.perf_counter()
+            last = clock()
             while running:
                 await asyncio.sleep(0.002)
-                now = time.perf_counter()
+                now = clock()
                 stalls.append(now - last)
                 last = now
 
@@ -137,7 +140,7 @@ async def test_a_million_records_stay_smooth(tmp_path: Path) -> None:
         running = False
         await beat
         assert len(pane.buffer) == 125_000
-        assert max(stalls) < 1, f"the filter held the loop for {max(stalls) * 1000:.0f} ms"
+        assert max(stalls) < 1, f"the filter held the loop for {max(stalls) * 1000:.0f} ms of CPU"
         assert pane.buffer.record_at(len(pane.buffer) - 1)["n"] == 999
 
 
