@@ -195,14 +195,12 @@ class Deadlines:
     def watch(self, run: Run, task: asyncio.Task[Any], timeout_s: float) -> None:
         loop = task.get_loop()
         self._runs[id(run)] = (loop.time() + timeout_s, task, run)
-        if self._sweeper is None:
+        if self._sweeper is None or self._sweeper.done():
             self._sweeper = loop.create_task(self._sweep())
 
     def forget(self, run: Run) -> None:
-        key = id(run)
-        self._runs.pop(key, None)
-        if self._paused:
-            self._paused.pop(key, None)
+        self._runs.pop(id(run), None)
+        self._paused.pop(id(run), None)
 
     def pause(self, run: Run) -> None:
         """Stop the run's clock while it waits for something that is not its own work (a free
@@ -219,24 +217,17 @@ class Deadlines:
             self.watch(run, task, remaining)
 
     async def _sweep(self) -> None:
-        """Until no run is watched; then the next watched run starts another, so a run is
-        never asked whether the sweeper is done."""
         loop = asyncio.get_running_loop()
-        try:
-            while self._runs:
-                await asyncio.sleep(self.TICK_S)
-                now = loop.time()
-                for key, (deadline, task, run) in list(self._runs.items()):
-                    if now >= deadline:
-                        del self._runs[key]
-                        run.timed_out = True
-                        task.cancel()
-        finally:
-            if self._sweeper is asyncio.current_task():
-                self._sweeper = None
+        while self._runs:
+            await asyncio.sleep(self.TICK_S)
+            now = loop.time()
+            for key, (deadline, task, run) in list(self._runs.items()):
+                if now >= deadline:
+                    del self._runs[key]
+                    run.timed_out = True
+                    task.cancel()
 
     async def stop(self) -> None:
-        sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
