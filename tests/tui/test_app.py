@@ -237,7 +237,8 @@ async def test_an_endpoint_opened_before_its_hidden_pane_heard_of_the_step(
         app.post_message(OpenEndpoint("Ping"))
         path = endpoints.query_one("#endpoints-path", Input)
         await wait_for(lambda: path.value == "/ping", what="the new route in the builder")
-        assert app.query_one("#tabs", TabbedContent).active == "endpoints"
+        tabs = app.query_one("#tabs", TabbedContent)
+        await wait_for(lambda: tabs.active == "endpoints", what="the Endpoints pane shown")
         assert not [n for n in app._notifications if "no api step" in n.message]
         await app.action_quit()
 
