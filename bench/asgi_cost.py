@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import glob
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from callgrind import instructions_per_unit
 
 HERE = Path(__file__).resolve().parent
 FEW, MANY, BATCH = 2_000, 6_000, 64
@@ -167,16 +166,6 @@ async def _starlette(requests: int, clock: _Clock) -> None:
     clock.report(_names())
 
 
-def _totals(prefix: str) -> dict[str, int]:
-    found = {}
-    for path in sorted(glob.glob(f"{prefix}.*-*")):
-        for line in Path(path).read_text(errors="replace").splitlines():
-            if line.startswith("summary:"):
-                found[path.rsplit("-", 1)[1]] = int(line.split()[1])
-                break
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("start", "dev"), default="start")
@@ -196,23 +185,8 @@ def main() -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(work)
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is needed: apt-get install valgrind")
     names = ["loop thread", "store writer", "tape writer"] if not args.starlette else ["loop"]
-    with tempfile.TemporaryDirectory() as out:
-        totals = []
-        for requests in (FEW, MANY):
-            prefix = f"{out}/cost.{requests}"
-            flags = sys.argv[1:]
-            subprocess.run(
-                ["valgrind", "--tool=callgrind", "--separate-threads=yes",
-                 f"--callgrind-out-file={prefix}.%p", sys.executable, __file__, *flags,
-                 "--requests", str(requests)],
-                check=True, capture_output=True,
-            )
-            totals.append(_totals(prefix))
-    few, many = totals
-    per = {t: (many[t] - few.get(t, 0)) / (MANY - FEW) for t in many}
+    per = instructions_per_unit(__file__, sys.argv[1:], "--requests", FEW, MANY)
     busy = [(t, v) for t, v in sorted(per.items()) if v > 500]
     rows = [f"{names[i] if i < len(names) else 'thread ' + t}: {v:,.0f}"
             for i, (t, v) in enumerate(busy)]

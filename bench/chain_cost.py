@@ -21,16 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import glob
 import importlib.util
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from callgrind import instructions_per_unit
 
 HERE = Path(__file__).resolve().parent
 WARM, FEW, MANY, BATCH = 200, 200, 700, 500
@@ -117,16 +116,6 @@ async def _chain(events: int, cpu: bool) -> None:
         )
 
 
-def _totals(prefix: str) -> dict[str, int]:
-    found = {}
-    for path in sorted(glob.glob(f"{prefix}.*-*")):
-        for line in Path(path).read_text(errors="replace").splitlines():
-            if line.startswith("summary:"):
-                found[path.rsplit("-", 1)[1]] = int(line.split()[1])
-                break
-    return found
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cpu", action="store_true", help="CPU per step run at full speed")
@@ -140,21 +129,7 @@ def main() -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(_chain(events, args.cpu))
         return
-    if shutil.which("valgrind") is None:
-        raise SystemExit("valgrind is needed: apt-get install valgrind")
-    with tempfile.TemporaryDirectory() as out:
-        totals = []
-        for events in (FEW, MANY):
-            prefix = f"{out}/cost.{events}"
-            subprocess.run(
-                ["valgrind", "--tool=callgrind", "--separate-threads=yes",
-                 f"--callgrind-out-file={prefix}.%p", sys.executable, __file__,
-                 "--events", str(events)],
-                check=True, capture_output=True,
-            )
-            totals.append(_totals(prefix))
-    few, many = totals
-    per = {t: (many[t] - few.get(t, 0)) / (MANY - FEW) for t in many}
+    per = instructions_per_unit(__file__, [], "--events", FEW, MANY)
     loop = per.pop("01", 0.0)
     print(f"instructions per chain event: loop thread {loop:,.0f}, other threads "
           f"{sum(per.values()):,.0f}")

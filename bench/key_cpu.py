@@ -24,7 +24,14 @@ import time
 from pathlib import Path
 
 from paced_load import PacedLoad
-from tui import KEYS_LOAD_RPS, TAB_MARKS, free_port, make_project, wait_serving, workbench
+from tui import (
+    KEYS_LOAD_RPS,
+    free_port,
+    make_project,
+    time_tab_switches,
+    wait_serving,
+    workbench,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +43,6 @@ def run(tree: Path, root: Path, presses: int, profile: Path | None, renders: boo
     out = root / "keys.json"
     options = (("--profile", str(profile)) if profile else ()) + (
         ("--renders",) if renders else ())
-    walls: list[float] = []
     with workbench("motia", project, port, probe=out, probe_options=options,
                    probe_script="key_probe.py", code=tree) as (_process, terminal, _started):
         wait_serving(port)
@@ -44,14 +50,7 @@ def run(tree: Path, root: Path, presses: int, profile: Path | None, renders: boo
         loader = PacedLoad(port, "/hello", KEYS_LOAD_RPS, presses * 0.4 + 10)
         loader.start()
         time.sleep(2.0)
-        while len(walls) < presses:
-            for key in (b"3", b"4"):
-                mark = terminal.total
-                started = time.perf_counter()
-                os.write(terminal.master, key)
-                terminal.wait_for(TAB_MARKS[key], mark)
-                walls.append(time.perf_counter() - started)
-                time.sleep(0.1)
+        walls = time_tab_switches(terminal, presses)
         recorded = len(walls)
         load = loader.join_result()
     probed = json.loads(out.read_text())

@@ -398,26 +398,33 @@ def bench_throughput(motia: str, root: Path, seconds: float, rounds: int) -> dic
             "drawn_kib_s": statistics.median(drawn) / 1024, "rounds": rounds}
 
 
+def time_tab_switches(terminal: Terminal, presses: int,
+                      deadline: float = float("inf")) -> list[float]:
+    """Seconds from writing `3` or `4` (in turn, 0.1 s apart) to its pane's mark on screen,
+    until `presses` are timed or `deadline` (a `perf_counter` time) passes."""
+    latencies: list[float] = []
+    while time.perf_counter() < deadline and len(latencies) < presses:
+        for key in (b"3", b"4"):
+            mark = terminal.total
+            started = time.perf_counter()
+            os.write(terminal.master, key)
+            terminal.wait_for(TAB_MARKS[key], mark)
+            latencies.append(time.perf_counter() - started)
+            time.sleep(0.1)
+    return latencies
+
+
 def bench_keys(motia: str, root: Path, seconds: float, presses: int,
                record: Path | None = None) -> dict[str, float]:
     project = make_project(root / ("keys-recorded" if record else "keys"))
     port = free_port()
-    latencies: list[float] = []
     with workbench(motia, project, port, record) as (_process, terminal, _started):
         wait_serving(port)
         terminal.wait_for(b"Flows", 0)
         loader = PacedLoad(port, "/hello", KEYS_LOAD_RPS, seconds + BURSTS * BURST_SECONDS)
         loader.start()
         time.sleep(1.0)
-        deadline = time.perf_counter() + seconds - 2
-        while time.perf_counter() < deadline and len(latencies) < presses:
-            for key in (b"3", b"4"):
-                mark = terminal.total
-                started = time.perf_counter()
-                os.write(terminal.master, key)
-                terminal.wait_for(TAB_MARKS[key], mark)
-                latencies.append(time.perf_counter() - started)
-                time.sleep(0.1)
+        latencies = time_tab_switches(terminal, presses, time.perf_counter() + seconds - 2)
         bursts, same = bench_bursts(terminal)
         load = loader.join_result()
     latencies.sort()

@@ -29,9 +29,10 @@ from textual.drivers import linux_driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.geometry import Region, Size
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
-from textual.scrollbar import ScrollBarRender
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Label, TabbedContent, TabPane, Tabs, TextArea
@@ -272,21 +273,26 @@ class ThumbApp(App[None]):
     def compose(self) -> ComposeResult:
         yield ThumbLines()
 
+async def thumb_laid_out(pilot: Pilot[Any], view: ScrollView) -> ScrollBar:
+    """`view`'s vertical scrollbar, scrolling over 10,000 lines, once its thumb is laid out."""
+    view.styles.overflow_y = "scroll"
+    view.set_reactive(ScrollView.virtual_size, Size(40, 10_000))
+    await pilot.pause()
+    bar = view.vertical_scrollbar
+    for _ in range(100):
+        textual_hooks.update_scrollbars(view, Size(40, 10_000))
+        await pilot.pause()
+        if bar.display and 0 < bar._length == bar.size.height:
+            break
+    return bar
+
 
 async def test_a_thumb_scroll_view_repaints_its_bar_when_the_thumb_moves() -> None:
     app = ThumbApp()
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(ThumbLines)
-        view.styles.overflow_y = "scroll"
-        await pilot.pause()
-        bar = view.vertical_scrollbar
+        bar = await thumb_laid_out(pilot, view)
         assert isinstance(bar, textual_hooks.ThumbScrollBar)
-        view.set_reactive(ScrollView.virtual_size, Size(40, 10_000))
-        for _ in range(100):
-            textual_hooks.update_scrollbars(view, Size(40, 10_000))
-            await pilot.pause()
-            if bar.display and 0 < bar._length == bar.size.height:
-                break
         painted = bar._repaint_required
         textual_hooks.update_scrollbars(view, Size(40, 10_001))
         assert bar.window_virtual_size == 10_001 and bar._repaint_required == painted
@@ -330,15 +336,7 @@ async def test_a_layout_leaves_a_thumb_scroll_views_bar_alone_when_the_thumb_sta
     app = ThumbApp()
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(ThumbLines)
-        view.styles.overflow_y = "scroll"
-        view.set_reactive(ScrollView.virtual_size, Size(40, 10_000))
-        await pilot.pause()
-        bar = view.vertical_scrollbar
-        for _ in range(100):
-            textual_hooks.update_scrollbars(view, Size(40, 10_000))
-            await pilot.pause()
-            if bar.display and 0 < bar._length == bar.size.height:
-                break
+        bar = await thumb_laid_out(pilot, view)
         painted = bar._repaint_required
         view.set_reactive(ScrollView.virtual_size, Size(40, 10_001))
         view._size_updated(view.size, Size(40, 10_000), view.container_size)
