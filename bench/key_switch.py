@@ -9,7 +9,8 @@ same loop as its server, as `motia tui` runs it. Before each switch between Trac
 hidden pane misses between two key presses of `bench/tui.py`'s key part) and the feed's
 tick hands them over; then the key is posted and the CPU the main thread spends from the
 moment the app reads it until the frame that shows it is drawn is taken (`time.thread_time`
-at `KeyOrder.key_read` and at `KeyOrder.frame_drawn`; the first four switches warm up). No
+at `KeyOrder.key_read` and at `KeyOrder.frame_drawn`; the first four switches warm up), the
+collector tuned once the workbench is ready as `motia tui` tunes it. No
 request is served meanwhile, so what is measured is the switch alone: the hidden pane's
 catch-up, the focus move, the layout and the paint of the new pane. Each round runs each
 tree in its own process (`PYTHONPATH` set to that tree), alternating; the figure per tree is
@@ -39,6 +40,7 @@ async def switches(project: Path, count: int, requests: int, profile: Path | Non
     import httpx
     from textual import events
 
+    from engine import tuning
     from engine.settings import Settings
     from motia_tui.app import make_workbench
     from motia_tui.key_order import KeyOrder
@@ -71,6 +73,7 @@ async def switches(project: Path, count: int, requests: int, profile: Path | Non
     async with app.run_test(size=(120, 36)):
         while not app.ready.is_set():
             await asyncio.sleep(0.05)
+        tuning.tune_process()  # as `motia tui` tunes it once ready (`motia_tui.run`)
         async with httpx.AsyncClient(base_url=source.server.url) as client:
             for n in range(count + 4):
                 await asyncio.gather(*(client.get("/hello") for _ in range(requests)))
