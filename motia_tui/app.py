@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import TabbedContent, TabPane
+from textual.widgets import ContentSwitcher
 
 from engine.events import WireEvent
 from motia_tui import messages
@@ -32,6 +32,7 @@ from motia_tui.key_order import KeyOrder
 from motia_tui.keymap import collisions
 from motia_tui.notices import Notices
 from motia_tui.palette import EngineCommands
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.panes.dead_letters import DeadLettersPane
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
@@ -162,6 +163,11 @@ class WorkbenchApp(FrameMarkingApp[int]):
         self.quitting = False
         self.key_order = KeyOrder(self, super().on_event)
         self._header = WorkbenchHeader(id="header")
+        self._tabs = PaneTabs(
+            [(tab, f"{n} {TAB_LABELS.get(tab, title)}")
+             for n, (tab, title, _cls) in enumerate(PANES, start=1)],
+            PANES[0][0], id="tabs",
+        )
         self.notices = Notices(self, self._header)
         self.pump = FeedPump(self, [tab for tab, _title, _cls in PANES], self.fps)
         self.keymap: dict[str, str] = {}
@@ -173,22 +179,23 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def compose(self) -> ComposeResult:
         yield self._header
-        with TabbedContent(id="tabs", initial=PANES[0][0]):
-            for n, (tab, title, cls) in enumerate(PANES, start=1):
-                with TabPane(f"{n} {TAB_LABELS.get(tab, title)}", id=tab):
-                    pane = cls(self.source)
-                    self.panes[tab] = pane
-                    yield pane
+        yield self._tabs
+        with ContentSwitcher(id="panes", initial=PANES[0][0]):
+            for tab, _title, cls in PANES:
+                pane = cls(self.source)
+                pane.id = tab
+                self.panes[tab] = pane
+                yield pane
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         if self._color == "16":
             self.theme = "ansi-dark"
         self.pump.subscribe()
-        self._focus_pane(PANES[0][0])
-        tabs = self.query_one("#tabs", TabbedContent)
         for tab in CLUSTER_ONLY:
-            tabs.hide_tab(tab)
+            self._tabs.hide(tab)
+        self._tab_shown(PANES[0][0])
+        self._focus_pane(PANES[0][0])
         self._start()
 
     @work(exclusive=True, group="source")
@@ -201,9 +208,8 @@ class WorkbenchApp(FrameMarkingApp[int]):
         startup = self.pump.startup()
         self.cluster = await self.source.cluster() is not None
         if self.cluster:
-            tabs = self.query_one("#tabs", TabbedContent)
             for tab in CLUSTER_ONLY:
-                tabs.show_tab(tab)
+                self._tabs.show(tab)
         await self._reload_panes()
         self.notices.account(startup, starting=True)
         self.pump.start()
@@ -226,7 +232,7 @@ class WorkbenchApp(FrameMarkingApp[int]):
         await self.notices.count_steps()
 
     def shown_tab(self) -> str:
-        return self.query_one("#tabs", TabbedContent).active
+        return self._tabs.active
 
     def pane(self, tab: str) -> Pane:
         return cast(Pane, self.panes[tab])
@@ -243,21 +249,24 @@ class WorkbenchApp(FrameMarkingApp[int]):
 
     def _show(self, tab: str) -> None:
         """Switch tabs with the pane already caught up, for callers that use it at once."""
-        self.query_one("#tabs", TabbedContent).active = tab
+        if tab != self._tabs.active:
+            self._tabs.active = tab
+            self.query_one("#panes", ContentSwitcher).current = tab
+            self._tab_shown(tab)
         self.pump.catch_up(tab)
 
-    @on(TabbedContent.TabActivated, "#tabs")
-    def _tab_shown(self, message: TabbedContent.TabActivated) -> None:
-        tab = message.pane.id
-        if tab is None:
-            return
+    @on(PaneTabs.Clicked)
+    def _tab_clicked(self, message: PaneTabs.Clicked) -> None:
+        self.action_show_tab(message.tab)
+
+    def _tab_shown(self, tab: str) -> None:
+        """What follows a newly shown tab: the recording's marker, the toasts' side."""
         if self.recorder is not None:
             self.recorder.marker(next(title for t, title, _cls in PANES if t == tab))
         # Toasts move off the log's tail. The class goes on the rack, not the screen: a class
         # on the screen restyles every widget in the workbench, a third of a tab switch.
         for rack in toast_racks(self.screen):
             rack.set_class(tab == "logs", "-logs-shown")
-        self.pump.catch_up(tab)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.recorder is not None:

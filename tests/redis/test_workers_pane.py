@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 from cluster_support import TOKEN, workers
 from test_cluster_view import attached, consumer, project, wait
-from textual.widgets import Tab, TabbedContent
 from tmux_harness import motia_command, terminal_of
 
 from engine.settings import Settings
 from motia_tui.app import make_workbench
 from motia_tui.help import HelpScreen, KeyBar, fit_keys
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.panes.traces import TracesPane
 from motia_tui.panes.workers import WorkersPane
 from motia_tui.source import LocalSource
@@ -35,7 +35,7 @@ async def test_the_workers_pane_lists_the_live_workers_and_the_spans_each_ran(
         async with attached(a) as (app, pilot):
             pane = app.panes["workers"]
             assert isinstance(pane, WorkersPane)
-            tabs = app.query_one("#tabs", TabbedContent)
+            tabs = app.query_one("#tabs", PaneTabs)
             await pilot.press("f8")
             assert tabs.active == "workers"
             assert app.focused is pane.table
@@ -78,11 +78,10 @@ async def test_the_workers_footer_and_help_fit_at_80_by_24(
             await wait(lambda: app.ready.is_set(), "the workbench to start")
             await pilot.press("8")
             await pilot.pause()
-            shown_tabs = [t for t in app.query("#tabs > ContentTabs Tab").results(Tab) if t.display]
-            assert [str(tab.label) for tab in shown_tabs][-2:] == ["7 DLQ", "8 Workers"]
-            assert all(tab.region.right <= 80 for tab in shown_tabs), [
-                (str(tab.label), tab.region) for tab in shown_tabs
-            ]
+            tabs = app.query_one("#tabs", PaneTabs)
+            assert tabs.shown()[-2:] == ["dead_letters", "workers"]
+            labels = tabs.render_line(0).text.rstrip()
+            assert labels.endswith(" 7 DLQ  8 Workers") and len(labels) <= 80, labels
             bar = app.query_one(KeyBar)
             shown = str(bar.render())
             assert len(shown) <= 80 and "? Help" in shown and "Its spans" in shown, shown
@@ -102,8 +101,8 @@ async def test_the_workers_pane_is_absent_without_a_cluster(tmp_path: Path) -> N
     app = make_workbench(source)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait(lambda: app.ready.is_set(), "the workbench to start")
-        tabs = app.query_one("#tabs", TabbedContent)
-        assert not tabs.get_tab("workers").display
+        tabs = app.query_one("#tabs", PaneTabs)
+        assert "workers" not in tabs.shown()
         await pilot.press("8")
         await pilot.press("f8")
         assert tabs.active == "flows"

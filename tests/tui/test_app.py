@@ -17,12 +17,13 @@ import httpx
 import pytest
 from pane_harness import copy_project, wait_for
 from textual.pilot import Pilot
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from engine.settings import Settings
 from motia_tui.app import CLUSTER_ONLY, PANES, WorkbenchApp, make_workbench
 from motia_tui.help import HelpScreen
 from motia_tui.messages import OpenEndpoint
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane, RecordScreen
@@ -100,7 +101,7 @@ async def greet(url: str, name: str = "Ada") -> str:
 async def test_keys_switch_tabs_and_q_quits_with_zero(tmp_path: Path) -> None:
     source = local_source(tmp_path)
     async with workbench(source) as (app, pilot):
-        tabs = app.query_one(TabbedContent)
+        tabs = app.query_one(PaneTabs)
         assert tabs.active == "flows"
         for n, (tab, _title, _cls) in reversed(list(enumerate(PANES, start=1))):
             await pilot.press(str(n))
@@ -112,6 +113,35 @@ async def test_keys_switch_tabs_and_q_quits_with_zero(tmp_path: Path) -> None:
     assert app.return_code == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/__motia/steps", timeout=1)
+
+
+async def test_the_tab_row_marks_the_shown_pane_and_a_click_shows_one(tmp_path: Path) -> None:
+    """Every pane but the cluster's Workers has its numbered label; the bar under the row
+    is lit under the shown pane's label only; a click on a label shows that pane with its
+    main list focused, as its key does."""
+    async with workbench(local_source(tmp_path)) as (app, pilot):
+        tabs = app.query_one(PaneTabs)
+        labels = tabs.render_line(0).text
+        assert labels.split() == ["1", "Flows", "2", "Endpoints", "3", "Traces", "4", "Logs",
+                                  "5", "State", "6", "Streams", "7", "DLQ"]
+        for key, tab in (("3", "traces"), ("4", "logs")):
+            await pilot.press(key)
+            bar = tabs.render_line(1)
+            lit = {s.style for s in bar if s.text.strip("━") == ""} - {None}
+            assert len(lit) == 2, bar  # the lit part and the rest
+            start, end = next((s, e) for t, s, e in tabs.spans() if t == tab)
+            colours = [s.style.color for s in bar for _cell in s.text]
+            assert len(set(colours[start:end])) == 1
+            assert colours[start] not in colours[:start - 1] + colours[end + 1:]
+            assert labels[start:end] == f"{key} {tab.capitalize()}"
+        start, _end = next((s, e) for t, s, e in tabs.spans() if t == "traces")
+        await pilot.click(PaneTabs, offset=(start + 1, 0))
+        await wait_for(lambda: app.shown_tab() == "traces", what="Traces shown by a click")
+        assert app.focused is app.main_widget("traces")
+        start, _end = next((s, e) for t, s, e in tabs.spans() if t == "logs")
+        await pilot.click(PaneTabs, offset=(start, 1))  # the bar under a label counts too
+        await wait_for(lambda: app.shown_tab() == "logs", what="Logs shown by a click")
+        assert app.focused is app.main_widget("logs")
 
 
 async def test_help_lists_every_binding_and_palette_every_action(tmp_path: Path) -> None:
@@ -237,7 +267,7 @@ async def test_an_endpoint_opened_before_its_hidden_pane_heard_of_the_step(
         app.post_message(OpenEndpoint("Ping"))
         path = endpoints.query_one("#endpoints-path", Input)
         await wait_for(lambda: path.value == "/ping", what="the new route in the builder")
-        tabs = app.query_one("#tabs", TabbedContent)
+        tabs = app.query_one("#tabs", PaneTabs)
         await wait_for(lambda: tabs.active == "endpoints", what="the Endpoints pane shown")
         assert not [n for n in app._notifications if "no api step" in n.message]
         await app.action_quit()
@@ -274,7 +304,7 @@ async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
         body = str(app.query_one("#span-body").render())
         assert "MakeGreeting" in body and "set greetings/" in body
         await pilot.press("l")
-        assert app.query_one(TabbedContent).active == "logs"
+        assert app.query_one(PaneTabs).active == "logs"
         await wait_for(
             lambda: shown_messages(logs) == ["greeting requested", "greeting recorded"],
             what="the logs of the trace",
@@ -282,7 +312,7 @@ async def test_request_shows_in_traces_and_logs(tmp_path: Path) -> None:
         await pilot.press("enter")
         assert isinstance(app.screen, RecordScreen)
         await pilot.press("t")
-        assert app.query_one(TabbedContent).active == "traces"
+        assert app.query_one(PaneTabs).active == "traces"
         assert traces.open_id == trace_id
 
 
@@ -336,7 +366,7 @@ async def test_broken_step_and_failing_handler_notify(tmp_path: Path) -> None:
         )
         await pilot.press("exclamation_mark")
         logs = logs_of(app)
-        assert app.query_one(TabbedContent).active == "logs"
+        assert app.query_one(PaneTabs).active == "logs"
         await wait_for(lambda: not logs.buffer.scanning, what="the error filter")
         messages = shown_messages(logs)
         assert any("failed to load" in m for m in messages)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from pane_harness import copy_project, wait_for
 from test_app import PING_API, workbench
-from textual.widgets import TabbedContent
 
 from engine.settings import Settings
 from motia_tui.app import CLUSTER_ONLY, MAIN_WIDGETS, PANES
 from motia_tui.help import KeyBar
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.source import LocalSource
 from motia_tui.widgets.flow_canvas import FlowCanvas
 
@@ -45,7 +45,7 @@ async def test_flows_has_the_focus_at_start_and_its_keys_work(tmp_path: Path) ->
         await pilot.press("h")
         await pilot.press("k", "j")
         assert canvas.selected is not None
-        assert app.query_one("#tabs", TabbedContent).active == "flows"
+        assert app.query_one("#tabs", PaneTabs).active == "flows"
         assert before is not None
         await app.action_quit()
 
@@ -73,12 +73,12 @@ async def test_in_the_body_editor_digits_type_and_the_footer_says_how_to_leave(
         await wait_for(lambda: app.focused is editor, what="the body editor focused")
         before = editor.text
         await pilot.press("1", "2")
-        assert app.query_one("#tabs", TabbedContent).active == "endpoints"
+        assert app.query_one("#tabs", PaneTabs).active == "endpoints"
         assert editor.text != before and "12" in editor.text
         footer = str(app.query_one(KeyBar).render())
         assert footer.startswith(" esc Leave  F1-F7 Panes "), footer
         await pilot.press("f3")
-        assert app.query_one("#tabs", TabbedContent).active == "traces"
+        assert app.query_one("#tabs", PaneTabs).active == "traces"
         await pilot.press("f2")
         await pilot.press("escape")
         assert app.focused is not None and app.focused.id == "endpoints-routes"

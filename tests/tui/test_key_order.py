@@ -18,13 +18,14 @@ from pane_harness import copy_project, wait_for
 from test_app import greet, logs_of, shown_messages, workbench
 from textual import events
 from textual.pilot import Pilot
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from engine.settings import Settings
 from motia_tui import key_order
 from motia_tui.app import PANES, WorkbenchApp
 from motia_tui.feed_pump import KEY_FIRST_LIMIT_S
 from motia_tui.help import KeyBar
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.source import LocalSource
 
 
@@ -86,7 +87,7 @@ def seen(app: WorkbenchApp) -> dict[str, Any]:
     focused = app.focused
     return {
         "screen": type(app.screen).__name__,
-        "pane": app.query_one("#tabs", TabbedContent).active,
+        "pane": app.query_one("#tabs", PaneTabs).active,
         "focus": None if focused is None else (type(focused).__name__, focused.id),
         "footer": str(app.query_one(KeyBar).render()) if app.screen is app.screen_stack[0]
         else None,
@@ -132,7 +133,7 @@ async def test_pane_keys_in_a_burst_each_switch_completes(
     async with workbench(source_for(project(tmp_path))) as (app, pilot):
         burst(app, keys)
         await settle(app, pilot)
-        assert app.query_one("#tabs", TabbedContent).active == pane
+        assert app.query_one("#tabs", PaneTabs).active == pane
         assert app.focused is not None and app.focused.id == focus
         footer = str(app.query_one(KeyBar).render())
         for shown_pane, word in PANE_FOOTERS.items():
@@ -141,7 +142,7 @@ async def test_pane_keys_in_a_burst_each_switch_completes(
             burst(app, ["enter"])
             await settle(app, pilot)
             assert type(app.screen).__name__ == "RecordScreen"
-            assert app.query_one("#tabs", TabbedContent).active == "logs"
+            assert app.query_one("#tabs", PaneTabs).active == "logs"
         await app.action_quit()
 
 
@@ -158,7 +159,7 @@ async def test_a_burst_is_drawn_once(tmp_path: Path) -> None:
             answer = await client.post(f"{app.source.label}/greet", json={"name": "Burst"})
         assert answer.status_code == 200
         await settle(app, pilot)
-        assert app.query_one("#tabs", TabbedContent).active == "logs"
+        assert app.query_one("#tabs", PaneTabs).active == "logs"
         assert app.focused is not None and app.focused.id == "logs-view"
         assert len(layouts) <= 3, f"{len(layouts)} layouts for one burst"
         await wait_for(lambda: "greeting recorded" in shown_messages(logs_of(app)),
@@ -188,7 +189,7 @@ async def test_f_keys_switch_panes_from_an_input_and_digits_type(tmp_path: Path)
         burst(app, ["4", "slash", *"12", "f3"])
         await settle(app, pilot)
         assert app.query_one("#logs-filter", Input).value == "12"
-        assert app.query_one("#tabs", TabbedContent).active == "traces"
+        assert app.query_one("#tabs", PaneTabs).active == "traces"
         assert app.focused is not None and app.focused.id == "traces-list"
         await app.action_quit()
 

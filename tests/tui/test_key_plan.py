@@ -20,7 +20,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.widget import Widget
-from textual.widgets import TabbedContent
 
 from engine.settings import Settings, load_settings
 from motia_tui.app import CLUSTER_ONLY, PANES, WorkbenchApp, make_workbench
@@ -33,6 +32,7 @@ from motia_tui.keymap import (
     load_keymap,
     parse_keymap,
 )
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.panes.logs import LogsPane
 from motia_tui.source import LocalSource
 
@@ -150,7 +150,7 @@ async def test_remapped_keys_work_and_help_shows_them(tmp_path: Path) -> None:
     app = make_workbench(local_source(tmp_path), keymap=keymap)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), what="the workbench to start")
-        tabs = app.query_one("#tabs", TabbedContent)
+        tabs = app.query_one("#tabs", PaneTabs)
         await pilot.press("4")
         assert tabs.active == "flows"
         await pilot.press("ctrl+l")

@@ -11,10 +11,11 @@ from test_app import greet, workbench
 from test_sources import FAILING_STEP
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input
 
 from engine.settings import Settings
 from motia_tui.app import WorkbenchApp
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.source import LocalSource
 from motia_tui.widgets.confirm import ConfirmScreen
 
@@ -55,7 +56,7 @@ async def test_the_palette_runs_engine_actions_by_name(tmp_path: Path) -> None:
     source = source_for(tmp_path)
     engine = source.engine
     async with workbench(source) as (app, pilot):
-        tabs = app.query_one("#tabs", TabbedContent)
+        tabs = app.query_one("#tabs", PaneTabs)
 
         def told(start: str) -> bool:
             return any(n.message.startswith(start) for n in app._notifications)
@@ -126,5 +127,5 @@ async def test_every_endpoints_action_is_a_command_and_import_curl_takes_a_box(
         await pilot.press("ctrl+s")
         body = app.query_one("#endpoints-body", JsonEditor)
         await wait_for(lambda: "Kay" in body.text, what="the imported body")
-        assert app.query_one("#tabs", TabbedContent).active == "endpoints"
+        assert app.query_one("#tabs", PaneTabs).active == "endpoints"
         await pilot.press("escape")  # out of the body editor, so `q` quits

@@ -10,6 +10,7 @@ from pane_harness import PaneApp, copy_project, ready, wait_for
 from textual.pilot import Pilot
 
 from motia_tui.messages import OpenTrace
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.panes.dead_letters import DeadLetterScreen, DeadLettersPane, format_age
 from motia_tui.source import LocalSource
 from motia_tui.widgets.confirm import ConfirmScreen
@@ -187,7 +188,6 @@ def test_dead_letters_snapshot(tmp_path: Path, snap_compare: Any, size: tuple[in
 
 
 async def test_pane_7_in_the_workbench_opens_a_dead_letters_trace(tmp_path: Path) -> None:
-    from textual.widgets import TabbedContent
 
     from engine.settings import Settings
     from motia_tui.app import make_workbench
@@ -202,7 +202,7 @@ async def test_pane_7_in_the_workbench_opens_a_dead_letters_trace(tmp_path: Path
         trace_id = source.engine.emit("order.placed", {"email": "ada@example.com"})
         await source.engine.idle()
         await pilot.press("7")
-        tabs = app.query_one("#tabs", TabbedContent)
+        tabs = app.query_one("#tabs", PaneTabs)
         assert tabs.active == "dead_letters"
         table = app.panes["dead_letters"].query_one(DeadLetterTable)
         await wait_for(lambda: table.row_count == 1, what="the dead letter, caught up")

@@ -10,10 +10,11 @@ from typing import Any
 
 from pane_harness import copy_project, wait_for
 from textual.pilot import Pilot
-from textual.widgets import Label, TabbedContent
+from textual.widgets import Label
 
 from engine.settings import Settings
 from motia_tui.app import make_workbench
+from motia_tui.pane_tabs import PaneTabs
 from motia_tui.panes.state import StatePane
 from motia_tui.panes.traces import TracesPane
 from motia_tui.replay import ReplaySource
@@ -181,7 +182,7 @@ async def test_opening_a_trace_moves_the_cursor_to_it(tmp_path: Path) -> None:
         assert source.tape is not None
         last = max(i for i, line in enumerate(source.tape.lines) if needle in line)
         await wait_for(lambda: source.position == last + 1, what="the cursor on the trace")
-        assert app.query_one(TabbedContent).active == "traces"
+        assert app.query_one(PaneTabs).active == "traces"
         await wait_for(lambda: pane.open_id == first, what="the trace open")
         assert traces[1] not in pane.book.summaries or source.position > last
 
