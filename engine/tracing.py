@@ -42,20 +42,32 @@ def is_capped(value: Any) -> bool:
     return isinstance(value, dict) and CUT_KEY in value
 
 
-def _random_ids() -> Iterator[list[str]]:
-    """128 random bits per id, from the OS's generator: trace ids reach users (and some
-    projects key data by them), so they must not be guessable. The bits are drawn 4 KiB at
-    a time, because a system call per id costs more than a small step run, and handed out
-    from a list of 256 ids by `itertools.chain` in C: no Python frame resumes per id."""
+def _random_ids(width: int) -> Iterator[list[str]]:
+    """Random ids of `width` hex digits, from the OS's generator: trace ids reach users (and
+    some projects key data by them), so they must not be guessable. The bits are drawn 256 ids
+    at a time, because a system call per id costs more than a small step run, and handed out
+    from a list by `itertools.chain` in C: no Python frame resumes per id."""
     while True:
-        bits = os.urandom(4096).hex()
-        yield [bits[start : start + 32] for start in range(0, len(bits), 32)]
+        bits = os.urandom(width * 128).hex()
+        yield [bits[start : start + width] for start in range(0, len(bits), width)]
 
 
 new_id: Callable[[], str] = functools.partial(
-    next, itertools.chain.from_iterable(_random_ids())
+    next, itertools.chain.from_iterable(_random_ids(32))
 )
-"""A fresh random id (32 hex digits); call it on the event loop's thread."""
+"""A fresh random id (32 hex digits, 128 bits); call it on the event loop's thread."""
+
+_trace_bits: Callable[[], str] = functools.partial(
+    next, itertools.chain.from_iterable(_random_ids(20))
+)
+
+
+def new_trace_id() -> str:
+    """A fresh trace id: 80 random bits, then the time in milliseconds (12 hex digits). Its
+    start is as random as any id's (what a short id shows, what a project keys by), while
+    the store's index of spans by trace (on the last 12 digits) takes each new trace at its
+    end instead of on a random page that the next commit writes whole. Loop thread only."""
+    return _trace_bits() + format(int(time.time() * 1000), "012x")
 
 
 class Span:

@@ -42,3 +42,37 @@ async def test_a_version_1_store_opens_with_everything_in_it(tmp_path: Path, ser
         conn.close()
     async with serve(root) as (engine, _client):
         assert engine.recovered == 3
+
+
+async def test_traces_of_a_version_1_store_are_found_after_the_index_changed(
+    tmp_path: Path, serve
+) -> None:
+    """Version 3 indexes spans by the time a trace id ends with; ids made before it (all
+    random) are still found, and new ones carry the time their trace began."""
+    root = tmp_path / "store_v1"
+    shutil.copytree(FIXTURES / "store_v1" / "steps", root / "steps")
+    (root / ".motia").mkdir()
+    shutil.copy(FIXTURES / "store_v1" / "store.sqlite3", root / ".motia" / "store.sqlite3")
+    async with serve(root) as (engine, client):
+        old = await engine.traces.find("dc09de386854fb54f704cb4d18f8f431")
+        assert old is not None
+        assert {span["spanId"] for span in old["spans"]} == {
+            "8bd77cd94aa65b1af489ebe22eb6a2bd",
+            "3152fff395c9ffa33c6fa28594d0a675",
+        }
+        answer = await client.post("/put/d", json={"n": "d"})
+        trace_id = answer.headers["x-trace-id"]
+        await engine.store.settled()
+        stored = engine.traces.load(trace_id)
+        assert stored is not None
+        (root_span,) = [span for span in stored["spans"] if span["parentId"] is None]
+        assert len(trace_id) == 32
+        assert abs(int(trace_id[20:], 16) - root_span["start"]) < 1_000
+    conn = sqlite3.connect(root / ".motia" / "store.sqlite3")
+    try:
+        (sql,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'spans_trace'"
+        ).fetchone()
+        assert "substr(trace_id, 21)" in sql
+    finally:
+        conn.close()

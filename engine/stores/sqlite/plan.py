@@ -39,6 +39,7 @@ from engine.effects import (
     StreamItemDelete,
     StreamItemSet,
 )
+from engine.stores.sqlite.schema import TRACE_KEY, trace_key
 
 BULK_ROWS = 16
 CHUNK_ROWS = 256
@@ -118,10 +119,11 @@ DLQ_DELETE = (
     "DELETE FROM dlq WHERE id IN (SELECT value->>0 FROM json_each(?))",
 )
 SPAN_DELETE = (
-    "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
-    "DELETE FROM spans WHERE (trace_id, span_id) IN "
-    "(SELECT value->>0, value->>1 FROM json_each(?))",
+    f"DELETE FROM spans WHERE {TRACE_KEY} = ? AND +trace_id = ? AND span_id = ?",
+    f"DELETE FROM spans WHERE {TRACE_KEY} IN (SELECT value->>0 FROM json_each(?1)) "
+    "AND (+trace_id, span_id) IN (SELECT value->>1, value->>2 FROM json_each(?1))",
 )
+"""Keyed by the trace's `TRACE_KEY`, its id and the span's id (`spans_trace`'s form)."""
 SPAN_INSERT: tuple[str, Values] = (
     "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
     Values("INSERT INTO spans (span_id, trace_id, root, start, data) VALUES ", 5),
@@ -144,14 +146,14 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     purged: dict[str, None] = {}
     dead: dict[str, DeadLettered | None] = {}
     spans: dict[tuple[str, str], SpanRecord] = {}
-    rewritten: list[tuple[str, str]] = []
+    rewritten: list[tuple[str, str, str]] = []
     logs: list[Sequence[Any]] = []
     for effect in effects:
         kind = type(effect)
         if kind is SpanRecord:
             key = (effect.trace_id, effect.span_id)
             if effect.rewrite and key not in spans:
-                rewritten.append(key)
+                rewritten.append((trace_key(effect.trace_id), *key))
             spans[key] = effect
         elif kind is tuple:  # a LogRecord, in the columns' order
             logs.append(effect)

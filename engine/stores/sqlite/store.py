@@ -53,6 +53,7 @@ from engine.stores.layered import Planes
 from engine.stores.sqlite.opening import open_store_file
 from engine.stores.sqlite.plan import plan
 from engine.stores.sqlite.plan import run as run_calls
+from engine.stores.sqlite.schema import TRACE_KEY, of_traces, trace_key
 from engine.stores.sqlite.triggers import TriggerFile, trigger_path
 
 _log = logging.getLogger("motia.store")
@@ -354,8 +355,8 @@ class SqliteStore(LocalQueue, Planes):
             ).fetchone()
             if row is not None:
                 self._conn.execute(
-                    "DELETE FROM spans WHERE trace_id IN "
-                    "(SELECT trace_id FROM spans WHERE root = 1 AND start <= ?)",
+                    "DELETE FROM spans WHERE "
+                    + of_traces("SELECT trace_id FROM spans WHERE root = 1 AND start <= ?1"),
                     (row[0],),
                 )
             row = self._conn.execute("SELECT max(id) FROM logs").fetchone()
@@ -458,8 +459,11 @@ class SqliteStore(LocalQueue, Planes):
         return [
             data
             for (data,) in self._select(
-                "SELECT data FROM spans WHERE trace_id IN (SELECT trace_id FROM spans "
-                "WHERE root = 1 ORDER BY start DESC LIMIT ?) ORDER BY start",
+                "SELECT data FROM spans WHERE "
+                + of_traces(
+                    "SELECT trace_id FROM spans WHERE root = 1 ORDER BY start DESC LIMIT ?1"
+                )
+                + " ORDER BY start",
                 (traces,),
             )
         ]
@@ -468,7 +472,8 @@ class SqliteStore(LocalQueue, Planes):
         return [
             data
             for (data,) in self._select(
-                "SELECT data FROM spans WHERE trace_id = ? ORDER BY start", (trace_id,)
+                f"SELECT data FROM spans WHERE {TRACE_KEY} = ? AND +trace_id = ? ORDER BY start",
+                (trace_key(trace_id), trace_id),
             )
         ]
 
