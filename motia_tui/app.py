@@ -44,6 +44,7 @@ from motia_tui.panes.workers import WorkersPane
 from motia_tui.recording import CastRecorder
 from motia_tui.source import EngineSource
 from motia_tui.textual_hooks import (
+    EagerScreen,
     FrameMarkingApp,
     draw_only_what_shows,
     driver_of,
@@ -176,6 +177,10 @@ class WorkbenchApp(FrameMarkingApp[int]):
         """Whether the source is a worker of a cluster: then the Workers pane is shown."""
 
     # -- layout ----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        """A key's frame is drawn once its handling is done, not at the next timer tick."""
+        return EagerScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield self._header

@@ -19,7 +19,8 @@ human speed waits for nothing.
 While keys wait their turn the screen is not drawn (`App.batch_update`): a burst of twenty
 pane keys drew twenty panes, each a layout and a paint of the whole screen on the loop the
 server shares, to show only the last. The screen is drawn as soon as the last key waiting
-has been handled (its settling goes on meanwhile).
+has been handled (its settling goes on meanwhile), as soon as the screen's queue is empty
+(`textual_hooks.EagerScreen`), not at the update timer's next tick.
 
 `waiting` tells the feed pump that a key goes first: from the moment the terminal delivers it
 until the frame that shows its effect has been drawn, live updates wait (`feed_pump`), so a
@@ -178,10 +179,14 @@ class KeyOrder:
             return
         self._in_flight = None
         self._settling = event
-        if not self._held and self._batch is not None:
-            batch, self._batch = self._batch, None
-            batch.__exit__(None, None, None)
-            self._app.screen.check_idle()  # drawn now, not at the next thing that changes
+        if not self._held:
+            screen = self._app.screen
+            if isinstance(screen, textual_hooks.EagerScreen):
+                screen.draw_when_idle()
+            if self._batch is not None:
+                batch, self._batch = self._batch, None
+                batch.__exit__(None, None, None)
+                screen.check_idle()  # drawn now, not at the next thing that changes
         self._settle_round(event, SETTLE_ROUNDS)
 
     def frame_drawn(self) -> None:

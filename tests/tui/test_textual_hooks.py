@@ -430,3 +430,43 @@ async def test_the_compositor_draws_the_same_without_what_lies_under_other_widge
         monkeypatch.setattr(Compositor, "_render_chops", Compositor._render_chops)
         textual_hooks.draw_only_what_shows()
         assert Compositor._render_chops is textual_hooks.render_chops_of_what_shows
+
+
+class EagerApp(FrameMarkingApp[None]):
+    frames = 0
+
+    def get_default_screen(self) -> textual_hooks.EagerScreen:
+        return textual_hooks.EagerScreen(id="_default")
+
+    def compose(self) -> ComposeResult:
+        yield Label("first", id="eager-label")
+
+    def frame(self) -> Any:
+        EagerApp.frames += 1
+        return super().frame()
+
+
+async def test_an_eager_screen_draws_at_idle_without_its_update_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = EagerApp()
+    async with app.run_test(size=(40, 5)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, textual_hooks.EagerScreen)
+        monkeypatch.setattr(screen._update_timer, "resume", lambda: None)
+        label = app.query_one("#eager-label", Label)
+        before = EagerApp.frames
+        label.update("second")
+        await asyncio.sleep(0.3)
+        assert EagerApp.frames == before, "an update waits for the timer, which never runs"
+        label.update("third")
+        screen.draw_when_idle()
+        for _ in range(100):
+            if EagerApp.frames > before:
+                break
+            await asyncio.sleep(0.01)
+        assert EagerApp.frames == before + 1
+        label.update("fourth")
+        await asyncio.sleep(0.3)
+        assert EagerApp.frames == before + 1, "asked once, drawn once"
