@@ -15,6 +15,7 @@ from engine.effects import (
     DeliveryDone,
     DeliveryFailed,
     EventQueued,
+    QueuePurged,
     SpanRecord,
     StateClear,
     StateDelete,
@@ -258,4 +259,32 @@ def test_bulk_deletes_take_every_key_as_one_json_array() -> None:
     assert len(statements) == 3  # BEGIN, one delete, COMMIT
     assert [row[0] for row in conn.execute("SELECT id FROM queue ORDER BY seq")] == [
         f"d{n}" for n in range(30, 40)
+    ]
+
+
+def test_bulk_single_column_deletes_remove_exactly_their_keys() -> None:
+    """State groups cleared, dead letters removed and topics purged, each past `BULK_ROWS`."""
+    conn = _database()
+    count = write_plan.BULK_ROWS * 2
+    setup: list[Any] = []
+    for n in range(count + 2):
+        setup.append(StateSet(f"g{n}", "k", "1"))
+        setup.append(DeadLettered(f"x{n}", "topic", "Step", "{}", "boom", None, 3, "t", n))
+        setup.append(EventQueued(f"d{n}", n, f"topic{n}", "Step", "{}", "t", None, 1, 0.0))
+    _commit(conn, setup, planned=True)
+    removals: list[Any] = []
+    for n in range(count):
+        removals.append(StateClear(f"g{n}"))
+        removals.append(DeadLetterRemoved(f"x{n}"))
+        removals.append(QueuePurged(f"topic{n}"))
+    calls = write_plan.plan(removals)
+    assert all(isinstance(rows, write_plan.Keys) for _sql, _bulk, rows in calls)
+    _commit(conn, removals, planned=True)
+    kept = [f"g{count}", f"g{count + 1}"]
+    assert [row[0] for row in conn.execute("SELECT grp FROM state ORDER BY grp")] == kept
+    assert [row[0] for row in conn.execute("SELECT id FROM dlq ORDER BY id")] == [
+        f"x{count}", f"x{count + 1}"
+    ]
+    assert [row[0] for row in conn.execute("SELECT id FROM queue ORDER BY id")] == [
+        f"d{count}", f"d{count + 1}"
     ]

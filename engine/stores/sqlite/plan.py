@@ -14,6 +14,12 @@ the GIL, and winning it back from the busy event loop costs more than the row. I
 their rows as one multi-row `VALUES` statement per chunk, bound as plain parameters (a span's
 JSON would otherwise be escaped into a JSON array and parsed out of it again, which costs the
 writer more than the insert); deletes take their keys as one JSON parameter (`json_each`).
+
+A batch holds thousands of rows, planned while the loop runs, and every container alive
+meanwhile is walked by the garbage collector (whichever thread's allocation starts it), so the
+plan makes few: the queue and span rows of a bulk insert go straight into one flat list of
+parameters (`FlatRows`), not a tuple a row; a single-column delete keeps its keys as a list of
+strings; spans are netted by their id alone; a delivery's removal is a shared constant.
 """
 
 from __future__ import annotations
@@ -66,14 +72,33 @@ class Values:
         return self._sql[rows]
 
 
-Call = tuple[str, "str | Values | None", list[Sequence[Any]]]
+class FlatRows:
+    """A bulk insert's rows as one flat list of parameters, `width` a row."""
+
+    __slots__ = ("params", "width")
+
+    def __init__(self, params: list[Any], width: int) -> None:
+        self.params = params
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.params) // self.width
+
+
+class Keys(list[str]):
+    """A single-column delete's keys, from `BULK_ROWS` on: bound as one JSON array of strings."""
+
+    __slots__ = ()
+
+
+Call = tuple[str, "str | Values | None", "list[Sequence[Any]] | FlatRows | Keys"]
 """The SQL for rows one by one, its bulk form (a multi-row insert, a delete over `json_each(?)`,
 None: none), the rows."""
 
 
 STATE_CLEAR: tuple[str, str | None] = (
     "DELETE FROM state WHERE grp = ?",
-    "DELETE FROM state WHERE grp IN (SELECT value->>0 FROM json_each(?))",
+    "DELETE FROM state WHERE grp IN (SELECT value FROM json_each(?))",
 )
 STATE_DELETE = (
     "DELETE FROM state WHERE grp = ? AND key = ?",
@@ -99,11 +124,11 @@ QUEUE_INSERT: tuple[str, Values] = (
 )
 QUEUE_DELETE = (
     "DELETE FROM queue WHERE id = ?",
-    "DELETE FROM queue WHERE id IN (SELECT value->>0 FROM json_each(?))",
+    "DELETE FROM queue WHERE id IN (SELECT value FROM json_each(?))",
 )
 QUEUE_PURGE = (
     "DELETE FROM queue WHERE topic = ?",
-    "DELETE FROM queue WHERE topic IN (SELECT value->>0 FROM json_each(?))",
+    "DELETE FROM queue WHERE topic IN (SELECT value FROM json_each(?))",
 )
 QUEUE_UPDATE: tuple[str, str | None] = (
     "UPDATE queue SET attempt = ?, not_before = ? WHERE id = ?",
@@ -116,7 +141,7 @@ DLQ_INSERT: tuple[str, Values] = (
 )
 DLQ_DELETE = (
     "DELETE FROM dlq WHERE id = ?",
-    "DELETE FROM dlq WHERE id IN (SELECT value->>0 FROM json_each(?))",
+    "DELETE FROM dlq WHERE id IN (SELECT value FROM json_each(?))",
 )
 SPAN_DELETE = (
     f"DELETE FROM spans WHERE {TRACE_KEY} = ? AND +trace_id = ? AND span_id = ?",
@@ -135,6 +160,10 @@ LOG_INSERT: tuple[str, Values] = (
 
 _DELETED = None
 _INSERT, _UPDATE, _DELETE, _NOTHING = 0, 1, 2, 3
+_REMOVED = (_DELETE, None, False)
+"""A queue row on disk before this transaction, deleted in it."""
+_GONE = (_NOTHING, None, True)
+"""A queue row first inserted in this transaction and deleted in it: nothing to write."""
 
 
 def plan(effects: Iterable[Any]) -> list[Call]:
@@ -145,15 +174,19 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     queue: dict[str, tuple[int, Any, bool]] = {}
     purged: dict[str, None] = {}
     dead: dict[str, DeadLettered | None] = {}
-    spans: dict[tuple[str, str], SpanRecord] = {}
+    spans: dict[str | tuple[str, str], SpanRecord] = {}
     rewritten: list[tuple[str, str, str]] = []
     logs: list[Sequence[Any]] = []
     for effect in effects:
         kind = type(effect)
         if kind is SpanRecord:
-            key = (effect.trace_id, effect.span_id)
-            if effect.rewrite and key not in spans:
-                rewritten.append((trace_key(effect.trace_id), *key))
+            key: str | tuple[str, str] = effect.span_id
+            held = spans.get(key)
+            if held is not None and held.trace_id != effect.trace_id:
+                key = (effect.trace_id, effect.span_id)  # the same id in another trace
+                held = spans.get(key)
+            if effect.rewrite and held is None:
+                rewritten.append((trace_key(effect.trace_id), effect.trace_id, effect.span_id))
             spans[key] = effect
         elif kind is tuple:  # a LogRecord, in the columns' order
             logs.append(effect)
@@ -203,7 +236,7 @@ def plan(effects: Iterable[Any]) -> list[Call]:
             raise TypeError(f"not an effect: {effect!r}")
     calls: list[Call] = []
     if cleared:
-        _add(calls, STATE_CLEAR, [(group,) for group in cleared])
+        _add_keys(calls, STATE_CLEAR, list(cleared))
     if state:
         sets: list[Sequence[Any]] = []
         deletes: list[Sequence[Any]] = []
@@ -219,14 +252,14 @@ def plan(effects: Iterable[Any]) -> list[Call]:
         _add(calls, ITEM_DELETE, [key for key, raw in items.items() if raw is None])
         _add(calls, ITEM_SET, [(*key, raw) for key, raw in items.items() if raw is not None])
     if purged:
-        _add(calls, QUEUE_PURGE, [(topic,) for topic in purged])
+        _add_keys(calls, QUEUE_PURGE, list(purged))
     if queue:
-        inserts: list[Sequence[Any]] = []
+        inserts: list[Any] = []
         updates: list[Sequence[Any]] = []
-        removes: list[Sequence[Any]] = []
+        removes: list[str] = []
         for delivery_id, (op, effect, _fresh) in queue.items():
             if op == _INSERT:
-                inserts.append(
+                inserts.extend(
                     (
                         effect.id,
                         effect.seq,
@@ -242,12 +275,12 @@ def plan(effects: Iterable[Any]) -> list[Call]:
             elif op == _UPDATE:
                 updates.append((effect.attempt, effect.not_before, delivery_id))
             elif op == _DELETE:
-                removes.append((delivery_id,))
-        _add(calls, QUEUE_DELETE, removes)
-        _add(calls, QUEUE_INSERT, inserts)
+                removes.append(delivery_id)
+        _add_keys(calls, QUEUE_DELETE, removes)
+        _add_flat(calls, QUEUE_INSERT, inserts, 9)
         _add(calls, QUEUE_UPDATE, updates)
     if dead:
-        _add(calls, DLQ_DELETE, [(item_id,) for item_id, row in dead.items() if row is None])
+        _add_keys(calls, DLQ_DELETE, [item_id for item_id, row in dead.items() if row is None])
         _add(
             calls,
             DLQ_INSERT,
@@ -269,22 +302,17 @@ def plan(effects: Iterable[Any]) -> list[Call]:
         )
     if spans:
         _add(calls, SPAN_DELETE, rewritten)
-        _add(
-            calls,
-            SPAN_INSERT,
-            [
-                (span.span_id, span.trace_id, span.root, span.start, span.data)
-                for span in spans.values()
-            ],
-        )
+        params: list[Any] = []
+        for span in spans.values():
+            params.extend((span.span_id, span.trace_id, span.root, span.start, span.data))
+        _add_flat(calls, SPAN_INSERT, params, 5)
     _add(calls, LOG_INSERT, logs)
     return calls
 
 
 def _queue_delete(queue: dict[str, tuple[int, Any, bool]], delivery_id: str) -> None:
     previous = queue.get(delivery_id)
-    fresh = previous is not None and previous[2]
-    queue[delivery_id] = (_NOTHING if fresh else _DELETE, None, fresh)
+    queue[delivery_id] = _GONE if previous is not None and previous[2] else _REMOVED
 
 
 def _requeued(queued: EventQueued, failed: DeliveryFailed) -> EventQueued:
@@ -308,11 +336,36 @@ def _add(
         calls.append((sql[0], sql[1], list(rows)))
 
 
+def _add_keys(calls: list[Call], sql: tuple[str, str | None], keys: list[str]) -> None:
+    """A single-column delete: its keys as rows of their own below `BULK_ROWS`."""
+    if len(keys) >= BULK_ROWS:
+        calls.append((sql[0], sql[1], Keys(keys)))
+    elif keys:
+        calls.append((sql[0], sql[1], [(key,) for key in keys]))
+
+
+def _add_flat(calls: list[Call], sql: tuple[str, Values], params: list[Any], width: int) -> None:
+    """An insert whose rows are `params`, `width` a row: flat from `BULK_ROWS` rows on."""
+    rows = len(params) // width
+    if rows >= BULK_ROWS:
+        calls.append((sql[0], sql[1], FlatRows(params, width)))
+    elif rows:
+        calls.append(
+            (sql[0], sql[1], [params[at : at + width] for at in range(0, len(params), width)])
+        )
+
+
 def run(conn: sqlite3.Connection, calls: Sequence[Call]) -> int:
     """Run the calls on a connection inside a transaction; answers how many rows they wrote."""
     written = 0
     for sql, bulk, rows in calls:
-        if len(rows) == 1:
+        if isinstance(rows, FlatRows):
+            assert isinstance(bulk, Values)
+            _insert_flat(conn, bulk, rows)
+        elif isinstance(rows, Keys):
+            assert isinstance(bulk, str)
+            conn.execute(bulk, (orjson.dumps(rows).decode(),))
+        elif len(rows) == 1:
             conn.execute(sql, rows[0])
         elif bulk is None or len(rows) < BULK_ROWS:
             conn.executemany(sql, rows)
@@ -322,6 +375,19 @@ def run(conn: sqlite3.Connection, calls: Sequence[Call]) -> int:
             conn.execute(bulk, (orjson.dumps(rows).decode(),))
         written += len(rows)
     return written
+
+
+def _insert_flat(conn: sqlite3.Connection, bulk: Values, rows: FlatRows) -> None:
+    """`insert_chunks` for rows already flat: each chunk a slice of the parameters."""
+    params, width = rows.params, rows.width
+    start, left, size = 0, len(rows), CHUNK_ROWS
+    while left:
+        while size > left:
+            size //= 2
+        end = start + size * width
+        conn.execute(bulk.sql(size), params[start:end])
+        start = end
+        left -= size
 
 
 def insert_chunks(conn: sqlite3.Connection, bulk: Values, rows: Sequence[Sequence[Any]]) -> None:
