@@ -28,6 +28,7 @@ the probe that succeeds.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import sqlite3
@@ -79,7 +80,10 @@ HISTORY_KEPT = 100_000
 
 Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None"]
 """A unit's sequence number (0 when it wrote nothing to memory, so its commit settles
-nothing there), its effects and the future of a caller waiting for it."""
+nothing there), its effects and the future of a caller waiting for it. Only a unit that
+needs its commit told (a sequence number or a future) is kept as one: most (a delivery queued
+and another done) need nothing, and their effects wait in one flat list with everyone's, so
+no tuple and no list a run stays alive, for the collector to walk, until the writer is done."""
 _STOP = object()
 _PROBE = object()
 
@@ -121,7 +125,10 @@ class SqliteStore(LocalQueue, Planes):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_health: HealthListener | None = None
         self._seq = 0
+        self._effects: list[Effect] = []
         self._units: list[Unit] = []
+        self._waiting = 0
+        """Units whose effects wait in `_effects`."""
         self._history: list[History] = []
         limits = triggers or TriggerLimits()
         self._waiting_triggers: deque[TriggerRecord] = deque(maxlen=limits.count)
@@ -182,17 +189,24 @@ class SqliteStore(LocalQueue, Planes):
             seq = 0
         loop = self._loop
         if loop is None:
-            self._write([(seq, effects, None)], [])
+            self._write(effects, [])
             if seq:
                 self.settle(effects, seq)
             return _done_future() if durable else None
-        done = loop.create_future() if durable else None
-        self._units.append((seq, effects, done))
-        if done is not None or len(self._units) >= FLUSH_UNITS:
+        self._effects.extend(effects)
+        self._waiting += 1
+        if durable:
+            done = loop.create_future()
+            self._units.append((seq, effects, done))
+            self._flush()
+            return done
+        if seq:
+            self._units.append((seq, effects, None))
+        if self._waiting >= FLUSH_UNITS:
             self._flush()
         elif self._flush_timer is None:
             self._flush_timer = loop.call_later(FLUSH_DELAY_S, self._flush)
-        return done
+        return None
 
     def record(self, history: History) -> None:
         if self._loop is None:
@@ -223,8 +237,9 @@ class SqliteStore(LocalQueue, Planes):
         return done
 
     def _flush(self, history: bool = False, triggers: bool = False) -> None:
-        """Hand the waiting units to the writer, with `history` the waiting spans and log
-        records too, and with `triggers` the waiting triggers."""
+        """Hand the waiting units to the writer (their effects in order, and the units among
+        them to tell), with `history` the waiting spans and log records too, and with
+        `triggers` the waiting triggers."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
@@ -246,9 +261,9 @@ class SqliteStore(LocalQueue, Planes):
                 self._waiting_triggers.clear()
                 if self._loop is not None:
                     self._triggers_due = self._loop.time() + TRIGGER_DELAY_S
-        if self._units or kept:
-            self._queue.put((self._units, kept))
-            self._units = []
+        if self._waiting or self._units or kept:
+            self._queue.put((self._effects, self._units, kept))
+            self._effects, self._units, self._waiting = [], [], 0
 
     # -- the writer thread -----------------------------------------------------------------
 
@@ -261,6 +276,7 @@ class SqliteStore(LocalQueue, Planes):
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            effects: list[Effect] = []
             units: list[Unit] = []
             stop = probe = False
             for item in items:
@@ -269,23 +285,25 @@ class SqliteStore(LocalQueue, Planes):
                 elif item is _PROBE:
                     probe = True
                 else:
-                    units.extend(item[0])
-                    self._unwritten_history.extend(item[1])
+                    effects.extend(item[0])
+                    units.extend(item[1])
+                    self._unwritten_history.extend(item[2])
             if self._broken.is_set():
-                self._refuse(units)
+                if effects or units:
+                    self._post(self._failed, units, None)
                 if probe:
                     self._probe()
             else:
-                self._commit(units)
+                self._commit(effects, units)
             if stop:
                 if not self._broken.is_set():
                     self._prune()
                 return
 
-    def _commit(self, units: list[Unit]) -> None:
+    def _commit(self, effects: list[Effect], units: list[Unit]) -> None:
         history = list(self._unwritten_history)
         try:
-            self._write(units, history)
+            self._write(effects, history)
         except sqlite3.Error as exc:
             _log.error("store commit failed: %s", exc)
             self._broken.set()
@@ -297,15 +315,11 @@ class SqliteStore(LocalQueue, Planes):
             self._writes_since_prune = 0
             self._prune()
 
-    def _refuse(self, units: list[Unit]) -> None:
-        if units:
-            self._post(self._failed, units, None)
-
     def _probe(self) -> None:
         """While broken: write the waiting history and one small row; success ends it."""
         history = list(self._unwritten_history)
         try:
-            self._write([], history, probe=True)
+            self._write((), history, probe=True)
         except sqlite3.Error as exc:
             self._post(self._probe_failed, exc)
             return
@@ -313,13 +327,13 @@ class SqliteStore(LocalQueue, Planes):
         self._post(self._recovered)
 
     def _write(
-        self, units: Sequence[Unit], history: Sequence[History], probe: bool = False
+        self, effects: Sequence[Effect], history: Sequence[History], probe: bool = False
     ) -> None:
         conn = self._conn
-        effects: list[Any] = [effect for unit in units for effect in unit[1]]
         kept = [item for item in history if type(item) is TriggerRecord]
-        effects.extend(item for item in history if type(item) is not TriggerRecord)
-        calls = plan(effects)
+        calls = plan(
+            itertools.chain(effects, (item for item in history if type(item) is not TriggerRecord))
+        )
         if not calls and not probe:
             self._triggers.write(kept)
             return
