@@ -28,7 +28,7 @@ from engine.steps import Step
 from engine.stores import Persistence, StoreFailing
 from engine.streams import StreamStore
 from engine.sync_pool import SyncPool
-from engine.tracing import ERROR, OK, Span, TraceStore, new_trace_id
+from engine.tracing import ERROR, OK, Span, TraceStore
 
 
 class HandlerTimeout(Exception):
@@ -111,9 +111,7 @@ class RunLifecycle(RunOperations):
         attempt: int = 1,
         delivery_id: str | None = None,
     ) -> Run:
-        span = Span(
-            trace_id or new_trace_id(), parent_id, step.name, kind, attempt, input_, delivery_id
-        )
+        span = Span(trace_id, parent_id, step.name, kind, attempt, input_, delivery_id)
         if parent_id is None and trace_id is None:
             span.rerun_of = triggers.current_rerun()
         self.traces.start_span(span)
@@ -254,7 +252,7 @@ class RunLifecycle(RunOperations):
         """A request refused before its handler (a body `bodySchema` rejects): one short span
         with the validation errors and one warning, so Traces and Logs say why; the step's
         counters are left alone, as it never ran. Answers the trace id."""
-        span = Span(new_trace_id(), None, step.name, "api", 1, input_)
+        span = Span(None, None, step.name, "api", 1, input_)
         span.rerun_of = triggers.current_rerun()
         self.traces.start_span(span)
         run = Run(step.name, step.flows, span, self.store.epoch)
@@ -267,7 +265,7 @@ class RunLifecycle(RunOperations):
 
     def manual_run(self, what: str, input_: Any = None, trace_id: str | None = None) -> Run:
         """A span for something a person did (an emit, a state edit), so traces show it."""
-        span = Span(trace_id or new_trace_id(), None, what, "manual", 1, input_)
+        span = Span(trace_id, None, what, "manual", 1, input_)
         if trace_id is None:
             span.rerun_of = triggers.current_rerun()
         self.traces.start_span(span)

@@ -60,14 +60,7 @@ new_id: Callable[[], str] = functools.partial(
 _trace_bits: Callable[[], str] = functools.partial(
     next, itertools.chain.from_iterable(_random_ids(20))
 )
-
-
-def new_trace_id() -> str:
-    """A fresh trace id: 80 random bits, then the time in milliseconds (12 hex digits). Its
-    start is as random as any id's (what a short id shows, what a project keys by), while
-    the store's index of spans by trace (on the last 12 digits) takes each new trace at its
-    end instead of on a random page that the next commit writes whole. Loop thread only."""
-    return _trace_bits() + format(int(time.time() * 1000), "012x")
+"""80 random bits: the start of a trace id `Span` makes."""
 
 
 class Span:
@@ -100,7 +93,7 @@ class Span:
 
     def __init__(
         self,
-        trace_id: str,
+        trace_id: str | None,
         parent_id: str | None,
         step: str,
         kind: str,
@@ -108,15 +101,21 @@ class Span:
         input_: Any,
         delivery_id: str | None = None,
     ) -> None:
+        start = time.time() * 1000
         self.span_id = new_id()
-        self.trace_id = trace_id
+        self.trace_id = trace_id or _trace_bits() + format(int(start), "012x")
+        """Without one given, a new trace's: 80 random bits, then the time in milliseconds
+        (12 hex digits). Its start is as random as any id's (what a short id shows, what a
+        project keys by), while the store's index of spans by trace (on the last 12 digits)
+        takes each new trace at its end instead of on a random page the next commit writes
+        whole. Made on the loop's thread, from the span's own clock reading."""
         self.parent_id = parent_id
         self.step = step
         self.kind = kind
         self.attempt = attempt
         self.delivery_id = delivery_id
         self.status = RUNNING
-        self.start = time.time() * 1000
+        self.start = start
         self.duration_ms: float | None = None
         self.input = input_
         self.output: Any = None

@@ -53,7 +53,7 @@ MIGRATIONS: dict[int, str] = {
 }
 """Version N's changes over version N-1: the dead letter's traceback (2), and a table the
 writer probes with while the disk refuses writes (2); spans indexed by their trace id's last
-12 digits, the time it began (3: `engine.tracing.new_trace_id`), so the index grows at its
+12 digits, the time it began (3: `engine.tracing.Span`), so the index grows at its
 end instead of at random (older ids are found as well, at random places)."""
 
 VERSION = max(MIGRATIONS)
