@@ -198,6 +198,65 @@ async def test_disk_history_is_pruned_to_the_configured_size(project: MakeProjec
     assert numbers[0] > 1_000
 
 
+LATE_CHILD = {
+    **CHATTY,
+    "steps/start_step.py": """
+        config = {"type": "api", "name": "Start", "path": "/start", "method": "POST",
+                  "emits": ["later"]}
+
+        async def handler(req, context):
+            await context.emit({"topic": "later", "data": {}})
+            return {"status": 200, "body": {}}
+    """,
+    "steps/later_step.py": """
+        import asyncio
+
+        config = {"type": "event", "name": "Later", "subscribes": ["later"]}
+
+        async def handler(input, context):
+            for _ in range(1_000):
+                if await context.state.get("flags", "go"):
+                    return
+                await asyncio.sleep(0.01)
+    """,
+    "steps/go_step.py": """
+        config = {"type": "api", "name": "Go", "path": "/go", "method": "POST"}
+
+        async def handler(req, context):
+            await context.state.set("flags", "go", True)
+            return {"status": 200, "body": {}}
+    """,
+}
+
+
+async def test_a_span_that_ends_after_its_trace_was_pruned_is_pruned_too(
+    project: MakeProject, serve
+) -> None:
+    """Spans older than the oldest kept trace go, whether or not their trace's root is still
+    on disk: a run that outlived its trace's retention leaves no row behind for good."""
+    root = project(LATE_CHILD)
+    settings = Settings(trace_store=3, log_store=100)
+
+    def rows(trace_id: str) -> int:
+        conn = sqlite3.connect(root / ".motia" / "store.sqlite3")
+        try:
+            query = "SELECT count(*) FROM spans WHERE trace_id = ?"
+            return int(conn.execute(query, (trace_id,)).fetchone()[0])
+        finally:
+            conn.close()
+
+    async with serve(root, settings) as (engine, client):
+        first = (await client.post("/start")).headers["x-trace-id"]
+        for _ in range(4):
+            await client.post("/chatty", json={"lines": 0})
+        await client.post("/chatty", json={"lines": 2_100})
+        await engine.store.settled()
+        await wait_until(lambda: rows(first) == 0, what="the first trace pruned")
+        await client.post("/go")
+        await engine.idle()
+    assert rows(first) == 0
+
+
 SERVER_SCRIPT = """
     import asyncio
     import sys

@@ -361,7 +361,13 @@ class SqliteStore(LocalQueue, Planes):
             loop.call_soon_threadsafe(callback, *args)
 
     def _prune(self) -> None:
-        """Keep the configured number of traces and log records; drop the oldest."""
+        """Keep the configured number of traces and log records; drop the oldest. A span
+        starts no earlier than its trace's root (on the engine's clock), so the spans of the
+        kept traces are all newer than the newest root let go, and every span as old as that
+        root goes: the roots past the limit, their spans, and any span whose trace was let go
+        before it was written (a run that outlived its trace's retention). One range of
+        `spans_roots` per value of `root`, with no lookup of each trace's spans (a third of
+        the prune's cost)."""
         try:
             row = self._conn.execute(
                 "SELECT start FROM spans WHERE root = 1 ORDER BY start DESC LIMIT 1 OFFSET ?",
@@ -369,9 +375,7 @@ class SqliteStore(LocalQueue, Planes):
             ).fetchone()
             if row is not None:
                 self._conn.execute(
-                    "DELETE FROM spans WHERE "
-                    + of_traces("SELECT trace_id FROM spans WHERE root = 1 AND start <= ?1"),
-                    (row[0],),
+                    "DELETE FROM spans WHERE root IN (0, 1) AND start <= ?", (row[0],)
                 )
             row = self._conn.execute("SELECT max(id) FROM logs").fetchone()
             if row and row[0] is not None and row[0] > self._log_limit:
