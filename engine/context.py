@@ -204,12 +204,16 @@ class FlowContext:
     def logger(self) -> StepLogger:
         return self._ops.step_logger(self._run)
 
-    @cached_property
+    @property
     def state(self) -> StateClient:
+        """A new client each time: one kept on the context would hold the context that holds
+        it, and each run's objects would wait for the cyclic collector instead of leaving
+        when the run does."""
         return StateClient(self)
 
-    @cached_property
+    @property
     def streams(self) -> Streams:
+        """A new one each time, as `state`."""
         return Streams(self)
 
     @property

@@ -262,7 +262,9 @@ class RunOperations:
     def _stream_changed(
         self, run: Run | None, name: str, group: str, item_id: str | None, kind: str, data: Any
     ) -> None:
-        change = (name, group, item_id, kind, data, run)
+        # The run's names, not the run: a change the run keeps must not hold the run.
+        trace_id, step = (run.trace_id, run.step_name) if run is not None else (None, None)
+        change = (name, group, item_id, kind, data, trace_id, step)
         if run is not None:
             run.span.add_op(
                 {"op": f"stream.{kind}", "stream": name, "groupId": group, "id": item_id}
@@ -273,7 +275,7 @@ class RunOperations:
             run.notice("stream", change)
 
     def _announce(self, change: tuple[Any, ...]) -> None:
-        name, group, item_id, kind, data, run = change
+        name, group, item_id, kind, data, trace_id, step = change
         message = {
             "stream": name,
             "groupId": group,
@@ -281,8 +283,8 @@ class RunOperations:
             "type": kind,
             "data": data,
             "timestamp": self.stream_store.stamp(name, group, item_id),
-            "traceId": run.trace_id if run else None,
-            "step": run.step_name if run else None,
+            "traceId": trace_id,
+            "step": step,
         }
         self.stream_store.notify(message)
         self.hub.publish(ev.STREAM_CHANGE, message)
