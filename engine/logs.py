@@ -168,17 +168,22 @@ class LogStore:
             self.recent.append(json.loads(record))
 
     def add(self, record: dict[str, Any]) -> None:
+        """The record's JSON, written once for the store, also goes with its event: a reader
+        on another thread (the tape) then holds those bytes, which the collector never walks,
+        rather than the record until it takes it (see `ThreadSubscription`)."""
         self.recent.append(record)
+        encoded = jsonio.dumps_lenient_bytes(record)
         stored: LogRecord = (
             record["time"],
             LEVELS.get(record["level"], 20),
             record.get("traceId"),
             record.get("step"),
             record["msg"],
-            jsonio.dumps_lenient(record),
+            encoded.decode(),
         )
         self._store.record(stored)
-        self._hub.publish(ev.LOG, record)
+        hub = self._hub
+        hub.publish(ev.LOG, record, encoded if hub.wants_bytes else None)
 
     async def find(
         self,

@@ -99,10 +99,12 @@ async def test_a_run_records_header_snapshot_every_event_and_its_end(tmp_path: P
 
 
 
-async def test_a_request_s_spans_wait_for_the_writer_as_bytes_not_dicts(tmp_path: Path) -> None:
-    """While a tape records, the loop hands it each span as the JSON the engine encoded:
-    the span's dicts are not held until the writer takes them, and the bytes say what the
-    trace holds."""
+async def test_a_request_s_spans_and_logs_wait_for_the_writer_as_bytes_not_dicts(
+    tmp_path: Path,
+) -> None:
+    """While a tape records, the loop hands it each span and log record as the JSON the
+    engine encoded: their dicts are not held until the writer takes them, and the bytes say
+    what the trace and the log store hold."""
     project = copy_project(tmp_path)
     source = LocalSource(project, Settings(tape=False), "127.0.0.1", 0, watch=False)
     await source.start()
@@ -120,6 +122,9 @@ async def test_a_request_s_spans_wait_for_the_writer_as_bytes_not_dicts(tmp_path
     trace = source.engine.traces.get(ended["traceId"])
     assert trace is not None
     assert next(s for s in trace["spans"] if s["spanId"] == ended["spanId"]) == ended
+    logs = [data for _time, kind, data in entries if kind == "log"]
+    assert logs and all(type(data) is bytes for data in logs)
+    assert [json.loads(data) for data in logs] == await source.logs(trace_id=ended["traceId"])
     await source.stop()
 
 
