@@ -56,6 +56,10 @@ Crashed = Callable[[Delivery, Exception], None]
 """Told of an attempt that failed in the engine itself, outside any handler."""
 
 
+async def _unserved(delivery: Delivery) -> bool:
+    raise RuntimeError("the bus has no one to run its deliveries (`Bus.serve`)")
+
+
 def backoff_s(attempt: int, base_s: float, max_s: float) -> float:
     """Delay before retry number `attempt` (1-based): doubling from base, jittered, capped."""
     delay = min(max_s, base_s * 2.0 ** (attempt - 1))
@@ -101,13 +105,13 @@ class Bus:
         self._registry = registry
         self._base_s = base_s
         self._max_s = max_s
-        self.handle: Handle | None = None
+        self.handle: Handle = _unserved
         self.crashed: Crashed | None = None
         self.in_flight: dict[str, Delivery] = {}
         self._fifo: dict[str, asyncio.Queue[Delivery]] = {}
         self._fifo_workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
-        self._pool: WorkerPool[Delivery] = WorkerPool(self._attempt)
+        self._pool: WorkerPool[Delivery] = WorkerPool(_unserved, self._again, self._crash)
         self.dlq: dict[str, dict[str, Any]] = {}
         self.dead_letter_bound = DeadLetterBound(hub, store, max_dead_letters)
         self.queued_by_edge: dict[tuple[str, str], int] = {}
@@ -116,6 +120,12 @@ class Bus:
         self.shared = store.shared_queue
         self.watch = QueueWatch(hub, lambda: self.queued_by_edge)
         registry.on_change.append(self._subscriptions_changed)
+
+    def serve(self, handle: Handle, crashed: Crashed) -> None:
+        """Who runs the attempts: `handle` skips a delivery that is no longer current (purged,
+        or from before an outage) as settled."""
+        self.handle = self._pool.work = handle
+        self.crashed = crashed
 
     def _subscriptions_changed(self, steps: list[Step]) -> None:
         self._store.subscribe(
@@ -206,30 +216,23 @@ class Bus:
         if self.current(delivery) and not delivery.purged:
             self._pool.submit(delivery)
 
-    async def _attempt(self, delivery: Delivery) -> None:
-        """One attempt on a pool worker; a retry waits for its backoff off the worker. It
-        guards the attempt as `_guarded` does, written out: it runs once per delivery."""
-        if delivery.generation != self.generation or self.suspended or delivery.purged:
-            return
-        assert self.handle is not None
-        try:
-            settled = await self.handle(delivery)
-        except Exception as exc:
-            if self.crashed is not None:
-                self.crashed(delivery, exc)
-            return
-        if not settled and not self.shared:
+    def _again(self, delivery: Delivery) -> None:
+        """An attempt on a pool worker failed: its retry waits for its backoff off the worker
+        (with a shared queue, in the store, for whichever process claims it)."""
+        if not self.shared:
             self._schedule(delivery)
+
+    def _crash(self, delivery: Delivery, exc: Exception) -> None:
+        if self.crashed is not None:
+            self.crashed(delivery, exc)
 
     async def _guarded(self, delivery: Delivery) -> bool:
         """An attempt whose engine-side failure is told, never raised: a worker that raised
         would stop taking deliveries."""
-        assert self.handle is not None
         try:
             return await self.handle(delivery)
         except Exception as exc:
-            if self.crashed is not None:
-                self.crashed(delivery, exc)
+            self._crash(delivery, exc)
             return True
 
     async def _fifo_worker(self, queue: asyncio.Queue[Delivery]) -> None:

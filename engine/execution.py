@@ -53,11 +53,13 @@ class Executor(RunLifecycle):
             settings, project_dir, hub, store, traces, logs, streams, bus, registry
         )
         self._cron_runs: set[asyncio.Task[None]] = set()
-        bus.handle = self.handle_delivery
-        bus.crashed = self.delivery_crashed
+        bus.serve(self.handle_delivery, self.delivery_crashed)
 
     async def handle_delivery(self, delivery: Delivery) -> bool:
         """One attempt of one delivery; True once it is settled (or no longer this bus's)."""
+        bus = self.bus
+        if delivery.generation != bus.generation or bus.suspended or delivery.purged:
+            return True
         step = self.steps.get(delivery.step)
         if step is None or step.type != "event":
             self.system_log.warn(

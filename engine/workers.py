@@ -5,6 +5,10 @@ task set (a Python WeakSet) and schedules it. Workers instead live on, taking it
 queue. The pool grows only when its workers stop making progress: if a millisecond passes
 with items waiting and none finished, every worker is stuck awaiting I/O in a handler, so the
 pool doubles. Fast handlers are drained by a few warm workers; slow ones still all run at once.
+
+A worker awaits `work(item)` itself and calls back only when there is something to do after
+it (`again` when it answered False, `failed` when it raised), so an item costs no coroutine
+of its own around the work.
 """
 
 from __future__ import annotations
@@ -24,10 +28,19 @@ loop turn per item would cost a system call per item."""
 
 
 class WorkerPool(Generic[Item]):
-    """Runs `work(item)` for every submitted item, concurrently, never blocking the caller."""
+    """Runs `work(item)` for every submitted item, concurrently, never blocking the caller;
+    `again(item)` when the work answers False, `failed(item, exc)` when it raises (a worker
+    that raised would take no more items)."""
 
-    def __init__(self, work: Callable[[Item], Awaitable[object]]) -> None:
-        self._work = work
+    def __init__(
+        self,
+        work: Callable[[Item], Awaitable[bool]],
+        again: Callable[[Item], None],
+        failed: Callable[[Item, Exception], None],
+    ) -> None:
+        self.work = work
+        self._again = again
+        self._failed = failed
         self._queue: deque[Item] = deque()
         self._idle: deque[asyncio.Future[None]] = deque()
         self._finished = 0
@@ -72,7 +85,12 @@ class WorkerPool(Generic[Item]):
         while True:
             turn_ends = loop.time() + TURN_S
             while self._queue:
-                await self._work(self._queue.popleft())
+                item = self._queue.popleft()
+                try:
+                    if not await self.work(item):
+                        self._again(item)
+                except Exception as exc:
+                    self._failed(item, exc)
                 self._finished += 1
                 if loop.time() >= turn_ends:
                     await asyncio.sleep(0)
