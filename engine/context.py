@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import threading
 from collections.abc import Callable, Collection
 from functools import cached_property
 from typing import Any, Protocol
@@ -26,6 +27,13 @@ class RunOps(Protocol):
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def loop_thread(self) -> int | None:
+        """The loop's thread (`threading.get_ident()`) once the engine has started: a call
+        made on it runs at once. A call asks this rather than asyncio's running loop, which
+        (3.11) checks the process id with a system call each time."""
+        ...
 
     @property
     def answered_none(self) -> asyncio.Future[None]:
@@ -163,13 +171,8 @@ class FlowContext:
         """`fn(run, *args)` on the loop; refused with `RunEnded` once the run has ended.
 
         On the loop, once per context call of every run: written out in one function."""
-        loop = self._ops.loop
         run = self._run
-        try:
-            here = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            here = False
-        if here:
+        if threading.get_ident() == self._ops.loop_thread:
             if run.ended:
                 run.check()
             value = fn(run, *args)
@@ -179,9 +182,10 @@ class FlowContext:
                 task = asyncio.ensure_future(value)
                 run.wait_for(task)
                 return task
-            future = loop.create_future()
+            future = self._ops.loop.create_future()
             future.set_result(value)
             return future
+        loop = self._ops.loop
         result: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def on_loop() -> None:

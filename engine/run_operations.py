@@ -9,6 +9,7 @@ store, and is announced, when it is called, whatever the run does afterwards.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from engine import events as ev
@@ -75,10 +76,13 @@ class RunOperations:
         self.keep = settings.failed_attempts == "keep"
         self.record_sink = RecordSink(logs)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop_thread: int | None = None
         self._answered_none: asyncio.Future[None] | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called on the loop's thread, as the engine starts."""
         self._loop = loop
+        self.loop_thread = threading.get_ident()
         self.record_sink.loop = loop
         self._answered_none = loop.create_future()
         self._answered_none.set_result(None)

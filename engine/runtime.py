@@ -384,7 +384,9 @@ class Engine:
         self, topic: str, data: Any, durable: bool
     ) -> tuple[str, asyncio.Future[None] | None]:
         run = self.executor.manual_run(f"emit {topic}", data)
-        triggers.record(self.store, run.trace_id, triggers.emit_trigger(topic, data))
+        triggers.record(
+            self.store, run.trace_id, triggers.emit_trigger(topic, data), run.span.start
+        )
         self.executor.emit_from_run(run, {"topic": topic, "data": data})
         try:
             self.bus.check_room(run.emitted)
