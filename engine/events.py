@@ -467,6 +467,73 @@ class Subscription:
             waiter.set_result(None)
 
 
+class WireSubscription(Subscription):
+    """A window drained whole as JSON-shaped events (`drain_wire`: a workbench's feed).
+
+    A log record of this process waits as itself, its time beside it, rather than inside an
+    `EngineEvent`: a record of plain values is a dict the collector does not track, and an
+    event holding one is tracked. Between two drains a busy server publishes tens of
+    thousands of records, and as events they were most of what each collection walked.
+    """
+
+    def __init__(
+        self, hub: "EventHub", maxsize: int, types: frozenset[str] | None, cluster: bool
+    ) -> None:
+        super().__init__(hub, maxsize, types, cluster)
+        self._buffer: deque[Any] = deque()
+        """`EngineEvent`s, and log records (dicts) whose times are in `_log_times`."""
+        self._log_times: deque[float] = deque()
+
+    def _offer(self, event: EngineEvent) -> None:
+        if self._types is not None and event.type not in self._types:
+            return
+        origin = event.origin
+        if origin is not None and not self.cluster:
+            return
+        buffer = self._buffer
+        if len(buffer) >= self._maxsize:
+            if type(buffer.popleft()) is dict:
+                self._log_times.popleft()
+            self.dropped += 1
+        if event.type == LOG and origin is None:
+            buffer.append(event.data)
+            self._log_times.append(event.time)
+        else:
+            buffer.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def drain_wire(self) -> list[WireEvent]:
+        """Everything buffered, as `EngineEvent.to_json()` gives each, at once."""
+        times = self._log_times
+        events: list[WireEvent] = [
+            {"type": LOG, "time": times.popleft(), "data": cast(LogData, item)}
+            if type(item) is dict
+            else item.to_json()
+            for item in self._buffer
+        ]
+        self._buffer.clear()
+        return events
+
+    def drain(self) -> list[EngineEvent]:
+        items = list(self._buffer)
+        self._buffer.clear()
+        return [self._event(item) for item in items]
+
+    def _event(self, item: Any) -> EngineEvent:
+        if type(item) is dict:
+            return EngineEvent(LOG, self._log_times.popleft(), item)
+        assert isinstance(item, EngineEvent)
+        return item
+
+    async def get(self) -> EngineEvent:
+        await self.wait()
+        if not self._buffer:
+            raise StopAsyncIteration
+        return self._event(self._buffer.popleft())
+
+
 Entry = tuple[float, EventType, "bytes | dict[str, Any]"]
 """An event as a `ThreadSubscription` holds it: time, type, and its data as JSON where the
 publisher encoded it, else the data itself."""
@@ -567,6 +634,13 @@ class EventHub:
                 waiter = sub._waiter
                 if waiter is not None and not waiter.done():
                     waiter.set_result(None)
+
+    def subscribe_wire(self, maxsize: int = 10_000, *, cluster: bool = False) -> WireSubscription:
+        """Every event, drained whole as JSON-shaped events (see `WireSubscription`)."""
+        sub = WireSubscription(self, maxsize, None, cluster)
+        self._subscribers.append(sub)
+        self._recount()
+        return sub
 
     def subscribe_thread(self, maxsize: int) -> ThreadSubscription:
         """Every event, for a reader on another thread (see `ThreadSubscription`)."""

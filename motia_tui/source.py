@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import httpx
 
 from engine import trace_io
-from engine.events import Subscription, WireEvent
+from engine.events import WireEvent, WireSubscription
 from engine.logs import listed
 from engine.overload import QueueFull
 from engine.rerun import RerunError, Rerunner
@@ -198,11 +198,11 @@ async def send_request(
 class _LocalFeed:
     """The engine's own subscription, handing out JSON-shaped events."""
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: WireSubscription) -> None:
         self._subscription = subscription
 
     def drain(self) -> list[WireEvent]:
-        return [event.to_json() for event in self._subscription.drain()]
+        return self._subscription.drain_wire()
 
     def take_dropped(self) -> int:
         return self._subscription.take_dropped()
@@ -260,7 +260,7 @@ class LocalSource:
             await self.tape.stop()
 
     def subscribe(self) -> _LocalFeed:
-        return _LocalFeed(self.engine.events.subscribe(maxsize=self.feed_size, cluster=True))
+        return _LocalFeed(self.engine.events.subscribe_wire(self.feed_size, cluster=True))
 
     async def steps(self) -> dict[str, Any]:
         return self.engine.steps_json()

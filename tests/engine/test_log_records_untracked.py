@@ -3,6 +3,7 @@ leave the engine with their flows as a list, as they always did."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import Callable
 from pathlib import Path
@@ -57,3 +58,34 @@ async def test_a_query_past_the_memory_ring_shows_each_record_once(
         assert [(r["n"], list(r["flows"])) for r in found] == [
             (n, ["talk", "more"]) for n in range(3)
         ]
+
+
+async def test_a_feed_drained_as_json_holds_records_the_collector_does_not_walk(
+    project: Callable[[dict[str, str]], Path],
+) -> None:
+    """A workbench's feed waits with each record as itself, not inside a tracked event, and
+    drains what a plain window does, times and overflow included."""
+    root = project({"steps/chatty_step.py": STEP})
+    async with ProjectUnderTest(root) as harness:
+        hub = harness.engine.events
+        await harness.client.get("/chatty")
+        gc.collect()  # untracks the flows' shared tuple
+        plain, wire = hub.subscribe(maxsize=8), hub.subscribe_wire(8)
+        for _ in range(3):
+            await harness.client.get("/chatty")
+        gc.collect()
+        held = list(wire._buffer)  # type: ignore[attr-defined]
+        records = [item for item in held if type(item) is dict]
+        assert len(held) == 8 and len(records) >= 3
+        assert not any(gc.is_tracked(record) for record in records)
+        assert wire.take_dropped() == plain.take_dropped() > 0
+        assert wire.drain_wire() == [event.to_json() for event in plain.drain()]
+
+        await harness.client.get("/chatty")
+        assert [e.to_json() for e in wire.drain()] == [e.to_json() for e in plain.drain()]
+        await harness.client.get("/chatty")
+        async with asyncio.timeout(5):
+            first = await wire.get()
+        assert first.to_json() == (await plain.get()).to_json()
+        plain.close()
+        wire.close()
