@@ -19,6 +19,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher
@@ -268,10 +269,28 @@ class WorkbenchApp(FrameMarkingApp[int]):
         """What follows a newly shown tab: the recording's marker, the toasts' side."""
         if self.recorder is not None:
             self.recorder.marker(next(title for t, title, _cls in PANES if t == tab))
-        # Toasts move off the log's tail. The class goes on the rack, not the screen: a class
-        # on the screen restyles every widget in the workbench, a third of a tab switch.
+        self._place_toasts(tab, hidden_too=False)
+
+    def _place_toasts(self, tab: str, *, hidden_too: bool) -> None:
+        """Toasts go off the log's tail on Logs. The class goes on the rack, not the screen
+        (a class on the screen restyles every widget in the workbench), and only on a rack
+        that shows toasts, or is about to (`notify`): restyling a hidden rack on every tab
+        switch cost a millisecond of each key press."""
         for rack in toast_racks(self.screen):
-            rack.set_class(tab == "logs", "-logs-shown")
+            if hidden_too or rack.display:
+                rack.set_class(tab == "logs", "-logs-shown")
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self._place_toasts(self.shown_tab(), hidden_too=True)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.recorder is not None:
