@@ -21,7 +21,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from engine import events as ev
@@ -265,7 +265,7 @@ class Bus:
     def depth(self, topic: str, step: str) -> int:
         return self.queued_by_edge.get((topic, step), 0)
 
-    def check_room(self, deliveries: list[Delivery]) -> None:
+    def check_room(self, deliveries: Sequence[Delivery]) -> None:
         """Refuse a run whose emits would take a subscription's queue past its bound (the
         subscriber's `infrastructure.queue.maxQueued`, else the setting `max_queued`): the
         queue stays as it is and the run fails (an api step answers 503, an event step

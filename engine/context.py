@@ -225,5 +225,11 @@ class FlowContext:
         return self.trace_id
 
     def emit(self, event: dict[str, Any]) -> Any:
-        """Send `{"topic", "data"}` to every subscriber, in this trace, once the run succeeds."""
-        return self._call(self._ops.emit_from_run, event)
+        """Send `{"topic", "data"}` to every subscriber, in this trace, once the run succeeds.
+
+        Most runs emit once, on the loop: that case is written out, as `_call` would do it."""
+        ops = self._ops
+        if threading.get_ident() == ops.loop_thread and not self._run.ended:
+            ops.emit_from_run(self._run, event)
+            return ops.answered_none
+        return self._call(ops.emit_from_run, event)

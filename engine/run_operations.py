@@ -137,7 +137,14 @@ class RunOperations:
         deliveries = self.bus.make_deliveries(topic, data_json, run.trace_id, run.span.span_id)
         if not deliveries:
             self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
-        self.queue_deliveries(run, deliveries)
+        if self.keep:
+            self.queue_deliveries(run, deliveries)
+        else:  # `queue_deliveries`, written out: once a run that emits
+            run.effects.extend(deliveries)
+            if run.emitted:
+                run.emitted.extend(deliveries)
+            else:
+                run.emitted = deliveries
         limit = self.settings.span_body_bytes
         shown = data if len(data_json) <= limit else cut_body(data_json.encode(), limit)
         run.span.add_emit({"topic": topic, "data": shown, "subscribers": len(deliveries)})
@@ -152,7 +159,10 @@ class RunOperations:
                 self.bus.dispatch_all(deliveries)
             return
         run.effects.extend(deliveries)
-        run.emitted.extend(deliveries)
+        if run.emitted:
+            run.emitted.extend(deliveries)
+        else:
+            run.emitted = list(deliveries)
 
     def _state_changed(
         self,

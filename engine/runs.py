@@ -126,8 +126,9 @@ class Run:
         self.epoch = epoch
         self.declared_emits = declared_emits
         self.effects: list[Any] = []
-        self.emitted: list[Delivery] = []
-        """Deliveries to dispatch once the run's unit is in the store."""
+        self.emitted: list[Delivery] | tuple[()] = ()
+        """Deliveries to dispatch once the run's unit is in the store (a shared empty tuple
+        until the first: the last step of a chain emits nothing)."""
         self.notices: list[tuple[str, Any]] | tuple[()] = ()
         """State and stream changes to announce once the run's unit is in the store (most
         runs have none: a shared empty tuple until the first, as a span's lists are)."""
@@ -199,8 +200,10 @@ class Deadlines:
             self._sweeper = loop.create_task(self._sweep())
 
     def forget(self, run: Run) -> None:
-        self._runs.pop(id(run), None)
-        self._paused.pop(id(run), None)
+        key = id(run)
+        self._runs.pop(key, None)
+        if self._paused:
+            self._paused.pop(key, None)
 
     def pause(self, run: Run) -> None:
         """Stop the run's clock while it waits for something that is not its own work (a free
