@@ -26,8 +26,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import hiredis
+from hiredis import PushNotification
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ConnectionError, RedisError, ResponseError
 
 Token = TypeVar("Token")
 Command = Sequence[Any]
@@ -117,15 +119,40 @@ def pack(commands: Sequence[Command]) -> list[bytes]:
 
 async def replies(connection: AbstractConnection, count: int) -> list[Any]:
     """The next `count` replies, under one timeout (the connection's socket timeout); an error
-    answered to any of them is raised once all are read, so the connection stays in step."""
+    answered to any of them is raised once all are read, so the connection stays in step.
+    With redis-py's hiredis parser (the `redis` extra pins both) they come straight from its
+    reader, push messages passed over as redis-py passes them: its own path, three coroutines
+    a reply, cost 1.4 us a reply against 0.24 here (500 `HSET` replies on this machine); any
+    other parser reads them its own way."""
     found: list[Any] = []
     refused: ResponseError | None = None
+    parser = connection._parser
     async with asyncio.timeout(connection.socket_timeout):
-        for _ in range(count):
-            try:
-                found.append(await connection.read_response(timeout=math.inf))
-            except ResponseError as exc:
-                refused = refused or exc
+        if type(parser) is not _AsyncHiredisParser:
+            for _ in range(count):
+                try:
+                    found.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as exc:
+                    refused = refused or exc
+        else:
+            reader = parser._reader
+            left = count
+            while left:
+                if reader is None or not parser._connected:
+                    raise ConnectionError("the connection closed")
+                reply = reader.gets()
+                if reply is NOT_ENOUGH_DATA:
+                    await parser.read_from_socket()
+                    continue
+                if isinstance(reply, PushNotification):
+                    continue
+                left -= 1
+                if isinstance(reply, ResponseError):
+                    refused = refused or reply
+                elif isinstance(reply, RedisError):  # refused the connection itself
+                    raise reply
+                else:
+                    found.append(reply)
     if refused is not None:
         raise refused
     return found
