@@ -504,16 +504,19 @@ class WireSubscription(Subscription):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def drain_wire(self) -> list[WireEvent]:
-        """Everything buffered, as `EngineEvent.to_json()` gives each, at once."""
-        times = self._log_times
-        events: list[WireEvent] = [
-            {"type": LOG, "time": times.popleft(), "data": cast(LogData, item)}
-            if type(item) is dict
-            else item.to_json()
-            for item in self._buffer
-        ]
-        self._buffer.clear()
+    def drain_wire(self, limit: int | None = None) -> list[WireEvent]:
+        """The oldest `limit` events buffered (all without one), as `EngineEvent.to_json()`
+        gives each."""
+        buffer, times = self._buffer, self._log_times
+        count = len(buffer) if limit is None else min(limit, len(buffer))
+        events: list[WireEvent] = []
+        for _ in range(count):
+            item = buffer.popleft()
+            events.append(
+                {"type": LOG, "time": times.popleft(), "data": cast(LogData, item)}
+                if type(item) is dict
+                else item.to_json()
+            )
         return events
 
     def drain(self) -> list[EngineEvent]:

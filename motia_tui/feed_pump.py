@@ -33,6 +33,10 @@ ALWAYS_FED = frozenset({"logs", "workers"})
 """Panes that take every batch even while hidden: the Logs pane keeps every record, and a
 reload could bring back only the newest of a burst; the Workers pane counts the spans each
 worker ran, which no reload brings back."""
+CHUNK = 2_048
+"""Events handed out at a time within a tick: each is a dict the collector tracks (it holds
+its record), and a busy server's tick brings tens of thousands; a chunk's are freed before
+the next is made, so no collection finds a whole tick's of them alive."""
 KEY_FIRST_S = 0.005
 """How soon a tick that let a key go first looks again."""
 KEY_FIRST_LIMIT_S = 0.25
@@ -86,19 +90,33 @@ class FeedPump:
                 return
         self._waiting_since = None
         dropped = feed.take_dropped()
-        events = feed.drain()
-        rate = len(events) / max(now - self._last_tick, 1 / self.fps)
-        self._last_tick = now
-        self._timer = app.set_timer(self.next_frame(rate), self._tick, name="coalesce")
-        app.notices.show_header()
-        if dropped:
-            app.logs_pane().refill(events)
-            app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
-            return
-        if not events:
-            return
-        shown = app.shown_tab()
-        self.catch_up(shown)
+        events = feed.drain(None if dropped else CHUNK)
+        arrived = len(events)
+        try:
+            app.notices.show_header()
+            if dropped:
+                app.logs_pane().refill(events)
+                app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
+                return
+            if not events:
+                return
+            shown = app.shown_tab()
+            self.catch_up(shown)
+            while events:
+                self._hand_out(events, shown)
+                if len(events) < CHUNK:
+                    break
+                events = feed.drain(CHUNK)
+                arrived += len(events)
+        finally:
+            rate = arrived / max(now - self._last_tick, 1 / self.fps)
+            self._last_tick = now
+            spent = asyncio.get_running_loop().time() - now
+            self._timer = app.set_timer(max(KEY_FIRST_S, self.next_frame(rate) - spent),
+                                        self._tick, name="coalesce")
+
+    def _hand_out(self, events: list[WireEvent], shown: str) -> None:
+        app = self.app
         for tab in app.panes:
             if tab == shown or tab in ALWAYS_FED:
                 app.pane(tab).apply_events(events)

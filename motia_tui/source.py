@@ -46,8 +46,9 @@ class SourceError(Exception):
 class EventFeed(Protocol):
     """A bounded window on the engine event stream, read in coalesced batches."""
 
-    def drain(self) -> list[WireEvent]:
-        """Everything buffered since the last drain, oldest first."""
+    def drain(self, limit: int | None = None) -> list[WireEvent]:
+        """Everything buffered since the last drain, oldest first; with `limit`, the oldest
+        `limit` of it."""
         ...
 
     def take_dropped(self) -> int:
@@ -201,8 +202,8 @@ class _LocalFeed:
     def __init__(self, subscription: WireSubscription) -> None:
         self._subscription = subscription
 
-    def drain(self) -> list[WireEvent]:
-        return self._subscription.drain_wire()
+    def drain(self, limit: int | None = None) -> list[WireEvent]:
+        return self._subscription.drain_wire(limit)
 
     def take_dropped(self) -> int:
         return self._subscription.take_dropped()
@@ -433,10 +434,13 @@ class BufferedFeed:
     def _wake(self) -> None:
         self._wakeup.set()
 
-    def drain(self) -> list[WireEvent]:
-        events = list(self.buffer)
-        self.buffer.clear()
-        return events
+    def drain(self, limit: int | None = None) -> list[WireEvent]:
+        buffer = self.buffer
+        if limit is None or limit >= len(buffer):
+            events = list(buffer)
+            buffer.clear()
+            return events
+        return [buffer.popleft() for _ in range(limit)]
 
     def take_dropped(self) -> int:
         dropped, self.dropped = self.dropped, 0
