@@ -252,8 +252,27 @@ class ThumbScrollBar(ScrollBar):
     def _numbers_changed(self) -> None:
         drawn = self._thumb()
         if drawn != self._drawn:
+            rows = self._rows_between(self._drawn, drawn)
             self._drawn = drawn
-            self.refresh()
+            self.refresh(*rows)
+
+    def _rows_between(self, old: tuple[int, int, int] | None, new: tuple[int, int, int]
+                      ) -> tuple[Region, ...]:
+        """The cells a move of the thumb from `old` to `new` redraws: from the higher of
+        their tops to the lower of their bottoms (a cell of the track between them changes
+        which way a click on it scrolls); all of them, `()`, unless both have a thumb on a
+        vertical bar of the same length.
+
+        A list's new line count moves the thumb before its new scroll position moves it
+        back (`set_line_count`, then the scroll to the tail): redrawing the whole bar each
+        time was a strip per row through Textual's line pipeline, twice a tick, for a thumb
+        that ended where it was."""
+        if not self.vertical or old is None or old[0] != new[0] or old[1] < 0 or new[1] < 0:
+            return ()
+        steps = THUMB_STEPS
+        top = min(old[1], new[1]) // steps
+        bottom = min(new[0], ceil(max(old[2], new[2]) / steps))
+        return (Region(0, top, self.thickness, max(1, bottom - top)),)
 
     def watch_window_virtual_size(self) -> None:
         self._numbers_changed()

@@ -300,6 +300,31 @@ async def test_a_thumb_scroll_view_repaints_its_bar_when_the_thumb_moves() -> No
         assert bar._repaint_required
 
 
+async def test_a_thumb_scroll_bar_redraws_only_the_cells_a_move_changes() -> None:
+    """After any run of moves, what the bar shows (each cell's look and which way a click
+    on it scrolls) is what a bar drawn afresh shows."""
+    app = ThumbApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.query_one(ThumbLines)
+        bar = await thumb_laid_out(pilot, view)
+        assert isinstance(bar, textual_hooks.ThumbScrollBar)
+        region = Region(0, 0, bar.size.width, bar.size.height)
+        moves = random.Random(7)
+        for _ in range(60):
+            if moves.random() < 0.3:
+                textual_hooks.update_scrollbars(view, Size(40, moves.randint(11, 400)))
+            bar.position = moves.uniform(0, max(0, bar.window_virtual_size - bar.window_size))
+            shown = bar.render_lines(region)
+            bar._styles_cache.clear()
+            bar._dirty_regions.add(region)
+            assert bar.render_lines(region) == shown
+        textual_hooks.update_scrollbars(view, Size(40, 100))
+        bar.position = 0
+        bar.render_lines(region)
+        bar.position = 10
+        assert 0 < len(bar._styles_cache._dirty_lines) < bar.size.height
+
+
 class Plain(Widget):
     COMPONENT_CLASSES: ClassVar[set[str]] = {"plain--part"}
 
