@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.actions import parse as parse_action
 from textual.app import ComposeResult
@@ -18,7 +20,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.style import Style as VisualStyle
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Static, TextArea
 
@@ -159,6 +161,8 @@ class KeyBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._spans: list[tuple[int, int, str]] = []
+        self._drawn: Strip | None = None
+        self._drawn_key: tuple[object, ...] = ()
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -194,20 +198,42 @@ class KeyBar(Widget):
             found = hints + [k for k in found if k.key != "escape"]
         return found
 
-    def render(self) -> Content:
-        key_style = self.get_visual_style("keybar--key", partial=True)
-        text_style = self.get_visual_style("keybar--description", partial=True)
-        parts: list[tuple[str, VisualStyle]] = []
+    def _line(self) -> tuple[tuple[tuple[str, str], ...], list[tuple[int, int, str]]]:
+        """The bar's text in parts (each a key or its label) and the columns of each key a
+        click presses."""
+        parts: list[tuple[str, str]] = []
         spans: list[tuple[int, int, str]] = []
         offset = 0
         for key in fit_keys(self.footer_keys(), self.size.width):
             shown_key, label = f" {key.display} ", f"{key.label} "
-            parts += [(shown_key, key_style), (label, text_style)]
+            parts += [(shown_key, "keybar--key"), (label, "keybar--description")]
             if key.key is not None:
                 spans.append((offset, offset + len(shown_key) + len(label), key.key))
             offset += len(shown_key) + len(label)
-        self._spans = spans
-        return Content.assemble(*parts)
+        return tuple(parts), spans
+
+    def text(self) -> str:
+        """What the bar shows, as plain text."""
+        return "".join(text for text, _name in self._line()[0])
+
+    def render_line(self, y: int) -> Strip:
+        """Drawn from the parts directly, and kept while they stay the same: through
+        `Content` the line was wrapped and styled again on every focus change, a
+        millisecond of each pane switch."""
+        width = self.size.width
+        parts, self._spans = self._line()
+        key = (parts, width)
+        if key != self._drawn_key or self._drawn is None:
+            base = self.rich_style
+            segments = [Segment(text, base + self.get_component_rich_style(name, partial=True))
+                        for text, name in parts]
+            self._drawn = Strip(segments).crop_extend(0, width, Style(bgcolor=base.bgcolor))
+            self._drawn_key = key
+        return self._drawn
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn = None
 
     def on_click(self, event: events.Click) -> None:
         for start, end, key in self._spans:

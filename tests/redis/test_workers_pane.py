@@ -83,7 +83,7 @@ async def test_the_workers_footer_and_help_fit_at_80_by_24(
             labels = tabs.render_line(0).text.rstrip()
             assert labels.endswith(" 7 DLQ  8 Workers") and len(labels) <= 80, labels
             bar = app.query_one(KeyBar)
-            shown = str(bar.render())
+            shown = bar.text()
             assert len(shown) <= 80 and "? Help" in shown and "Its spans" in shown, shown
             assert shown == "".join(k.text for k in fit_keys(bar.footer_keys(), bar.size.width))
             await pilot.press("question_mark")

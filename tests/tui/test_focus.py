@@ -75,7 +75,7 @@ async def test_in_the_body_editor_digits_type_and_the_footer_says_how_to_leave(
         await pilot.press("1", "2")
         assert app.query_one("#tabs", PaneTabs).active == "endpoints"
         assert editor.text != before and "12" in editor.text
-        footer = str(app.query_one(KeyBar).render())
+        footer = app.query_one(KeyBar).text()
         assert footer.startswith(" esc Leave  F1-F7 Panes "), footer
         await pilot.press("f3")
         assert app.query_one("#tabs", PaneTabs).active == "traces"

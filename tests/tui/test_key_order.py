@@ -89,7 +89,7 @@ def seen(app: WorkbenchApp) -> dict[str, Any]:
         "screen": type(app.screen).__name__,
         "pane": app.query_one("#tabs", PaneTabs).active,
         "focus": None if focused is None else (type(focused).__name__, focused.id),
-        "footer": str(app.query_one(KeyBar).render()) if app.screen is app.screen_stack[0]
+        "footer": app.query_one(KeyBar).text() if app.screen is app.screen_stack[0]
         else None,
         "inputs": {
             str(i.id or i.name): i.value for i in app.query(Input) if i.value
@@ -135,7 +135,7 @@ async def test_pane_keys_in_a_burst_each_switch_completes(
         await settle(app, pilot)
         assert app.query_one("#tabs", PaneTabs).active == pane
         assert app.focused is not None and app.focused.id == focus
-        footer = str(app.query_one(KeyBar).render())
+        footer = app.query_one(KeyBar).text()
         for shown_pane, word in PANE_FOOTERS.items():
             assert (word in footer) == (shown_pane == pane), footer
         if pane == "logs":

@@ -163,7 +163,7 @@ async def test_remapped_keys_work_and_help_shows_them(tmp_path: Path) -> None:
         assert by_id["help"].keys == ("f12",)
         assert by_id["tab-traces"].keys == ("3", "f3")
         await pilot.press("escape")
-        assert "f12" in str(app.query_one(KeyBar).render())
+        assert "f12" in app.query_one(KeyBar).text()
         await app.action_quit()
 
 
@@ -192,14 +192,14 @@ async def test_the_footer_fits_on_every_pane(tmp_path: Path, size: tuple[int, in
                 continue
             await pilot.press(f"f{n}")
             await pilot.pause()
-            shown = str(bar.render())
+            shown = bar.text()
             assert len(shown) <= size[0], (tab, shown)
             assert "? Help" in shown, (tab, shown)
             assert shown == "".join(
                 k.text for k in fit_keys(bar.footer_keys(), bar.size.width)
             ), tab
         await pilot.press("f4", "slash")
-        shown = str(bar.render())
+        shown = bar.text()
         assert shown.startswith(" esc Leave  F1-F7 Panes "), shown
         await pilot.press("escape")
         assert app.focused is not None and app.focused.id == "logs-view"
