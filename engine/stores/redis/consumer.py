@@ -220,18 +220,21 @@ class Consumer:
         others (and entries deleted since they were read)."""
         skip: list[str] = []
         taken = 0
+        claims = self._store.claims
+        step = group.step
+        topic = stream[len(self._prefix) + 7 :]
         for entry_id, fields in entries:
-            if not fields or fields.get("step") != group.step:
+            if not fields or fields.get("step") != step:
                 skip.append(entry_id)
                 continue
-            if fields["id"] in self._store.claims:
+            if fields["id"] in claims:
                 continue
-            queued = queued_from(stream[len(self._prefix) + 7 :], group.step, fields)
+            queued = queued_from(topic, step, fields)
             if group.fifo:
                 held = await self._redis.hget(f"{self._prefix}:attempts", queued.id)
                 if held is not None:
                     queued.attempt = int(held)
-            self._store.claims[queued.id] = Claim(stream, group.step, entry_id, queued, group.fifo)
+            claims[queued.id] = Claim(stream, step, entry_id, queued, group.fifo)
             taken += 1
             if self._deliver is not None:
                 self._deliver(queued)
@@ -393,5 +396,11 @@ def _stream_entries(reply: Any) -> list[tuple[str, list[Any]]]:
 
 
 def _fields(raw: list[str] | None) -> dict[str, str]:
-    """An entry's fields from their flat list (none for an entry deleted since it was read)."""
-    return dict(zip(raw[::2], raw[1::2], strict=True)) if raw else {}
+    """An entry's fields from their flat list (none for an entry deleted since it was read);
+    the three of an event (`units`) written out, a third of the cost of slicing and zipping
+    once for each entry read."""
+    if not raw:
+        return {}
+    if len(raw) == 6:
+        return {raw[0]: raw[1], raw[2]: raw[3], raw[4]: raw[5]}
+    return dict(zip(raw[::2], raw[1::2], strict=True))
