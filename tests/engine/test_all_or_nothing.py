@@ -219,7 +219,9 @@ async def test_a_timed_out_sync_handler_changes_nothing_afterwards(
         await engine.emit_committed("nap", {})
         (dead,) = await wait_until(lambda: list(engine.bus.dlq.values()), what="the timeout")
         assert dead["error"] == "Sleepy timed out after 0.2s"
-        await wait_until(report.exists, timeout=10, what="the late calls")
+        # The handler's open() makes the file before its write fills it: wait for the text.
+        await wait_until(lambda: report.exists() and report.read_text(), timeout=10,
+                         what="the late calls")
         assert report.read_text() == "RunEnded,RunEnded,RunEnded"
         await engine.idle()
         assert engine.state.groups() == {}
