@@ -137,14 +137,7 @@ class RunOperations:
         deliveries = self.bus.make_deliveries(topic, data_json, run.trace_id, run.span.span_id)
         if not deliveries:
             self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
-        if self.keep:
-            self.queue_deliveries(run, deliveries)
-        else:  # `queue_deliveries`, written out: once a run that emits
-            run.effects.extend(deliveries)
-            if run.emitted:
-                run.emitted.extend(deliveries)
-            else:
-                run.emitted = deliveries
+        self.queue_deliveries(run, deliveries)
         limit = self.settings.span_body_bytes
         shown = data if len(data_json) <= limit else cut_body(data_json.encode(), limit)
         run.span.add_emit({"topic": topic, "data": shown, "subscribers": len(deliveries)})

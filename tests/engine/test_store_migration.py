@@ -11,11 +11,17 @@ from engine_support import FIXTURES, wait_until
 from engine.stores.sqlite.schema import VERSION
 
 
-async def test_a_version_1_store_opens_with_everything_in_it(tmp_path: Path, serve) -> None:
+def version_1_project(tmp_path: Path) -> Path:
+    """The fixture project with the store an older release wrote."""
     root = tmp_path / "store_v1"
     shutil.copytree(FIXTURES / "store_v1" / "steps", root / "steps")
     (root / ".motia").mkdir()
     shutil.copy(FIXTURES / "store_v1" / "store.sqlite3", root / ".motia" / "store.sqlite3")
+    return root
+
+
+async def test_a_version_1_store_opens_with_everything_in_it(tmp_path: Path, serve) -> None:
+    root = version_1_project(tmp_path)
     async with serve(root) as (engine, client):
         state = (await client.get("/__motia/state")).json()["groups"]
         assert state == {"kept": {"a": {"n": "a"}, "b": {"n": "b"}}}
@@ -49,10 +55,7 @@ async def test_traces_of_a_version_1_store_are_found_after_the_index_changed(
 ) -> None:
     """Version 3 indexes spans by the time a trace id ends with; ids made before it (all
     random) are still found, and new ones carry the time their trace began."""
-    root = tmp_path / "store_v1"
-    shutil.copytree(FIXTURES / "store_v1" / "steps", root / "steps")
-    (root / ".motia").mkdir()
-    shutil.copy(FIXTURES / "store_v1" / "store.sqlite3", root / ".motia" / "store.sqlite3")
+    root = version_1_project(tmp_path)
     async with serve(root) as (engine, client):
         old = await engine.traces.find("dc09de386854fb54f704cb4d18f8f431")
         assert old is not None

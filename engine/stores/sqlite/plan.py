@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -377,26 +377,27 @@ def run(conn: sqlite3.Connection, calls: Sequence[Call]) -> int:
     return written
 
 
-def _insert_flat(conn: sqlite3.Connection, bulk: Values, rows: FlatRows) -> None:
-    """`insert_chunks` for rows already flat: each chunk a slice of the parameters."""
-    params, width = rows.params, rows.width
-    start, left, size = 0, len(rows), CHUNK_ROWS
+def _chunks(rows: int) -> Iterator[tuple[int, int]]:
+    """Each chunk's first row and size: the largest chunks first, each size a power of two
+    (one prepared statement a size)."""
+    start, left, size = 0, rows, CHUNK_ROWS
     while left:
         while size > left:
             size //= 2
-        end = start + size * width
-        conn.execute(bulk.sql(size), params[start:end])
-        start = end
+        yield start, size
+        start += size
         left -= size
+
+
+def _insert_flat(conn: sqlite3.Connection, bulk: Values, rows: FlatRows) -> None:
+    """`insert_chunks` for rows already flat: each chunk a slice of the parameters."""
+    params, width = rows.params, rows.width
+    for start, size in _chunks(len(rows)):
+        conn.execute(bulk.sql(size), params[start * width : (start + size) * width])
 
 
 def insert_chunks(conn: sqlite3.Connection, bulk: Values, rows: Sequence[Sequence[Any]]) -> None:
     """Rows inserted by `bulk`'s multi-row statements, the largest chunks first."""
-    start, left, size = 0, len(rows), CHUNK_ROWS
-    while left:
-        while size > left:
-            size //= 2
+    for start, size in _chunks(len(rows)):
         chunk = rows[start : start + size]
         conn.execute(bulk.sql(size), list(itertools.chain.from_iterable(chunk)))
-        start += size
-        left -= size
