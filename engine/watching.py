@@ -26,9 +26,9 @@ CODE_SUFFIXES = (".py", *NODE_CODE_SUFFIXES)
 
 DEBOUNCE_MS = 50
 STEP_MS = 20
-HANDOVER_S = (DEBOUNCE_MS + 2 * STEP_MS) / 1000
-"""How long a replaced watch outlives its successor: a watch yields a change at most
-DEBOUNCE_MS after seeing it, and a stopped one drops what it has not yielded yet."""
+IDLE_WAKE_MS = 1_000
+"""How often an idle folders' watch hands its (empty) batch back: a replaced watch ends on its
+second batch after its successor is in place, so it never waits longer than two of these."""
 
 Changes = list[tuple[bool, Path]]
 """`(deleted, path)` for each code file (Python, TypeScript, JavaScript) changed in one
@@ -54,17 +54,19 @@ async def watch_project(
     cannot be watched (the system's limit on watches, say) go to `on_error`.
 
     When top-level folders come or go, the folders' watch is replaced: the new one is in
-    place before the old one stops, and the old one has time to report what it saw, so no
-    change falls between them (one may be reported twice). What a new folder already holds
-    when it appears is reported as changed, since its watch starts later."""
+    place before the old one is told to stop, and the old one goes on until it has reported
+    everything it saw before that, however long a reload keeps it, so no change falls between
+    them and no reload is cut short (a change may be reported twice). What a new folder
+    already holds when it appears is reported as changed, since its watch starts later."""
     watched: set[Path] = set()
-    folders_watch: asyncio.Task[None] | None = None
+    folders_watch: tuple[asyncio.Task[None], asyncio.Event] | None = None
     retiring: set[asyncio.Task[None]] = set()
 
-    def retire(task: asyncio.Task[None]) -> None:
+    def retire(task: asyncio.Task[None], replaced: asyncio.Event) -> None:
         retiring.add(task)
         task.add_done_callback(retiring.discard)
-        asyncio.get_running_loop().call_later(HANDOVER_S, task.cancel)
+        # Queued after the successor's first step, which registers its watch with the kernel.
+        asyncio.get_running_loop().call_soon(replaced.set)
 
     def follow_folders() -> list[Path]:
         nonlocal folders_watch, watched
@@ -73,13 +75,15 @@ async def watch_project(
             return []
         added = sorted(present - watched)
         previous, watched = folders_watch, present
-        folders_watch = (
-            asyncio.ensure_future(_watch_folders(sorted(present), on_changes, on_error))
-            if present
-            else None
-        )
+        folders_watch = None
+        if present:
+            replaced = asyncio.Event()
+            task = asyncio.ensure_future(
+                _watch_folders(sorted(present), on_changes, on_error, replaced)
+            )
+            folders_watch = (task, replaced)
         if previous is not None:
-            retire(previous)
+            retire(*previous)
         return added
 
     follow_folders()
@@ -98,23 +102,36 @@ async def watch_project(
             if files:
                 await on_changes(files)
     finally:
-        tasks = [*retiring, *([folders_watch] if folders_watch is not None else [])]
+        tasks = [*retiring, *([folders_watch[0]] if folders_watch is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _watch_folders(folders: list[Path], on_changes: OnChanges, on_error: OnError) -> None:
-    """Until replaced. A folder removed as the watch starts makes it fail: the project's
-    watch sees the folder go and starts another, so only a failure with every folder
-    still there is reported."""
+async def _watch_folders(
+    folders: list[Path], on_changes: OnChanges, on_error: OnError, replaced: asyncio.Event
+) -> None:
+    """Until replaced, and then until a batch gathered wholly after the successor was in
+    place has been reported: everything seen before is in it or in an earlier one. A folder
+    removed as the watch starts makes it fail: the project's watch sees the folder go and
+    starts another, so only a failure with every folder still there is reported."""
+    last_batch_due = False
     try:
         async for changes in awatch(
-            *folders, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS
+            *folders,
+            watch_filter=None,
+            debounce=DEBOUNCE_MS,
+            step=STEP_MS,
+            rust_timeout=IDLE_WAKE_MS,
+            yield_on_timeout=True,
         ):
             files = _code_files(changes)
             if files:
                 await on_changes(files)
+            if replaced.is_set():
+                if last_batch_due:
+                    return
+                last_batch_due = True  # the next one is gathered wholly after the successor started
     except OSError as exc:
         if all(folder.is_dir() for folder in folders):
             on_error(folders, exc)

@@ -38,8 +38,12 @@ async def test_folders_that_cannot_be_watched_are_reported_and_top_level_files_g
     changes: list[Changes] = []
     errors: list[tuple[list[Path], OSError]] = []
     in_place = asyncio.Event()
+
+    async def report(batch: Changes) -> None:
+        changes.append(batch)
+
     task = asyncio.ensure_future(
-        watch_project(tmp_path, changes.append, lambda f, e: errors.append((f, e)), in_place)
+        watch_project(tmp_path, report, lambda f, e: errors.append((f, e)), in_place)
     )
     try:
         await asyncio.wait_for(in_place.wait(), 30)
@@ -63,7 +67,7 @@ async def test_folders_coming_and_going_leave_no_gap_in_the_others(tmp_path: Pat
     errors: list[OSError] = []
     in_place = asyncio.Event()
 
-    def report(batch: Changes) -> None:
+    async def report(batch: Changes) -> None:
         reported.update(path for _deleted, path in batch)
 
     watch = watch_project(tmp_path, report, lambda _folders, error: errors.append(error), in_place)
@@ -84,4 +88,45 @@ async def test_folders_coming_and_going_leave_no_gap_in_the_others(tmp_path: Pat
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert set(edited) <= reported
+    assert errors == []
+
+
+async def test_a_folder_appearing_during_a_slow_reload_neither_cuts_it_nor_loses_edits(
+    tmp_path: Path,
+) -> None:
+    """A reload can take seconds (imports, the lock); the replaced watch must let it finish
+    and still report the edit it saw meanwhile, however long that takes."""
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    first, second = steps / "a_step.py", steps / "b_step.py"
+    reported: list[Path] = []
+    finished: list[Path] = []
+    errors: list[OSError] = []
+    in_place = asyncio.Event()
+
+    async def slow_reload(batch: Changes) -> None:
+        reported.extend(path for _deleted, path in batch)
+        if first in reported and first not in finished:
+            await asyncio.sleep(0.6)
+        finished.extend(path for _deleted, path in batch)
+
+    task = asyncio.ensure_future(
+        watch_project(tmp_path, slow_reload, lambda _f, error: errors.append(error), in_place)
+    )
+    try:
+        await asyncio.wait_for(in_place.wait(), 30)
+        first.write_text("")
+        deadline = asyncio.get_running_loop().time() + 30
+        while first not in reported and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        second.write_text("")
+        await asyncio.sleep(0.15)
+        (tmp_path / "new").mkdir()
+        deadline = asyncio.get_running_loop().time() + 30
+        while not {first, second} <= set(finished) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert {first, second} <= set(finished)
     assert errors == []
