@@ -35,9 +35,10 @@ class Settings:
     trigger_store_bytes: int = 100 * 1024 * 1024
     memory_window: int = 10_000
     memory_window_bytes: int = 32 * 1024 * 1024
-    """Most of the ended spans' JSON the trace window holds: a trace of spans that each
-    carry their 200 log records weighs tens of kilobytes, and 10,000 of them would hold
-    hundreds of megabytes."""
+    """Most of the ended spans' JSON the trace window holds, counted as text: a trace of
+    spans that each carry their 200 log records weighs tens of kilobytes, and 10,000 of them
+    would be hundreds of megabytes (the window holds such long spans compressed, in a
+    fraction of that)."""
     retry_base_s: float = 1.0
     retry_max_s: float = 30.0
     handler_timeout_s: float = 300.0

@@ -11,13 +11,14 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 from engine_support import logs, trace_of, wait_until
 
-from engine import Settings
+from engine import Settings, jsonio, tracing
 
 MakeProject = Callable[[dict[str, str]], Path]
 REPO = Path(__file__).resolve().parents[2]
@@ -133,6 +134,43 @@ async def test_the_trace_window_holds_a_bounded_size_of_spans(
         older = await client.get(f"/__motia/traces/{traces[0]}")
         assert older.status_code == 200
         assert len(older.json()["spans"][0]["logs"]) == 200
+
+
+async def test_the_trace_window_holds_long_spans_in_a_fraction_of_their_text(
+    project: MakeProject, serve
+) -> None:
+    """A span carrying its 200 log records is tens of kilobytes of JSON: the window holds it
+    compressed, in under a quarter of its text, still counts its text towards
+    `memory_window_bytes` (the same traces stay in memory), and gives it back whole."""
+    root = project(CHATTY)
+    bound = 300_000
+    async with serve(root, Settings(memory_window_bytes=bound)) as (engine, client):
+        tracemalloc.start()
+        try:
+            traces = []
+            for _run in range(12):
+                response = await client.post("/chatty", json={"lines": 200})
+                traces.append(response.headers["x-trace-id"])
+            await engine.idle()
+            await client.post("/chatty", json={"lines": 0})  # the writer's last batch, not theirs
+            await engine.idle()
+            window = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(True, tracing.__file__)]
+            )
+        finally:
+            tracemalloc.stop()
+        held = [t["traceId"] for t in engine.traces.list(limit=100)][1:]
+        assert held == traces[::-1][: len(held)]
+        sizes = []
+        for trace_id in traces[::-1]:
+            answer = await client.get(f"/__motia/traces/{trace_id}")
+            spans = answer.json()["spans"]
+            assert [r["n"] for r in spans[0]["logs"]] == list(range(200))
+            sizes.append(sum(len(jsonio.dumps_lenient(span)) for span in spans))
+        text = sum(sizes[: len(held)])
+        assert text <= bound < text + sizes[len(held)]
+        assert sum(stat.size for stat in window.statistics("filename")) < text / 4
+        assert engine.traces.get(held[0]) == (await client.get(f"/__motia/traces/{held[0]}")).json()
 
 
 
