@@ -17,6 +17,11 @@ from engine.trace_view import trace_summary
 CAPACITY = 10_000
 """Traces held (their spans too, so opening one needs no round trip), as many as the engine
 keeps in memory."""
+LOG_BUDGET = 20_000
+"""Log records the held spans may carry in all: past it the oldest traces keep only their
+summary, as after a reload, and opening one fetches it. A span carries up to 200 records, each
+a dict of its own, so 10,000 traces of a step that logs hundreds of lines a run held whole
+would be most of a gigabyte; 20,000 records are some 14 MB."""
 _STATUS_TOKEN = re.compile(r"(status|step):(\S*)", re.IGNORECASE)
 
 
@@ -67,8 +72,9 @@ class TraceBook:
     the trace changes again.
     """
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
+    def __init__(self, capacity: int = CAPACITY, log_budget: int = LOG_BUDGET) -> None:
         self.capacity = capacity
+        self.log_budget = log_budget
         self.summaries: OrderedDict[str, Mapping[str, Any] | None] = OrderedDict()
         """Every trace in order of arrival; None until its summary is asked for."""
         self.spans: dict[str, dict[str, Mapping[str, Any]]] = {}
@@ -76,6 +82,9 @@ class TraceBook:
         """Traces listed by a reload that got a new span: their other spans must be fetched."""
         self._reruns: dict[str, list[str]] = {}
         """A trace's id to the traces that re-ran it, as spans, reloads and fetches told."""
+        self._carried: OrderedDict[str, int] = OrderedDict()
+        """The traces whose held spans carry log records, oldest first, and how many."""
+        self._carried_total = 0
 
     def __len__(self) -> int:
         return len(self.summaries)
@@ -114,7 +123,10 @@ class TraceBook:
                 else:
                     summaries[trace_id] = None
                     reordered = True
+            before = spans.get(span["spanId"])
             spans[span["spanId"]] = span
+            if span.get("logs") or (before is not None and before.get("logs")):
+                self._carry(trace_id, _logs(span) - (_logs(before) if before else 0))
             touched.add(trace_id)
             original = span.get("rerunOf")
             if original:
@@ -122,7 +134,24 @@ class TraceBook:
         for trace_id in touched:
             if trace_id not in self.incomplete:
                 summaries[trace_id] = None
+        self._shed()
         return touched, self._evict() or reordered
+
+    def _carry(self, trace_id: str, records: int) -> None:
+        """Count `records` more log records (or fewer) in the trace's held spans."""
+        self._carried[trace_id] = self._carried.get(trace_id, 0) + records
+        self._carried_total += records
+
+    def _shed(self) -> None:
+        """Past `log_budget`, the oldest traces keep their summary and let their spans go (the
+        newest trace keeps its spans, however many records they carry)."""
+        while self._carried_total > self.log_budget and len(self._carried) > 1:
+            oldest, records = self._carried.popitem(last=False)
+            self._carried_total -= records
+            if oldest in self.summaries:
+                self.summary(oldest)
+            self.spans.pop(oldest, None)
+            self.incomplete.discard(oldest)
 
     def _evict(self) -> bool:
         evicted = False
@@ -131,6 +160,7 @@ class TraceBook:
             self.spans.pop(oldest, None)
             self.incomplete.discard(oldest)
             self._reruns.pop(oldest, None)
+            self._carried_total -= self._carried.pop(oldest, 0)
             evicted = True
         return evicted
 
@@ -140,6 +170,8 @@ class TraceBook:
         self.spans.clear()
         self.incomplete.clear()
         self._reruns.clear()
+        self._carried.clear()
+        self._carried_total = 0
         for summary in newest_first:
             original = summary.get("rerunOf")
             if original:
@@ -150,6 +182,9 @@ class TraceBook:
         """A fetched trace: hold its spans and refresh its summary."""
         trace_id = detail["traceId"]
         self.spans[trace_id] = {s["spanId"]: s for s in detail.get("spans", [])}
+        self._carried_total -= self._carried.pop(trace_id, 0)
+        self._carry(trace_id, sum(_logs(s) for s in self.spans[trace_id].values()))
+        self._shed()
         self.incomplete.discard(trace_id)
         if trace_id in self.summaries:
             self.summaries[trace_id] = None
@@ -164,3 +199,7 @@ class TraceBook:
     def reruns_of(self, trace_id: str) -> list[str]:
         """The traces held that re-ran `trace_id`, in the order they were seen."""
         return [t for t in self._reruns.get(trace_id, ()) if t in self.summaries]
+
+
+def _logs(span: Mapping[str, Any]) -> int:
+    return len(span.get("logs") or ())

@@ -130,3 +130,38 @@ async def test_the_selected_span_is_marked_with_or_without_focus(tmp_path: Path)
         waterfall.blur()
         await pilot.pause()
         assert waterfall.render_line(2).text.startswith("▶ ")
+
+
+CHATTY_STEP = """
+config = {"type": "api", "name": "Chatty", "path": "/chatty", "method": "POST", "emits": []}
+
+
+async def handler(req, context):
+    for n in range(200):
+        context.logger.info("line", {"n": n})
+    return {"status": 200, "body": {}}
+"""
+
+
+async def test_a_trace_whose_spans_left_the_pane_opens_with_its_logs(tmp_path: Path) -> None:
+    """Past the pane's budget of log records the oldest traces keep only their summary, and
+    Enter on one fetches it, logs and all."""
+    project = copy_project(tmp_path)
+    (project / "steps" / "chatty_step.py").write_text(CHATTY_STEP, encoding="utf-8")
+    app = PaneApp(project, TracesPane)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app)
+        app.pane.book.log_budget = 1_000
+        traces = []
+        for _run in range(8):
+            answer = await app.source.request("POST", "/chatty", {}, None)
+            assert answer.status == 200
+            traces.append(str(answer.trace_id))
+        await app.source.engine.idle()
+        await wait_for(lambda: sorted(listed(app)) == sorted(traces), what="eight traces")
+        assert traces[0] not in app.pane.book.spans and traces[-1] in app.pane.book.spans
+        app.pane.trace_list.move_to(listed(app).index(traces[0]))
+        await pilot.press("enter")
+        details = app.pane.query_one("#span-body")
+        await wait_for(lambda: "logs (200)" in str(details.render()), what="the span's logs")
+        assert str(details.render()).rstrip().endswith(f"Chatty {traces[0][:8]} line n=199")

@@ -1,8 +1,10 @@
-"""The Traces pane's model on plain data: the list filter."""
+"""The Traces pane's model on plain data: the list filter, the bound on held log records."""
 
 from __future__ import annotations
 
-from motia_tui.widgets.trace_book import TraceFilter
+from engine import events as ev
+from engine.events import WireEvent
+from motia_tui.widgets.trace_book import LOG_BUDGET, TraceBook, TraceFilter
 
 
 def test_the_filter_takes_status_step_and_text_terms() -> None:
@@ -15,3 +17,27 @@ def test_the_filter_takes_status_step_and_text_terms() -> None:
     assert TraceFilter.parse("abc1").matches(summary, [])
     assert TraceFilter.parse("status:error greet").matches(summary, [])
     assert not TraceFilter.parse("status:error nothing-like-it").matches(summary, [])
+
+
+def _span_ended(trace_id: str, lines: int) -> WireEvent:
+    logs = [{"level": "info", "msg": "line", "n": n, "traceId": trace_id} for n in range(lines)]
+    return {"type": ev.SPAN_END, "time": 0.0, "data": {
+        "traceId": trace_id, "spanId": f"{trace_id}-span", "parentId": None, "step": "Chatty",
+        "kind": "api", "attempt": 1, "status": "ok", "start": 1.0, "durationMs": 2.0,
+        "logs": logs}}
+
+
+def test_spans_past_the_log_budget_leave_and_their_traces_stay_listed() -> None:
+    """150 traces of a span carrying 200 records each are 30,000 records: the oldest traces
+    keep their summaries (listed, filtered on their steps), not their spans."""
+    book = TraceBook()
+    traces = [f"trace{n:03}" for n in range(150)]
+    for trace_id in traces:
+        book.apply([_span_ended(trace_id, 200)])
+    carried = sum(len(s["logs"]) for spans in book.spans.values() for s in spans.values())
+    assert LOG_BUDGET - 200 < carried <= LOG_BUDGET
+    assert list(book.summaries) == traces
+    assert traces[0] not in book.spans and traces[-1] in book.spans
+    assert book.summary(traces[0])["status"] == "ok"
+    assert TraceFilter.parse("step:chatty").matches(book.summary(traces[0]),
+                                                    book.steps_of(traces[0]))
