@@ -24,7 +24,7 @@ _VARY = (b"vary", b"Origin")
 class CorsPolicy:
     """The CORS headers of one api answer, from the request's `Origin`."""
 
-    __slots__ = ("_fixed", "_listed", "_unlisted")
+    __slots__ = ("_fixed", "_listed", "_unlisted", "fixed_lines")
 
     def __init__(self, origins: str | None) -> None:
         entries = [entry.strip() for entry in (origins or "").split(",") if entry.strip()]
@@ -37,6 +37,10 @@ class CorsPolicy:
             self._fixed = [(ALLOW_ORIGIN, b"*"), _METHODS, _HEADERS]
         else:
             self._listed = {parsed for parsed in map(parse_origin, entries) if parsed is not None}
+        self.fixed_lines: bytes | None = None
+        """The headers of every answer as the lines of a head, when they never change."""
+        if self._fixed is not None:
+            self.fixed_lines = b"".join(b"%b: %b\r\n" % pair for pair in self._fixed)
 
     def headers(self, scope: Mapping[str, Any]) -> Headers:
         """The same list for `*` or none (nothing to compute on the hot path); for a list,

@@ -23,6 +23,7 @@ from engine.http_answers import (
     Receive,
     Scope,
     Send,
+    WriteWhole,
     answer_failure,
     error_body,
     refuse_websocket,
@@ -88,12 +89,16 @@ class _Route:
 class ApiRouter:
     """Dispatches requests to api steps."""
 
-    def __init__(self, engine: Engine, cors_origins: str | None) -> None:
+    def __init__(
+        self, engine: Engine, cors_origins: str | None, write_whole: WriteWhole | None = None
+    ) -> None:
         self._engine = engine
         self._executor = engine.executor
         self._max_body = engine.settings.max_body_bytes
         self._span_bytes = engine.settings.span_body_bytes
         self._cors = CorsPolicy(cors_origins)
+        self._write_whole = write_whole
+        self._cors_lines = self._cors.fixed_lines
         self._version = -1
         self._static: dict[str, dict[str, Step]] = {}
         self._dynamic: list[_Route] = []
@@ -206,17 +211,26 @@ class ApiRouter:
                 executor.refused(run, exc)
                 await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
                 return
+            length = len(encoded) if method == "HEAD" or status not in NO_BODY_STATUSES else None
+            if status in NO_BODY_STATUSES or method == "HEAD":
+                encoded = b""
+            whole, cors_lines = self._write_whole, self._cors_lines
+            if whole is not None and cors_lines is not None and not extra:
+                lines = b"x-trace-id: %b\r\n%b%b%b" % (
+                    trace_header[1],
+                    cors_lines,
+                    b"content-type: %b\r\n" % content_type if content_type else b"",
+                    b"" if length is None else b"content-length: %d\r\n" % length,
+                )
+                if whole(send, status, lines, encoded):
+                    return
             out = [trace_header, *cors] if cors else [trace_header]
             if content_type and not typed:
                 out.append((b"content-type", content_type))
             if extra:
                 out.extend(extra)
-            if status in NO_BODY_STATUSES or method == "HEAD":
-                if method == "HEAD":
-                    out.append((b"content-length", b"%d" % len(encoded)))
-                encoded = b""
-            else:
-                out.append((b"content-length", b"%d" % len(encoded)))
+            if length is not None:
+                out.append((b"content-length", b"%d" % length))
             await send({"type": "http.response.start", "status": status, "headers": out})
             await send({"type": "http.response.body", "body": encoded})
         except BaseException as exc:
@@ -503,9 +517,12 @@ def build_app(
     cors_origins: str | None,
     introspection: ASGIApp | None,
     streams: ASGIApp | None,
+    write_whole: WriteWhole | None = None,
 ) -> ASGIApp:
-    """The one ASGI app uvicorn serves: api routes, `/__motia/`, the stream socket at `/`."""
-    router = ApiRouter(engine, cors_origins)
+    """The one ASGI app uvicorn serves: api routes, `/__motia/`, the stream socket at `/`.
+    `write_whole` is the server's way to write an api step's answer at once, where it has
+    one (`engine.http_protocol.write_whole`)."""
+    router = ApiRouter(engine, cors_origins, write_whole)
 
     detailed = engine.mode == "dev"
 

@@ -23,6 +23,9 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+WriteWhole = Callable[[Send, int, bytes, bytes], bool]
+"""A server's way to write a whole answer for a request's `send` (status, header lines, body),
+or to say it cannot (False), when the caller sends the ASGI messages instead."""
 
 _JSON = (b"content-type", b"application/json")
 

@@ -11,8 +11,9 @@ a client trickling a body would otherwise hold the connection and the handler wa
 it), answers 503 to every request on a connection past `max_connections`, and writes every
 such answer in the server's one JSON error shape; so does its websockets connection for a
 refused handshake. A head that is complete costs nothing more than uvicorn's own. It also
-sends each answer's head with its body in one write (`HeadWithBody`), and builds no access
-line its logger would drop.
+sends each answer's head with its body in one write (`HeadWithBody`), lets the api router
+hand it a whole answer at once (`write_whole`), and builds no access line its logger would
+drop.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.datastructures import Headers
 from websockets.http11 import Response
@@ -103,6 +110,11 @@ class HeadWithBody:
         else:
             self._held = data
 
+    def write_whole(self, data: bytes) -> None:
+        """A whole answer, head and body, that nothing is held for."""
+        self._sent = True
+        self._transport.write(data)
+
     def close(self) -> None:
         if self._held is not None:
             self.write(b"")
@@ -110,6 +122,69 @@ class HeadWithBody:
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
+
+
+class _DefaultLines:
+    """The server's default headers (the date; uvicorn makes a new list of them every second)
+    as the lines of a head, made once for each list; None when one of them is not valid."""
+
+    __slots__ = ("_lines", "_made_from")
+
+    def __init__(self) -> None:
+        self._made_from: list[tuple[bytes, bytes]] | None = None
+        self._lines: bytes | None = None
+
+    def __call__(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        if headers is not self._made_from:
+            valid = not any(HEADER_RE.search(n) or HEADER_VALUE_RE.search(v) for n, v in headers)
+            self._lines = (
+                b"".join(b"%b: %b\r\n" % (n.lower(), v) for n, v in headers) if valid else None
+            )
+            self._made_from = headers
+        return self._lines
+
+
+_default_lines = _DefaultLines()
+
+
+def write_whole(send: Any, status: int, lines: bytes, body: bytes) -> bool:
+    """Answer a request whose ASGI `send` is this server's, in one write and without the two
+    messages: the status line, the server's default headers, `lines` (header lines the caller
+    made, each valid by construction, with no `connection` or `transfer-encoding` among them
+    and a `content-length` wherever a body may go) and `body`. uvicorn's own `send` checks
+    every header of every answer against two regular expressions and builds the head
+    from a list. False, with nothing written, where that does not apply (another server, an
+    answer already begun, a connection gone or whose writes are paused, an access log to
+    write): the caller then sends its messages."""
+    cycle = getattr(send, "__self__", None)
+    if (
+        type(cycle) is not RequestResponseCycle
+        or cycle.response_started
+        or cycle.disconnected
+        or cycle.flow.write_paused
+        or cycle.access_log
+    ):
+        return False
+    defaults = _default_lines(cycle.default_headers)
+    if defaults is None:
+        return False
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    keep_alive = cycle.keep_alive
+    data = b"%b%b%b%b\r\n%b" % (
+        STATUS_LINE[status], defaults, lines, b"" if keep_alive else b"connection: close\r\n", body
+    )
+    transport = cycle.transport
+    if isinstance(transport, HeadWithBody):
+        transport.write_whole(data)
+    else:
+        transport.write(data)
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not keep_alive:
+        transport.close()
+    cycle.on_response()
+    return True
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):

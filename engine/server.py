@@ -19,7 +19,12 @@ import uvicorn
 
 from engine import events as ev
 from engine.http import ASGIApp, build_app
-from engine.http_protocol import ConnectionLimits, JsonWebSocketProtocol, guarded_protocol
+from engine.http_protocol import (
+    ConnectionLimits,
+    JsonWebSocketProtocol,
+    guarded_protocol,
+    write_whole,
+)
 from engine.origins import OriginPolicy
 from engine.runtime import Engine
 from engine.settings import Settings
@@ -92,6 +97,7 @@ class EngineServer:
             cors_origins=cors_origins,
             introspection=self.introspection,
             streams=self.stream_socket,
+            write_whole=write_whole,
         )
         if self.introspection is not None:
             self.introspection.serve_reruns(self.app)

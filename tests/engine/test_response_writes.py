@@ -1,5 +1,7 @@
 """A response's head goes with its body, in one write and one TCP segment, on a connection
-that keeps serving; a HEAD answer, an interim `100 Continue` and a refusal still go out."""
+that keeps serving; a HEAD answer, an interim `100 Continue` and a refusal still go out, an
+api step's answer written whole has the head uvicorn would write, and an HTTP/1.0 client's
+connection closes after its answer."""
 
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ STEPS = {
 
         async def handler(req, ctx):
             return {"status": 200, "body": {"pong": True}}
+    """,
+    "steps/empty_step.py": """
+        config = {"type": "api", "name": "Empty", "path": "/empty", "method": "DELETE",
+                  "emits": []}
+
+        async def handler(req, ctx):
+            return {"status": 204}
     """,
     "steps/echo_step.py": """
         config = {"type": "api", "name": "Echo", "path": "/echo", "method": "POST",
@@ -96,3 +105,58 @@ async def test_head_refusal_and_interim_answers_keep_the_connection_serving(
         assert client.base_url.port is not None
         last = await asyncio.to_thread(_head_then_get_then_continue, client.base_url.port)
     assert last == [b"HTTP/1.1 200 OK", b'{"echo":{"a":1}}']
+
+
+def _heads(port: int) -> list[list[bytes]]:
+    """The head lines of a GET, a 204 and a HEAD on one connection, the date left out."""
+    heads = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for request, head_only in (
+            (b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", False),
+            (b"DELETE /empty HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", True),
+            (b"HEAD /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", True),
+        ):
+            sock.sendall(request)
+            head, rest = _answer(sock, head_only)
+            assert head_only is False or rest == b"", "no body after a 204's or a HEAD's head"
+            heads.append([line for line in head.split(b"\r\n") if not line.startswith(b"date:")])
+    return heads
+
+
+async def test_an_answer_written_whole_has_the_head_uvicorn_writes(tmp_path: Path) -> None:
+    async with served(write_files(tmp_path / "project", STEPS), cors_origins="*") as (
+        _engine,
+        client,
+    ):
+        assert client.base_url.port is not None
+        heads = await asyncio.to_thread(_heads, client.base_url.port)
+    cors = [
+        b"access-control-allow-origin: *",
+        b"access-control-allow-methods: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
+        b"access-control-allow-headers: *",
+    ]
+    for head in heads:
+        assert head[1].startswith(b"x-trace-id: ") and len(head[1]) == len(b"x-trace-id: ") + 32
+    assert [head[:1] + head[2:] for head in heads] == [
+        [b"HTTP/1.1 200 OK", *cors, b"content-type: application/json", b"content-length: 13"],
+        [b"HTTP/1.1 204 No Content", *cors],
+        [b"HTTP/1.1 200 OK", *cors, b"content-type: application/json", b"content-length: 13"],
+    ]
+
+
+def _http10_answer(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):  # until the server closes the connection
+            data += chunk
+        return data
+
+
+async def test_an_http_1_0_answer_closes_its_connection(tmp_path: Path) -> None:
+    async with served(write_files(tmp_path / "project", STEPS)) as (_engine, client):
+        assert client.base_url.port is not None
+        answer = await asyncio.to_thread(_http10_answer, client.base_url.port)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"\r\nconnection: close" in head
+    assert body == b'{"pong":true}'
