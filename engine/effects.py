@@ -5,16 +5,19 @@ of them into whatever its backend needs. State, queue, dead-letter and stream ef
 the attempt that made them and are committed together or not at all; spans and log records are
 history (`HISTORY`), kept whatever the attempt's outcome and never a reason to fail a run.
 
-Effects are small slotted objects holding JSON text, built on the hot path once per call (a log
-record is a plain tuple: see `LogRecord`).
+Effects are small slotted objects holding JSON text, built on the hot path once per call (span
+and log records are plain tuples: see `SpanRecord` and `LogRecord`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import jsonio
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 class StateSet:
@@ -193,29 +196,21 @@ class StreamItemDelete:
         self.id = id
 
 
-class SpanRecord:
-    """A span as JSON; `rewrite` when an earlier version of it may already be stored."""
-
-    __slots__ = ("data", "rewrite", "root", "span_id", "start", "trace_id")
-
-    def __init__(
-        self, span_id: str, trace_id: str, root: bool, start: float, data: str, rewrite: bool
-    ) -> None:
-        self.span_id = span_id
-        self.trace_id = trace_id
-        self.root = root
-        self.start = start
-        self.data = data
-        self.rewrite = rewrite
+SpanRecord = tuple[str, str, bool, float, str, bool]
+"""A span as the store writes it: span id, trace id, whether it is its trace's root, start,
+the span as JSON, and `rewrite` when an earlier version of it may already be stored. A plain
+tuple, as a log record is (see `LogRecord`), made once per run and waiting by the thousand for
+its history batch: the collector untracks it at its first collection, where a slotted object
+was walked at every one. Its first item, the span id, is a string (`is_span`)."""
 
 
 LogRecord = tuple[float, int, str | None, str | None, str, str]
 """A log record as the store writes it: time, level, trace id, step, message and the record
-as JSON. A plain tuple where the other records are slotted objects: the collector untracks a
+as JSON. A plain tuple where the other effects are slotted objects: the collector untracks a
 tuple of plain values at its first collection (a tuple, not an instance of a subclass of it),
 and a busy step's records wait by the thousand on the loop and in the writer's queue, where
-each slotted object was walked at every collection until it was written. The one history
-record that is a tuple: `type(record) is tuple` tells it apart."""
+each slotted object was walked at every collection until it was written. A span record is a
+tuple too: a log record's first item is its time, a number, where a span record's is its id."""
 
 
 Effect = (
@@ -278,6 +273,12 @@ class TriggerRecord:
 
 History = SpanRecord | LogRecord | TriggerRecord
 """What happened: always kept, committed when the disk allows, never a reason to fail a run."""
+
+
+def is_span(record: History) -> TypeIs[SpanRecord]:
+    """Whether a history record is a span's (`SpanRecord`) rather than a log record's or a
+    trigger."""
+    return type(record) is tuple and type(record[0]) is str
 
 STATE_EFFECTS = (StateSet, StateDelete, StateClear)
 STREAM_EFFECTS = (StreamItemSet, StreamItemDelete)

@@ -326,7 +326,7 @@ class TraceStore:
         for span in spans:
             data = span.to_json()
             record = span_record(span, data)
-            self._hold(span, record.data)
+            self._hold(span, record[4])
             self._store.record(record)
             if self._hub.wants(ev.SPAN_END):
                 self._hub.publish(ev.SPAN_END, data)
@@ -410,7 +410,7 @@ class TraceStore:
         rewrite = span.written
         span.written = True
         self._store.record(
-            SpanRecord(span_id, span.trace_id, span.parent_id is None, span.start, text, rewrite)
+            (span_id, span.trace_id, span.parent_id is None, span.start, text, rewrite)
         )
         spans = self._traces.get(span.trace_id)
         if spans is not None:
@@ -573,6 +573,6 @@ def _record(span: Span, encoded: bytes) -> SpanRecord:
     span written while running is replaced when it is written again."""
     rewrite = span.written
     span.written = True
-    return SpanRecord(
+    return (
         span.span_id, span.trace_id, span.parent_id is None, span.start, encoded.decode(), rewrite
     )

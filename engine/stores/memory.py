@@ -21,6 +21,7 @@ from engine.effects import (
     QueuePurged,
     SpanRecord,
     TriggerRecord,
+    is_span,
 )
 from engine.stores.base import (
     HealthListener,
@@ -30,6 +31,10 @@ from engine.stores.base import (
     TriggerLimits,
 )
 from engine.stores.layered import Planes
+
+
+def _start(span: SpanRecord) -> float:
+    return span[3]
 
 
 class MemoryStore(LocalQueue, Planes):
@@ -92,19 +97,19 @@ class MemoryStore(LocalQueue, Planes):
         return future
 
     def record(self, history: History) -> None:
-        if type(history) is tuple:  # a LogRecord
-            self._logs.append(history)
-            return
-        if type(history) is TriggerRecord:
+        if isinstance(history, TriggerRecord):
             self._keep_trigger(history)
             return
-        assert isinstance(history, SpanRecord)
-        spans = self._traces.get(history.trace_id)
+        if not is_span(history):
+            self._logs.append(history)
+            return
+        span_id, trace_id = history[0], history[1]
+        spans = self._traces.get(trace_id)
         if spans is None:
-            spans = self._traces[history.trace_id] = {}
+            spans = self._traces[trace_id] = {}
             if len(self._traces) > self._trace_limit:
                 self._traces.popitem(last=False)
-        spans[history.span_id] = history
+        spans[span_id] = history
 
     def _keep_trigger(self, record: TriggerRecord) -> None:
         triggers, limits = self._triggers, self._trigger_limits
@@ -140,11 +145,11 @@ class MemoryStore(LocalQueue, Planes):
     def recent_spans(self, traces: int) -> list[str]:
         names = list(self._traces)[-traces:] if traces else []
         spans = [span for name in names for span in self._traces[name].values()]
-        return [span.data for span in sorted(spans, key=lambda span: span.start)]
+        return [span[4] for span in sorted(spans, key=_start)]
 
     def trace_spans(self, trace_id: str) -> list[str]:
         spans = self._traces.get(trace_id, {}).values()
-        return [span.data for span in sorted(spans, key=lambda span: span.start)]
+        return [span[4] for span in sorted(spans, key=_start)]
 
     def recent_logs(self, count: int) -> list[str]:
         records = list(self._logs)

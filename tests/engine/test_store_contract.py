@@ -27,7 +27,6 @@ from engine.effects import (
     DeliveryFailed,
     EventQueued,
     QueuePurged,
-    SpanRecord,
     StateClear,
     StateDelete,
     StateSet,
@@ -254,8 +253,8 @@ async def test_a_run_from_an_earlier_epoch_cannot_commit(store: Persistence) -> 
 async def test_history_answers_queries(store: Persistence) -> None:
     for n in range(3):
         trace = f"t{n}"
-        store.record(SpanRecord(f"s{n}", trace, True, float(n), json.dumps({"n": n}), False))
-        store.record(SpanRecord(f"c{n}", trace, False, n + 0.5, json.dumps({"child": n}), False))
+        store.record((f"s{n}", trace, True, float(n), json.dumps({"n": n}), False))
+        store.record((f"c{n}", trace, False, n + 0.5, json.dumps({"child": n}), False))
         store.record((float(n), 20 + 10 * n, trace, "Step", f"line {n}", f'{{"n": {n}}}'))
     await store.settled()
     assert store.recent_spans(2) == [
@@ -297,9 +296,9 @@ async def test_log_history_answers_a_time_window_and_counts_it(store: Persistenc
 
 
 async def test_a_span_written_again_replaces_the_first(store: Persistence) -> None:
-    store.record(SpanRecord("s", "t", True, 1.0, '"running"', False))
+    store.record(("s", "t", True, 1.0, '"running"', False))
     await store.settled()
-    store.record(SpanRecord("s", "t", True, 1.0, '"ok"', True))
+    store.record(("s", "t", True, 1.0, '"ok"', True))
     await store.settled()
     assert await asyncio.to_thread(store.trace_spans, "t") == ['"ok"']
 

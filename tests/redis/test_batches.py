@@ -133,7 +133,7 @@ async def test_a_redis_that_forgot_its_scripts_gets_each_log_record_once(tmp_pat
 
 
 def span(n: int) -> SpanRecord:
-    return SpanRecord(f"s{n}", f"t{n}", True, float(n), f'{{"n": {n}}}', False)
+    return (f"s{n}", f"t{n}", True, float(n), f'{{"n": {n}}}', False)
 
 
 EVENTS = 10_000

@@ -16,12 +16,12 @@ from engine.effects import (
     DeliveryFailed,
     EventQueued,
     QueuePurged,
-    SpanRecord,
     StateClear,
     StateDelete,
     StateSet,
     StreamItemDelete,
     StreamItemSet,
+    is_span,
 )
 from engine.stores.sqlite import plan as write_plan
 from engine.stores.sqlite.schema import migrate
@@ -84,15 +84,15 @@ def _one_by_one(conn: sqlite3.Connection, effect: Any) -> None:
         )
     elif kind is DeadLetterRemoved:
         conn.execute("DELETE FROM dlq WHERE id = ?", (effect.id,))
-    elif kind is SpanRecord:
-        if effect.rewrite:
+    elif is_span(effect):
+        span_id, trace_id, root, start, data, rewrite = effect
+        if rewrite:
             conn.execute(
-                "DELETE FROM spans WHERE trace_id = ? AND span_id = ?",
-                (effect.trace_id, effect.span_id),
+                "DELETE FROM spans WHERE trace_id = ? AND span_id = ?", (trace_id, span_id)
             )
         conn.execute(
             "INSERT INTO spans (span_id, trace_id, root, start, data) VALUES (?, ?, ?, ?, ?)",
-            (effect.span_id, effect.trace_id, effect.root, effect.start, effect.data),
+            (span_id, trace_id, root, start, data),
         )
     elif kind is tuple:  # a LogRecord
         conn.execute(
@@ -164,7 +164,7 @@ class _Effects:
                 key = ("t0", rng.choice(["s0", "s1", "s2"]))
                 rewrite = key in self.spans_written
                 self.spans_written.add(key)
-                effects.append(SpanRecord(key[1], key[0], n % 2 == 0, float(n), f"{n}", rewrite))
+                effects.append((key[1], key[0], n % 2 == 0, float(n), f"{n}", rewrite))
             else:
                 effects.append((float(n), 30, "t0", "Step", f"message {n} é ☃", "{}"))
         return effects
@@ -217,7 +217,7 @@ def test_planned_transactions_end_like_their_effects_applied_one_by_one(seed: in
 def test_a_delivery_queued_and_done_in_one_transaction_never_reaches_the_disk() -> None:
     effects: list[Any] = []
     for n in range(100):
-        effects.append(SpanRecord(f"s{n}", f"t{n}", True, float(n), "{}", False))
+        effects.append((f"s{n}", f"t{n}", True, float(n), "{}", False))
         effects.append(EventQueued(f"d{n}", n, "topic", "Step", "{}", f"t{n}", None, 1, 0.0))
         effects.append(DeliveryDone(f"d{n - 1}"))
     calls = write_plan.plan(effects)
@@ -230,7 +230,7 @@ def test_a_delivery_queued_and_done_in_one_transaction_never_reaches_the_disk() 
 
 def test_bulk_inserts_take_their_rows_in_a_few_multi_row_statements() -> None:
     effects = [
-        SpanRecord(f"s{n}", "t", n == 0, n + 0.5, '{"a": "é\\n"}', False) for n in range(300)
+        (f"s{n}", "t", n == 0, n + 0.5, '{"a": "é\\n"}', False) for n in range(300)
     ]
     conn = _database()
     (call,) = write_plan.plan(effects)
@@ -242,7 +242,8 @@ def test_bulk_inserts_take_their_rows_in_a_few_multi_row_statements() -> None:
     assert len(statements) == 4  # 256 + 32 + 8 + 4 rows
     stored = conn.execute("SELECT span_id, trace_id, root, start, data FROM spans").fetchall()
     assert sorted(stored) == sorted(
-        (e.span_id, e.trace_id, int(e.root), e.start, e.data) for e in effects
+        (span_id, trace_id, int(root), start, data)
+        for span_id, trace_id, root, start, data, _rewrite in effects
     )
 
 

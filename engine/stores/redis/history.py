@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from engine.effects import History, LogRecord, SpanRecord, TriggerRecord
+from engine.effects import History, LogRecord, SpanRecord, TriggerRecord, is_span
 from engine.stores.base import TriggerLimits
 from engine.stores.redis import scripts
 from engine.stores.redis.line import Command
@@ -33,13 +33,12 @@ class Batch:
         self.logs: list[LogRecord] = []
         self.triggers: list[TriggerRecord] = []
         for item in items:
-            if type(item) is tuple:  # a LogRecord
-                self.logs.append(item)
-            elif type(item) is TriggerRecord:
+            if isinstance(item, TriggerRecord):
                 self.triggers.append(item)
-            else:
-                assert isinstance(item, SpanRecord)
+            elif is_span(item):
                 self.spans.append(item)
+            else:
+                self.logs.append(item)
 
     def __bool__(self) -> bool:
         return bool(self.spans or self.logs or self.triggers)
@@ -68,12 +67,12 @@ def write(
     if spans:
         traces: dict[str, dict[str, str]] = {}
         starts: list[Any] = ["ZADD", f"{prefix}:traces", "NX"]
-        for s in spans:
-            fields = traces.get(s.trace_id)
+        for span_id, trace_id, _root, start, data, _rewrite in spans:
+            fields = traces.get(trace_id)
             if fields is None:
-                fields = traces[s.trace_id] = {}
-                starts += (s.start, s.trace_id)
-            fields[s.span_id] = f"{s.start!r}\t{s.data}"
+                fields = traces[trace_id] = {}
+                starts += (start, trace_id)
+            fields[span_id] = f"{start!r}\t{data}"
         commands.append(starts)
         for trace_id, fields in traces.items():
             hset: list[Any] = ["HSET", f"{prefix}:trace:{trace_id}"]

@@ -179,17 +179,19 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     logs: list[Sequence[Any]] = []
     for effect in effects:
         kind = type(effect)
-        if kind is SpanRecord:
-            key: str | tuple[str, str] = effect.span_id
+        if kind is tuple:
+            if type(effect[0]) is not str:  # a LogRecord, in the columns' order
+                logs.append(effect)
+                continue
+            span_id, trace_id = effect[0], effect[1]  # a SpanRecord
+            key: str | tuple[str, str] = span_id
             held = spans.get(key)
-            if held is not None and held.trace_id != effect.trace_id:
-                key = (effect.trace_id, effect.span_id)  # the same id in another trace
+            if held is not None and held[1] != trace_id:
+                key = (trace_id, span_id)  # the same id in another trace
                 held = spans.get(key)
-            if effect.rewrite and held is None:
-                rewritten.append((trace_key(effect.trace_id), effect.trace_id, effect.span_id))
+            if effect[5] and held is None:
+                rewritten.append((trace_key(trace_id), trace_id, span_id))
             spans[key] = effect
-        elif kind is tuple:  # a LogRecord, in the columns' order
-            logs.append(effect)
         elif kind is StateSet:
             group = state.get(effect.group)
             if group is None:
@@ -304,7 +306,7 @@ def plan(effects: Iterable[Any]) -> list[Call]:
         _add(calls, SPAN_DELETE, rewritten)
         params: list[Any] = []
         for span in spans.values():
-            params.extend((span.span_id, span.trace_id, span.root, span.start, span.data))
+            params.extend(span[:5])
         _add_flat(calls, SPAN_INSERT, params, 5)
     _add(calls, LOG_INSERT, logs)
     return calls
