@@ -129,9 +129,9 @@ class RunLifecycle(RunOperations):
         counters["runs"] += 1
         if error is not None:
             counters["failures"] += 1
-            self.traces.end_span(run.span, ERROR, error=error)
+            self.traces.end_span(run.span, ERROR, None, error)
         else:
-            self.traces.end_span(run.span, OK, output=output)
+            self.traces.end_span(run.span, OK, output)
 
     def finish(
         self,
@@ -167,8 +167,9 @@ class RunLifecycle(RunOperations):
         context = FlowContext(self, run)
         timeout = step.timeout_s or self.settings.handler_timeout_s
         # Given the loop: without it, asyncio looks the running loop up in Python first
-        # (3.11), which costs four times what the lookup of the task does, once a run.
-        task = asyncio.current_task(self.loop)
+        # (3.11), which costs four times what the lookup of the task does, once a run. A
+        # run happens only once the engine has started, so its loop is bound.
+        task = asyncio.current_task(self._loop)
         assert task is not None
         self.deadlines.watch(run, task, timeout)
         try:

@@ -134,13 +134,14 @@ class RunOperations:
             data_json = encode(data)
         except StateError as exc:
             raise TypeError(f"emitted data for {topic!r} must be JSON: {exc}") from None
-        deliveries = self.bus.make_deliveries(topic, data_json, run.trace_id, run.span.span_id)
+        span = run.span
+        deliveries = self.bus.make_deliveries(topic, data_json, span.trace_id, span.span_id)
         if not deliveries:
             self.step_logger(run).warn(f"no step subscribes to {topic!r}; the event is dropped")
         self.queue_deliveries(run, deliveries)
         limit = self.settings.span_body_bytes
         shown = data if len(data_json) <= limit else cut_body(data_json.encode(), limit)
-        run.span.add_emit({"topic": topic, "data": shown, "subscribers": len(deliveries)})
+        span.add_emit({"topic": topic, "data": shown, "subscribers": len(deliveries)})
 
     def queue_deliveries(self, run: Run, deliveries: list[Delivery]) -> None:
         if self.keep:

@@ -188,47 +188,52 @@ class Deadlines:
     TICK_S = 0.1
 
     def __init__(self) -> None:
-        self._runs: dict[int, tuple[float, asyncio.Task[Any], Run]] = {}
-        self._paused: dict[int, tuple[float, asyncio.Task[Any], Run]] = {}
+        self._runs: dict[Run, tuple[float, asyncio.Task[Any]]] = {}
+        """Keyed by the run itself: a `Run` hashes by identity, without an `id()` call."""
+        self._paused: dict[Run, tuple[float, asyncio.Task[Any]]] = {}
         """Runs whose clock is stopped, with the time they had left."""
         self._sweeper: asyncio.Task[None] | None = None
 
     def watch(self, run: Run, task: asyncio.Task[Any], timeout_s: float) -> None:
         loop = task.get_loop()
-        self._runs[id(run)] = (loop.time() + timeout_s, task, run)
-        if self._sweeper is None or self._sweeper.done():
+        self._runs[run] = (loop.time() + timeout_s, task)
+        if self._sweeper is None:
             self._sweeper = loop.create_task(self._sweep())
 
     def forget(self, run: Run) -> None:
-        key = id(run)
-        self._runs.pop(key, None)
+        self._runs.pop(run, None)
         if self._paused:
-            self._paused.pop(key, None)
+            self._paused.pop(run, None)
 
     def pause(self, run: Run) -> None:
         """Stop the run's clock while it waits for something that is not its own work (a free
         thread for a plain `def` handler)."""
-        entry = self._runs.pop(id(run), None)
+        entry = self._runs.pop(run, None)
         if entry is not None:
-            deadline, task, _ = entry
-            self._paused[id(run)] = (deadline - task.get_loop().time(), task, run)
+            deadline, task = entry
+            self._paused[run] = (deadline - task.get_loop().time(), task)
 
     def resume(self, run: Run) -> None:
-        entry = self._paused.pop(id(run), None)
+        entry = self._paused.pop(run, None)
         if entry is not None:
-            remaining, task, _ = entry
+            remaining, task = entry
             self.watch(run, task, remaining)
 
     async def _sweep(self) -> None:
+        """Runs while any run is watched; gone, the next `watch` starts another (so `watch`
+        asks no task whether it is done)."""
         loop = asyncio.get_running_loop()
-        while self._runs:
-            await asyncio.sleep(self.TICK_S)
-            now = loop.time()
-            for key, (deadline, task, run) in list(self._runs.items()):
-                if now >= deadline:
-                    del self._runs[key]
-                    run.timed_out = True
-                    task.cancel()
+        try:
+            while self._runs:
+                await asyncio.sleep(self.TICK_S)
+                now = loop.time()
+                for run, (deadline, task) in list(self._runs.items()):
+                    if now >= deadline:
+                        del self._runs[run]
+                        run.timed_out = True
+                        task.cancel()
+        finally:
+            self._sweeper = None
 
     async def stop(self) -> None:
         if self._sweeper is not None:

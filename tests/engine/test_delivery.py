@@ -12,6 +12,7 @@ from engine_support import logs, trace_of
 
 from engine import Settings
 from engine.bus import backoff_s
+from engine.runs import Deadlines
 
 MakeProject = Callable[[dict[str, str]], Path]
 
@@ -265,6 +266,17 @@ async def test_timeouts_are_failed_attempts(project: MakeProject, serve) -> None
         assert all(180 <= s["durationMs"] < 1000 for s in spans)
         (item,) = (await client.get("/__motia/dlq")).json()["items"]
         assert item["error"] == "Slow timed out after 0.2s"
+
+
+async def test_a_run_after_a_quiet_spell_still_times_out(project: MakeProject, serve) -> None:
+    """The sweeper of deadlines ends while no run is watched; the next run starts another."""
+    async with serve(project(RETRIES), FAST_RETRIES) as (engine, client):
+        for _ in range(2):
+            trace_id = engine.emit("slow", {})
+            await engine.idle()
+            trace = await trace_of(client, trace_id, 3)
+            assert [s["status"] for s in _attempt_spans(trace, "Slow")] == ["error", "error"]
+            await asyncio.sleep(3 * Deadlines.TICK_S)  # nothing watched: the sweeper ends
 
 
 async def test_dead_letter_retry_and_delete(project: MakeProject, serve) -> None:
