@@ -289,11 +289,15 @@ class TraceStore:
 
     def _evict_oldest(self) -> None:
         """The oldest trace leaves the window (the store still holds it). Once per trace:
-        a plain loop, as a comprehension is a call of its own."""
+        a plain loop, as a comprehension is a call of its own, with `_held_size` written out
+        (a call per span)."""
         gone, spans = self._traces.popitem(last=False)
         held_bytes = self._held_bytes
         for held in spans.values():
-            held_bytes -= _held_size(held)
+            if type(held) is str:
+                held_bytes -= len(held)
+            elif type(held) is tuple:
+                held_bytes -= held[0]
         self._held_bytes = held_bytes
         if self._untraced:
             self._untraced.pop(gone, None)
@@ -416,8 +420,11 @@ class TraceStore:
         if spans is not None:
             before = spans.get(span_id)
             if before is not None:
-                spans[span_id] = _packed(text, encoded)
-                self._held_bytes += len(text) - _held_size(before)
+                # Once per run: most spans are short, kept as their text without a call, and
+                # `before` is nearly always the span itself, running, which counts nothing.
+                size = len(text)
+                spans[span_id] = text if size <= PACK_AT else _packed(text, encoded)
+                self._held_bytes += size if type(before) is Span else size - _held_size(before)
                 if self._held_bytes > self._window_bytes:
                     self._grew(0)
 
