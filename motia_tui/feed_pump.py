@@ -90,12 +90,17 @@ class FeedPump:
                 return
         self._waiting_since = None
         dropped = feed.take_dropped()
-        events = feed.drain(None if dropped else CHUNK)
+        events = feed.drain(CHUNK)
         arrived = len(events)
         try:
             app.notices.show_header()
             if dropped:
-                app.logs_pane().refill(events)
+                logs = app.logs_pane()
+                logs.refill(events)
+                while len(events) == CHUNK:
+                    events = feed.drain(CHUNK)
+                    arrived += len(events)
+                    logs.apply_events(events)
                 app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
                 return
             if not events:
@@ -131,10 +136,9 @@ class FeedPump:
         return 1 / max(MIN_FPS, self.fps * BUSY_EVENTS_PER_S / rate)
 
     async def _reload_after_drop(self) -> None:
-        """The feed lost events: the shown pane reloads now, the others when shown."""
-        assert self.feed is not None
+        """The feed lost events: the shown pane reloads now, the others when shown (the
+        Logs pane had the events after the loss, and reads the loss back itself)."""
         app = self.app
-        app.pane("logs").apply_events(self.feed.drain())  # after what it refills
         shown = app.shown_tab()
         for tab, backlog in self.backlogs.items():
             if tab == shown or tab in ALWAYS_FED:

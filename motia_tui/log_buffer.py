@@ -22,8 +22,8 @@ CAPACITY = 1_000_000
 """Records the pane keeps, as many as the engine's log store keeps on disk."""
 RELOAD_LIMIT = 10_000
 REFILL_LIMIT = 100_000
-"""Records read back from the store after the feed lost some (the most the engine's API
-answers at once)."""
+"""Records read back from the store after the feed lost some, without being asked (the most
+the engine's API answers at once); past it the gap line stays, with its count."""
 SCAN_CHUNK = 4_096
 """Records a filter scan checks at a time: one block of the store (well under a millisecond
 by index, a few milliseconds where text must be checked record by record)."""
@@ -100,23 +100,25 @@ EDGE_LIMIT = 10_000
 """How far from a gap held records sharing its edge's millisecond are looked for."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Gap:
-    """Records the pane does not hold between two that it does, by time: the store answers
-    for them (`count` once it has said how many)."""
+    """Records the pane does not hold between two that it does: the store answers for them
+    by time (`count` once it has said how many). Each is itself: two gaps of the same span
+    are two lines."""
 
     since: float
     """Time of the held record just before."""
-    until: float
-    """Time of the held record just after."""
+    until: float | None
+    """Time of the held record just after; None until a record follows the loss."""
     count: int | None = None
     filled: int = 0
-    """Records read back so far."""
+    """Records read back since it was counted."""
 
     def text(self) -> str:
-        span = f"{_clock(self.since)} to {_clock(self.until)}"
+        until = "the next record" if self.until is None else _clock(self.until)
+        span = f"{_clock(self.since)} to {until}"
         if self.count is None:
-            return f"records not shown, {span} (counting them in the store)"
+            return f"records not shown, {span} (reading them back from the store)"
         left = max(0, self.count - self.filled)
         if not left:
             return f"records not shown, {span}: the store no longer holds them"
@@ -134,6 +136,14 @@ def _clock(time_ms: Any) -> str:
     return format_record({"time": time_ms})[0][0]
 
 
+def _first(keys: Sequence[bytes | str], key: bytes | str, end: int) -> int | None:
+    return next((at for at in range(end) if keys[at] == key), None)
+
+
+def _last(keys: Sequence[bytes | str], key: bytes | str, end: int) -> int | None:
+    return next((at for at in range(end - 1, -1, -1) if keys[at] == key), None)
+
+
 class LogBuffer:
     """Records plus the lines the current filter shows; no terminal involved."""
 
@@ -144,7 +154,9 @@ class LogBuffer:
         self._scan_next = -1
         self._recent_keys: set[bytes | str] = set()
         self.gaps: dict[int, Gap] = {}
-        """Gap lines by absolute index (few: one a loss larger than a refill)."""
+        """Gap lines by absolute index (one a loss not yet read back, or past a refill)."""
+        self._open: Gap | None = None
+        """The newest gap while no record has followed it (the next one closes it)."""
 
     @property
     def scanning(self) -> bool:
@@ -171,6 +183,9 @@ class LogBuffer:
         ring, view, matches = self.ring, self.view, self.filter.matches
         skip = self._recent_keys
         evicted = 0
+        if self._open is not None and records:
+            self._open.until = float(records[0].get("time") or 0)
+            self._open = None
         for record in records:
             if skip:
                 key = record_key(record)
@@ -203,22 +218,83 @@ class LogBuffer:
         self._recent_keys = {record_key(r) for r in records[-DEDUPE_WINDOW:]}
         return evicted
 
-    def fill_gap(self, stored: Sequence[Mapping[str, Any]], truncated: bool,
-                 following: Mapping[str, Any] | None = None) -> int:
-        """After a loss: append what the store holds after the newest record here (its
-        newest records, oldest first; `following` is the first record after them). When the
-        store's answer does not reach back to that record (`truncated`), a gap line stands
-        for the records between."""
-        after = stored[0] if stored else following
-        if len(self.ring) and truncated and after is not None:
-            last = self.ring[self.ring.end - 1]
-            keys = {record_key(r) for r in stored}
-            if record_key(last) not in keys:
-                gap = Gap(float(last.get("time") or 0), float(after.get("time") or 0))
-                evicted = self.append([gap_record(gap)])
-                self.gaps[self.ring.end - 1] = gap
-                return evicted + self.merge(stored)
-        return self.merge(stored)
+    def open_gap(self) -> tuple[Gap, int]:
+        """The feed lost records after the newest one held: a gap line after it at once,
+        closed at the time of the next record appended (which the loss ends before). A loss
+        with no record since the last one widens that one's line. The gap, and the number
+        of lines that fell off the top."""
+        ring = self.ring
+        newest = ring.end - 1
+        if len(ring) and newest in self.gaps:
+            gap = self.gaps[newest]
+            gap.until, gap.count, gap.filled = None, None, 0
+            self._open = gap
+            return gap, 0
+        gap = Gap(float(ring[newest].get("time") or 0) if len(ring) else 0.0, None)
+        self._open = None
+        evicted = self.append([gap_record(gap)])
+        self.gaps[ring.end - 1] = gap
+        self._open = gap
+        return gap, evicted
+
+    def index_of(self, gap: Gap) -> int | None:
+        """Where a gap's line is now (fills before it move it), None once it is gone."""
+        return next((at for at, held in self.gaps.items() if held is gap), None)
+
+    def _neighbours(self, index: int) -> tuple[Mapping[str, Any] | None,
+                                               Mapping[str, Any] | None]:
+        """The held records just before and just after the gap line at `index`."""
+        ring, gaps = self.ring, self.gaps
+        before = index - 1
+        after = index + 1
+        return (ring[before] if before >= ring.start and before not in gaps else None,
+                ring[after] if after < ring.end and after not in gaps else None)
+
+    def hole(self, index: int, answer: Sequence[Mapping[str, Any]],
+             full: bool) -> tuple[list[Mapping[str, Any]], bool]:
+        """The records of a store answer for the gap at `index` (its time span, oldest
+        first, the newest of them; `full`: as many as were asked) that the gap stands for:
+        those after the held record just before the line and before the one just after it,
+        found by identity, as the store keeps them in the order the feed brought them.
+        Records of the edges' milliseconds held on either side, and those the feed has yet
+        to bring, are then never taken twice. Also whether nothing older is missing (the
+        answer reached back to the record before, or holds all there is)."""
+        before, after = self._neighbours(index)
+        keys = [record_key(record) for record in answer]
+        end = len(answer)
+        if after is not None:
+            found = _first(keys, record_key(after), end)
+            if found is None and full:
+                return [], False  # the answer lies wholly after the gap: ask for more
+            end = end if found is None else found
+        start = None if before is None else _last(keys, record_key(before), end)
+        return list(answer[0 if start is None else start + 1 : end]), start is not None or not full
+
+    def hole_count(self, index: int, stored: int, at_since: Sequence[Mapping[str, Any]],
+                   at_until: Sequence[Mapping[str, Any]]) -> int:
+        """How many records the gap at `index` stands for: `stored` (the store's count for
+        its time span) less those of its first millisecond up to the held record before
+        it (`at_since`, that millisecond's records) and those of its last from the held
+        record after it on (`at_until`)."""
+        before, after = self._neighbours(index)
+        start = end = None
+        if before is not None:
+            start = _last([record_key(r) for r in at_since], record_key(before), len(at_since))
+        if after is not None:
+            end = _first([record_key(r) for r in at_until], record_key(after), len(at_until))
+        if at_since is at_until:  # one millisecond
+            first = 0 if start is None else start + 1
+            return max(0, (len(at_until) if end is None else end) - first)
+        held_before = 0 if start is None else start + 1
+        held_after = 0 if end is None else len(at_until) - end
+        return max(0, stored - held_before - held_after)
+
+    def close(self, gap: Gap, until: float) -> None:
+        """End an open gap at `until` when no record followed the loss."""
+        if gap.until is None:
+            gap.until = until
+        if self._open is gap:
+            self._open = None
 
     def edge(self, index: int) -> list[Mapping[str, Any]]:
         """The held records on either side of the gap at `index` that share the millisecond
@@ -226,8 +302,11 @@ class LogBuffer:
         gap, ring = self.gaps[index], self.ring
         found: list[Mapping[str, Any]] = []
         for step, time_ms in ((-1, gap.since), (1, gap.until)):
+            if time_ms is None:
+                continue
             at = index + step
-            while ring.start <= at < ring.end and abs(at - index) <= EDGE_LIMIT:
+            while (ring.start <= at < ring.end and abs(at - index) <= EDGE_LIMIT
+                   and at not in self.gaps):
                 record = ring[at]
                 if record.get("time") != time_ms:
                     break
@@ -251,7 +330,7 @@ class LogBuffer:
         that fell off the top."""
         gap = self.gaps.pop(index)
         if records:
-            gap.until = float(records[0].get("time") or gap.until)
+            gap.until = float(records[0].get("time") or 0)
             gap.filled += len(records)
         kept = [] if done else [gap_record(gap)]
         shift = len(kept) + len(records) - 1

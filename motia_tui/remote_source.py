@@ -89,8 +89,15 @@ class _RemoteFeed(BufferedFeed):
 
     def _offer_gap(self) -> None:
         """Whatever happened while disconnected is unknown: tell the reader to reload."""
-        self.dropped += 1
+        self._lose_held(1)
         self._wake()
+
+    def _lose_held(self, count: int) -> None:
+        """A loss: the events still held came before it, and go with it, so that what the
+        reader drains after a loss all came after it (the Logs pane's gap line ends at the
+        first record drained)."""
+        self.dropped += count + len(self.buffer)
+        self.buffer.clear()
 
     def _receive(self, message: str | bytes) -> None:
         try:
@@ -100,7 +107,7 @@ class _RemoteFeed(BufferedFeed):
         if event is None:
             return
         if event["type"] == ev.EVENTS_DROPPED:
-            self.dropped += int(event["data"].get("count", 1))
+            self._lose_held(int(event["data"].get("count", 1)))
         else:
             if len(self.buffer) >= FEED_SIZE:
                 self.buffer.popleft()

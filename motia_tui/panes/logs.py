@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Mapping
 from datetime import tzinfo
 from functools import partial
@@ -42,12 +43,19 @@ from motia_tui.log_buffer import (
     Gap,
     LogBuffer,
     clean,
-    record_key,
 )
 from motia_tui.source import EngineSource, SourceError
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import format_record, parse_filter
 
+REFILLS_QUEUED = 32
+"""Losses waiting to be read back on their own: past it the oldest is left to its gap line
+(counted, Enter reads it), so a feed that overflows on every tick queues no more than this.
+A burst of twenty runs that each overflow the feed is read back whole even when the reader,
+sharing the loop with them, falls behind all of them (it fell 14 behind at load 9)."""
+CLOSE_WAIT_S = 1.0
+"""How long a loss waits for a record to follow it before its gap is closed at the store's
+newest record."""
 STRIPS_CACHED = 128
 """Rendered lines kept, a few screens' worth: a strip is a dozen objects (its segments and
 seven caches of its own) that the collector walks, and a tail followed under load renders
@@ -381,7 +389,7 @@ class LogsPane(Vertical):
     ]
     FILTER_DELAY_S = 0.15
     refill_limit = REFILL_LIMIT
-    """The most records read back at once after the feed lost some; past it, a gap line."""
+    """The most records read back on their own after a loss; past it, the gap line stays."""
 
     def __init__(
         self, source: EngineSource, *, capacity: int = CAPACITY, tz: tzinfo | None = None
@@ -392,8 +400,11 @@ class LogsPane(Vertical):
         self.tz = tz
         self._filter_timer: Timer | None = None
         self._filter_text = ""
-        self._after_gap: list[Mapping[str, Any]] | None = None
-        """Records that came after a loss in the feed, held until the loss is refilled."""
+        self._refills: deque[Gap] = deque()
+        """Gaps to read back on their own, oldest first (at most `REFILLS_QUEUED`)."""
+        self._refilling = False
+        self._reader = asyncio.Lock()
+        """One read from the store at a time: each page is cut by the lines around it."""
         self._reading: Gap | None = None
         """The gap being read back from the store."""
 
@@ -419,9 +430,6 @@ class LogsPane(Vertical):
         records = [e["data"] for e in events_ if e["type"] == ev.LOG]
         if not records:
             return
-        if self._after_gap is not None:
-            self._after_gap.extend(records)
-            return
         removed = self.buffer.append(records)
         self.view.lines_changed(removed_on_top=removed)
 
@@ -432,96 +440,168 @@ class LogsPane(Vertical):
 
     # -- gaps ------------------------------------------------------------------------------
 
+    @property
+    def refilling(self) -> bool:
+        """Losses still being read back or counted."""
+        return self._refilling or bool(self._refills)
+
+    def refill(self, events_: list[WireEvent]) -> None:
+        """The feed lost events before these: a gap line stands for the records lost at
+        once, these are shown after it, and the gap is read back from the store (its
+        newest `refill_limit` records, a page at a time) while the feed goes on."""
+        gap, removed = self.buffer.open_gap()
+        if gap not in self._refills:
+            self._refills.append(gap)
+            if len(self._refills) > REFILLS_QUEUED:
+                self._refills.popleft()  # left to its line, counted
+        self.view.lines_changed(removed_on_top=removed)
+        self.apply_events(events_)
+        if not self._refilling:
+            self._refilling = True
+            self._refill()
+
+    @work(group="logs-refill")
+    async def _refill(self) -> None:
+        """Read the queued gaps back, then count what each line still stands for."""
+        try:
+            await self._refill_queued()
+        finally:
+            self._refilling = False
+        self._show_status()
+        if not self.buffer.filter.is_empty and self.buffer.gaps:
+            self._scan()  # a filter searches what the gaps stand for too
+
+    async def _refill_queued(self) -> None:
+        buffer = self.buffer
+        while True:
+            if self._refills:
+                gap = self._refills[0]
+                await self._followed(gap)
+                if gap not in self._refills:
+                    continue  # left to its line meanwhile: counted below
+                self._refills.remove(gap)
+                if not await self._read_gap(gap, self.refill_limit) and not (
+                    await self._count(gap)
+                ):
+                    return  # the store does not answer: the lines say so
+                continue
+            uncounted = [g for g in buffer.gaps.values()
+                         if g.count is None and g not in self._refills]
+            if not uncounted:
+                return
+            for gap in uncounted:
+                await self._followed(gap)
+                if not await self._count(gap):
+                    return
+
+    async def _followed(self, gap: Gap) -> None:
+        """Wait for a record to follow the loss, which closes its gap; when none comes
+        (the loss was the last of a burst), close it at the store's newest record."""
+        waited = 0.0
+        while gap.until is None and waited < CLOSE_WAIT_S:
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        if gap.until is None:
+            try:
+                newest = await self.source.logs(limit=1)
+            except SourceError as exc:
+                self.notify(f"could not read the lost log records back: {exc}",
+                            severity="error")
+                newest = []
+            if gap.until is None:
+                self.buffer.close(gap, float(newest[-1].get("time") or 0) if newest
+                                  else gap.since)
+
     @on(LogView.FillGap)
     def _fill_asked(self, message: LogView.FillGap) -> None:
         self._scan([message.index])
 
-    @work(group="logs-count")
-    async def _count_gaps(self) -> None:
-        """Ask the store how many records each new gap line stands for."""
-        buffer = self.buffer
-        for index, gap in list(buffer.gaps.items()):
-            if gap.count is not None:
-                continue
-            held = len(buffer.edge(index))
+    async def _count(self, gap: Gap) -> bool:
+        """How many records the line stands for: the store's count for its time span less
+        the held records of its first and last milliseconds. False when the store did not
+        answer."""
+        buffer, source = self.buffer, self.source
+        async with self._reader:
+            if buffer.index_of(gap) is None or gap.until is None:
+                return True  # gone, or widened by a later loss (read again with it)
+            since, until = gap.since, gap.until
             try:
-                stored = await self.source.count_logs(gap.since, gap.until)
+                stored = await source.count_logs(since, until)
+                at_since = await source.logs(since=since, until=since, limit=REFILL_LIMIT)
+                at_until = (at_since if until == since
+                            else await source.logs(since=until, until=until, limit=REFILL_LIMIT))
             except SourceError as exc:
                 self.notify(f"could not count the records not shown: {exc}", severity="error")
-                return
-            gap.count = max(0, stored - held)
+                return False
+            index = buffer.index_of(gap)
+            if index is None or (gap.since, gap.until) != (since, until):
+                return True
+            gap.count, gap.filled = buffer.hole_count(index, stored, at_since, at_until), 0
+            if not gap.count:
+                self._fill(index, [], done=True)
         self.view.refresh()
         self._show_status()
+        return True
 
-    async def _read_gap(self, index: int) -> None:
-        """Fill the gap at `index` from the store, newest page first, each page put just
-        after the line (which says how many are left) with the loop's turn in between."""
-        buffer, view = self.buffer, self.view
-        gap = buffer.gaps.get(index)
-        self._reading = gap
-        try:
-            while gap is not None and buffer.gaps.get(index) is gap:
-                held = {record_key(r) for r in buffer.edge(index)}
+    async def _read_gap(self, gap: Gap, limit: int | None = None) -> bool:
+        """Fill a gap from the store, newest page first, each page put just after the line
+        (which says how many are left) with the loop's turn in between; at most `limit`
+        records. Whether the gap is gone (read back whole, or evicted)."""
+        buffer = self.buffer
+        read = 0
+        grow = 0
+        while True:
+            want = GAP_PAGE if limit is None else min(GAP_PAGE, limit - read)
+            if want <= 0:
+                return False
+            async with self._reader:
+                index = buffer.index_of(gap)
+                if index is None:
+                    return True
+                if gap.until is None:
+                    return False
+                asked = (want + len(buffer.edge(index))) << grow
+                self._reading = gap
                 self._show_status()
                 try:
-                    page = await self.source.logs(since=gap.since, until=gap.until,
-                                                  limit=GAP_PAGE)
+                    answer = await self.source.logs(since=gap.since, until=gap.until,
+                                                    limit=asked)
                 except SourceError as exc:
                     self.notify(f"could not read the records not shown: {exc}",
                                 severity="error")
-                    return
-                if buffer.gaps.get(index) is not gap:
-                    return  # evicted meanwhile
-                fresh = [r for r in page if record_key(r) not in held]
-                done = len(page) < GAP_PAGE or not fresh
-                above = buffer.view is None and index < buffer.ring.start + int(view.scroll_y)
-                shift = len(fresh) - (1 if done else 0)
-                removed = buffer.fill(index, fresh, done)
-                view.strips_moved()
-                if buffer.view is not None:
-                    view.reset()
-                else:
-                    view.lines_changed(removed_on_top=removed,
-                                       added_on_top=shift if above else 0)
-                if done:
-                    return
-                await asyncio.sleep(0)
-        finally:
-            self._reading = None
-            self._show_status()
+                    return False
+                finally:
+                    self._reading = None
+                index = buffer.index_of(gap)
+                if index is None:
+                    return True  # evicted meanwhile
+                fresh, whole = buffer.hole(index, answer, full=len(answer) >= asked)
+                if not fresh and not whole:
+                    # held or yet to come: more records of its edge than asked for
+                    grow += 1
+                    if asked << 1 > REFILL_LIMIT:
+                        return False
+                    continue
+                if len(fresh) > want:
+                    fresh, whole = fresh[-want:], False
+                grow = 0
+                read += len(fresh)
+                self._fill(index, fresh, done=whole)
+                self._show_status()
+                if whole:
+                    return True
+            await asyncio.sleep(0)
 
-    def refill(self, events_: list[WireEvent]) -> None:
-        """The feed lost events before these: the records lost are read back from the
-        engine's store, and these (with what follows) are shown after them."""
-        self._after_gap = [e["data"] for e in events_ if e["type"] == ev.LOG]
-        self._show_status()
-        self._refill()
-
-    @work(exclusive=True, group="logs-refill")
-    async def _refill(self) -> None:
-        try:
-            stored = await self.source.logs(limit=self.refill_limit)
-        except SourceError as exc:
-            stored = []
-            self.notify(f"could not read the lost log records back: {exc}", severity="error")
-        after = self._after_gap or []
-        first_after = record_key(after[0]) if after else None
-        keys = [record_key(r) for r in stored]
-        truncated = len(stored) >= self.refill_limit
-        if first_after in keys:
-            stored = stored[: keys.index(first_after)]
-        elif after:  # more was logged since than the answer holds: it overlaps `after`
-            after_keys = {record_key(r) for r in after}
-            stored = [r for r, key in zip(stored, keys, strict=True) if key not in after_keys]
-        gaps = len(self.buffer.gaps)
-        removed = self.buffer.fill_gap(stored, truncated, after[0] if after else None)
-        self._after_gap = None
-        removed += self.buffer.append(after)
-        self.view.lines_changed(removed_on_top=removed)
-        if len(self.buffer.gaps) > gaps:
-            self._count_gaps()
-            if not self.buffer.filter.is_empty:
-                self._scan()  # a filter searches what the gap stands for too
+    def _fill(self, index: int, records: list[Mapping[str, Any]], done: bool) -> None:
+        buffer, view = self.buffer, self.view
+        above = buffer.view is None and index < buffer.ring.start + int(view.scroll_y)
+        shift = len(records) - (1 if done else 0)
+        removed = buffer.fill(index, records, done)
+        view.strips_moved()
+        if buffer.view is not None:
+            view.reset()
+        else:
+            view.lines_changed(removed_on_top=removed, added_on_top=shift if above else 0)
 
     # -- filtering -------------------------------------------------------------------------
 
@@ -548,8 +628,9 @@ class LogsPane(Vertical):
         view = self.view
         if gaps is None:
             gaps = [] if buffer.filter.is_empty else list(buffer.gaps)
-        for index in sorted(gaps, reverse=True):  # a later gap filled moves no earlier one
-            await self._read_gap(index)
+        for gap in [buffer.gaps[index] for index in sorted(gaps) if index in buffer.gaps]:
+            if gap.until is not None:
+                await self._read_gap(gap)
         while buffer.scanning:
             added = 0
             ends = time.perf_counter() + SCAN_SLICE_S
@@ -601,7 +682,7 @@ class LogsPane(Vertical):
     def _show_status(self) -> None:
         buffer = self.buffer
         parts = [f"{buffer.records:,} records"]
-        if self._after_gap is not None:
+        if self._refills:
             parts.append("reading back records the feed lost")
         if self._reading is not None:
             gap = self._reading

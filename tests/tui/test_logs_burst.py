@@ -7,6 +7,7 @@ answered "0 match" although the store held it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from pane_harness import copy_project, wait_for
 
 from engine.settings import Settings
 from motia_tui.app import make_workbench
+from motia_tui.log_buffer import GAP_PAGE
 from motia_tui.panes.logs import LogsPane
 from motia_tui.source import FEED_SIZE, LocalSource
 
@@ -33,6 +35,40 @@ async def handler(req, context):
         context.logger.info("chatty line", {{"run": COUNT[0], "line": line}})
     return {{"status": 200, "body": {{"run": COUNT[0]}}}}
 '''
+
+
+def chatty(lines: int) -> str:
+    return CHATTY.replace(f"range({PER_RUN})", f"range({lines})")
+
+
+class Reads:
+    """The pane's reads of the source's log store, watched: how many at once, the largest
+    answer, and a gate that can hold them."""
+
+    def __init__(self, source: LocalSource) -> None:
+        self.source = source
+        self.logs = source.logs
+        self.open = asyncio.Event()
+        self.open.set()
+        self.at_once = self.most_at_once = self.largest = 0
+        source.logs = self.read  # type: ignore[method-assign]
+
+    async def read(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        self.at_once += 1
+        self.most_at_once = max(self.most_at_once, self.at_once)
+        try:
+            await self.open.wait()
+            answer = await self.logs(*args, **kwargs)
+        finally:
+            self.at_once -= 1
+        self.largest = max(self.largest, len(answer))
+        return answer
+
+
+def run_lines(pane: LogsPane) -> list[tuple[Any, Any]]:
+    ring = pane.buffer.ring
+    return [(r.get("run"), r.get("line")) for i in range(ring.start, ring.end)
+            if (r := ring[i]).get("run") is not None]
 
 
 async def burst_then_check(tmp_path: Path, *, hidden: bool, feed_size: int = FEED_SIZE) -> None:
@@ -57,7 +93,7 @@ async def burst_then_check(tmp_path: Path, *, hidden: bool, feed_size: int = FEE
         expected = [(run, line) for run in range(1, RUNS + 1) for line in range(PER_RUN)]
         await wait_for(lambda: len(pane.buffer.ring) >= len(expected), timeout=60,
                        what=f"{len(expected):,} records in the pane, not {len(pane.buffer.ring)}")
-        await wait_for(lambda: pane._after_gap is None, timeout=60, what="the refill")
+        await wait_for(lambda: not pane.refilling, timeout=60, what="the refill")
         got = logged()
         missing = sorted(set(expected) - set(got))
         assert got == expected, (len(got), len(missing), missing[:3], missing[-3:])
@@ -106,7 +142,7 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
             await pilot.pause(0.1)
             stored = await source.count_logs()
             held = buffer.records
-            settled = (pane._after_gap is None and buffer.gaps and stored >= runs * PER_RUN
+            settled = (not pane.refilling and buffer.gaps and stored >= runs * PER_RUN
                        and all(g.count is not None for g in buffer.gaps.values()))
             if (settled and held + buffer.not_shown == stored) or time.monotonic() > deadline:
                 break
@@ -150,3 +186,78 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
         assert not buffer.gaps and buffer.not_shown == 0
         assert logged() == expected
         assert len(buffer.ring) == stored
+
+
+async def test_records_after_a_loss_are_shown_at_once(tmp_path: Path) -> None:
+    """A run of 3,000 records through a feed of 500: the newest are shown as soon as the
+    feed brings them, with a gap line above them, while the store has not answered for
+    the loss yet; when it does, the gap is filled and every record is there in order."""
+    project = copy_project(tmp_path)
+    (project / "steps" / "chatty_step.py").write_text(chatty(3_000), encoding="utf-8")
+    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=500)
+    app = make_workbench(source)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
+        await pilot.press("4")
+        pane = app.query_one(LogsPane)
+        reads = Reads(source)
+        reads.open.clear()
+        async with httpx.AsyncClient(base_url=source.label, timeout=60) as client:
+            assert (await client.post("/chatty", json={})).status_code == 200
+        await wait_for(lambda: (1, 2_999) in run_lines(pane), timeout=30,
+                       what="the newest record shown while the store is asked")
+        assert pane.buffer.gaps, "a gap line stands for the records lost"
+        assert len(run_lines(pane)) < 3_000
+        reads.open.set()
+        await wait_for(lambda: not pane.refilling and not pane.buffer.gaps, timeout=60,
+                       what="the loss read back")
+        assert run_lines(pane) == [(1, line) for line in range(3_000)]
+
+
+async def test_a_feed_overflowing_again_and_again_is_read_back_a_page_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """Runs of 15,000 records through a feed of 1,000, with read-backs of up to 12,000 a
+    loss: the store is asked one page at a time (never all of a read-back at once, so the
+    records the pane holds outside its list stay bounded however often the feed
+    overflows), and at the end every record is either shown or counted in a gap line, the
+    counts matching the store's exactly."""
+    runs = 4
+    lines = 15_000
+    project = copy_project(tmp_path)
+    (project / "steps" / "chatty_step.py").write_text(chatty(lines), encoding="utf-8")
+    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=1_000)
+    app = make_workbench(source)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
+        await pilot.press("4")
+        pane = app.query_one(LogsPane)
+        pane.refill_limit = 12_000
+        buffer, view = pane.buffer, pane.view
+        reads = Reads(source)
+        async with httpx.AsyncClient(base_url=source.label, timeout=60) as client:
+            for _run in range(runs):
+                assert (await client.post("/chatty", json={})).status_code == 200
+        deadline = time.monotonic() + 60
+        while True:
+            await pilot.pause(0.1)
+            stored = await source.count_logs()
+            settled = (not pane.refilling and stored >= runs * lines
+                       and all(g.count is not None for g in buffer.gaps.values()))
+            if settled and buffer.records + buffer.not_shown == stored:
+                break
+            assert time.monotonic() < deadline, (buffer.records, buffer.not_shown, stored)
+        assert reads.most_at_once == 1
+        assert 0 < reads.largest <= GAP_PAGE + 1_000
+        assert buffer.gaps, "the losses were larger than a read-back"
+        got = run_lines(pane)
+        assert got == sorted(got) and len(set(got)) == len(got)
+
+        await pilot.press("home")
+        for index, gap in sorted(buffer.gaps.items()):
+            assert gap.count is not None
+            while buffer.index_at(view.cursor) != index:
+                view.action_cursor(1)
+            await pilot.pause()
+            rows = [view.render_line(y).text for y in range(view.size.height)]
+            assert any(f"{gap.count:,} records not shown" in row for row in rows), rows

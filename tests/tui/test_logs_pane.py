@@ -193,22 +193,72 @@ async def test_long_lines_scroll_sideways_and_wrap_on_demand(tmp_path: Path) -> 
         assert view.render_line(0).cell_length == width
 
 
-def test_a_refill_that_reaches_back_continues_without_a_gap() -> None:
+def test_a_loss_opens_a_gap_line_that_the_next_record_closes() -> None:
     buffer = LogBuffer(capacity=100)
     buffer.append([record(n) for n in range(10)])
-    buffer.fill_gap([record(n) for n in range(5, 30)], truncated=True)
-    assert [buffer.record_at(i)["n"] for i in range(len(buffer))] == list(range(30))
-
-
-def test_a_loss_larger_than_the_store_answers_shows_a_gap_line() -> None:
-    buffer = LogBuffer(capacity=100)
-    buffer.append([record(n) for n in range(10)])
-    buffer.fill_gap([record(n) for n in range(50, 60)], truncated=True)
+    gap, _evicted = buffer.open_gap()
+    assert (gap.since, gap.until, buffer.gaps) == (record(9)["time"], None, {10: gap})
+    assert buffer.open_gap() == (gap, 0)  # nothing came between: the same line
+    buffer.append([record(n) for n in range(50, 60)])
+    assert gap.until == record(50)["time"]
     shown = [buffer.record_at(i) for i in range(len(buffer))]
     assert [r.get("n") for r in shown] == [*range(10), None, *range(50, 60)]
-    gap = buffer.gaps[10]
-    assert (gap.since, gap.until, gap.count) == (record(9)["time"], record(50)["time"], None)
     assert shown[10]["msg"].startswith("records not shown, ")
+    assert (buffer.records, buffer.not_shown) == (20, 0)
+
+
+def lost_in_the_middle() -> tuple[LogBuffer, list[dict[str, Any]]]:
+    """A store of 40 records, 4 a millisecond; the pane holds the first 10, lost the next
+    20 and holds 5 after them; the last 5 the feed has yet to bring (the store has them)."""
+    store = [{**record(n), "time": 1_000.0 + n // 4} for n in range(40)]
+    buffer = LogBuffer(capacity=100)
+    buffer.append(store[:10])
+    buffer.open_gap()
+    buffer.append(store[30:35])
+    return buffer, store
+
+
+def answer(store: list[dict[str, Any]], since: float, until: float,
+           limit: int) -> list[dict[str, Any]]:
+    """What the store answers for a time span: the newest `limit`, oldest first."""
+    return [r for r in store if since <= r["time"] <= until][-limit:]
+
+
+def test_a_gap_takes_what_lies_between_its_neighbours_by_identity() -> None:
+    """The held records of the edges' milliseconds (one before, two after) and those still
+    on their way in the feed (same millisecond as the record after) are not taken."""
+    buffer, store = lost_in_the_middle()
+    gap = buffer.gaps[10]
+    assert (gap.since, gap.until) == (store[9]["time"], store[30]["time"])
+    whole = answer(store, gap.since, gap.until, 100)
+    assert whole[0] is store[8] and whole[-1] is store[31]
+    assert buffer.hole(10, whole, full=False) == (store[10:30], True)
+    assert buffer.hole(10, whole, full=True) == (store[10:30], True)  # it reached back
+    newest = answer(store, gap.since, gap.until, 12)
+    assert buffer.hole(10, newest, full=True) == (store[20:30], False)
+    edge = answer(store, gap.until, gap.until, 2)
+    assert buffer.hole(10, edge, full=True) == ([], False)  # only held or on its way
+
+
+def test_a_gap_count_is_its_span_less_the_held_ends() -> None:
+    buffer, store = lost_in_the_middle()
+    gap = buffer.gaps[10]
+    assert gap.until is not None
+    stored = len(answer(store, gap.since, gap.until, 100))
+    at_since = answer(store, gap.since, gap.since, 100)
+    at_until = answer(store, gap.until, gap.until, 100)
+    assert buffer.hole_count(10, stored, at_since, at_until) == 20
+
+
+def test_a_gap_within_one_millisecond_counts_what_lies_between() -> None:
+    store = [{**record(n), "time": 5.0} for n in range(10)]
+    buffer = LogBuffer(capacity=100)
+    buffer.append(store[:3])
+    buffer.open_gap()
+    buffer.append(store[7:9])
+    at = answer(store, 5.0, 5.0, 100)
+    assert buffer.hole_count(3, len(at), at, at) == 4
+    assert buffer.hole(3, at, full=False) == (store[3:7], True)
 
 
 def test_a_gap_filled_page_by_page_is_the_list_it_stood_for() -> None:
@@ -217,7 +267,8 @@ def test_a_gap_filled_page_by_page_is_the_list_it_stood_for() -> None:
     for text in ("", "level:warn", "event 3"):
         buffer = LogBuffer(capacity=1000, block=8)
         buffer.append([record(n) for n in range(10)])
-        buffer.fill_gap([record(n) for n in range(50, 60)], truncated=True)
+        buffer.open_gap()
+        buffer.append([record(n) for n in range(50, 60)])
         buffer.set_filter(parse_filter(text))
         while buffer.scanning:
             buffer.scan()
@@ -238,5 +289,6 @@ def test_records_sharing_a_gaps_edge_millisecond_are_its_edge() -> None:
     buffer = LogBuffer(capacity=100)
     same_ms = [{**record(n), "time": 5.0} for n in range(3)]
     buffer.append(same_ms)
-    buffer.fill_gap([{**record(9), "time": 7.0}, record(10)], truncated=True)
+    buffer.open_gap()
+    buffer.append([{**record(9), "time": 7.0}, record(10)])
     assert buffer.edge(3) == [same_ms[2], same_ms[1], same_ms[0], {**record(9), "time": 7.0}]

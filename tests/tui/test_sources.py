@@ -328,19 +328,23 @@ async def test_remote_refuses_answers_of_another_shape() -> None:
 
 
 def test_remote_feed_skips_what_is_not_an_engine_event() -> None:
-    """A newer engine's event type or a garbled frame is skipped; the dropped marker counts."""
+    """A newer engine's event type or a garbled frame is skipped; the dropped marker counts,
+    and what was held before it goes with the loss (what is drained after a loss all came
+    after it: the Logs pane's gap line ends at the first record drained)."""
     feed = _RemoteFeed("ws://127.0.0.1:9/__motia/events", {})
     span = {"type": "span.start", "time": 1.0, "data": {"traceId": "t", "spanId": "s"}}
+    after = {"type": "span.start", "time": 2.0, "data": {"traceId": "t", "spanId": "u"}}
     for message in (
         json.dumps({"type": "from.a.newer.engine", "time": 1, "data": {}}),
         "{not json",
         json.dumps([1, 2]),
         json.dumps(span),
         json.dumps({"type": "events.dropped", "time": 0, "data": {"count": 4}}),
+        json.dumps(after),
     ):
         feed._receive(message)
-    assert feed.drain() == [span]
-    assert feed.take_dropped() == 4
+    assert feed.drain() == [after]
+    assert feed.take_dropped() == 5
 
 
 READ_QUESTIONS = ("steps", "flows", "stats", "traces", "logs", "state", "streams", "dlq")
