@@ -126,6 +126,43 @@ async def test_slowloris_and_idle_connections_are_cut_off_while_others_are_serve
         assert (await client.get("/ping")).status_code == 200
 
 
+async def test_an_idle_keep_alive_connection_closes_after_five_seconds_a_busy_one_stays(
+    tmp_path: Path,
+) -> None:
+    """uvicorn's `timeout_keep_alive` (5 s), kept by the server's sweep: within a second of
+    it for a connection left idle after its answer, never for one that keeps asking."""
+    request = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    async with served(_project(tmp_path)) as (_engine, client):
+        port = client.base_url.port
+        idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+        busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+
+        async def answered(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            assert head.startswith(b"HTTP/1.1 200")
+            await reader.readexactly(len(b'{"pong":true}'))
+
+        await answered(idle_reader, idle_writer)
+        answered_at = time.monotonic()
+
+        async def keep_asking() -> int:
+            asked = 0
+            while time.monotonic() - answered_at < 7.0:
+                await answered(busy_reader, busy_writer)
+                asked += 1
+                await asyncio.sleep(1.0)
+            return asked
+
+        asking = asyncio.ensure_future(keep_asking())
+        assert await asyncio.wait_for(idle_reader.read(), 10.0) == b""
+        closed_after = time.monotonic() - answered_at
+        assert await asking >= 7, "the busy connection served every request"
+        idle_writer.close()
+        busy_writer.close()
+    assert 4.9 <= closed_after <= 6.5
+
+
 def _asgi_tasks() -> list[asyncio.Task[object]]:
     """The server's request tasks still running (it shares the test's loop)."""
     return [
