@@ -18,6 +18,7 @@ tracked: a record of plain values costs the collector nothing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -51,9 +52,15 @@ untracks it, and from then on no record holding it is tracked."""
 
 
 def shared_flows(flows: Iterable[str]) -> tuple[str, ...]:
-    """The tuple every record of these flows holds."""
+    """The tuple every record of these flows holds. One still tracked is replaced: a tuple
+    made while start-up had the collector off (a run before the workbench was ready) is
+    frozen with start-up's objects, never seen by a collection again, and every record
+    holding it stays tracked, for each young collection to walk."""
     key = tuple(flows)
-    return _FLOWS.setdefault(key, key)
+    shared = _FLOWS.get(key)
+    if shared is None or gc.is_tracked(shared):
+        shared = _FLOWS[key] = key
+    return shared
 
 
 def listed(record: dict[str, Any]) -> dict[str, Any]:

@@ -90,3 +90,28 @@ async def test_a_feed_drained_as_json_holds_records_the_collector_does_not_walk(
         assert first.to_json() == (await plain.get()).to_json()
         plain.close()
         wire.close()
+
+
+async def test_records_are_untracked_when_the_first_run_came_before_the_freeze(
+    project: Callable[[dict[str, str]], Path],
+) -> None:
+    """The workbench keeps the collector off until it is ready, then freezes what start-up
+    made: a run in that time made its flows' tuple with no collection to untrack it, and
+    frozen it stays tracked. The next runs' records must not hold it."""
+    flows = '"flows": ["made", "before", "ready"]'  # a list no other test's runs made a tuple of
+    root = project({"steps/chatty_step.py": STEP.replace('"flows": ["talk", "more"]', flows)})
+    async with ProjectUnderTest(root) as harness:
+        gc.disable()
+        try:
+            await harness.client.get("/chatty")  # before the workbench is ready
+            gc.freeze()
+            gc.enable()
+            await harness.client.get("/chatty")
+            gc.collect(0)  # the young collection that untracks the new runs' tuple
+            trace_id = (await harness.client.get("/chatty")).headers["x-trace-id"]
+            held = [r for r in harness.engine.logs.recent if r.get("traceId") == trace_id]
+            assert len(held) == 3
+            assert not any(gc.is_tracked(record) for record in held)
+        finally:
+            gc.unfreeze()
+            gc.enable()
