@@ -78,7 +78,8 @@ async def test_bad_greet_body_is_refused_before_the_handler(basic_project: Path,
         missing = await client.post("/greet", json={})
         assert missing.json()["details"][0]["field"] == "name"
         await engine.idle()
-        assert engine.state.groups() == {}
+        # The project's every-minute cron may tick meanwhile; only its counter may be there.
+        assert set(engine.state.groups()) <= {"stats"}
 
 
 async def test_a_refused_body_leaves_a_short_trace_naming_the_fields(
