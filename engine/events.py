@@ -595,7 +595,9 @@ class EventHub:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
-        self._wanted: frozenset[str] | None = frozenset()
+        self.wanted: frozenset[str] | None = frozenset()
+        """The event types someone listens for (None: every type), for `wants`; a publisher
+        once a run reads it without the call."""
         self.wants_bytes = False
         """A reader on another thread (the tape) takes events: a publisher that passes the
         data encoded spares it holding the dicts (see `ThreadSubscription`)."""
@@ -662,14 +664,14 @@ class EventHub:
         wanted: set[str] = set()
         for sub in self._subscribers:
             if sub._types is None:
-                self._wanted = None
+                self.wanted = None
                 return
             wanted |= sub._types
-        self._wanted = frozenset(wanted)
+        self.wanted = frozenset(wanted)
 
     def wants(self, type_: EventType) -> bool:
         """Whether anyone listens for this type, so publishers can skip building the data."""
-        return self._wanted is None or type_ in self._wanted
+        return self.wanted is None or type_ in self.wanted
 
     def publish(
         self, type_: EventType, data: dict[str, Any], encoded: bytes | None = None

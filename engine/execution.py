@@ -109,7 +109,7 @@ class Executor(RunLifecycle):
             )
             self.end(run, error=error)
             return self._settle(run, delivery, False, effect, settled)
-        self.end(run, output=output)
+        self.end(run, output)
         return self._settle(run, delivery, True, None, True)
 
     def _lost(self, run: Run, delivery: Delivery, exc: HandlerLost) -> bool:

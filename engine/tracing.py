@@ -354,7 +354,8 @@ class TraceStore:
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
         hub = self._hub
-        if hub.wants(ev.SPAN_START):
+        wanted = hub.wanted  # `hub.wants`, without the call: once a run
+        if wanted is None or ev.SPAN_START in wanted:
             data = span.to_json()
             hub.publish(
                 ev.SPAN_START, data, jsonio.dumps_lenient_bytes(data) if hub.wants_bytes else None
@@ -408,7 +409,8 @@ class TraceStore:
         self._unwritten.pop(span_id, None)
         data = span.to_json()
         encoded = jsonio.dumps_lenient_bytes(data)
-        if self._hub.wants(ev.SPAN_END):
+        wanted = self._hub.wanted  # `hub.wants`, without the call: once a run
+        if wanted is None or ev.SPAN_END in wanted:
             self._hub.publish(ev.SPAN_END, data, encoded)
         text = encoded.decode()
         rewrite = span.written
