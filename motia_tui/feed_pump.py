@@ -90,10 +90,19 @@ class FeedPump:
                 return
         self._waiting_since = None
         dropped = feed.take_dropped()
+        rewound = feed.take_rewound()
         events = feed.drain(CHUNK)
         arrived = len(events)
         try:
             app.notices.show_header()
+            if rewound:
+                # What is buffered came before the pane's reload, whose answer holds it.
+                app.logs_pane().restart()
+                while len(events) == CHUNK:
+                    events = feed.drain(CHUNK)
+                    arrived += len(events)
+                app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
+                return
             if dropped:
                 logs = app.logs_pane()
                 logs.refill(events)

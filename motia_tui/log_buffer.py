@@ -202,6 +202,14 @@ class LogBuffer:
             return evicted
         return view.trim_below(ring.start) if evicted else 0
 
+    def clear(self) -> None:
+        """Forget every record and gap line, keeping the filter (its matches start again)."""
+        self.ring.clear()
+        self.gaps = {}
+        self._open = None
+        self._recent_keys = set()
+        self.set_filter(self.filter)
+
     def merge(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Take a reload's snapshot (oldest first): only what is newer than what is held."""
         fresh = records

@@ -40,7 +40,8 @@ BULK_EVENTS = 1_000
 frozen out of its reach: a move to the end of a tape spent two thirds of its time collecting
 objects the moment keeps anyway (plain dicts and lists, freed by reference counting)."""
 class _ReplayFeed(BufferedFeed):
-    """The events the cursor passes going forward; any other move asks for a reload."""
+    """The events the cursor passes going forward; any other move asks for a reload, and
+    says it went back (the Logs pane may hold records from after the new cursor)."""
 
     def __init__(self, source: ReplaySource) -> None:
         super().__init__()
@@ -50,6 +51,7 @@ class _ReplayFeed(BufferedFeed):
         if events is None:
             self.buffer.clear()
             self.dropped += 1
+            self.rewound = True
         else:
             self.buffer.extend(events)
         self._wake()

@@ -55,6 +55,11 @@ class EventFeed(Protocol):
         """Events lost to overflow since the last call; non-zero means reload from the source."""
         ...
 
+    def take_rewound(self) -> bool:
+        """Whether the source went back in time since the last call (a replay's cursor moved
+        back): what a pane holds may lie ahead of it, so it starts again from the source."""
+        ...
+
     async def wait(self) -> None:
         """Return once at least one event is buffered."""
         ...
@@ -207,6 +212,9 @@ class _LocalFeed:
 
     def take_dropped(self) -> int:
         return self._subscription.take_dropped()
+
+    def take_rewound(self) -> bool:
+        return False  # a running engine only goes forward
 
     async def wait(self) -> None:
         await self._subscription.wait()
@@ -428,6 +436,7 @@ class BufferedFeed:
     def __init__(self) -> None:
         self.buffer: deque[WireEvent] = deque()
         self.dropped = 0
+        self.rewound = False
         self.closed = False
         self._wakeup = asyncio.Event()
 
@@ -445,6 +454,10 @@ class BufferedFeed:
     def take_dropped(self) -> int:
         dropped, self.dropped = self.dropped, 0
         return dropped
+
+    def take_rewound(self) -> bool:
+        rewound, self.rewound = self.rewound, False
+        return rewound
 
     async def wait(self) -> None:
         while not self.buffer and not self.dropped and not self.closed:

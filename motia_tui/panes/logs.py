@@ -438,6 +438,21 @@ class LogsPane(Vertical):
         removed = self.buffer.merge(records)
         self.view.lines_changed(removed_on_top=removed)
 
+    def restart(self) -> None:
+        """The source went back in time: what is held may lie ahead of it, so the pane
+        empties at once and reloads; losses still being read back no longer apply."""
+        self.workers.cancel_group(self, "logs-refill")
+        self._refills.clear()
+        self._refilling = False
+        self.buffer.clear()
+        self.view.reset()
+        self._restart()
+
+    @work(exclusive=True, group="logs-restart")
+    async def _restart(self) -> None:
+        await self.reload()
+        self._show_status()
+
     # -- gaps ------------------------------------------------------------------------------
 
     @property

@@ -224,3 +224,38 @@ def test_replay_of_a_file_that_is_no_engine_tape_says_so(tmp_path: Path) -> None
     )
     assert result.returncode != 0
     assert "is not an engine tape" in result.stderr and "motia demo" in result.stderr
+
+
+def log_messages(app: ReplayWorkbench) -> list[str]:
+    buffer = app.logs_pane().buffer
+    return [str(buffer.record_at(line).get("msg")) for line in range(len(buffer))]
+
+
+async def test_the_logs_pane_goes_back_with_the_cursor(tmp_path: Path) -> None:
+    """Going back, the records logged after the cursor leave the pane at once, with no gap
+    line claiming they were lost; going forward again brings them back."""
+    project, _traces = await record(tmp_path)
+    source = ReplaySource(project)
+    app = make_workbench(source)
+    assert isinstance(app, ReplayWorkbench)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.ready.is_set(), what="the replay to open")
+        await pilot.press("4", "ctrl+end")
+        await wait_for(lambda: log_messages(app).count("greeting recorded") == 2,
+                       what="both greetings' records at the end")
+        at_end = log_messages(app)
+
+        for _ in range(source.total - dark_position(source) + 1):
+            await pilot.press("ctrl+left")
+        await pilot.press("ctrl+home")
+        at_start = [str(r.get("msg")) for r in await source.logs()]
+        assert "greeting recorded" not in at_start
+        await wait_for(lambda: log_messages(app) == at_start,
+                       what="the pane to show the records at the start")
+        await pilot.pause(0.3)
+        assert log_messages(app) == at_start
+        assert not app.logs_pane().buffer.gaps, "nothing was lost: no gap line"
+
+        await pilot.press("ctrl+end")
+        await wait_for(lambda: log_messages(app) == at_end, what="the records again at the end")
+        await pilot.press("q")
