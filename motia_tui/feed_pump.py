@@ -95,21 +95,19 @@ class FeedPump:
         arrived = len(events)
         try:
             app.notices.show_header()
-            if rewound:
-                # What is buffered came before the pane's reload, whose answer holds it.
-                app.logs_pane().restart()
-                while len(events) == CHUNK:
-                    events = feed.drain(CHUNK)
-                    arrived += len(events)
-                app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
-                return
-            if dropped:
+            if rewound or dropped:
+                # After a rewind what is buffered came before the pane's reload, whose
+                # answer holds it; after a loss it follows the gap line.
                 logs = app.logs_pane()
-                logs.refill(events)
+                if rewound:
+                    logs.restart()
+                else:
+                    logs.refill(events)
                 while len(events) == CHUNK:
                     events = feed.drain(CHUNK)
                     arrived += len(events)
-                    logs.apply_events(events)
+                    if not rewound:
+                        logs.apply_events(events)
                 app.run_worker(self._reload_after_drop(), exclusive=True, group="reload")
                 return
             if not events:

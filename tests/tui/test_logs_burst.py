@@ -16,7 +16,7 @@ import httpx
 from pane_harness import copy_project, wait_for
 
 from engine.settings import Settings
-from motia_tui.app import make_workbench
+from motia_tui.app import WorkbenchApp, make_workbench
 from motia_tui.log_buffer import GAP_PAGE
 from motia_tui.panes.logs import LogsPane
 from motia_tui.source import FEED_SIZE, LocalSource
@@ -71,11 +71,18 @@ def run_lines(pane: LogsPane) -> list[tuple[Any, Any]]:
             if (r := ring[i]).get("run") is not None]
 
 
-async def burst_then_check(tmp_path: Path, *, hidden: bool, feed_size: int = FEED_SIZE) -> None:
+def chatty_workbench(tmp_path: Path, *, feed_size: int = FEED_SIZE,
+                     lines: int = PER_RUN) -> tuple[LocalSource, WorkbenchApp]:
+    """The workbench on a project whose `/chatty` logs `lines` records a run, its feed
+    holding `feed_size` events."""
     project = copy_project(tmp_path)
-    (project / "steps" / "chatty_step.py").write_text(CHATTY, encoding="utf-8")
+    (project / "steps" / "chatty_step.py").write_text(chatty(lines), encoding="utf-8")
     source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=feed_size)
-    app = make_workbench(source)
+    return source, make_workbench(source)
+
+
+async def burst_then_check(tmp_path: Path, *, hidden: bool, feed_size: int = FEED_SIZE) -> None:
+    source, app = chatty_workbench(tmp_path, feed_size=feed_size)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
         await pilot.press("1" if hidden else "4")
@@ -85,16 +92,11 @@ async def burst_then_check(tmp_path: Path, *, hidden: bool, feed_size: int = FEE
                 assert (await client.post("/chatty", json={})).status_code == 200
         await pilot.press("4")
 
-        def logged() -> list[tuple[Any, Any]]:
-            ring = pane.buffer.ring
-            return [(r.get("run"), r.get("line")) for i in range(ring.start, ring.end)
-                    if (r := ring[i]).get("run") is not None]
-
         expected = [(run, line) for run in range(1, RUNS + 1) for line in range(PER_RUN)]
         await wait_for(lambda: len(pane.buffer.ring) >= len(expected), timeout=60,
                        what=f"{len(expected):,} records in the pane, not {len(pane.buffer.ring)}")
         await wait_for(lambda: not pane.refilling, timeout=60, what="the refill")
-        got = logged()
+        got = run_lines(pane)
         missing = sorted(set(expected) - set(got))
         assert got == expected, (len(got), len(missing), missing[:3], missing[-3:])
 
@@ -122,10 +124,7 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
     finds it (one match, not none) because it reads the gaps first; then every record is
     there, in order."""
     runs = 4
-    project = copy_project(tmp_path)
-    (project / "steps" / "chatty_step.py").write_text(CHATTY, encoding="utf-8")
-    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=2_000)
-    app = make_workbench(source)
+    source, app = chatty_workbench(tmp_path, feed_size=2_000)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
         await pilot.press("4")
@@ -153,11 +152,6 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
 
         expected = [(run, line) for run in range(1, runs + 1) for line in range(PER_RUN)]
 
-        def logged() -> list[tuple[Any, Any]]:
-            ring = buffer.ring
-            return [(r.get("run"), r.get("line")) for i in range(ring.start, ring.end)
-                    if (r := ring[i]).get("run") is not None]
-
         first, *others = sorted(buffer.gaps)
         assert others, "more than one gap: Enter reads one, the filter the others"
         gap = buffer.gaps[first]
@@ -175,7 +169,7 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
         assert buffer.not_shown == before - gap.count
         assert app.screen is pane.screen  # Enter on a gap line opens no record
 
-        missing = sorted(set(expected) - set(logged()))
+        missing = sorted(set(expected) - set(run_lines(pane)))
         assert missing, "the other gaps stand for chatty lines"
         run, line = missing[len(missing) // 2]
         pane.set_filter(f"run.: {run}, .line.: {line}}}")
@@ -184,7 +178,7 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
         assert len(buffer) == 1
         assert buffer.record_at(0)["line"] == line
         assert not buffer.gaps and buffer.not_shown == 0
-        assert logged() == expected
+        assert run_lines(pane) == expected
         assert len(buffer.ring) == stored
 
 
@@ -192,10 +186,7 @@ async def test_records_after_a_loss_are_shown_at_once(tmp_path: Path) -> None:
     """A run of 3,000 records through a feed of 500: the newest are shown as soon as the
     feed brings them, with a gap line above them, while the store has not answered for
     the loss yet; when it does, the gap is filled and every record is there in order."""
-    project = copy_project(tmp_path)
-    (project / "steps" / "chatty_step.py").write_text(chatty(3_000), encoding="utf-8")
-    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=500)
-    app = make_workbench(source)
+    source, app = chatty_workbench(tmp_path, feed_size=500, lines=3_000)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
         await pilot.press("4")
@@ -224,10 +215,7 @@ async def test_a_feed_overflowing_again_and_again_is_read_back_a_page_at_a_time(
     counts matching the store's exactly."""
     runs = 4
     lines = 15_000
-    project = copy_project(tmp_path)
-    (project / "steps" / "chatty_step.py").write_text(chatty(lines), encoding="utf-8")
-    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False, feed_size=1_000)
-    app = make_workbench(source)
+    source, app = chatty_workbench(tmp_path, feed_size=1_000, lines=lines)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), timeout=30, what="the workbench to start")
         await pilot.press("4")

@@ -55,6 +55,15 @@ async def record(tmp_path: Path) -> tuple[Path, list[str]]:
     return project, traces
 
 
+async def replay_of_a_run(tmp_path: Path) -> tuple[ReplaySource, ReplayWorkbench, list[str]]:
+    """`motia replay` on the run `record` makes, not yet opened; and the run's trace ids."""
+    project, traces = await record(tmp_path)
+    source = ReplaySource(project)
+    app = make_workbench(source)
+    assert isinstance(app, ReplayWorkbench)
+    return source, app, traces
+
+
 def state_lines(app: ReplayWorkbench) -> list[str]:
     pane = app.panes["state"]
     assert isinstance(pane, StatePane)
@@ -96,10 +105,7 @@ def dark_position(source: ReplaySource) -> int:
 async def test_the_cursor_moves_back_to_the_old_value_and_forward_to_the_new(
     tmp_path: Path,
 ) -> None:
-    project, _traces = await record(tmp_path)
-    source = ReplaySource(project)
-    app = make_workbench(source)
-    assert isinstance(app, ReplayWorkbench)
+    source, app, _traces = await replay_of_a_run(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), what="the replay to open")
         assert "event 0/" in cursor_text(app)
@@ -165,9 +171,7 @@ async def test_the_cursor_moves_back_to_the_old_value_and_forward_to_the_new(
 
 
 async def test_opening_a_trace_moves_the_cursor_to_it(tmp_path: Path) -> None:
-    project, traces = await record(tmp_path)
-    source = ReplaySource(project)
-    app = make_workbench(source)
+    source, app, traces = await replay_of_a_run(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), what="the replay to open")
         await pilot.press("ctrl+end", "3")
@@ -188,8 +192,7 @@ async def test_opening_a_trace_moves_the_cursor_to_it(tmp_path: Path) -> None:
 
 
 async def test_every_replay_key_has_an_id_and_a_palette_command(tmp_path: Path) -> None:
-    project, _traces = await record(tmp_path)
-    app = make_workbench(ReplaySource(project))
+    _source, app, _traces = await replay_of_a_run(tmp_path)
     async with app.run_test(size=(80, 24)):
         await wait_for(lambda: app.ready.is_set(), what="the replay to open")
         keys_of: dict[str | None, set[str]] = {}
@@ -234,10 +237,7 @@ def log_messages(app: ReplayWorkbench) -> list[str]:
 async def test_the_logs_pane_goes_back_with_the_cursor(tmp_path: Path) -> None:
     """Going back, the records logged after the cursor leave the pane at once, with no gap
     line claiming they were lost; going forward again brings them back."""
-    project, _traces = await record(tmp_path)
-    source = ReplaySource(project)
-    app = make_workbench(source)
-    assert isinstance(app, ReplayWorkbench)
+    source, app, _traces = await replay_of_a_run(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.ready.is_set(), what="the replay to open")
         await pilot.press("4", "ctrl+end")
