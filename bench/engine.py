@@ -187,7 +187,9 @@ def compare(motias: list[str], connections: int, rounds: int) -> None:
         try:
             for name, command in commands.items():
                 port = free_port()
-                servers[name] = (subprocess.Popen([*command, str(port)],
+                # In the scratch folder: a `python -m` wrapper run from bench/ would import
+                # this script as the `engine` package.
+                servers[name] = (subprocess.Popen([*command, str(port)], cwd=tmp,
                                                   stdout=subprocess.DEVNULL,
                                                   stderr=subprocess.DEVNULL), port)
             for _process, port in servers.values():

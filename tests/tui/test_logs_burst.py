@@ -155,6 +155,7 @@ async def test_a_loss_past_what_a_refill_reads_is_a_gap_line_enter_and_filters_f
         first, *others = sorted(buffer.gaps)
         assert others, "more than one gap: Enter reads one, the filter the others"
         gap = buffer.gaps[first]
+        assert gap.count is not None
         shown = f"{gap.count:,} records not shown"
         await pilot.press("home")
         for _line in range(first - buffer.ring.start):

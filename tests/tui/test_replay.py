@@ -68,7 +68,8 @@ def state_lines(app: ReplayWorkbench) -> list[str]:
     pane = app.panes["state"]
     assert isinstance(pane, StatePane)
     tree = pane.state_tree
-    return [str(tree.get_node_at_line(y).label) for y in range(tree.last_line + 1)]
+    nodes = [tree.get_node_at_line(y) for y in range(tree.last_line + 1)]
+    return [str(node.label) for node in nodes if node is not None]
 
 
 async def theme_shown(pilot: Pilot[Any], app: ReplayWorkbench, value: str) -> None:
