@@ -167,18 +167,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from motia_tui.replay import ReplaySource
-    from motia_tui.run import run_tui
-    from motia_tui.tape_file import TapeError, find_tape
+    with _start_up_uncollected():
+        from motia_tui.replay import ReplaySource
+        from motia_tui.run import run_tui
+        from motia_tui.tape_file import TapeError, find_tape
 
-    target = Path(args.tape) if args.tape else _project_dir(args.dir)
-    try:
-        find_tape(target)
-    except (TapeError, OSError) as exc:
-        raise SystemExit(f"motia replay: {exc}") from None
-    return run_tui(ReplaySource(target), color=args.color, mouse=not args.no_mouse,
-                   slow_link=args.slow_link, record=args.record,
-                   title=f"motia replay: {target.name}")
+        target = Path(args.tape) if args.tape else _project_dir(args.dir)
+        try:
+            find_tape(target)
+        except (TapeError, OSError) as exc:
+            raise SystemExit(f"motia replay: {exc}") from None
+        return run_tui(ReplaySource(target), color=args.color, mouse=not args.no_mouse,
+                       slow_link=args.slow_link, record=args.record,
+                       title=f"motia replay: {target.name}")
 
 
 def _refusal(response: Any) -> str:
