@@ -28,6 +28,9 @@ class TraceSummary(TypedDict):
     steps: list[str]
     """Every step with a span in the trace, in order of first appearance: what `step:` filters
     match, in the API and in the workbench alike, even where only the summary is held."""
+    workers: list[str]
+    """The workers that ran its spans where several share a store (their consumer names), in
+    order of first appearance; empty for a single process. What `worker:` filters match."""
     rerunOf: str | None
     """The trace this trace re-ran (from its root span)."""
     rerunOfSpan: str | None
@@ -70,11 +73,13 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
             "spans": 0,
             "errors": 0,
             "steps": [],
+            "workers": [],
             "rerunOf": None,
             "rerunOfSpan": None,
             "imported": False,
         }
-    first = min(spans, key=lambda s: s.get("start") or 0)
+    ordered = sorted(spans, key=lambda s: s.get("start") or 0)
+    first = ordered[0]
     started = first.get("start") or 0
     end = max((s.get("start") or 0) + (s.get("durationMs") or 0) for s in spans)
     return {
@@ -86,11 +91,8 @@ def trace_summary(trace_id: str, spans: Sequence[Mapping[str, Any]]) -> TraceSum
         "durationMs": round(end - started, 3),
         "spans": len(spans),
         "errors": sum(1 for s in spans if s.get("status") == ERROR),
-        "steps": list(
-            dict.fromkeys(
-                str(s.get("step") or "") for s in sorted(spans, key=lambda s: s.get("start") or 0)
-            )
-        ),
+        "steps": list(dict.fromkeys(str(s.get("step") or "") for s in ordered)),
+        "workers": list(dict.fromkeys(str(s["worker"]) for s in ordered if s.get("worker"))),
         "rerunOf": first.get("rerunOf"),
         "rerunOfSpan": first.get("rerunOfSpan"),
         "imported": any(s.get("imported") for s in spans),

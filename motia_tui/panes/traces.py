@@ -165,7 +165,9 @@ class TraceList(_LineList):
             if flt.is_empty:
                 self.order = list(ids)
             else:
-                self.order = [t for t in ids if flt.matches(book.summary(t), book.steps_of(t))]
+                self.order = [t for t in ids
+                              if flt.matches(book.summary(t), book.steps_of(t),
+                                             book.workers_of(t) if flt.worker else ())]
             if self._selected is not None and self.cursor > 0:
                 try:
                     self.cursor = self.order.index(self._selected)

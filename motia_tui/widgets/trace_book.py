@@ -22,37 +22,39 @@ LOG_BUDGET = 20_000
 summary, as after a reload, and opening one fetches it. A span carries up to 200 records, each
 a dict of its own, so 10,000 traces of a step that logs hundreds of lines a run held whole
 would be most of a gigabyte; 20,000 records are some 14 MB."""
-_STATUS_TOKEN = re.compile(r"(status|step):(\S*)", re.IGNORECASE)
+_TERM = re.compile(r"(status|step|worker):(\S*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
 class TraceFilter:
-    """`status:error step:Name free text`: every present term must hold."""
+    """`status:error step:Name worker:name free text`: every present term must hold."""
 
     status: str = ""
     step: str = ""
     text: str = ""
+    worker: str = ""
 
     @classmethod
     def parse(cls, text: str) -> TraceFilter:
-        status = step = ""
+        terms = {"status": "", "step": "", "worker": ""}
         words = []
         for word in text.split():
-            token = _STATUS_TOKEN.fullmatch(word)
+            token = _TERM.fullmatch(word)
             if token is None:
                 words.append(word)
-            elif token.group(1).lower() == "status":
-                status = token.group(2).lower()
             else:
-                step = token.group(2).casefold()
-        return cls(status, step, " ".join(words).casefold())
+                terms[token.group(1).lower()] = token.group(2).casefold()
+        return cls(terms["status"], terms["step"], " ".join(words).casefold(), terms["worker"])
 
     @property
     def is_empty(self) -> bool:
-        return not (self.status or self.step or self.text)
+        return not (self.status or self.step or self.text or self.worker)
 
-    def matches(self, summary: Mapping[str, Any], steps: Iterable[str]) -> bool:
+    def matches(self, summary: Mapping[str, Any], steps: Iterable[str],
+                workers: Iterable[str] = ()) -> bool:
         if self.status and not str(summary.get("status", "")).startswith(self.status):
+            return False
+        if self.worker and self.worker not in {worker.casefold() for worker in workers}:
             return False
         names = [str(summary.get("entry") or ""), *steps]
         folded = [name.casefold() for name in names]
@@ -104,6 +106,16 @@ class TraceBook:
         if summary is not None:
             steps.update(str(step) for step in summary.get("steps") or [])
         return steps
+
+    def workers_of(self, trace_id: str) -> set[str]:
+        """The workers of every span of the trace, held or named by its summary, as
+        `steps_of` (spans of a reload's traces are not held)."""
+        workers = {str(s["worker"]) for s in self.spans.get(trace_id, {}).values()
+                   if s.get("worker")}
+        summary = self.summaries.get(trace_id)
+        if summary is not None:
+            workers.update(str(worker) for worker in summary.get("workers") or [])
+        return workers
 
     def apply(self, events_: Iterable[WireEvent]) -> tuple[set[str], bool]:
         """Take span events; the traces touched, and whether traces were added or evicted."""

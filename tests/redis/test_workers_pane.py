@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 from cluster_support import TOKEN, workers
-from test_cluster_view import attached, consumer, project, wait
+from test_cluster_view import AUTH, attached, consumer, project, wait
 from tmux_harness import motia_command, terminal_of
 
 from engine.settings import Settings
@@ -65,6 +65,53 @@ async def test_the_workers_pane_lists_the_live_workers_and_the_spans_each_ran(
             b.kill()
             await wait(lambda: [r.split(" ")[0] for r in rows(pane)] == [consumer(a)],
                        "the killed worker gone once its heartbeat expired", timeout=30)
+
+
+async def test_the_traces_filter_keeps_the_traces_a_worker_ran_spans_of(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> None:
+    """`worker:NAME` in the Traces filter: the traces with a span that worker ran, among
+    those held live and again after a reload, when only the summaries are held."""
+    with workers(2, project(tmp_path), redis_url, prefix, tmp_path) as (a, b):
+        async with attached(a) as (app, pilot):
+            sent: dict[str, list[str]] = {consumer(a): [], consumer(b): []}
+            async with httpx.AsyncClient(timeout=10) as client:
+                for n in range(6):
+                    for worker in (a, b):
+                        answer = await client.post(f"{worker.url}/hello", json={"who": f"w{n}"})
+                        sent[consumer(worker)].append(answer.headers["x-trace-id"])
+            traces = app.panes["traces"]
+            assert isinstance(traces, TracesPane)
+            every = {t for ids in sent.values() for t in ids}
+            await pilot.press("3")
+            await wait(lambda: every <= set(traces.book.summaries), "every trace listed")
+
+            def ended(trace_id: str) -> bool:
+                """The trace's two spans (Hello's, Greet's) ended, as the pane holds them."""
+                spans = traces.book.spans.get(trace_id, {}).values()
+                return len(spans) == 2 and all(s["status"] != "running" for s in spans)
+
+            await wait(lambda: all(ended(t) for t in every), "every trace's two spans")
+            workers_of = {}
+            for trace_id in every:
+                answer = httpx.get(f"{a.url}/__motia/traces/{trace_id}", headers=AUTH, timeout=5)
+                workers_of[trace_id] = {str(span["worker"]) for span in answer.json()["spans"]}
+
+            def ran(trace_id: str) -> set[str]:
+                return workers_of[trace_id]
+
+            for name, own in sent.items():
+                await pilot.press("slash")
+                await pilot.press("ctrl+u", *f"worker:{name}", "enter")
+                listed = set(traces.trace_list.order)
+                assert set(own) <= listed, (name, own, listed)
+                assert all(name in ran(t) for t in listed)
+                assert listed >= {t for t in every if name in ran(t)}
+                await traces.reload()
+                assert traces.book.spans == {}  # summaries alone, as after a restart
+                assert set(traces.trace_list.order) == listed
+            await pilot.press("slash", "ctrl+u", *"worker:nobody", "enter")
+            assert traces.trace_list.order == []
 
 
 async def test_the_workers_footer_and_help_fit_at_80_by_24(

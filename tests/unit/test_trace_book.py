@@ -19,6 +19,16 @@ def test_the_filter_takes_status_step_and_text_terms() -> None:
     assert not TraceFilter.parse("status:error nothing-like-it").matches(summary, [])
 
 
+def test_the_filter_takes_a_worker_term() -> None:
+    summary = {"traceId": "abc123", "entry": "GreetApi", "status": "ok"}
+    assert TraceFilter.parse("worker:Host-1:42").matches(summary, [], ["host-1:42", "host-2:7"])
+    assert not TraceFilter.parse("worker:host-3:1").matches(summary, [], ["host-1:42"])
+    assert not TraceFilter.parse("worker:host-1:42").matches(summary, [])
+    assert TraceFilter.parse("worker:host-1:42 status:ok greet").matches(summary, [],
+                                                                         ["host-1:42"])
+    assert not TraceFilter.parse("worker:x").is_empty
+
+
 def _span_ended(trace_id: str, lines: int) -> WireEvent:
     logs = [{"level": "info", "msg": "line", "n": n, "traceId": trace_id} for n in range(lines)]
     return {"type": ev.SPAN_END, "time": 0.0, "data": {

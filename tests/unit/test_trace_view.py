@@ -47,10 +47,19 @@ def test_a_retry_that_succeeds_leaves_the_trace_ok() -> None:
         "spans": 3,
         "errors": 1,
         "steps": ["Api", "Work"],
+        "workers": [],
         "rerunOf": None,
         "rerunOfSpan": None,
         "imported": False,
     }
+
+
+def test_the_summary_names_the_workers_in_order_of_their_first_span() -> None:
+    spans = [span("b", "Work", "ok", 6, 2), span("a", "Api", "ok", 0, 5),
+             span("c", "Work", "ok", 9, 1), span("d", "Work", "ok", 12, 1)]
+    spans[0]["worker"], spans[1]["worker"], spans[2]["worker"] = "w2", "w1", "w2"
+    assert trace_summary("t1", spans)["workers"] == ["w1", "w2"]
+    assert trace_summary("t1", [])["workers"] == []
 
 
 def test_a_failed_last_attempt_or_a_running_span_decides_the_status() -> None:
