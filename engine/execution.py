@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 from pathlib import Path
 
 from engine import jsonio, triggers
 from engine.bus import Bus, Delivery
+from engine.context import FlowContext
 from engine.effects import DeadLettered, DeliveryFailed
 from engine.events import EventHub
 from engine.logs import LogStore
@@ -88,7 +90,32 @@ class Executor(RunLifecycle):
                     self.step_logger(run).warn(
                         f"input does not match {step.name}'s schema", {"details": problems}
                     )
-            output = await self.invoke(step, run, (wrap(data),))
+            if step.middleware or not step.is_async or step.handler is None:
+                output = await self.invoke(step, run, (wrap(data),))
+            else:  # `invoke` written out: a coroutine fewer a delivery
+                context = FlowContext(self, run)
+                timeout = step.timeout_s or self.settings.handler_timeout_s
+                task = asyncio.current_task(self._loop)  # the bound loop, as `invoke` does
+                assert task is not None
+                self.deadlines.watch(run, task, timeout)
+                try:
+                    output = await step.handler(wrap(data), context)
+                    if (
+                        output is not None
+                        and type(output) is not dict
+                        and inspect.isawaitable(output)
+                    ):
+                        output = await output
+                    if run.pending:
+                        await asyncio.gather(*run.pending)
+                    if run.emitted:
+                        self.bus.check_room(run.emitted)
+                except asyncio.CancelledError:
+                    if not run.timed_out:
+                        raise
+                    raise self.timed_out(step, run, task, timeout) from None
+                finally:
+                    self.deadlines.forget(run)
         except HandlerLost as exc:
             if self._lost(run, delivery, exc):
                 return False

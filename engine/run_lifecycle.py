@@ -188,12 +188,20 @@ class RunLifecycle(RunOperations):
         except asyncio.CancelledError:
             if not run.timed_out:
                 raise
-            task.uncancel()
-            run.ended = True
-            raise HandlerTimeout(f"{step.name} timed out after {timeout:g}s") from None
+            raise self.timed_out(step, run, task, timeout) from None
         finally:
             self.deadlines.forget(run)
         return result
+
+    @staticmethod
+    def timed_out(
+        step: Step, run: Run, task: asyncio.Task[Any], timeout: float
+    ) -> HandlerTimeout:
+        """What a run cancelled by its deadline raises instead: its task is no longer being
+        cancelled, and its context takes no more calls."""
+        task.uncancel()
+        run.ended = True
+        return HandlerTimeout(f"{step.name} timed out after {timeout:g}s")
 
     async def _call_handler(
         self, step: Step, run: Run, args: tuple[Any, ...], context: FlowContext
