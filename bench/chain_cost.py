@@ -9,7 +9,10 @@ difference per event for the loop thread and the other threads (the store's writ
 Instruction counts do not move with the machine's load where the work does not depend on the
 clock; here batches do (the store's flush delay, a worker's turn on the loop), so under
 valgrind, which runs the code about 50 times slower, the engine's time constants are scaled
-by `SLOWDOWN` to keep its batches as large as at full speed.
+by `SLOWDOWN` to keep its batches as large as at full speed. On a loaded machine the code runs
+slower than that under valgrind and the counts move by several percent from run to run;
+`--slowdown 400` stretches the delays so far that batches are cut by their counts alone (larger
+than at full speed, the same in every run), for comparing two trees.
 
 `--cpu` runs `--count` events at full speed instead (no valgrind) and prints the CPU per step
 run of the loop thread and of the others, with the share of the loop's CPU spent in the
@@ -85,12 +88,12 @@ class _Collections:
             self.cpu += time.thread_time() - self._started
 
 
-async def _chain(events: int, cpu: bool) -> None:
+async def _chain(events: int, cpu: bool, slowdown: float = SLOWDOWN) -> None:
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
     from engine import Engine, Settings, tuning
 
     if not cpu:
-        _scale_time(SLOWDOWN)
+        _scale_time(slowdown)
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "chainbench"
         _bench_module()._write_chain(project)
@@ -120,6 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cpu", action="store_true", help="CPU per step run at full speed")
     parser.add_argument("--count", type=int, default=20_000, help="events measured by --cpu")
+    parser.add_argument("--slowdown", type=float, default=SLOWDOWN,
+                        help="how far the engine's delays are stretched under valgrind")
     parser.add_argument("--events", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.events is not None or args.cpu:  # the run under valgrind, or at full speed
@@ -127,9 +132,10 @@ def main() -> None:
 
         events = args.count if args.cpu else args.events
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_chain(events, args.cpu))
+            runner.run(_chain(events, args.cpu, args.slowdown))
         return
-    per = instructions_per_unit(__file__, [], "--events", FEW, MANY)
+    per = instructions_per_unit(__file__, ["--slowdown", str(args.slowdown)], "--events", FEW,
+                                MANY)
     loop = per.pop("01", 0.0)
     print(f"instructions per chain event: loop thread {loop:,.0f}, other threads "
           f"{sum(per.values()):,.0f}")
