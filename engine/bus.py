@@ -50,6 +50,19 @@ Delivery = EventQueued
 """One event on its way to one subscriber: the effect that queued it, kept by the bus."""
 
 
+class Edge:
+    """One subscription's queue in memory (a topic to one step): how many deliveries the bus
+    holds on it. A delivery carries its edge, so dispatching, bounding and settling it count
+    without building and hashing a `(topic, step)` key each time (three times a delivery)."""
+
+    __slots__ = ("queued", "step", "topic")
+
+    def __init__(self, topic: str, step: str) -> None:
+        self.topic = topic
+        self.step = step
+        self.queued = 0
+
+
 Handle = Callable[[Delivery], Awaitable[bool]]
 """Runs one attempt of a delivery; True when it is settled (succeeded or dead-lettered)."""
 Crashed = Callable[[Delivery, Exception], None]
@@ -107,14 +120,22 @@ class Bus:
         self._max_s = max_s
         self.handle: Handle = _unserved
         self.crashed: Crashed | None = None
-        self.in_flight: dict[str, Delivery] = {}
+        self.in_flight: set[Delivery] = set()
+        """Keyed by the delivery itself, not its random id: an object hashes by identity,
+        where a churned dict of thousands of fresh strings reads each key's hash back from
+        the string, cold by then. A delivery a shared queue hands over twice (claimed again
+        while its first attempt runs) is two objects, each held and counted until it ends."""
         self._fifo: dict[str, asyncio.Queue[Delivery]] = {}
         self._fifo_workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._pool: WorkerPool[Delivery] = WorkerPool(_unserved, self._again, self._crash)
         self.dlq: dict[str, dict[str, Any]] = {}
         self.dead_letter_bound = DeadLetterBound(hub, store, max_dead_letters)
-        self.queued_by_edge: dict[tuple[str, str], int] = {}
+        self._edges: dict[tuple[str, str], Edge] = {}
+        self._fanout: dict[str, list[tuple[Step, Edge]]] = {}
+        """Per subscribed topic, its subscribers and their edges (rebuilt as the steps
+        change): topics nobody subscribes to are not kept, so a person's emits of made-up
+        topics leave nothing behind."""
         self.generation = 0
         self.suspended = False
         self.shared = store.shared_queue
@@ -127,7 +148,35 @@ class Bus:
         self.handle = self._pool.work = handle
         self.crashed = crashed
 
+    @property
+    def queued_by_edge(self) -> dict[tuple[str, str], int]:
+        """Deliveries held per `(topic, step)`, for the ones that hold any."""
+        return {key: edge.queued for key, edge in self._edges.items() if edge.queued}
+
+    def _edge(self, topic: str, step: str) -> Edge:
+        edge = self._edges.get((topic, step))
+        if edge is None:
+            edge = self._edges[(topic, step)] = Edge(topic, step)
+        return edge
+
+    def _edge_of(self, delivery: Delivery) -> Edge:
+        """The delivery's edge: set as it was made, looked up for one claimed from a store."""
+        edge = delivery.edge
+        if edge is None:
+            edge = delivery.edge = self._edge(delivery.topic, delivery.step)
+        return edge
+
     def _subscriptions_changed(self, steps: list[Step]) -> None:
+        """Edges are rebuilt per topic, and an empty one nobody subscribes to any more is
+        dropped (a delivery on its way keeps an edge of its own to count on)."""
+        self._fanout.clear()
+        subscribed = self._registry.subscribers
+        for key in [
+            key
+            for key, edge in self._edges.items()
+            if not edge.queued and all(s.name != key[1] for s in subscribed.get(key[0], ()))
+        ]:
+            del self._edges[key]
         self._store.subscribe(
             [
                 Subscription(topic, step.name, step.queue.fifo, step.queue.visibility_timeout_s)
@@ -147,23 +196,31 @@ class Bus:
     ) -> list[Delivery]:
         """One delivery per subscriber (or to `only`, keeping `delivery_id` when a dead letter
         is queued again), to dispatch once the run that made them is in the store."""
+        fanout = self._fanout.get(topic)
+        if fanout is None:
+            subscribers = self._registry.subscribers.get(topic)
+            if not subscribers:
+                return []
+            fanout = self._fanout[topic] = [
+                (step, self._edge(topic, step.name)) for step in subscribers
+            ]
         deliveries = []
-        for step in self._registry.subscribers.get(topic, ()):
+        for step, edge in fanout:
             if only is not None and step.name != only:
                 continue
-            deliveries.append(
-                Delivery(
-                    delivery_id or new_id(),
-                    next(_seq),
-                    topic,
-                    step.name,
-                    data_json,
-                    trace_id,
-                    parent_span,
-                    1,
-                    time.time() + step.queue.delay_s if step.queue.delay_s else 0.0,
-                )
+            delivery = Delivery(
+                delivery_id or new_id(),
+                next(_seq),
+                topic,
+                step.name,
+                data_json,
+                trace_id,
+                parent_span,
+                1,
+                time.time() + step.queue.delay_s if step.queue.delay_s else 0.0,
             )
+            delivery.edge = edge
+            deliveries.append(delivery)
         return deliveries
 
     def dispatch_all(self, deliveries: list[Delivery]) -> None:
@@ -177,9 +234,8 @@ class Bus:
         if self.suspended:
             return
         delivery.generation = self.generation
-        self.in_flight[delivery.id] = delivery
-        edge = (delivery.topic, delivery.step)
-        self.queued_by_edge[edge] = self.queued_by_edge.get(edge, 0) + 1
+        self.in_flight.add(delivery)
+        (delivery.edge or self._edge_of(delivery)).queued += 1
         if step is not None and step.queue.fifo:
             queue = self._fifo.get(step.name)
             if queue is None:
@@ -256,14 +312,15 @@ class Bus:
     def purge(self, topic: str) -> int:
         """Forget every delivery of `topic` (the store's purge is committed): none of them
         starts again; answers how many there were."""
-        doomed = [d for d in self.in_flight.values() if d.topic == topic]
+        doomed = [d for d in self.in_flight if d.topic == topic]
         for delivery in doomed:
             delivery.purged = True
             self._forget(delivery)
         return len(doomed)
 
     def depth(self, topic: str, step: str) -> int:
-        return self.queued_by_edge.get((topic, step), 0)
+        edge = self._edges.get((topic, step))
+        return edge.queued if edge is not None else 0
 
     def check_room(self, deliveries: Sequence[Delivery]) -> None:
         """Refuse a run whose emits would take a subscription's queue past its bound (the
@@ -271,19 +328,20 @@ class Bus:
         queue stays as it is and the run fails (an api step answers 503, an event step
         retries), so a step that emits more than is consumed cannot fill memory and disk."""
         if len(deliveries) == 1:  # most runs emit once: no tally to build
-            self._room(deliveries[0].topic, deliveries[0].step, 1)
+            first = deliveries[0]
+            self._room(first.edge or self._edge_of(first), 1)
             return
-        adding: dict[tuple[str, str], int] = {}
+        adding: dict[Edge, int] = {}
         for delivery in deliveries:
-            edge = (delivery.topic, delivery.step)
+            edge = self._edge_of(delivery)
             adding[edge] = adding.get(edge, 0) + 1
-        for (topic, step_name), count in adding.items():
-            self._room(topic, step_name, count)
+        for edge, count in adding.items():
+            self._room(edge, count)
 
-    def _room(self, topic: str, step_name: str, count: int) -> None:
+    def _room(self, edge: Edge, count: int) -> None:
+        topic, step_name, depth = edge.topic, edge.step, edge.queued
         step = self._registry.steps.get(step_name)
         bound = (step.queue.max_queued if step else None) or self._max_queued
-        depth = self.queued_by_edge.get((topic, step_name), 0)
         if depth + count > bound:
             self.watch.full(topic, depth, bound)
             raise QueueFull(
@@ -294,14 +352,11 @@ class Bus:
             )
 
     def _forget(self, delivery: Delivery) -> None:
-        if self.in_flight.pop(delivery.id, None) is None:
-            return
-        edge = (delivery.topic, delivery.step)
-        count = self.queued_by_edge.get(edge, 0) - 1
-        if count > 0:
-            self.queued_by_edge[edge] = count
-        else:
-            self.queued_by_edge.pop(edge, None)
+        try:
+            self.in_flight.remove(delivery)
+        except KeyError:
+            return  # settled already, or held by the bus before an outage
+        (delivery.edge or self._edge_of(delivery)).queued -= 1
 
     def after_failure(
         self, delivery: Delivery, max_retries: int, error: dict[str, Any]
@@ -411,7 +466,8 @@ class Bus:
         self.generation += 1
         self._cancel_waiting()
         self.in_flight.clear()
-        self.queued_by_edge.clear()
+        for edge in self._edges.values():
+            edge.queued = 0
 
     def resume(self) -> int:
         """The store writes again: take the queue and the dead letters back from it."""

@@ -19,6 +19,8 @@ from engine import jsonio
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
 
+    from engine.bus import Edge
+
 
 class StateSet:
     __slots__ = ("group", "key", "raw")
@@ -56,6 +58,7 @@ class EventQueued:
     __slots__ = (
         "attempt",
         "data_json",
+        "edge",
         "generation",
         "id",
         "lost",
@@ -91,6 +94,8 @@ class EventQueued:
         self.not_before = not_before
         self.generation = 0
         """The bus's generation it was dispatched in (the bus's outages count them)."""
+        self.edge: Edge | None = None
+        """The subscription's queue the bus counts it on (`engine.bus.Edge`)."""
         self.lost = 0
         """Attempts in a row whose handler's process died (in memory only, like a crash)."""
         self.purged = False

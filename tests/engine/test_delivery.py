@@ -11,7 +11,7 @@ from typing import Any
 from engine_support import logs, trace_of
 
 from engine import Settings
-from engine.bus import backoff_s
+from engine.bus import Delivery, backoff_s
 from engine.runs import Deadlines
 
 MakeProject = Callable[[dict[str, str]], Path]
@@ -772,3 +772,33 @@ async def test_api_and_cron_runs_are_not_retried(project: MakeProject, serve) ->
         assert (await client.get("/__motia/dlq")).json() == {"items": []}
         (record,) = await logs(client, traceId=cron_trace, level="error")
         assert record["msg"] == "cron FailingCron failed: cron broke"
+
+
+async def test_a_delivery_handed_over_twice_is_counted_until_each_attempt_ends(
+    project: MakeProject, serve
+) -> None:
+    """A shared queue hands a delivery over again when its claim runs out while the first
+    attempt still runs: two objects with one id, each counted on its queue until it ends."""
+    files = {
+        "steps/slow_step.py": """
+            import asyncio
+
+            config = {"type": "event", "name": "Slow", "subscribes": ["work"]}
+
+            async def handler(input, context):
+                await asyncio.sleep(0.05)
+        """,
+    }
+    async with serve(project(files)) as (engine, _client):
+        bus = engine.bus
+        (made,) = bus.make_deliveries("work", "{}", "f" * 32, None)
+        for _ in range(2):
+            again = Delivery(
+                made.id, made.seq, made.topic, made.step, made.data_json, made.trace_id,
+                made.parent_span, made.attempt, made.not_before,
+            )
+            bus.dispatch(again, engine.steps["Slow"])
+        assert bus.depth("work", "Slow") == 2
+        await engine.idle()
+        assert bus.depth("work", "Slow") == 0
+        assert bus.queued_by_edge == {}
