@@ -11,7 +11,9 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Final, Literal, NotRequired, TypedDict, cast, get_args
+from typing import Any, Final, Literal, NotRequired, Protocol, TypedDict, cast, get_args
+
+import orjson
 
 EventType = Literal[
     "log",
@@ -537,9 +539,35 @@ class WireSubscription(Subscription):
         return self._event(self._buffer.popleft())
 
 
-Entry = tuple[float, EventType, "bytes | dict[str, Any]"]
+SPAN_RUN: Final = "span.run"
+"""Not an engine event: a `ThreadSubscription`'s entry (and the tape's line) for a span whose
+`span.start` and `span.end` came with no event between them and the reader took neither
+apart; its data is `(end time, the ended span's JSON)`, and the start's event is the span as
+it ran (`running_view`)."""
+
+Entry = tuple[float, str, Any]
 """An event as a `ThreadSubscription` holds it: time, type, and its data as JSON where the
-publisher encoded it, else the data itself."""
+publisher encoded it, else the data itself (for `SPAN_RUN`, the end's time and JSON)."""
+
+
+class Started(Protocol):
+    """A running span as `EventHub.publish_start` takes it (`engine.tracing.Span`)."""
+
+    span_id: str
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+def running_view(data: dict[str, Any]) -> dict[str, Any]:
+    """A span's JSON as its `span.start` said it, from its JSON at any later moment: the
+    fields a run changes as it goes back as they start (a span starts with no emits, state
+    operations or logs, and an event step's topic is set just after its start is published,
+    `engine.execution`)."""
+    data.update(status="running", durationMs=None, emits=[], stateOps=[], logs=[])
+    data.pop("output", None)
+    data.pop("error", None)
+    data.pop("topic", None)
+    return data
 
 
 class ThreadSubscription(Subscription):
@@ -555,33 +583,92 @@ class ThreadSubscription(Subscription):
     its output) is then freed on the loop at once, instead of surviving until the reader takes
     it. Thousands of requests' dicts alive at a time would be what the loop's young
     collections walk, and each request's would survive one.
+
+    A span's start is held as the running span itself, in a one-item list that whoever pops
+    it first owns (each pop is atomic): the reader, which then encodes the span as it started
+    (`running_view`), or the span's end, which then takes the start's place as one `SPAN_RUN`
+    entry when nothing came between them. Most runs end before the reader wakes, so their
+    start is never encoded at all. An end with events between it and its start puts its JSON
+    in the list instead of the span (one atomic store), which the reader reads the start off:
+    the span (alive anyway while it runs) is let go at its end either way.
     """
 
     def __init__(self, hub: "EventHub", maxsize: int) -> None:
         super().__init__(hub, maxsize, None)
         self._entries: deque[Entry] = deque()
+        self._running: dict[str, list[Started | bytes]] = {}
+        """Each running span's start, by span id, until the span ends."""
+        self._tail: list[Started | bytes] | None = None
+        """The start last appended, while nothing has been appended after it."""
+        self._tail_time = 0.0
+
+    def _room(self, time_: float) -> bool:
+        """Whether the window takes one more event (else it is counted as dropped); the first
+        after a refusal is preceded by its `events.dropped` marker."""
+        entries = self._entries
+        if len(entries) >= self._maxsize:
+            self.dropped += 1
+            return False
+        if self.dropped:
+            entries.append((time_, EVENTS_DROPPED, {"count": self.dropped}))
+            self.dropped = 0
+            self._tail = None
+        return True
 
     def _offer(self, event: EngineEvent) -> None:
         if event.origin is not None:
             return
-        entries = self._entries
-        if len(entries) >= self._maxsize:
-            self.dropped += 1
+        start = self._running.pop(event.data["spanId"], None) if event.type == SPAN_END else None
+        if not self._room(event.time):
             return
-        if self.dropped:
-            entries.append((event.time, EVENTS_DROPPED, {"count": self.dropped}))
-            self.dropped = 0
         encoded = event.encoded
-        entries.append((event.time, event.type, event.data if encoded is None else encoded))
+        if start is not None and encoded is not None:
+            if start is not self._tail:
+                # One atomic store: the span is let go, and the reader reads its start off the
+                # JSON (or, had it popped the span meanwhile, nobody reads the list again).
+                start[:] = (encoded,)
+            else:
+                try:
+                    start.pop()
+                except IndexError:
+                    pass  # the reader took the start meanwhile
+                else:
+                    self._tail = None
+                    self._entries.append((self._tail_time, SPAN_RUN, (event.time, encoded)))
+                    return
+        self._tail = None
+        self._entries.append((event.time, event.type, event.data if encoded is None else encoded))
+
+    def offer_start(self, time_: float, span: Started) -> None:
+        """A span's start, held as the span (see the class)."""
+        if not self._room(time_):
+            return
+        start: list[Started | bytes] = [span]
+        self._running[span.span_id] = start
+        self._tail = start
+        self._tail_time = time_
+        self._entries.append((time_, SPAN_START, start))
 
     def pending(self) -> int:
         """Events buffered for the reader, from any thread."""
         return len(self._entries)
 
     def take(self) -> list[Entry]:
-        """Everything buffered, from any thread, losing nothing appended meanwhile."""
+        """Everything buffered, from any thread, losing nothing appended meanwhile; a start
+        taken before its span's end as the span's JSON then (`running_view`)."""
         entries = self._entries
-        return [entries.popleft() for _ in range(len(entries))]
+        taken: list[Entry] = []
+        for _ in range(len(entries)):
+            entry = entries.popleft()
+            if entry[1] == SPAN_START and type(entry[2]) is list:
+                try:
+                    held = entry[2].pop()
+                except IndexError:
+                    continue  # its end holds it, as one SPAN_RUN entry
+                data = orjson.loads(held) if type(held) is bytes else held.to_json()
+                entry = (entry[0], SPAN_START, running_view(data))
+            taken.append(entry)
+        return taken
 
     def take_dropped(self) -> int:
         """Events refused and not yet marked in the buffer; read it once the loop stopped
@@ -672,6 +759,19 @@ class EventHub:
     def wants(self, type_: EventType) -> bool:
         """Whether anyone listens for this type, so publishers can skip building the data."""
         return self.wanted is None or type_ in self.wanted
+
+    def publish_start(self, span: Started) -> None:
+        """A span's `span.start`: a thread's reader is handed the running span (see
+        `ThreadSubscription`), every other reader that wants it its JSON."""
+        now = time.time() * 1000
+        event: EngineEvent | None = None
+        for sub in self._subscribers:
+            if type(sub) is ThreadSubscription:
+                sub.offer_start(now, span)
+            elif sub._types is None or SPAN_START in sub._types:
+                if event is None:
+                    event = EngineEvent(SPAN_START, now, span.to_json())
+                sub._offer(event)
 
     def publish(
         self, type_: EventType, data: dict[str, Any], encoded: bytes | None = None

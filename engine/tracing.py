@@ -353,13 +353,9 @@ class TraceStore:
         self._unwritten[span.span_id] = span
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_running())
-        hub = self._hub
-        wanted = hub.wanted  # `hub.wants`, without the call: once a run
+        wanted = self._hub.wanted  # `hub.wants`, without the call: once a run
         if wanted is None or ev.SPAN_START in wanted:
-            data = span.to_json()
-            hub.publish(
-                ev.SPAN_START, data, jsonio.dumps_lenient_bytes(data) if hub.wants_bytes else None
-            )
+            self._hub.publish_start(span)
 
     async def _flush_running(self) -> None:
         """Write spans that have run for a while, so a run the process dies in reads as

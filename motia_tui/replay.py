@@ -29,7 +29,7 @@ from engine.logs import matching
 from engine.trace_view import trace_summary
 from motia_tui.replay_moment import Moment, step_from_json
 from motia_tui.source import BufferedFeed, SourceError
-from motia_tui.tape_file import Tape, TapeError, read_tape
+from motia_tui.tape_file import Tape, TapeError, event_at, read_tape
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 PLAY_TICK_S = 1 / 15
@@ -150,7 +150,7 @@ class ReplaySource:
         keeps what it needs, so a long tape is not held twice in memory."""
         assert self.tape is not None
         try:
-            return wire_event(orjson.loads(self.tape.lines[index]))
+            return wire_event(event_at(self.tape, index))
         except orjson.JSONDecodeError:
             return None
 

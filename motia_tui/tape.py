@@ -7,9 +7,13 @@ counted in `omitted`), then every engine event as `{"time", "type", "data"}`, an
 after a clean stop. Past `tape_part_bytes` a run continues in a new part file that opens with
 its own header; at start only the `tape_runs` newest runs are kept.
 
-The loop pays one deque append per event; a span comes encoded (`EventHub.wants_bytes`), so
-no request's dicts wait for the writer. A writer thread takes the events every 50 ms,
-serialises the rest, masks them (`engine.masking`) and writes; disk I/O never happens on the loop.
+The loop pays one deque append per event; a span's end comes encoded (`EventHub.wants_bytes`),
+so no request's dicts wait for the writer, and its start as the running span, encoded only if
+the writer takes it before the span ends. A span whose start and end came with no event between
+them (most short runs) is one line, `{"time": start, "type": "span.run", "end": end time,
+"data": the ended span}`, that a reader takes for both events (`tape_file.event_at`). A writer
+thread takes the events every 50 ms, serialises the rest, masks them (`engine.masking`) and
+writes; disk I/O never happens on the loop.
 Should the writer fall `buffer_events` behind, the newest events are refused and counted, and
 the tape gets an `events.dropped` line with the count where the hole is. Lines are written
 whole, so a tape cut short by a crash is readable up to its last complete line.
@@ -31,12 +35,13 @@ from typing import Any
 import orjson
 
 from engine import jsonio
-from engine.events import EVENTS_DROPPED, ThreadSubscription
+from engine.events import EVENTS_DROPPED, SPAN_RUN, ThreadSubscription
 from engine.masking import Masker, secret_values
 from engine.runtime import Engine
 from motia_tui.request_env import every_secret
 
-TAPE_VERSION = 1
+TAPE_VERSION = 2
+"""2: a span whose start and end came with no event between them may be one `span.run` line."""
 HEADER, SNAPSHOT, END = "tape.header", "tape.snapshot", "tape.end"
 BUFFER_EVENTS = 200_000
 """Events the loop may publish ahead of the writer: several seconds of a busy server."""
@@ -96,6 +101,13 @@ def prune(folder: Path, keep: int) -> list[str]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     return removed
+
+
+def run_line(start_ms: float, end_ms: float, data: bytes) -> bytes:
+    """A span's start and end as one line: `data` is the ended span's JSON."""
+    return b'{"time":%b,"type":"span.run","end":%b,"data":%b}\n' % (
+        orjson.dumps(start_ms), orjson.dumps(end_ms), data
+    )
 
 
 def event_line(time_ms: float, type_: str, data: Any) -> bytes:
@@ -227,6 +239,10 @@ class TapeRecorder:
             return
         lines = []
         for time_ms, type_, data in entries:
+            if type_ == SPAN_RUN:
+                self.events_written += 2
+                lines.append(run_line(time_ms, *data))
+                continue
             if type_ == EVENTS_DROPPED:
                 assert type(data) is dict
                 self.dropped += data["count"]

@@ -10,7 +10,10 @@ from typing import Any
 
 import orjson
 
+from engine.events import SPAN_END, SPAN_RUN, SPAN_START, running_view
 from motia_tui.tape import END, HEADER, SNAPSHOT, runs
+
+_RUN = SPAN_RUN.encode()
 
 
 class TapeError(Exception):
@@ -32,6 +35,9 @@ class Tape:
     """The run stopped cleanly (`tape.end`); False for a tape cut short by a crash."""
     cut_bytes: int = 0
     """Bytes of an incomplete last line left out (what a kill -9 cut mid-write)."""
+    runs: set[int] = field(default_factory=set)
+    """The events that are the start of a `span.run` line (its end is the next event, of the
+    same line)."""
 
 
 def find_tape(target: Path) -> list[Path]:
@@ -63,6 +69,26 @@ def _time_and_type(line: bytes) -> tuple[float, bytes]:
     comma = line.index(b",", 8)
     start = line.index(b'"type":"', comma) + 8
     return float(line[8:comma]), line[start : line.index(b'"', start)]
+
+
+def _end_time(line: bytes) -> float:
+    """A `span.run` line's end: `{"time":T,"type":"span.run","end":E,...`."""
+    start = line.index(b'"end":') + 6
+    return float(line[start : line.index(b",", start)])
+
+
+def event_at(tape: Tape, index: int) -> Any:
+    """Event `index` (0-based) as the events websocket would have sent it: a `span.run` line
+    is its span's `span.start` and then its `span.end`. Raises `orjson.JSONDecodeError` for a
+    damaged line."""
+    value = orjson.loads(tape.lines[index])
+    if type(value) is not dict or value.get("type") != SPAN_RUN:
+        return value
+    data = value.get("data")
+    if index in tape.runs:
+        started = running_view(dict(data)) if type(data) is dict else data
+        return {"time": value.get("time"), "type": SPAN_START, "data": started}
+    return {"time": value.get("end"), "type": SPAN_END, "data": data}
 
 
 def _split(data: bytes, last: bool) -> tuple[list[bytes], int]:
@@ -104,6 +130,14 @@ def read_tape(target: Path) -> Tape:
                     raise TapeError(f"{path}: a tape opens with a header and a snapshot")
             elif kind == END.encode():
                 tape.ended = True
+            elif kind == _RUN:
+                try:
+                    end = _end_time(line)
+                except ValueError:
+                    raise TapeError(f"{path}: a span.run line with no end: {line[:80]!r}") from None
+                tape.runs.add(len(tape.lines))
+                tape.lines += (line, line)
+                tape.times += (moment, end)
             elif kind != HEADER.encode():
                 tape.lines.append(line)
                 tape.times.append(moment)

@@ -49,6 +49,11 @@ def tape_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def events_in(lines: list[dict[str, Any]]) -> int:
+    """Engine events the lines hold: a `span.run` line is a span's start and its end."""
+    return sum(2 if line["type"] == "span.run" else 1 for line in lines)
+
+
 def only_run(project: Path) -> list[Path]:
     found = runs(project / SESSIONS)
     assert len(found) == 1, found
@@ -95,30 +100,37 @@ async def test_a_run_records_header_snapshot_every_event_and_its_end(tmp_path: P
     times = [e["time"] for e in lines]
     assert times == sorted(times), "lines are in time order"
     assert end["type"] == "tape.end"
-    assert end["data"] == {"events": len(events), "dropped": 0}
+    assert end["data"] == {"events": events_in(events), "dropped": 0}
 
 
 
 async def test_a_request_s_spans_and_logs_wait_for_the_writer_as_bytes_not_dicts(
     tmp_path: Path,
 ) -> None:
-    """While a tape records, the loop hands it each span and log record as the JSON the
-    engine encoded: their dicts are not held until the writer takes them, and the bytes say
-    what the trace and the log store hold."""
+    """While a tape records, the loop hands it each span's end and log record as the JSON the
+    engine encoded, and a span's start as the running span only until it ends: no request's
+    dicts are held until the writer takes them, and the bytes say what the trace and the log
+    store hold. A start the writer takes is the span as it started."""
     project = copy_project(tmp_path)
     source = LocalSource(project, Settings(tape=False), "127.0.0.1", 0, watch=False)
     await source.start()
     window = source.engine.events.subscribe_thread(1_000)
     await greet(source, "Ada")
+    held = [data for _time, kind, data in window._entries if kind == "span.start"]
+    assert held and all(type(item) is bytes for start in held for item in start), \
+        "an ended span's start holds its JSON, not the span"
     entries = window.take()
     window.close()
-    spans = [(kind, data) for _time, kind, data in entries if kind.startswith("span.")]
-    assert spans and all(type(data) is bytes for _kind, data in spans)
-    greeted = [(kind, json.loads(data)) for kind, data in spans
-               if json.loads(data)["step"] == "GreetApi"]
+    ends = [data for _time, kind, data in entries if kind == "span.end"]
+    assert ends and all(type(data) is bytes for data in ends)
+    greeted = [(kind, data if type(data) is dict else json.loads(data))
+               for _time, kind, data in entries if kind in ("span.start", "span.end")]
+    greeted = [(kind, span) for kind, span in greeted if span["step"] == "GreetApi"]
     assert [kind for kind, _span in greeted] == ["span.start", "span.end"]
     (_, started), (_, ended) = greeted
     assert started["status"] == "running" and started["input"]["body"] == {"name": "Ada"}
+    assert started == {**{k: v for k, v in ended.items() if k != "output"}, "status": "running",
+                       "durationMs": None, "emits": [], "stateOps": [], "logs": []}
     trace = source.engine.traces.get(ended["traceId"])
     assert trace is not None
     assert next(s for s in trace["spans"] if s["spanId"] == ended["spanId"]) == ended
@@ -284,7 +296,7 @@ async def test_a_run_continues_in_new_parts_and_replays_across_them(tmp_path: Pa
         lines = tape_lines(path)
         assert lines[0]["type"] == "tape.header" and lines[0]["data"]["part"] == number
         body = lines[2:] if number == 1 else lines[1:]
-        recorded += len([e for e in body if not e["type"].startswith("tape.")])
+        recorded += events_in([e for e in body if not e["type"].startswith("tape.")])
         assert path.stat().st_size <= 6_000 or len(lines) <= 3
     assert tape_lines(parts[-1])[-1]["type"] == "tape.end"
 
@@ -398,7 +410,8 @@ def test_a_tape_cut_by_kill_9_replays_to_its_last_complete_line(tmp_path: Path) 
     tape = read_tape(path)
     assert not tape.ended, "a killed run has no end line"
     complete = data[: data.rfind(b"\n") + 1].splitlines()
-    assert len(tape.lines) == len(complete) - 2, "every complete line but header and snapshot"
+    assert len(tape.lines) == events_in([json.loads(line) for line in complete[2:]]), \
+        "every complete line but header and snapshot"
     assert tape.cut_bytes == len(data) - data.rfind(b"\n") - 1
 
     cut = tmp_path / "cut"
@@ -407,7 +420,7 @@ def test_a_tape_cut_by_kill_9_replays_to_its_last_complete_line(tmp_path: Path) 
     (cut / path.name).write_bytes(data[: middle + 25])
     half = read_tape(cut / path.name)
     assert half.cut_bytes == 25
-    assert half.lines == complete[2: len(data[:middle].splitlines())]
+    assert list(dict.fromkeys(half.lines)) == complete[2: len(data[:middle].splitlines())]
 
 
 async def test_replaying_a_killed_run_reaches_its_last_complete_line(tmp_path: Path) -> None:
@@ -429,3 +442,53 @@ async def test_replaying_a_killed_run_reaches_its_last_complete_line(tmp_path: P
     assert len((await replay.state())["greetings"]) == 3
     assert replay.tape is not None and not replay.tape.ended
     assert replay.tape.cut_bytes > 0
+
+
+async def test_replay_reads_every_event_back_as_published_a_span_run_as_start_and_end(
+    tmp_path: Path,
+) -> None:
+    """Spans with nothing between their start and end are one `span.run` line; replay reads
+    it as the two events the engine published, at their times, as a tape of one line per
+    event would replay."""
+    project = copy_project(tmp_path)
+    source = LocalSource(project, Settings(), "127.0.0.1", 0, watch=False)
+    await source.start()
+    published = source.engine.events.subscribe(maxsize=100_000)
+    for name in ("Ada", "Bo"):
+        await greet(source, name)
+    assert source.tape is not None
+    path = source.tape.path
+    await wait_for(lambda: b'"Hello, Bo!"' in path.read_bytes(), what="the last greeting")
+    events = [e.to_json() for e in published.drain()]
+    await source.stop()
+
+    lines = tape_lines(path)
+    kinds = {line["type"] for line in lines}
+    assert {"span.run", "span.start", "span.end"} <= kinds, kinds
+    replay = ReplaySource(path)
+    await replay.start()
+    replayed = [replay.event(index) for index in range(replay.total)]
+    assert replayed[: len(events)] == json.loads(json.dumps(events))
+
+    unmerged = tmp_path / "unmerged" / path.name
+    unmerged.parent.mkdir()
+    with unmerged.open("w", encoding="utf-8") as out:
+        for line in lines:
+            if line["type"] == "span.run":
+                start = {k: v for k, v in line["data"].items() if k not in ("output", "topic")}
+                start.update(status="running", durationMs=None, emits=[], stateOps=[], logs=[])
+                split = [{"time": line["time"], "type": "span.start", "data": start},
+                         {"time": line["end"], "type": "span.end", "data": line["data"]}]
+            else:
+                split = [line]
+            out.writelines(json.dumps(one, separators=(",", ":")) + "\n" for one in split)
+    before = ReplaySource(unmerged)
+    await before.start()
+    assert before.total == replay.total
+    assert [before.event(index) for index in range(before.total)] == replayed
+    for position in range(0, replay.total + 1, 7):
+        replay.seek(position)
+        before.seek(position)
+        assert replay.time == before.time
+        assert await replay.stats() == await before.stats()
+        assert await replay.traces() == await before.traces()

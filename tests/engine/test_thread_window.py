@@ -1,0 +1,108 @@
+"""The window a thread's reader (the tape) drains: a span's start is held as the running span
+and encoded only if the reader takes it before the span ends; a span whose start and end came
+with nothing between them is one entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from engine import events as ev
+from engine.events import EventHub, ThreadSubscription
+from engine.tracing import Span
+
+
+def started(hub: EventHub) -> tuple[Span, dict[str, Any]]:
+    span = Span(None, None, "Hello", "api", 1, {"method": "GET", "path": "/hello"})
+    before = span.to_json()
+    hub.publish_start(span)
+    return span, before
+
+
+def end(hub: EventHub, span: Span) -> bytes:
+    span.status, span.duration_ms, span.output = "ok", 1.5, {"status": 200, "body": "hi"}
+    span.add_emit({"topic": "greeted", "data": {}})
+    data = span.to_json()
+    encoded = orjson.dumps(data)
+    hub.publish(ev.SPAN_END, data, encoded)
+    return encoded
+
+
+def window(hub: EventHub, size: int = 100) -> ThreadSubscription:
+    return hub.subscribe_thread(size)
+
+
+def test_a_start_followed_by_its_end_is_one_entry_and_never_encoded() -> None:
+    hub = EventHub()
+    reader = window(hub)
+    span, _before = started(hub)
+    encoded = end(hub, span)
+    [(start_time, kind, (end_time, data))] = reader.take()
+    assert kind == ev.SPAN_RUN and data is encoded and start_time <= end_time
+    assert not reader._running, "nothing is held once the span ended"
+
+
+def test_a_start_the_reader_takes_first_is_the_span_as_it_started() -> None:
+    hub = EventHub()
+    reader = window(hub)
+    span, before = started(hub)
+    [(_time, kind, data)] = reader.take()
+    assert kind == ev.SPAN_START and data == before
+    encoded = end(hub, span)
+    assert [(kind, data) for _time, kind, data in reader.take()] == [(ev.SPAN_END, encoded)]
+
+
+def test_an_end_with_events_between_lets_the_span_go_and_the_start_reads_as_it_was() -> None:
+    hub = EventHub()
+    reader = window(hub)
+    span, before = started(hub)
+    hub.publish(ev.LOG, {"msg": "between"}, b'{"msg":"between"}')
+    encoded = end(hub, span)
+    assert [type(item) for item in reader._entries[0][2]] == [bytes], "the span is let go"
+    taken = reader.take()
+    assert [(kind, data) for _time, kind, data in taken] == [
+        (ev.SPAN_START, before), (ev.LOG, b'{"msg":"between"}'), (ev.SPAN_END, encoded)
+    ]
+
+
+def test_a_start_taken_while_its_span_ends_still_reads_as_it_started() -> None:
+    """The reader's view of a start never shows what the run did after it: the span may be
+    ending on the loop while the reader encodes it."""
+    hub = EventHub()
+    reader = window(hub)
+    span, before = started(hub)
+    held = reader._entries[0][2][0]
+    assert held is span
+    span.status, span.duration_ms, span.output = "ok", 2.0, {"status": 200}
+    [(_time, _kind, data)] = reader.take()
+    assert data == before
+
+
+def test_a_full_window_counts_what_it_refused_and_keeps_the_rest_in_order() -> None:
+    hub = EventHub()
+    reader = window(hub, size=1)
+    first, before = started(hub)
+    second, _ = started(hub)
+    end(hub, first)
+    assert reader.dropped == 2
+    [(_time, kind, data)] = reader.take()
+    assert kind == ev.SPAN_START and data == before
+    encoded = end(hub, second)
+    assert [(kind, data) for _time, kind, data in reader.take()] == [
+        (ev.EVENTS_DROPPED, {"count": 2}), (ev.SPAN_END, encoded)
+    ]
+    assert not reader._running
+
+
+def test_other_readers_get_the_start_as_before() -> None:
+    hub = EventHub()
+    reader = window(hub)
+    plain = hub.subscribe(10)
+    logs_only = hub.subscribe(10, {ev.LOG})
+    span, before = started(hub)
+    [event] = plain.drain()
+    assert event.type == ev.SPAN_START and event.data == before
+    assert logs_only.drain() == []
+    end(hub, span)
+    assert [kind for _time, kind, _data in reader.take()] == [ev.SPAN_RUN]
