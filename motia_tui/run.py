@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import threading
 from pathlib import Path
 
 from engine import tuning
@@ -67,21 +68,24 @@ def run_tui(
 
 
 async def _run(app: WorkbenchApp) -> int:
-    tune = asyncio.ensure_future(_tune_process(app))
+    stop_trimming = threading.Event()
+    tune = asyncio.ensure_future(_tune_process(app, stop_trimming))
     guard = stop_on_signal(app)
     try:
         await app.run_async(mouse=app.use_mouse)
     finally:
         tune.cancel()
+        stop_trimming.set()
         await app.source.stop()
         guard.finished()
     return app.return_code or 0
 
 
-async def _tune_process(app: WorkbenchApp) -> None:
+async def _tune_process(app: WorkbenchApp, stop_trimming: threading.Event) -> None:
     """Once everything is loaded, keep the collector off the startup objects (Textual, the
     engine and the steps: a few hundred thousand, whose every walk cost the server sharing
-    the loop a fifth of its time under load) and shorten the GIL's switch interval (see
+    the loop a fifth of its time under load), shorten the GIL's switch interval and hand
+    freed C memory back every few seconds until `stop_trimming` is set (see
     `engine.tuning`). The collector was off during start-up, whose full collections took
     about 100 ms each: its objects are frozen uncollected (the few cycles start-up leaves
     behind, a few thousand objects, stay), so the collection `tune_process` begins with
@@ -90,3 +94,4 @@ async def _tune_process(app: WorkbenchApp) -> None:
     gc.freeze()
     tuning.tune_process()
     gc.enable()
+    tuning.trim_freed_memory(stop_trimming)
