@@ -411,11 +411,20 @@ def render_chops_of_what_shows(
         strips = widget.render_lines(Region(x - region.x, y - region.y, width, height))
         for line, line_cuts in needed:
             chops_line = chops[line]
-            pieces = strips[line - y].divide([cut - x for cut in line_cuts[1:]])
+            pieces = pieces_of(strips[line - y], [cut - x for cut in line_cuts[1:]])
             for cut, piece in zip(line_cuts, pieces, strict=False):
                 if chops_line.get(cut, False) is None:
                     chops_line[cut] = piece
     return cast("Sequence[Mapping[int, Strip]]", chops)
+
+
+def pieces_of(strip: Strip, cuts: list[int]) -> Sequence[Strip]:
+    """`Strip.divide`, but a strip that needs no cut is its own piece and not cached: Textual
+    caches `[strip]` in the strip itself, a cycle only the collector frees, and every line
+    drawn whole (a status line, a blank one) became one, some 940 strips of 14 objects each
+    that a middle collection had to find."""
+    kept = [cut for cut in cuts if cut <= strip.cell_length]
+    return [strip] if kept == [strip.cell_length] else strip.divide(kept)
 
 
 TEXTUAL_RENDER_CHOPS = Compositor._render_chops

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import inspect
 import os
 import random
@@ -455,6 +456,28 @@ async def test_the_compositor_draws_the_same_without_what_lies_under_other_widge
         monkeypatch.setattr(Compositor, "_render_chops", Compositor._render_chops)
         textual_hooks.draw_only_what_shows()
         assert Compositor._render_chops is textual_hooks.render_chops_of_what_shows
+
+
+def test_a_strip_drawn_whole_is_its_own_piece_and_freed_without_the_collector() -> None:
+    def pieces(cuts: list[int]) -> list[str]:
+        strip = Strip([Segment("records"), Segment(" following")])
+        return [piece.text for piece in textual_hooks.pieces_of(strip, cuts)]
+
+    assert pieces([17]) == ["records following"] and pieces([17, 20]) == ["records following"]
+    assert pieces([7, 17]) == ["records", " following"]
+    gc.collect()
+    gc.disable()
+    try:
+        for cuts in ([17], [17, 20], [7, 17]):
+            strip = Strip([Segment("records"), Segment(" following")])
+            assert len(textual_hooks.pieces_of(strip, cuts)) == len(strip.divide(cuts))
+            del strip
+        assert gc.collect() > 0  # Textual's own divide of the whole line cached it in itself
+        for cuts in ([17], [17, 20], [7, 17]):
+            textual_hooks.pieces_of(Strip([Segment("records"), Segment(" following")]), cuts)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 class EagerApp(FrameMarkingApp[None]):
