@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 from engine_support import FIXTURES, wait_until
@@ -16,7 +17,16 @@ def version_1_project(tmp_path: Path) -> Path:
     root = tmp_path / "store_v1"
     shutil.copytree(FIXTURES / "store_v1" / "steps", root / "steps")
     (root / ".motia").mkdir()
-    shutil.copy(FIXTURES / "store_v1" / "store.sqlite3", root / ".motia" / "store.sqlite3")
+    store = root / ".motia" / "store.sqlite3"
+    shutil.copy(FIXTURES / "store_v1" / "store.sqlite3", store)
+    # Its queued events wait a day from when the fixture was written: a day from now instead,
+    # or the test would change its meaning once that day is over.
+    conn = sqlite3.connect(store)
+    try:
+        with conn:
+            conn.execute("UPDATE queue SET not_before = ? + 86400", (time.time(),))
+    finally:
+        conn.close()
     return root
 
 
