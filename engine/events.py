@@ -554,6 +554,8 @@ class Started(Protocol):
     """A running span as `EventHub.publish_start` takes it (`engine.tracing.Span`)."""
 
     span_id: str
+    start: float
+    """When it started (ms since the epoch): the time of its `span.start`."""
 
     def to_json(self) -> dict[str, Any]: ...
 
@@ -618,15 +620,39 @@ class ThreadSubscription(Subscription):
     def _offer(self, event: EngineEvent) -> None:
         if event.origin is not None:
             return
-        start = self._running.pop(event.data["spanId"], None) if event.type == SPAN_END else None
-        if not self._room(event.time):
+        if event.type == SPAN_END:
+            self.offer_end(event.time, event.data["spanId"], event.data if event.encoded is None
+                           else event.encoded)
             return
+        if (len(self._entries) >= self._maxsize or self.dropped) and not self._room(event.time):
+            return
+        self._tail = None
         encoded = event.encoded
-        if start is not None and encoded is not None:
+        self._entries.append((event.time, event.type, event.data if encoded is None else encoded))
+
+    def offer_start(self, span: Started) -> None:
+        """A span's start, held as the span (see the class), at the span's own start time."""
+        time_ = span.start
+        if (len(self._entries) >= self._maxsize or self.dropped) and not self._room(time_):
+            return
+        start: list[Started | bytes] = [span]
+        self._running[span.span_id] = start
+        self._tail = start
+        self._tail_time = time_
+        self._entries.append((time_, SPAN_START, start))
+
+    def offer_end(self, time_: float, span_id: str, held: bytes | dict[str, Any]) -> None:
+        """A span's end: `held` is its JSON, or its data where the publisher did not encode it
+        (only JSON takes the start's place, see the class)."""
+        start = self._running.pop(span_id, None)
+        entries = self._entries
+        if (len(entries) >= self._maxsize or self.dropped) and not self._room(time_):
+            return
+        if start is not None and type(held) is bytes:
             if start is not self._tail:
                 # One atomic store: the span is let go, and the reader reads its start off the
                 # JSON (or, had it popped the span meanwhile, nobody reads the list again).
-                start[:] = (encoded,)
+                start[:] = (held,)
             else:
                 try:
                     start.pop()
@@ -634,20 +660,10 @@ class ThreadSubscription(Subscription):
                     pass  # the reader took the start meanwhile
                 else:
                     self._tail = None
-                    self._entries.append((self._tail_time, SPAN_RUN, (event.time, encoded)))
+                    entries.append((self._tail_time, SPAN_RUN, (time_, held)))
                     return
         self._tail = None
-        self._entries.append((event.time, event.type, event.data if encoded is None else encoded))
-
-    def offer_start(self, time_: float, span: Started) -> None:
-        """A span's start, held as the span (see the class)."""
-        if not self._room(time_):
-            return
-        start: list[Started | bytes] = [span]
-        self._running[span.span_id] = start
-        self._tail = start
-        self._tail_time = time_
-        self._entries.append((time_, SPAN_START, start))
+        entries.append((time_, SPAN_END, held))
 
     def pending(self) -> int:
         """Events buffered for the reader, from any thread."""
@@ -761,16 +777,30 @@ class EventHub:
         return self.wanted is None or type_ in self.wanted
 
     def publish_start(self, span: Started) -> None:
-        """A span's `span.start`: a thread's reader is handed the running span (see
-        `ThreadSubscription`), every other reader that wants it its JSON."""
-        now = time.time() * 1000
+        """A span's `span.start`, at its start time: a thread's reader is handed the running
+        span (see `ThreadSubscription`), every other reader that wants it its JSON."""
         event: EngineEvent | None = None
         for sub in self._subscribers:
             if type(sub) is ThreadSubscription:
-                sub.offer_start(now, span)
+                sub.offer_start(span)
             elif sub._types is None or SPAN_START in sub._types:
                 if event is None:
-                    event = EngineEvent(SPAN_START, now, span.to_json())
+                    event = EngineEvent(SPAN_START, span.start, span.to_json())
+                sub._offer(event)
+
+    def publish_end(
+        self, time_: float, span_id: str, data: dict[str, Any], encoded: bytes
+    ) -> None:
+        """A span's `span.end` at `time_`, the clock reading its duration was taken from: a
+        thread's reader takes its JSON (or its start's place, see `ThreadSubscription`)
+        without an event made for it, every other reader that wants it the event."""
+        event: EngineEvent | None = None
+        for sub in self._subscribers:
+            if type(sub) is ThreadSubscription:
+                sub.offer_end(time_, span_id, encoded)
+            elif sub._types is None or SPAN_END in sub._types:
+                if event is None:
+                    event = EngineEvent(SPAN_END, time_, data, encoded)
                 sub._offer(event)
 
     def publish(

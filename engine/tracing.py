@@ -398,7 +398,8 @@ class TraceStore:
             return
         # Microseconds rounded as an integer, then scaled: `round(x, 3)` goes through a
         # decimal conversion that costs four times as much, once per run.
-        span.duration_ms = round((time.time() * 1000 - span.start) * 1000) / 1000
+        now = time.time() * 1000
+        span.duration_ms = round((now - span.start) * 1000) / 1000
         span.output = output
         span.error = error
         span_id = span.span_id
@@ -407,7 +408,7 @@ class TraceStore:
         encoded = jsonio.dumps_lenient_bytes(data)
         wanted = self._hub.wanted  # `hub.wants`, without the call: once a run
         if wanted is None or ev.SPAN_END in wanted:
-            self._hub.publish(ev.SPAN_END, data, encoded)
+            self._hub.publish_end(now, span_id, data, encoded)
         text = encoded.decode()
         rewrite = span.written
         span.written = True

@@ -4,13 +4,15 @@ with nothing between them is one entry."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 
 from engine import events as ev
 from engine.events import EventHub, ThreadSubscription
-from engine.tracing import Span
+from engine.stores.memory import MemoryStore
+from engine.tracing import Span, TraceStore
 
 
 def started(hub: EventHub) -> tuple[Span, dict[str, Any]]:
@@ -106,3 +108,21 @@ def test_other_readers_get_the_start_as_before() -> None:
     assert logs_only.drain() == []
     end(hub, span)
     assert [kind for _time, kind, _data in reader.take()] == [ev.SPAN_RUN]
+
+
+async def test_a_span_run_is_timed_by_the_span_s_own_clock_readings() -> None:
+    """A run's one entry is at the span's start and ends where its duration was measured: the
+    window reads no clock of its own for either."""
+    hub = EventHub()
+    reader = window(hub)
+    traces = TraceStore(hub, MemoryStore(100, 1_000), memory_window=100)
+    span = Span(None, None, "Hello", "api", 1, {"method": "GET", "path": "/hello"})
+    traces.start_span(span)
+    time.sleep(0.002)
+    traces.end_span(span, "ok", {"status": 200})
+    [(start_time, kind, (end_time, data))] = reader.take()
+    assert kind == ev.SPAN_RUN and start_time == span.start
+    assert span.duration_ms is not None
+    assert round((end_time - span.start) * 1000) / 1000 == span.duration_ms
+    assert orjson.loads(data)["durationMs"] == span.duration_ms
+    await traces.stop()
