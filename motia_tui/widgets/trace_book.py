@@ -81,7 +81,8 @@ class TraceBook:
         """Every trace in order of arrival; None until its summary is asked for."""
         self.spans: dict[str, dict[str, Mapping[str, Any]]] = {}
         self.incomplete: set[str] = set()
-        """Traces listed by a reload that got a new span: their other spans must be fetched."""
+        """Traces whose other spans must be fetched: listed by a reload and then given a new span,
+        or first seen by a span that is not their root."""
         self._reruns: dict[str, list[str]] = {}
         """A trace's id to the traces that re-ran it, as spans, reloads and fetches told."""
         self._carried: OrderedDict[str, int] = OrderedDict()
@@ -130,9 +131,11 @@ class TraceBook:
             spans = held.get(trace_id)
             if spans is None:
                 spans = held[trace_id] = {}
-                if trace_id in summaries:
+                if trace_id in summaries or span.get("parentId"):
+                    # listed by a reload, or a late child of a trace evicted from the book
+                    # (a delayed delivery, a retry): its other spans are in the store
                     self.incomplete.add(trace_id)
-                else:
+                if trace_id not in summaries:
                     summaries[trace_id] = None
                     reordered = True
             before = spans.get(span["spanId"])

@@ -51,3 +51,28 @@ def test_spans_past_the_log_budget_leave_and_their_traces_stay_listed() -> None:
     assert book.summary(traces[0])["status"] == "ok"
     assert TraceFilter.parse("step:chatty").matches(book.summary(traces[0]),
                                                     book.steps_of(traces[0]))
+
+
+def _span(trace_id: str, span_id: str, parent: str | None, kind: str) -> WireEvent:
+    return {"type": ev.SPAN_END, "time": 0.0, "data": {
+        "traceId": trace_id, "spanId": span_id, "parentId": parent, "step": "Step",
+        "kind": kind, "attempt": 1, "status": "ok", "start": 2.0 if parent else 1.0,
+        "durationMs": 2.0}}
+
+
+def test_a_late_child_of_an_evicted_trace_is_fetched_whole() -> None:
+    """A delivery delayed or retried after its trace left the book brings a span whose root
+    the book no longer holds: the trace is listed again and marked to be fetched, not shown
+    as if the child were all of it."""
+    book = TraceBook(capacity=2)
+    for trace_id in ("a", "b", "c"):
+        book.apply([_span(trace_id, f"{trace_id}-root", None, "api")])
+    assert "a" not in book.summaries and not book.incomplete
+    touched, _reordered = book.apply([_span("a", "a-late", "a-root", "event")])
+    assert touched == {"a"}
+    assert list(book.summaries) == ["c", "a"]
+    assert book.incomplete == {"a"}
+    root, late = _span("a", "a-root", None, "api"), _span("a", "a-late", "a-root", "event")
+    book.put_trace({"traceId": "a", "spans": [root["data"], late["data"]]})
+    assert not book.incomplete
+    assert (book.summary("a")["kind"], book.summary("a")["spans"]) == ("api", 2)
