@@ -589,7 +589,8 @@ class ThreadSubscription(Subscription):
     A span's start is held as the running span itself, in a one-item list that whoever pops
     it first owns (each pop is atomic): the reader, which then encodes the span as it started
     (`running_view`), or the span's end, which then takes the start's place as one `SPAN_RUN`
-    entry when nothing came between them. Most runs end before the reader wakes, so their
+    entry when nothing came between them (the start's own entry replaced, so the reader takes
+    one entry for the run, not two). Most runs end before the reader wakes, so their
     start is never encoded at all. An end with events between it and its start puts its JSON
     in the list instead of the span (one atomic store), which the reader reads the start off:
     the span (alive anyway while it runs) is let go at its end either way.
@@ -660,7 +661,13 @@ class ThreadSubscription(Subscription):
                     pass  # the reader took the start meanwhile
                 else:
                     self._tail = None
-                    entries.append((self._tail_time, SPAN_RUN, (time_, held)))
+                    run = (self._tail_time, SPAN_RUN, (time_, held))
+                    try:
+                        # The start was the last entry appended: it is the last one still,
+                        # or the reader took every entry (and will find the list empty).
+                        entries[-1] = run
+                    except IndexError:
+                        entries.append(run)
                     return
         self._tail = None
         entries.append((time_, SPAN_END, held))

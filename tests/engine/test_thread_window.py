@@ -40,9 +40,23 @@ def test_a_start_followed_by_its_end_is_one_entry_and_never_encoded() -> None:
     reader = window(hub)
     span, _before = started(hub)
     encoded = end(hub, span)
+    assert len(reader._entries) == 1, "the end took the start's own entry"
     [(start_time, kind, (end_time, data))] = reader.take()
     assert kind == ev.SPAN_RUN and data is encoded and start_time <= end_time
     assert not reader._running, "nothing is held once the span ended"
+
+
+def test_an_end_after_the_reader_took_the_start_s_entry_but_not_its_span_is_one_entry() -> None:
+    """The reader pops an entry, then its span: between the two the span may end, and the end
+    then owns the start, and comes as one entry after the empty one the reader holds."""
+    hub = EventHub()
+    reader = window(hub)
+    span, _before = started(hub)
+    taken_entry = reader._entries.popleft()
+    encoded = end(hub, span)
+    assert taken_entry[1] == ev.SPAN_START and taken_entry[2] == []
+    [(start_time, kind, (_end_time, data))] = reader.take()
+    assert kind == ev.SPAN_RUN and data is encoded and start_time == span.start
 
 
 def test_a_start_the_reader_takes_first_is_the_span_as_it_started() -> None:
