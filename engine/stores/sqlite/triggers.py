@@ -44,11 +44,16 @@ class TriggerFile:
     """The newest triggers within both limits, in one SQLite file."""
 
     def __init__(
-        self, path: Path, limits: TriggerLimits, connect: Callable[[str], sqlite3.Connection]
+        self,
+        path: Path,
+        limits: TriggerLimits,
+        connect: Callable[[str], sqlite3.Connection],
+        connect_reader: Callable[[str], sqlite3.Connection],
     ) -> None:
         self.path = path
         self.limits = limits
         self._connect = connect
+        self._connect_reader = connect_reader
         self._conn = self._open()
         self._bytes = self._total()
 
@@ -130,7 +135,7 @@ class TriggerFile:
         self._bytes = self._total()
 
     def read(self, trace_id: str, own_connection: bool) -> str | None:
-        conn = self._connect(str(self.path)) if own_connection else self._conn
+        conn = self._connect_reader(str(self.path)) if own_connection else self._conn
         try:
             row = conn.execute(
                 "SELECT data FROM triggers WHERE trace_id = ?", (trace_id,)
