@@ -253,15 +253,23 @@ async def test_a_workbench_attached_to_one_worker_shows_the_others_live(
             served: dict[str, str] = {}
             async with httpx.AsyncClient(timeout=10) as client:
 
+                def messages_shown() -> list[str]:
+                    return [str(logs.buffer.record_at(i).get("msg"))
+                            for i in range(len(logs.buffer))]
+
                 async def on_b() -> bool:
-                    """Served by B and shown on A (B sends once it sees A watched)."""
+                    """Served by B and shown on A, its span and its log record (B sends once
+                    it sees A watched: a request that began before then has its log record,
+                    logged before, not sent, and its span, ended after, sent)."""
                     who = f"zed{len(served)}"
                     answer = await client.post(f"{b.url}/hello", json={"who": who})
                     served[who] = answer.headers["x-trace-id"]
                     for _ in range(15):
                         await asyncio.sleep(0.1)
                         spans = traces.book.spans.get(served[who], {})
-                        if any(s.get("step") == "Hello" for s in spans.values()):
+                        if any(s.get("step") == "Hello" for s in spans.values()) and (
+                            f"hello from {who}" in messages_shown()
+                        ):
                             return True
                     return False
 
@@ -276,9 +284,7 @@ async def test_a_workbench_attached_to_one_worker_shows_the_others_live(
             hello = next(s for s in traces.book.spans[trace_id].values()
                          if s.get("step") == "Hello")
             assert hello["worker"] == consumer(b)
-            messages_shown = [str(logs.buffer.record_at(i).get("msg"))
-                              for i in range(len(logs.buffer))]
-            assert f"hello from {who}" in messages_shown
+            assert f"hello from {who}" in messages_shown()
             await pilot.press("5")
             await wait(lambda: who in state.groups.get("greetings", {}), "B's state change")
 
