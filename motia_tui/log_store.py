@@ -29,7 +29,7 @@ import zlib
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate, compress
 from typing import Any
 
@@ -37,6 +37,7 @@ import orjson
 
 from engine.logs import listed
 from motia_tui.widgets.log_filter import (
+    STANDARD_FIELDS,
     LogFilter,
     fields_text,
     flows_key,
@@ -78,6 +79,13 @@ class _Sealed:
         extras = bytearray(self.count)
         tables: dict[str, dict[Any, int]] = {name: {} for name in _ALL_KEYS}
         ids = {name: array("H", bytes(2 * self.count)) for name in _ALL_KEYS}
+        columns: list[tuple[str, _Key, dict[Any, int], array[int], dict[int, tuple[Any, int]]]]
+        columns = [(field, key, tables[name], ids[name], {}) for name, (field, key)
+                   in _ALL_KEYS.items()]
+        """Each key's memo: a field's value (by identity, held so its id stays its own) to
+        its id in the table. A block's records mostly share their step, flows and message
+        objects, so a key is worked out once for each of them, not once a record."""
+        seen_ranks: dict[int, tuple[Any, int]] = {}
         lines: list[bytes] = []
         fields: list[str] = []
         odd: dict[int, Mapping[str, Any]] = {}
@@ -89,13 +97,20 @@ class _Sealed:
                 fields.append("")
                 continue
             lines.append(line)
-            ranks[offset] = level_rank(record)
-            extra = fields_text(record)
+            level = record.get("level")
+            known = seen_ranks.get(id(level))
+            if known is None:
+                known = seen_ranks[id(level)] = (level, level_rank(record))
+            ranks[offset] = known[1]
+            extra = None if record.keys() <= STANDARD_FIELDS else fields_text(record)
             extras[offset] = extra is not None
             fields.append(extra or "")
-            for name, key in _ALL_KEYS.items():
-                table = tables[name]
-                ids[name][offset] = table.setdefault(key(record), len(table))
+            for field, key, table, column, memo in columns:
+                value = record.get(field)
+                entry = memo.get(id(value))
+                if entry is None:
+                    entry = memo[id(value)] = (value, table.setdefault(key(record), len(table)))
+                column[offset] = entry[1]
         self.payload = zlib.compress(b"\n".join(lines), 1)
         self.ranks = bytes(ranks)
         self.extras = bytes(extras)
@@ -162,10 +177,12 @@ class _Sealed:
         return hits | (_as_int(_hits(pattern, fields)) & need)
 
 
-_KEYS = {"step": step_key, "flows": flows_key}
-"""The columns a block keeps with their tables as they are, each with the key `LogFilter`
-tests."""
-_ALL_KEYS = {**_KEYS, "trace": trace_key, "msg": message_key}
+_KEYS = ("step", "flows")
+"""The columns a block keeps with their tables as they are."""
+_Key = Callable[[Mapping[str, Any]], Any]
+_ALL_KEYS: dict[str, tuple[str, _Key]] = {"step": ("step", step_key), "flows": ("flows", flows_key),
+             "trace": ("traceId", trace_key), "msg": ("msg", message_key)}
+"""Each column's field and the key `LogFilter` tests, a function of that field alone."""
 
 
 def _line(record: Mapping[str, Any]) -> bytes | None:
