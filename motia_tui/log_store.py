@@ -37,7 +37,6 @@ import orjson
 
 from engine.logs import listed
 from motia_tui.widgets.log_filter import (
-    STANDARD_FIELDS,
     LogFilter,
     fields_text,
     flows_key,
@@ -79,12 +78,12 @@ class _Sealed:
         extras = bytearray(self.count)
         tables: dict[str, dict[Any, int]] = {name: {} for name in _ALL_KEYS}
         ids = {name: array("H", bytes(2 * self.count)) for name in _ALL_KEYS}
+        # Each key's memo: a field's value (by identity, held so its id stays its own) to its
+        # id in the table. A block's records mostly share their step, flows and message
+        # objects, so a key is worked out once for each of them, not once a record.
         columns: list[tuple[str, _Key, dict[Any, int], array[int], dict[int, tuple[Any, int]]]]
         columns = [(field, key, tables[name], ids[name], {}) for name, (field, key)
                    in _ALL_KEYS.items()]
-        """Each key's memo: a field's value (by identity, held so its id stays its own) to
-        its id in the table. A block's records mostly share their step, flows and message
-        objects, so a key is worked out once for each of them, not once a record."""
         seen_ranks: dict[int, tuple[Any, int]] = {}
         lines: list[bytes] = []
         fields: list[str] = []
@@ -102,7 +101,7 @@ class _Sealed:
             if known is None:
                 known = seen_ranks[id(level)] = (level, level_rank(record))
             ranks[offset] = known[1]
-            extra = None if record.keys() <= STANDARD_FIELDS else fields_text(record)
+            extra = fields_text(record)
             extras[offset] = extra is not None
             fields.append(extra or "")
             for field, key, table, column, memo in columns:

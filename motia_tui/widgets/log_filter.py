@@ -208,6 +208,8 @@ def text_hit(pattern: re.Pattern[str], record: Mapping[str, Any]) -> bool:
 def fields_text(record: Mapping[str, Any]) -> str | None:
     """The record's extra fields as free text searches them (JSON, one line), or None when
     it has none."""
+    if record.keys() <= STANDARD_FIELDS:  # most records: no dict built to find out
+        return None
     extra = {k: v for k, v in record.items() if k not in STANDARD_FIELDS}
     return _to_json(extra) if extra else None
 
