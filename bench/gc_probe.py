@@ -1,6 +1,7 @@
 """Run `motia` with the collector's pauses recorded, for the workbench memory bench.
 
-    python bench/gc_probe.py OUT.json [--census SECONDS] [--tracemalloc] tui --dir PROJECT ...
+    python bench/gc_probe.py OUT.json [--census SECONDS] [--tracemalloc] [--garbage OBJECTS]
+                             tui --dir PROJECT ...
 
 The longest collection (wall and CPU time between `gc.callbacks`' start and stop), the
 count by generation, the same once start-up is over (`tuned_*`: from the moment the process
@@ -16,6 +17,13 @@ middle collection walk). `--tracemalloc` adds the source lines that allocated th
 memory, and their growth since the first census. Both hold the GIL while they count (a
 census of a few million objects takes a second or more): they are for finding what grows,
 not for timing.
+
+`--garbage OBJECTS` keeps what each middle or full collection frees (`gc.DEBUG_SAVEALL`
+for that collection only) and, when it freed at least OBJECTS, describes it (`garbage`):
+the objects by type, the references between them by the types at either end, and the
+cycles (objects connected by references) by what they are made of, most numerous first.
+What such a collection frees is garbage reference counting could not free: cycles, which
+is what to break. The description holds the GIL for a second or so per 100,000 objects.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ if sys.argv[1:2] in ([], ["-h"], ["--help"]):  # not a file to write the figures
 OUT = Path(sys.argv.pop(1))
 CENSUS_S = float(_option("--census", True) or 0)
 TRACING = _option("--tracemalloc", False) is not None
+GARBAGE_AT = int(_option("--garbage", True) or 0)
 KEPT_PAUSES = 10
 TOP_TYPES = 25
 TOP_LINES = 15
@@ -59,7 +68,8 @@ million references costs a young collection as much as a million young objects."
 STATE: dict[str, Any] = {"longest_ms": 0.0, "longest_cpu_ms": 0.0, "longest_generation": -1,
                          "collections": [0, 0, 0], "pauses": [], "census": [],
                          "tuned_longest_ms": 0.0, "tuned_longest_cpu_ms": 0.0,
-                         "tuned_collections": [0, 0, 0], "total_cpu_ms": 0.0}
+                         "tuned_collections": [0, 0, 0], "total_cpu_ms": 0.0,
+                         "garbage": []}
 _began = [0.0, 0.0]
 _tuned = [False]
 """Start-up is over (the process froze its objects). Asked of the collector only until it
@@ -71,6 +81,8 @@ _first_snapshot: list[tracemalloc.Snapshot] = []
 
 def probe(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
+        if GARBAGE_AT and info["generation"] >= 1:
+            gc.set_debug(gc.DEBUG_SAVEALL)
         _began[0], _began[1] = time.perf_counter(), time.thread_time()
         return
     pause = (time.perf_counter() - _began[0]) * 1000
@@ -95,6 +107,43 @@ def probe(phase: str, info: dict[str, Any]) -> None:
                        "thread": threading.current_thread().name})
         pauses.sort(key=lambda p: -p["ms"])
         del pauses[KEPT_PAUSES:]
+    if GARBAGE_AT and generation >= 1:
+        gc.set_debug(0)
+        if len(gc.garbage) >= GARBAGE_AT:
+            STATE["garbage"].append({"at_s": round(_began[0] - _STARTED, 1),
+                                     "generation": generation, "cpu_ms": round(cpu, 2),
+                                     **describe(gc.garbage)})
+        gc.garbage.clear()  # freed by a later collection, as the cycles they are
+
+
+def describe(garbage: list[Any]) -> dict[str, Any]:
+    """What a collection freed: types, references between them by type, cycles by makeup."""
+    members = {id(o): i for i, o in enumerate(garbage)}
+    parent = list(range(len(garbage)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    edges: Counter[str] = Counter()
+    for i, o in enumerate(garbage):
+        for referent in gc.get_referents(o):
+            j = members.get(id(referent))
+            if j is not None:
+                edges[f"{type(o).__qualname__} -> {type(referent).__qualname__}"] += 1
+                parent[root(i)] = root(j)
+    makeup: dict[int, Counter[str]] = {}
+    for i, o in enumerate(garbage):
+        makeup.setdefault(root(i), Counter())[type(o).__qualname__] += 1
+    cycles = Counter(", ".join(f"{n} {t}" for t, n in sorted(c.items(), key=lambda x: -x[1])[:6])
+                     for c in makeup.values())
+    return {"objects": len(garbage),
+            "types": Counter(type(o).__qualname__ for o in garbage).most_common(TOP_TYPES),
+            "references": edges.most_common(TOP_TYPES),
+            "cycles": len(makeup),
+            "cycles_by_makeup": cycles.most_common(TOP_TYPES)}
 
 
 def _length(container: Sized) -> int:

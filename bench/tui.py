@@ -626,7 +626,8 @@ def bench_memory(motia: str, root: Path, seconds: float,
         time.sleep(1.5)  # the probe writes every second
         pauses = json.loads(probe.read_text())
     if census_to is not None:
-        census_to.write_text(json.dumps(pauses["census"], indent=1))
+        census_to.write_text(json.dumps({"census": pauses["census"],
+                                         "garbage": pauses["garbage"]}, indent=1))
     after = [(t, mb) for t, mb, _ in samples if full_at is not None and t >= full_at]
     slope = _slope(after) * 60 if len(after) >= 3 else float("nan")
     return {
@@ -700,6 +701,9 @@ def main() -> None:
                              " (seconds; written to --census-to)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="memory part: the census adds tracemalloc's top source lines")
+    parser.add_argument("--garbage", type=int, default=0,
+                        help="memory part: describe what each middle or full collection that"
+                             " frees at least this many objects freed (to --census-to)")
     parser.add_argument("--census-to", type=Path, default=Path("census.json"))
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--recording-only", action="store_true",
@@ -715,7 +719,8 @@ def main() -> None:
         raise SystemExit("the motia command is needed: pip install -e .")
     memory_seconds = 600 if args.full else args.memory_seconds
     probe_options = ((("--census", f"{args.census:g}") if args.census else ())
-                     + (("--tracemalloc",) if args.tracemalloc else ()))
+                     + (("--tracemalloc",) if args.tracemalloc else ())
+                     + (("--garbage", str(args.garbage)) if args.garbage else ()))
     recording_command = (f"python bench/tui.py --seconds {args.seconds:g} "
                          f"--rounds {args.rounds}")
     if args.only:
