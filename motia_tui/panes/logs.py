@@ -22,7 +22,6 @@ from rich.segment import Segment
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
@@ -45,6 +44,7 @@ from motia_tui.log_buffer import (
     clean,
 )
 from motia_tui.source import EngineSource, SourceError
+from motia_tui.textual_hooks import StripCache
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import format_record, parse_filter
 
@@ -118,7 +118,7 @@ class LogView(LineView, can_focus=True):
         super().__init__(id=id)
         self.buffer = buffer
         self.tz = tz
-        self._strips: LRUCache[int, Strip] = LRUCache(STRIPS_CACHED)
+        self._strips: StripCache[int, Strip] = StripCache(STRIPS_CACHED)
         self._rows_key: tuple[int, ...] | None = None
         self._rows: list[tuple[int, Strip]] = []
 

@@ -20,7 +20,6 @@ from rich.segment import Segment
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.geometry import Size
@@ -34,6 +33,7 @@ from motia_tui import messages
 from motia_tui.log_buffer import clean
 from motia_tui.panes import trace_tools
 from motia_tui.source import EngineSource
+from motia_tui.textual_hooks import StripCache
 from motia_tui.widgets.line_view import LineView
 from motia_tui.widgets.log_filter import format_record
 from motia_tui.widgets.trace_book import TraceBook, TraceFilter
@@ -140,7 +140,7 @@ class TraceList(_LineList):
         self.tz = tz
         self.filter = TraceFilter()
         self.order: list[str] = []
-        self._strips: LRUCache[str, Strip] = LRUCache(512)
+        self._strips: StripCache[str, Strip] = StripCache(512)
         self._selected: str | None = None
         self.marked: str | None = None
 

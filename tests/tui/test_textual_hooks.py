@@ -24,6 +24,7 @@ from textual._compositor import Compositor
 from textual._xterm_parser import XTermParser
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.driver import Driver
 from textual.drivers import linux_driver
@@ -476,6 +477,30 @@ def test_a_strip_drawn_whole_is_its_own_piece_and_freed_without_the_collector() 
         for cuts in ([17], [17, 20], [7, 17]):
             textual_hooks.pieces_of(Strip([Segment("records"), Segment(" following")]), cuts)
         assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_cleared_strip_cache_frees_its_strips_without_the_collector() -> None:
+    def fill(cache: Any) -> None:
+        for index in range(200):
+            cache[index] = Strip([Segment(f"record {index}"), Segment(" following")])
+        assert cache.get(199).text == "record 199 following" and cache.get(0) is None
+
+    gc.collect()
+    gc.disable()
+    try:
+        textual_cache: LRUCache[int, Strip] = LRUCache(128)
+        fill(textual_cache)
+        textual_cache.clear()
+        assert gc.collect() > 128  # Textual's own clear leaves its ring of entries a cycle
+        cache: textual_hooks.StripCache[int, Strip] = textual_hooks.StripCache(128)
+        fill(cache)
+        cache.clear()
+        assert len(cache) == 0 and cache.get(199) is None
+        assert gc.collect() == 0
+        fill(cache)  # still a working cache after a clear
+        assert len(cache) == 128
     finally:
         gc.enable()
 
