@@ -14,7 +14,6 @@ import concurrent.futures
 import inspect
 import threading
 from collections.abc import Callable, Collection
-from functools import cached_property
 from typing import Any, Protocol
 
 from engine.logs import StepLogger
@@ -98,7 +97,9 @@ class StateClient:
     def get_group(self, group: str) -> Any:
         return self._caller._call(self._caller._ops.state_get_group, group)
 
-    getGroup = get_group
+    def getGroup(self, group: str) -> Any:
+        """Motia's spelling."""
+        return self.get_group(group)
 
     def clear(self, group: str) -> Any:
         return self._caller._call(self._caller._ops.state_clear, group)
@@ -127,7 +128,9 @@ class StreamClient:
     def get_group(self, group_id: str) -> Any:
         return self._caller._call(self._caller._ops.stream_get_group, self.name, str(group_id))
 
-    getGroup = get_group
+    def getGroup(self, group_id: str) -> Any:
+        """Motia's spelling."""
+        return self.get_group(group_id)
 
     def send(self, channel: dict[str, Any], event: dict[str, Any]) -> Any:
         return self._caller._call(self._caller._ops.stream_send, self.name, channel, event)
@@ -166,6 +169,7 @@ class FlowContext:
         self.trace_id = run.span.trace_id
         self.flows = run.flows
         self.step = run.step_name
+        self._logger: StepLogger | None = None
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(run, *args)` on the loop; refused with `RunEnded` once the run has ended.
@@ -204,9 +208,12 @@ class FlowContext:
         loop.call_soon_threadsafe(on_loop)
         return result.result()
 
-    @cached_property
+    @property
     def logger(self) -> StepLogger:
-        return self._ops.step_logger(self._run)
+        """Made on first use: most runs never log."""
+        if self._logger is None:
+            self._logger = self._ops.step_logger(self._run)
+        return self._logger
 
     @property
     def state(self) -> StateClient:

@@ -116,10 +116,10 @@ class Executor(RunLifecycle):
                     raise self.timed_out(step, run, task, timeout) from None
                 finally:
                     self.deadlines.forget(run)
-        except HandlerLost as exc:
-            if self._lost(run, delivery, exc):
+        except HandlerLost as lost:
+            if self._lost(run, delivery, lost):
                 return False
-            error = error_info(exc, self.project_dir)
+            error = error_info(lost, self.project_dir)
             settled, effect = self.bus.after_failure(delivery, step.queue.max_retries, error)
             self.end(run, error=error)
             return self._settle(run, delivery, False, effect, settled)
@@ -225,7 +225,7 @@ class Executor(RunLifecycle):
             succeeded = True
         try:
             self.finish(run, succeeded)
-        except StoreFailing as exc:
-            self.step_logger(run).error(f"cron {step.name}'s run was not kept: {exc}")
+        except StoreFailing as failing:
+            self.step_logger(run).error(f"cron {step.name}'s run was not kept: {failing}")
             if succeeded:
-                self.refused(run, exc)
+                self.refused(run, failing)

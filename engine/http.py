@@ -159,23 +159,30 @@ class ApiRouter:
             try:
                 raw = b"" if method in _WITHOUT_BODY else await self._read_body(scope, receive)
                 request, span_input, headers, visible = self._request(scope, raw, step, path_params)
-            except BodyRejected as exc:
-                trace_id = self._executor.rejected(step, exc.span_input, exc.message, exc.problems)
+            except BodyRejected as rejected:
+                trace_id = self._executor.rejected(
+                    step, rejected.span_input, rejected.message, rejected.problems
+                )
                 await send_json(
                     send,
-                    exc.status,
-                    error_body(exc.message, exc.details, trace_id),
+                    rejected.status,
+                    error_body(rejected.message, rejected.details, trace_id),
                     [(b"x-trace-id", trace_id.encode()), *cors],
                 )
                 return
-            except RequestError as exc:
-                await send_json(send, exc.status, error_body(exc.message, exc.details), cors)
+            except RequestError as refused:
+                answer = error_body(refused.message, refused.details)
+                await send_json(send, refused.status, answer, cors)
                 return
-            except BodyCheckFailed as exc:
-                run = self._executor.begin(step, "api", exc.span_input)
+            except BodyCheckFailed as check_failed:
+                run = self._executor.begin(step, "api", check_failed.span_input)
                 trace_header = (b"x-trace-id", run.trace_id.encode())
                 await self._failed(
-                    run, exc.cause, send, [trace_header, *cors], f"{step.name}'s bodySchema check"
+                    run,
+                    check_failed.cause,
+                    send,
+                    [trace_header, *cors],
+                    f"{step.name}'s bodySchema check",
                 )
                 return
             executor = self._executor
@@ -191,11 +198,11 @@ class ApiRouter:
                 result = await executor.invoke(step, run, (request,))
                 status, extra, body, typed = self._response(result)
                 encoded, content_type = encode_body(body)
-            except HandlerLost as exc:
-                await self._lost(run, exc, send, [trace_header, *cors])
+            except HandlerLost as lost:
+                await self._lost(run, lost, send, [trace_header, *cors])
                 return
-            except Exception as exc:
-                await self._failed(run, exc, send, [trace_header, *cors], step.name)
+            except Exception as failure:
+                await self._failed(run, failure, send, [trace_header, *cors], step.name)
                 return
             limit = self._span_bytes
             kept = _loggable(body) if len(encoded) <= limit else cut_body(encoded, limit)
@@ -206,10 +213,10 @@ class ApiRouter:
                 done = executor.finish(run, True, durable=True)
                 if done is not None:
                     await done
-            except StoreFailing as exc:
-                executor.step_logger(run).error(f"{step.name}'s effects were not kept: {exc}")
-                executor.refused(run, exc)
-                await self._unavailable(send, exc, [trace_header, *cors], run.trace_id)
+            except StoreFailing as failing:
+                executor.step_logger(run).error(f"{step.name}'s effects were not kept: {failing}")
+                executor.refused(run, failing)
+                await self._unavailable(send, failing, [trace_header, *cors], run.trace_id)
                 return
             length = len(encoded) if method == "HEAD" or status not in NO_BODY_STATUSES else None
             if status in NO_BODY_STATUSES or method == "HEAD":
@@ -233,8 +240,8 @@ class ApiRouter:
                 out.append((b"content-length", b"%d" % length))
             await send({"type": "http.response.start", "status": status, "headers": out})
             await send({"type": "http.response.body", "body": encoded})
-        except BaseException as exc:
-            await answer_failure(send, exc, self._detailed)
+        except BaseException as escaped:
+            await answer_failure(send, escaped, self._detailed)
             raise
 
     async def _no_route(
@@ -486,9 +493,9 @@ def parse_body(raw: bytes, text: str, content_type: str) -> Any:
     if kind == "application/json" or kind.endswith("+json") or (not kind and raw[:1] in b"[{"):
         try:
             return jsonio.loads_exact(raw)
-        except jsonio.WideInteger as exc:
+        except jsonio.WideInteger as wide:
             raise RequestError(
-                400, f"request body: {exc}", [{"field": exc.field, "message": str(exc)}]
+                400, f"request body: {wide}", [{"field": wide.field, "message": str(wide)}]
             ) from None
         except ValueError as exc:
             raise RequestError(400, f"malformed JSON body: {exc}") from None

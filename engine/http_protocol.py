@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from mypy_extensions import mypyc_attr
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
     HEADER_VALUE_RE,
@@ -188,6 +189,7 @@ def write_whole(send: Any, status: int, lines: bytes, body: bytes) -> bool:
     return True
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class GuardedHttpProtocol(HttpToolsProtocol):
     """One client connection; `limits` is set on the subclass `guarded_protocol` makes.
 
@@ -199,8 +201,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     request nothing: the sweep notes the first time it sees a request still waiting for its
     body, so it starts within one sweep of the head's end."""
 
-    limits: ConnectionLimits
-    _sweeping = False
+    limits: ClassVar[ConnectionLimits]
+    _sweeping: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

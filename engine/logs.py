@@ -283,7 +283,8 @@ class StepLogger:
     def warn(self, message: Any, fields: Any = None) -> None:
         self._log("warn", message, fields)
 
-    warning = warn
+    def warning(self, message: Any, fields: Any = None) -> None:
+        self._log("warn", message, fields)
 
     def error(self, message: Any, fields: Any = None) -> None:
         self._log("error", message, fields)

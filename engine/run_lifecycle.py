@@ -226,7 +226,7 @@ class RunLifecycle(RunOperations):
             return self._call_handler(step, run, args, context)
 
         call: Callable[[], Awaitable[Any]] = call_handler
-        for middleware in reversed(step.middleware):
+        for middleware in step.middleware[::-1]:
             call = _through(middleware, args[0], context, call)
         return call()
 

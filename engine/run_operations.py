@@ -168,7 +168,7 @@ class RunOperations:
         previous: Any = None,
     ) -> None:
         """Announce a change (once the run succeeds) and trace it with the value it replaced."""
-        change = {
+        change: dict[str, Any] = {
             "op": op,
             "group": group,
             "key": key,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from engine.tracing import Span
 
@@ -19,10 +21,12 @@ if TYPE_CHECKING:
     from engine.bus import Delivery
 
 
+@mypyc_attr(native_class=False)
 class RunEnded(RuntimeError):
     """A context call made after its run ended (a handler still running past its timeout)."""
 
 
+@mypyc_attr(native_class=False)
 class HandlerLost(RuntimeError):
     """The process running a handler died before it answered: the attempt did not happen,
     so an event is delivered again without using a retry, and a request answers 503."""
@@ -185,7 +189,7 @@ class Deadlines:
     and arming and disarming a timer per run costs more than a small handler on the hot path.
     """
 
-    TICK_S = 0.1
+    TICK_S: ClassVar[float] = 0.1
 
     def __init__(self) -> None:
         self._runs: dict[Run, tuple[float, asyncio.Task[Any]]] = {}
