@@ -10,6 +10,10 @@ everything they need.
 import importlib
 from typing import TYPE_CHECKING
 
+from engine.native import load_only_current_extensions
+
+load_only_current_extensions()
+
 if TYPE_CHECKING:
     from engine.context import FlowContext
     from engine.records import ApiRequest, ApiResponse, AttrDict

@@ -63,9 +63,9 @@ def test_ci_runs_the_readmes_test_command() -> None:
     blocks = _shell_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     (command,) = [b.strip() for b in blocks if "pytest" in b]
     install, run = (part.strip() for part in command.split("&&"))
-    assert install == "pip install -e '.[test]'"
+    assert install == "pip install -e '.[test,demo]'"
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     install_at = ci.index(
-        "python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'"
+        "python3 -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'"
     )
     assert ci.index(run.replace("python -m", "python3 -m")) > install_at

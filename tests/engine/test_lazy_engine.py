@@ -31,17 +31,23 @@ def fresh(code: str) -> object:
     return json.loads(result.stdout)
 
 
-def test_importing_engine_loads_no_engine_module_and_no_server() -> None:
+def test_importing_engine_loads_only_the_extension_guard_and_no_server() -> None:
+    """`engine.native` decides, before any other engine module loads, whether the compiled
+    extensions may be used."""
     loaded = fresh("import json, sys, engine; print(json.dumps(sorted(sys.modules)))")
     assert isinstance(loaded, list)
-    assert [name for name in loaded if name.startswith("engine.")] == []
+    assert [name for name in loaded if name.startswith("engine.")] == ["engine.native"]
     assert [name for name in loaded if name.startswith(HEAVY)] == []
 
 
 def test_the_event_types_load_without_the_runtime() -> None:
     loaded = fresh("import json, sys, engine.events; print(json.dumps(sorted(sys.modules)))")
     assert isinstance(loaded, list)
-    assert [name for name in loaded if name.startswith("engine.")] == ["engine.events"]
+    assert [name for name in loaded if name.startswith("engine.")] == [
+        "engine.event_types",
+        "engine.events",
+        "engine.native",
+    ]
 
 
 def test_every_public_name_resolves_to_its_home() -> None:
