@@ -187,6 +187,24 @@ class Subscription:
             waiter.set_result(None)
 
 
+class _Run:
+    """A span of this process as a `WireSubscription` holds it: its start as the running
+    span, then its end's data."""
+
+    __slots__ = ("end", "end_time", "merged", "span", "started", "time")
+
+    def __init__(self, time_: float, span: "Started | None") -> None:
+        self.time = time_
+        self.span = span
+        """The running span, while its start waits in the window."""
+        self.started = span is None
+        """Its start has left the window (drained, dropped, or never in it)."""
+        self.merged = False
+        """Its end came with nothing between it and its start: one entry holds both."""
+        self.end_time = 0.0
+        self.end: dict[str, Any] | None = None
+
+
 class WireSubscription(Subscription):
     """A window drained whole as JSON-shaped events (`drain_wire`: a workbench's feed).
 
@@ -194,6 +212,15 @@ class WireSubscription(Subscription):
     `EngineEvent`: a record of plain values is a dict the collector does not track, and an
     event holding one is tracked. Between two drains a busy server publishes tens of
     thousands of records, and as events they were most of what each collection walked.
+
+    A span of this process waits as one `_Run`, as the tape's window holds it: its start is
+    the running span itself, made JSON only when drained (as it started, `running_view`:
+    from the span while it runs, else from its end's data), and not at all by a drain that
+    leaves starts out. Its end, once it comes, is held in the same `_Run`: in the start's
+    entry when nothing came between them (one entry for the run), else in a second entry
+    where a plain window has the end, so the order is the same. On the request's path, then,
+    a span is neither made JSON nor an event for this window, and between two drains a run
+    holds one object more than its end's data instead of two events and two spans' JSON.
     """
 
     def __init__(
@@ -201,8 +228,30 @@ class WireSubscription(Subscription):
     ) -> None:
         super().__init__(hub, maxsize, types, cluster)
         self._buffer: deque[Any] = deque()
-        """`EngineEvent`s, and log records (dicts) whose times are in `_log_times`."""
+        """`EngineEvent`s, `_Run`s, and log records (dicts) whose times are in `_log_times`."""
         self._log_times: deque[float] = deque()
+        self._running: dict[str, _Run] = {}
+        """The runs whose start is in the window and whose span has not ended, by span id."""
+
+    def _make_room(self) -> None:
+        """Drop the oldest entry (the window is full), counting the events it held."""
+        item = self._buffer.popleft()
+        kind = type(item)
+        if kind is dict:
+            self._log_times.popleft()
+        elif kind is _Run and not item.started:
+            item.started = True
+            if item.span is not None:
+                del self._running[item.span.span_id]
+                item.span = None
+            if item.merged:
+                self.dropped += 1  # its end, in the same entry
+        self.dropped += 1
+
+    def _woken(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _offer(self, event: EngineEvent) -> None:
         if self._types is not None and event.type not in self._types:
@@ -210,51 +259,96 @@ class WireSubscription(Subscription):
         origin = event.origin
         if origin is not None and not self.cluster:
             return
-        buffer = self._buffer
-        if len(buffer) >= self._maxsize:
-            if type(buffer.popleft()) is dict:
-                self._log_times.popleft()
-            self.dropped += 1
-        if event.type == LOG and origin is None:
-            buffer.append(event.data)
+        if origin is None and event.type == SPAN_END:
+            self.offer_end(event.time, event.data)
+            return
+        if len(self._buffer) >= self._maxsize:
+            self._make_room()
+        if origin is None and event.type == LOG:
+            self._buffer.append(event.data)
             self._log_times.append(event.time)
         else:
-            buffer.append(event)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            self._buffer.append(event)
+        self._woken()
 
-    def drain_wire(self, limit: int | None = None) -> list[WireEvent]:
+    def offer_start(self, span: "Started") -> None:
+        """A span's start, held as the span (see the class), at the span's own start time."""
+        if len(self._buffer) >= self._maxsize:
+            self._make_room()
+        run = _Run(span.start, span)
+        self._running[span.span_id] = run
+        self._buffer.append(run)
+        self._woken()
+
+    def offer_end(self, time_: float, data: dict[str, Any]) -> None:
+        """A span's end at `time_`, `data` its JSON-ready data."""
+        run = self._running.pop(data["spanId"], None)
+        if run is None:
+            run = _Run(time_, None)
+        else:
+            run.span = None
+            if self._buffer[-1] is run:
+                run.merged = True
+        run.end_time, run.end = time_, data
+        if not run.merged:
+            if len(self._buffer) >= self._maxsize:
+                self._make_room()
+            self._buffer.append(run)
+            self._woken()
+
+    def drain_wire(self, limit: int | None = None, starts: bool = True) -> list[WireEvent]:
         """The oldest `limit` events buffered (all without one), as `EngineEvent.to_json()`
-        gives each."""
+        gives each; without `starts`, this process's `span.start`s are left out (taken, not
+        counted in `limit`): for a reader that would skip them, who need not have them made."""
         buffer, times = self._buffer, self._log_times
-        count = len(buffer) if limit is None else min(limit, len(buffer))
+        left = len(buffer) * 2 if limit is None else limit
         events: list[WireEvent] = []
-        for _ in range(count):
+        while left > 0 and buffer:
             item = buffer.popleft()
-            events.append(
-                {"type": LOG, "time": times.popleft(), "data": cast(LogData, item)}
-                if type(item) is dict
-                else item.to_json()
-            )
+            kind = type(item)
+            if kind is dict:
+                events.append({"type": LOG, "time": times.popleft(), "data": item})
+            elif kind is not _Run:
+                events.append(item.to_json())
+            elif item.started:
+                events.append({"type": SPAN_END, "time": item.end_time, "data": item.end})
+            else:
+                item.started = True
+                span = item.span
+                if span is not None:  # still running
+                    del self._running[span.span_id]
+                    item.span = None
+                if item.merged:
+                    buffer.appendleft(item)  # its end, next (or first in the next drain)
+                if not starts:
+                    continue
+                data = running_view(span.to_json() if span is not None else dict(item.end))
+                events.append({"type": SPAN_START, "time": item.time,
+                               "data": cast(SpanData, data)})
+            left -= 1
         return events
 
     def drain(self) -> list[EngineEvent]:
-        items = list(self._buffer)
-        self._buffer.clear()
-        return [self._event(item) for item in items]
+        events: list[EngineEvent] = []
+        while self._buffer:
+            events.append(self._next())
+        return events
 
-    def _event(self, item: Any) -> EngineEvent:
-        if type(item) is dict:
-            return EngineEvent(LOG, self._log_times.popleft(), item)
-        assert isinstance(item, EngineEvent)
-        return item
+    def _next(self) -> EngineEvent:
+        """The oldest event buffered, as itself when it waits as one (a run's entry gives its
+        start, then its end)."""
+        buffer = self._buffer
+        if type(buffer[0]) is EngineEvent:
+            event: EngineEvent = buffer.popleft()
+            return event
+        [wire] = self.drain_wire(1)
+        return EngineEvent(wire["type"], wire["time"], cast(dict[str, Any], wire["data"]))
 
     async def get(self) -> EngineEvent:
         await self.wait()
         if not self._buffer:
             raise StopAsyncIteration
-        return self._event(self._buffer.popleft())
+        return self._next()
 
 
 SPAN_RUN: Final = "span.run"
@@ -502,12 +596,14 @@ class EventHub:
         return self.wanted is None or type_ in self.wanted
 
     def publish_start(self, span: Started) -> None:
-        """A span's `span.start`, at its start time: a thread's reader is handed the running
-        span (see `ThreadSubscription`), every other reader that wants it its JSON."""
+        """A span's `span.start`, at its start time: a thread's reader and a workbench's
+        window are handed the running span (see `ThreadSubscription`, `WireSubscription`),
+        every other reader that wants it its JSON."""
         event: EngineEvent | None = None
         for sub in self._subscribers:
-            if type(sub) is ThreadSubscription:
-                sub.offer_start(span)
+            kind = type(sub)
+            if kind is ThreadSubscription or kind is WireSubscription:
+                cast(ThreadSubscription | WireSubscription, sub).offer_start(span)
             elif sub._types is None or SPAN_START in sub._types:
                 if event is None:
                     event = EngineEvent(SPAN_START, span.start, span.to_json())
@@ -517,12 +613,16 @@ class EventHub:
         self, time_: float, span_id: str, data: dict[str, Any], encoded: bytes
     ) -> None:
         """A span's `span.end` at `time_`, the clock reading its duration was taken from: a
-        thread's reader takes its JSON (or its start's place, see `ThreadSubscription`)
-        without an event made for it, every other reader that wants it the event."""
+        thread's reader takes its JSON (or its start's place, see `ThreadSubscription`) and a
+        workbench's window its data (`WireSubscription`) without an event made for them,
+        every other reader that wants it the event."""
         event: EngineEvent | None = None
         for sub in self._subscribers:
-            if type(sub) is ThreadSubscription:
-                sub.offer_end(time_, span_id, encoded)
+            kind = type(sub)
+            if kind is ThreadSubscription:
+                cast(ThreadSubscription, sub).offer_end(time_, span_id, encoded)
+            elif kind is WireSubscription:
+                cast(WireSubscription, sub).offer_end(time_, data)
             elif sub._types is None or SPAN_END in sub._types:
                 if event is None:
                     event = EngineEvent(SPAN_END, time_, data, encoded)
