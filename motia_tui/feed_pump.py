@@ -33,6 +33,11 @@ ALWAYS_FED = frozenset({"logs", "workers"})
 """Panes that take every batch even while hidden: the Logs pane keeps every record, and a
 reload could bring back only the newest of a burst; the Workers pane counts the spans each
 worker ran, which no reload brings back."""
+START_READERS = frozenset({"flows", "traces"})
+"""Panes that read `span.start`s (the Flows pane's running counts, the Traces pane's
+waterfall); every other pane, and the header, skip them. While neither is shown nor holds a
+backlog it can still use (after an overflow it reloads when shown), nobody reads a start,
+and the feed need not make any."""
 CHUNK = 2_048
 """Events handed out at a time within a tick: each is a dict the collector tracks (it holds
 its record), and a busy server's tick brings tens of thousands; a chunk's are freed before
@@ -91,7 +96,8 @@ class FeedPump:
         self._waiting_since = None
         dropped = feed.take_dropped()
         rewound = feed.take_rewound()
-        events = feed.drain(CHUNK)
+        starts = self.starts_read(app.shown_tab())
+        events = feed.drain(CHUNK, starts)
         arrived = len(events)
         try:
             app.notices.show_header()
@@ -104,7 +110,7 @@ class FeedPump:
                 else:
                     logs.refill(events)
                 while len(events) == CHUNK:
-                    events = feed.drain(CHUNK)
+                    events = feed.drain(CHUNK, starts)
                     arrived += len(events)
                     if not rewound:
                         logs.apply_events(events)
@@ -118,7 +124,7 @@ class FeedPump:
                 self._hand_out(events, shown)
                 if len(events) < CHUNK:
                     break
-                events = feed.drain(CHUNK)
+                events = feed.drain(CHUNK, starts)
                 arrived += len(events)
         finally:
             rate = arrived / max(now - self._last_tick, 1 / self.fps)
@@ -135,6 +141,13 @@ class FeedPump:
             else:
                 self.backlogs[tab].hold(events)
         app.notices.account(events)
+
+    def starts_read(self, shown: str) -> bool:
+        """Whether a pane will read the `span.start`s of a batch handed out with `shown`
+        shown (see `START_READERS`)."""
+        backlogs = self.backlogs
+        return any(tab == shown or (tab in backlogs and not backlogs[tab].overflowed)
+                   for tab in START_READERS)
 
     def next_frame(self, rate: float) -> float:
         """Seconds to the next tick: 1/fps, longer while events arrive very fast."""

@@ -46,9 +46,10 @@ class SourceError(Exception):
 class EventFeed(Protocol):
     """A bounded window on the engine event stream, read in coalesced batches."""
 
-    def drain(self, limit: int | None = None) -> list[WireEvent]:
+    def drain(self, limit: int | None = None, starts: bool = True) -> list[WireEvent]:
         """Everything buffered since the last drain, oldest first; with `limit`, the oldest
-        `limit` of it."""
+        `limit` of it. Without `starts` the reader has no use for this drain's `span.start`s:
+        a feed that would make them then may leave them out (not counted in `limit`)."""
         ...
 
     def take_dropped(self) -> int:
@@ -207,8 +208,8 @@ class _LocalFeed:
     def __init__(self, subscription: WireSubscription) -> None:
         self._subscription = subscription
 
-    def drain(self, limit: int | None = None) -> list[WireEvent]:
-        return self._subscription.drain_wire(limit)
+    def drain(self, limit: int | None = None, starts: bool = True) -> list[WireEvent]:
+        return self._subscription.drain_wire(limit, starts)
 
     def take_dropped(self) -> int:
         return self._subscription.take_dropped()
@@ -443,7 +444,8 @@ class BufferedFeed:
     def _wake(self) -> None:
         self._wakeup.set()
 
-    def drain(self, limit: int | None = None) -> list[WireEvent]:
+    def drain(self, limit: int | None = None, starts: bool = True) -> list[WireEvent]:
+        """`starts` aside: the events came made, and leaving some out would cost a pass."""
         buffer = self.buffer
         if limit is None or limit >= len(buffer):
             events = list(buffer)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -223,6 +224,55 @@ async def test_a_pane_hidden_through_a_flood_reloads_when_shown(tmp_path: Path) 
             what="the reloaded traces in the list",
         )
         assert all(traces.book.summary(t)["spans"] == 3 for t in trace_ids)
+
+
+async def test_span_starts_are_made_only_while_a_pane_reads_them(tmp_path: Path) -> None:
+    """While Flows and Traces are hidden past their backlogs' bound (they reload when shown),
+    nobody reads a `span.start`, and the feed leaves them out; the ends still come (the
+    header's failures, the Workers pane), and what each pane shows once shown is the same."""
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        flows, traces, logs = app.query_one(FlowsPane), traces_of(app), logs_of(app)
+        for tab in ("flows", "traces"):
+            app.pump.backlogs[tab].limit = 0
+        await pilot.press("4")
+        first = await greet(source.label, "Ada")
+        await source.engine.idle()
+        await wait_for(lambda: shown_messages(logs).count("greeting recorded") == 1,
+                       what="the first request on Logs")
+        assert app.pump.backlogs["flows"].overflowed and app.pump.backlogs["traces"].overflowed
+        feed = app.pump.feed
+        assert feed is not None
+        drained: list[str] = []
+        drain = feed.drain
+
+        def recorded(*args: Any) -> list[Any]:
+            events = drain(*args)
+            drained.extend(event["type"] for event in events)
+            return events
+
+        feed.drain = recorded  # type: ignore[method-assign]
+        later = [await greet(source.label, name) for name in ("Bob", "Cy")]
+        await source.engine.idle()
+        await wait_for(lambda: shown_messages(logs).count("greeting recorded") == 3,
+                       what="the later requests on Logs")
+        assert drained.count("span.end") == 6 and "span.start" not in drained
+
+        await pilot.press("3")
+        await wait_for(lambda: {first, *later} <= set(traces.trace_list.order),
+                       what="the traces reloaded once shown")
+        await wait_for(lambda: all(traces.book.summary(t)["spans"] == 3 for t in later),
+                       what="each trace's three spans")
+        await pilot.press("1")
+        await wait_for(lambda: flows.model.counters.get("GreetApi", {}).get("runs") == 3,
+                       what="the counts reloaded once shown")
+        drained.clear()
+        await greet(source.label, "Dee")
+        await source.engine.idle()
+        await wait_for(lambda: flows.model.counters["GreetApi"]["runs"] == 4,
+                       what="the shown Flows pane counting the next request")
+        assert drained.count("span.start") == 3
+        assert all(c["running"] == 0 for c in flows.model.counters.values())
 
 
 async def test_after_the_feed_overflows_the_shown_pane_reloads_and_the_others_once_shown(
