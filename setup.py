@@ -107,12 +107,20 @@ def extensions() -> list[Any]:
     except ImportError:
         print("mypyc is not installed: the engine is installed as pure Python", file=sys.stderr)
         return []
-    return mypycify(
-        [f"engine/{name}.py" for name in COMPILED],
-        opt_level="3",
-        debug_level="0",
-        group_name="engine_native",
-    )
+    try:
+        return mypycify(
+            [f"engine/{name}.py" for name in COMPILED],
+            opt_level="3",
+            debug_level="0",
+            group_name="engine_native",
+        )
+    except (Exception, SystemExit) as failure:  # mypyc reports its errors, then exits
+        print(
+            f"translating the engine to C failed ({failure}): installed as pure Python",
+            file=sys.stderr,
+        )
+        (HERE / RECORD).unlink(missing_ok=True)
+        return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": RecordingBuildExt})
