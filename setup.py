@@ -7,6 +7,7 @@ decide whether the extensions match the sources beside them.
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -58,16 +59,15 @@ def source_hashes() -> dict[str, str]:
     }
 
 
-def wants_compiled() -> bool:
-    if not BUILD_COMMANDS.intersection(sys.argv[1:]):
-        return False
+def pure_reason() -> str | None:
+    """Why this build compiles nothing, or None when it can compile."""
     if os.environ.get("MOTIA_PURE") == "1":
-        print("MOTIA_PURE=1: the engine is installed as pure Python", file=sys.stderr)
-        return False
+        return "MOTIA_PURE=1"
     if not has_compiler():
-        print("no C compiler: the engine is installed as pure Python", file=sys.stderr)
-        return False
-    return True
+        return "no C compiler"
+    if importlib.util.find_spec("mypyc") is None:
+        return "mypyc is not installed"
+    return None
 
 
 class RecordingBuildExt(build_ext):
@@ -98,29 +98,24 @@ class RecordingBuildExt(build_ext):
 
 
 def extensions() -> list[Any]:
-    if not wants_compiled():
-        if BUILD_COMMANDS.intersection(sys.argv[1:]):
-            (HERE / RECORD).unlink(missing_ok=True)
+    if not BUILD_COMMANDS.intersection(sys.argv[1:]):
         return []
-    try:
+    reason = pure_reason()
+    if reason is None:
         from mypyc.build import mypycify
-    except ImportError:
-        print("mypyc is not installed: the engine is installed as pure Python", file=sys.stderr)
-        return []
-    try:
-        return mypycify(
-            [f"engine/{name}.py" for name in COMPILED],
-            opt_level="3",
-            debug_level="0",
-            group_name="engine_native",
-        )
-    except (Exception, SystemExit) as failure:  # mypyc reports its errors, then exits
-        print(
-            f"translating the engine to C failed ({failure}): installed as pure Python",
-            file=sys.stderr,
-        )
-        (HERE / RECORD).unlink(missing_ok=True)
-        return []
+
+        try:
+            return mypycify(
+                [f"engine/{name}.py" for name in COMPILED],
+                opt_level="3",
+                debug_level="0",
+                group_name="engine_native",
+            )
+        except (Exception, SystemExit) as failure:  # mypyc reports its errors, then exits
+            reason = f"translating the engine to C failed ({failure})"
+    print(f"{reason}: the engine is installed as pure Python", file=sys.stderr)
+    (HERE / RECORD).unlink(missing_ok=True)  # an earlier build's extensions are not used
+    return []
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": RecordingBuildExt})

@@ -27,11 +27,6 @@ PROBE_WRITES_S = 1.2
 """A little longer than `gc_probe.py`'s interval between two writes of its figures."""
 
 
-def thread_cpu_s(pid: int, tid: int) -> float:
-    fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run(tree: Path, root: Path, seconds: float) -> dict[str, float]:
     project = make_project(root)
     port = free_port()
@@ -41,9 +36,9 @@ def run(tree: Path, root: Path, seconds: float) -> dict[str, float]:
         wrk(port, "/hello", 2, 32)
         time.sleep(PROBE_WRITES_S)
         before = json.loads(probe.read_text())
-        used, loop = cpu_s(process.pid), thread_cpu_s(process.pid, process.pid)
+        used, loop = cpu_s(process.pid), cpu_s(process.pid, process.pid)
         load = wrk(port, "/hello", seconds, 32)
-        used, loop = cpu_s(process.pid) - used, thread_cpu_s(process.pid, process.pid) - loop
+        used, loop = cpu_s(process.pid) - used, cpu_s(process.pid, process.pid) - loop
         time.sleep(PROBE_WRITES_S)
         after = json.loads(probe.read_text())
     requests = load["requests"]

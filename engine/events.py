@@ -182,6 +182,10 @@ class Subscription:
     def close(self) -> None:
         self.closed = True
         self._hub._remove(self)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Ends a reader's `wait` (`_offer` does the same inline, once per event)."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -248,11 +252,6 @@ class WireSubscription(Subscription):
                 self.dropped += 1  # its end, in the same entry
         self.dropped += 1
 
-    def _woken(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def _offer(self, event: EngineEvent) -> None:
         if self._types is not None and event.type not in self._types:
             return
@@ -269,7 +268,7 @@ class WireSubscription(Subscription):
             self._log_times.append(event.time)
         else:
             self._buffer.append(event)
-        self._woken()
+        self._wake()
 
     def offer_start(self, span: "Started") -> None:
         """A span's start, held as the span (see the class), at the span's own start time."""
@@ -278,7 +277,7 @@ class WireSubscription(Subscription):
         run = _Run(span.start, span)
         self._running[span.span_id] = run
         self._buffer.append(run)
-        self._woken()
+        self._wake()
 
     def offer_end(self, time_: float, data: dict[str, Any]) -> None:
         """A span's end at `time_`, `data` its JSON-ready data."""
@@ -294,7 +293,7 @@ class WireSubscription(Subscription):
             if len(self._buffer) >= self._maxsize:
                 self._make_room()
             self._buffer.append(run)
-            self._woken()
+            self._wake()
 
     def drain_wire(self, limit: int | None = None, starts: bool = True) -> list[WireEvent]:
         """The oldest `limit` events buffered (all without one), as `EngineEvent.to_json()`

@@ -33,10 +33,15 @@ class SourceFinder(MetaPathFinder):
     ) -> ModuleSpec | None:
         if not fullname.startswith("engine."):
             return None
-        source = HERE.joinpath(*fullname.split(".")[1:]).with_suffix(".py")
+        source = source_of(fullname)
         if not source.is_file():
             return None
         return importlib.util.spec_from_file_location(fullname, source)
+
+
+def source_of(module: str) -> Path:
+    """`engine.a.b` -> the path of `engine/a/b.py`."""
+    return HERE.joinpath(*module.split(".")[1:]).with_suffix(".py")
 
 
 def compiled_modules() -> list[str]:
@@ -44,8 +49,9 @@ def compiled_modules() -> list[str]:
     names = []
     for entry in HERE.iterdir():
         for suffix in EXTENSION_SUFFIXES:
-            if entry.name.endswith(suffix) and (HERE / f"{entry.name[: -len(suffix)]}.py").exists():
-                names.append(f"engine.{entry.name[: -len(suffix)]}")
+            module = f"engine.{entry.name.removesuffix(suffix)}"
+            if entry.name.endswith(suffix) and source_of(module).exists():
+                names.append(module)
     return names
 
 
@@ -56,7 +62,7 @@ def stale_reason(modules: list[str]) -> str | None:
     except (OSError, ValueError):
         return f"{RECORD.name} is missing or unreadable (an unfinished build)"
     for module in modules:
-        source = HERE / f"{module.removeprefix('engine.')}.py"
+        source = source_of(module)
         if recorded.get(module) != hashlib.sha256(source.read_bytes()).hexdigest():
             return f"{source.name} changed since they were built"
     return None
