@@ -7,6 +7,7 @@ decide whether the extensions match the sources beside them.
 """
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -109,13 +110,22 @@ def extensions() -> list[Any]:
                 [f"engine/{name}.py" for name in COMPILED],
                 opt_level="3",
                 debug_level="0",
-                group_name="engine_native",
+                group_name="engine._native",
             )
         except (Exception, SystemExit) as failure:  # mypyc reports its errors, then exits
             reason = f"translating the engine to C failed ({failure})"
     print(f"{reason}: the engine is installed as pure Python", file=sys.stderr)
-    (HERE / RECORD).unlink(missing_ok=True)  # an earlier build's extensions are not used
+    remove_earlier_build()
     return []
+
+
+def remove_earlier_build() -> None:
+    """An in-place build (an editable install) left extensions beside the sources; a pure
+    build removes them, so that nothing is left for the guard to refuse with a warning."""
+    (HERE / RECORD).unlink(missing_ok=True)
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        for extension in (HERE / "engine").glob(f"*{suffix}"):
+            extension.unlink()
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": RecordingBuildExt})

@@ -138,6 +138,8 @@ def test_a_build_without_a_compiler_or_with_motia_pure_is_pure(
     tmp_path: Path, env: dict[str, str], said: str
 ) -> None:
     project = copy_of_project(tmp_path)
+    fake_extension(project / "engine", "bus")
+    fake_extension(project / "engine", "_native__mypyc")
     result = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
         cwd=project,
@@ -149,7 +151,22 @@ def test_a_build_without_a_compiler_or_with_motia_pure_is_pure(
     assert result.returncode == 0, result.stderr
     assert said in result.stderr
     assert not (project / "engine" / "_compiled.json").exists(), "an earlier record is left"
-    assert not list((project / "engine").glob(f"*{SUFFIX}"))
+    assert not list((project / "engine").glob(f"*{SUFFIX}")), "an earlier build is left"
+
+
+def test_the_installed_engine_imports_from_any_folder(tmp_path: Path) -> None:
+    """The compiled modules share one library; it lives inside the package, so a `motia` run
+    from a project's folder finds it as the checkout's own folder would."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import engine.http; print(engine.http.__file__)"],
+        cwd=tmp_path,
+        env={k: v for k, v in without_motia_pure().items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == engine.http.__file__
 
 
 def test_the_ci_install_is_compiled() -> None:
