@@ -33,6 +33,7 @@ COMPILED = [
     "http_protocol",
     "jsonio",
     "logs",
+    "records",
     "run_lifecycle",
     "run_operations",
     "runs",

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mypy_extensions import mypyc_attr
 
+
+@mypyc_attr(native_class=False)
 class AttrDict(dict[str, Any]):
-    """A dict whose keys are also attributes; nested values are wrapped on the way in."""
+    """A dict whose keys are also attributes; nested values are wrapped on the way in. A
+    plain Python class where the module is compiled: attribute hooks need one."""
 
     __slots__ = ()
 
@@ -49,6 +53,7 @@ def wrap(value: Any) -> Any:
     return value
 
 
+@mypyc_attr(native_class=False)
 class ApiRequest(AttrDict):
     """An api step's request: body, pathParams, queryParams, headers, rawBody."""
 
