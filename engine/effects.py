@@ -201,9 +201,13 @@ class StreamItemDelete:
         self.id = id
 
 
-SpanRecord = tuple[str, str, bool, float, str, bool]
-"""A span as the store writes it: span id, trace id, whether it is its trace's root, start,
-the span as JSON, and `rewrite` when an earlier version of it may already be stored. A plain
+SpanRecord = tuple[str, str, int, float, str, bool]
+"""A span as the store writes it: span id, trace id, 1 when it is its trace's root (else 0),
+start, the span as JSON, and `rewrite` when an earlier version of it may already be stored.
+The root flag is an `int`, not a `bool`: SQLite's module binds only an exact `int`, `float`
+or `str` directly, and any other value (a `bool`, `None`, `bytes`) goes through its adapter
+lookup, which raises and formats an `AttributeError` for each one, on the writer thread with
+the interpreter lock held: a tenth of the writer's instructions under the chain. A plain
 tuple, as a log record is (see `LogRecord`), made once per run and waiting by the thousand for
 its history batch: the collector untracks it at its first collection, where a slotted object
 was walked at every one. Its first item, the span id, is a string (`is_span`)."""

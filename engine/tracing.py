@@ -413,7 +413,7 @@ class TraceStore:
         rewrite = span.written
         span.written = True
         self._store.record(
-            (span_id, span.trace_id, span.parent_id is None, span.start, text, rewrite)
+            (span_id, span.trace_id, 1 if span.parent_id is None else 0, span.start, text, rewrite)
         )
         spans = self._traces.get(span.trace_id)
         if spans is not None:
@@ -580,5 +580,10 @@ def _record(span: Span, encoded: bytes) -> SpanRecord:
     rewrite = span.written
     span.written = True
     return (
-        span.span_id, span.trace_id, span.parent_id is None, span.start, encoded.decode(), rewrite
+        span.span_id,
+        span.trace_id,
+        1 if span.parent_id is None else 0,
+        span.start,
+        encoded.decode(),
+        rewrite,
     )

@@ -153,3 +153,59 @@ async def test_a_busy_server_writes_its_triggers_every_two_seconds(
             assert found.fetchone()[0] == 1
         finally:
             conn.close()
+
+
+CHAIN = {
+    **STEPS,
+    "steps/relay_step.py": """
+        config = {"type": "api", "name": "Relay", "path": "/relay", "method": "POST",
+                  "emits": ["relayed"]}
+
+        async def handler(req, context):
+            await context.emit({"topic": "relayed", "data": {"n": 1}})
+            return {"status": 200, "body": {}}
+    """,
+    "steps/heard_step.py": """
+        config = {"type": "event", "name": "Heard", "subscribes": ["relayed"], "emits": []}
+
+        async def handler(input, context):
+            context.logger.info("heard")
+    """,
+}
+
+
+async def test_rows_reach_sqlite_as_values_it_binds_without_an_adapter(
+    project: MakeProject,
+) -> None:
+    """SQLite's module binds an exact `int`, `float` or `str` as it is; any other value
+    (a `bool`, `None`) is first looked up among the adapters, and each lookup that finds none
+    raises and formats an exception on the writer thread, with the interpreter lock held.
+    Adapters registered for those types count what reaches that path from the runs' rows; a
+    span's root flag, a bool, reached it once a span."""
+    adapted: list[object] = []
+
+    def counted(value: object) -> object:
+        adapted.append(value)
+        return value
+
+    kinds = (bool, type(None))
+    for kind in kinds:
+        sqlite3.register_adapter(kind, counted)
+    root = project(CHAIN)
+    try:
+        async with served(root) as (engine, client):
+            await engine.store.settled()
+            adapted.clear()  # the server's own start-up records, outside any trace
+            for n in range(3):
+                assert (await client.post(f"/note/{n}")).status_code == 200
+                assert (await client.post("/relay")).status_code == 200
+            await wait_until(lambda: engine.executor.stats["Heard"]["runs"] == 3, what="3 runs")
+            await engine.store.settled()
+            of_the_runs = list(adapted)  # not the server's own records as it stops
+    finally:
+        for kind in kinds:
+            sqlite3.adapters.pop((kind, sqlite3.PrepareProtocol), None)
+    assert _on_disk(root, "SELECT count(*) FROM spans WHERE root = 1") == 6
+    assert _on_disk(root, "SELECT count(*) FROM spans WHERE root = 0") == 3
+    assert _on_disk(root, "SELECT count(*) FROM spans WHERE typeof(root) != 'integer'") == 0
+    assert of_the_runs == []
