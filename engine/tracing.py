@@ -410,11 +410,7 @@ class TraceStore:
         if wanted is None or ev.SPAN_END in wanted:
             self._hub.publish_end(now, span_id, data, encoded)
         text = encoded.decode()
-        rewrite = span.written
-        span.written = True
-        self._store.record(
-            (span_id, span.trace_id, 1 if span.parent_id is None else 0, span.start, text, rewrite)
-        )
+        self._store.record(_record(span, text))
         spans = self._traces.get(span.trace_id)
         if spans is not None:
             before = spans.get(span_id)
@@ -571,10 +567,10 @@ def _span_json(held: Held) -> dict[str, Any]:
 
 def span_record(span: Span, data: dict[str, Any]) -> SpanRecord:
     """The record of a span whose JSON data is at hand (encoded here)."""
-    return _record(span, jsonio.dumps_lenient_bytes(data))
+    return _record(span, jsonio.dumps_lenient_bytes(data).decode())
 
 
-def _record(span: Span, encoded: bytes) -> SpanRecord:
+def _record(span: Span, text: str) -> SpanRecord:
     """Spans have no unique index (it would cost a random B-tree insert per run); the rare
     span written while running is replaced when it is written again."""
     rewrite = span.written
@@ -584,6 +580,6 @@ def _record(span: Span, encoded: bytes) -> SpanRecord:
         span.trace_id,
         1 if span.parent_id is None else 0,
         span.start,
-        encoded.decode(),
+        text,
         rewrite,
     )
