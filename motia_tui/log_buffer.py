@@ -183,26 +183,31 @@ class LogBuffer:
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> int:
         """Add live records; the number of lines that fell off the top."""
-        ring, view, matches = self.ring, self.view, self.filter.matches
-        skip = self._recent_keys
-        evicted = 0
+        ring, view = self.ring, self.view
         if self._open is not None and records:
             self._open.until = float(records[0].get("time") or 0)
             self._open = None
-        for record in records:
-            if skip:
+        skip = self._recent_keys
+        if skip:  # after a reload: what it brought may come again, up to the first new one
+            fresh: Sequence[Mapping[str, Any]] = ()
+            for at, record in enumerate(records):
                 key = record_key(record)
-                if key in skip:
-                    skip.discard(key)
-                    continue
-                skip.clear()
-            evicted += ring.append(record)
-            if view is not None and matches(record):
-                view.add_newer(ring.end - 1)
+                if key not in skip:
+                    skip.clear()
+                    fresh = records[at:]
+                    break
+                skip.discard(key)
+            records = fresh
+        first = ring.end
+        evicted = ring.extend(records)
         if evicted and self.gaps:
             self.gaps = {at: gap for at, gap in self.gaps.items() if at >= ring.start}
         if view is None:
             return evicted
+        matches = self.filter.matches
+        for offset, record in enumerate(records):
+            if matches(record):
+                view.add_newer(first + offset)
         return view.trim_below(ring.start) if evicted else 0
 
     def clear(self) -> None:

@@ -4,7 +4,8 @@ One dict a record costs about 700 bytes and keeps the collector busy walking obj
 never die. Here records are kept in blocks of `BLOCK`: the newest block is a plain list,
 and a full one is sealed into a few flat objects the collector never looks inside:
 
-- the records as JSON lines (orjson, key order kept), compressed together with zlib;
+- the records as JSON lines (orjson, key order kept), compressed together with zlib on a
+  thread of its own, as zlib lets go of the interpreter lock (`_Packed`);
 - one byte a record for its level rank, and one small id a record for its step, its flows
   and its trace, each id pointing into the block's own table of distinct values.
 
@@ -15,6 +16,10 @@ the block's table of distinct messages, and each record's extra fields already w
 JSON (compressed together). One compiled pattern is run over those strings in C, never a
 record parsed; the hits are combined with the column masks as bytes. Whatever the path, a
 record is shown exactly when `LogFilter.matches` says so.
+
+A block of plain records is taken apart a column at a time (`_pack_by_column`), with a
+Python call only for each distinct level, step, flows or message; any other block, one
+record at a time (`_pack_each`). Both make the same block.
 
 Records are addressed by an absolute index; the oldest are evicted past the capacity, and
 a block is dropped once all its records are. Only `replace` (a gap line filled with the
@@ -30,20 +35,22 @@ from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import accumulate, compress
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import accumulate, compress, count, repeat
+from typing import Any, cast
 
 import orjson
 
 from engine.logs import listed
 from motia_tui.widgets.log_filter import (
     LogFilter,
+    casefolded,
     fields_text,
-    flows_key,
-    level_rank,
-    message_key,
-    step_key,
-    trace_key,
+    fields_texts,
+    flows_of,
+    message_text,
+    rank_of_level,
 )
 
 BLOCK = 4096
@@ -51,7 +58,42 @@ BLOCK = 4096
 screen of lines in well under a millisecond."""
 UNPACKED_BLOCKS = 4
 """Sealed blocks kept decompressed, for drawing and for showing a record."""
-_PLAIN_STANDARD = (str, int, float, bool, type(None))
+_PLAIN_STANDARD = frozenset({str, int, float, bool, type(None)})
+
+
+_TEXT, _MESSAGES, _TRACES, _FIELDS = range(4)
+
+
+class _Packed:
+    """A sealed block's byte strings: plain when sealed, compressed soon after on the packing
+    thread. zlib lets go of the interpreter lock while it compresses, so the loop (and the
+    server on it) runs meanwhile: compressing is a third of sealing a block."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, parts: tuple[bytes, ...]) -> None:
+        self.state: tuple[tuple[bytes, ...], bool] = (parts, False)
+        """The parts and whether they are compressed, swapped together in one assignment
+        so a reader never sees one with the other's flag."""
+        _packer().submit(self._compress)
+
+    def _compress(self) -> None:
+        parts, _ = self.state
+        self.state = (tuple(zlib.compress(part, 1) for part in parts), True)
+
+    def part(self, which: int) -> bytes:
+        parts, compressed = self.state
+        return zlib.decompress(parts[which]) if compressed else parts[which]
+
+
+_PACKER: list[ThreadPoolExecutor] = []
+
+
+def _packer() -> ThreadPoolExecutor:
+    """One thread for every store's blocks, started with the first sealed block."""
+    if not _PACKER:
+        _PACKER.append(ThreadPoolExecutor(1, thread_name_prefix="motia-logs-packer"))
+    return _PACKER[0]
 
 
 class _Sealed:
@@ -62,73 +104,39 @@ class _Sealed:
         "columns",
         "count",
         "extras",
-        "fields",
         "message_ids",
-        "messages",
         "odd",
-        "payload",
+        "packed",
         "ranks",
-        "traces",
+        "trace_ids",
     )
 
     def __init__(self, base: int, records: list[Mapping[str, Any]]) -> None:
         self.base = base
         self.count = len(records)
-        ranks = bytearray(self.count)
-        extras = bytearray(self.count)
-        tables: dict[str, dict[Any, int]] = {name: {} for name in _ALL_KEYS}
-        ids = {name: array("H", bytes(2 * self.count)) for name in _ALL_KEYS}
-        # Each key's memo: a field's value (by identity, held so its id stays its own) to its
-        # id in the table. A block's records mostly share their step, flows and message
-        # objects, so a key is worked out once for each of them, not once a record.
-        columns: list[tuple[str, _Key, dict[Any, int], array[int], dict[int, tuple[Any, int]]]]
-        columns = [(field, key, tables[name], ids[name], {}) for name, (field, key)
-                   in _ALL_KEYS.items()]
-        seen_ranks: dict[int, tuple[Any, int]] = {}
-        lines: list[bytes] = []
-        fields: list[str] = []
-        odd: dict[int, Mapping[str, Any]] = {}
-        for offset, record in enumerate(records):
-            line = _line(record)
-            if line is None:
-                odd[offset] = record
-                lines.append(b"")
-                fields.append("")
-                continue
-            lines.append(line)
-            level = record.get("level")
-            known = seen_ranks.get(id(level))
-            if known is None:
-                known = seen_ranks[id(level)] = (level, level_rank(record))
-            ranks[offset] = known[1]
-            extra = fields_text(record)
-            extras[offset] = extra is not None
-            fields.append(extra or "")
-            for field, key, table, column, memo in columns:
-                value = record.get(field)
-                entry = memo.get(id(value))
-                if entry is None:
-                    entry = memo[id(value)] = (value, table.setdefault(key(record), len(table)))
-                column[offset] = entry[1]
-        self.payload = zlib.compress(b"\n".join(lines), 1)
-        self.ranks = bytes(ranks)
-        self.extras = bytes(extras)
-        self.columns = {
-            name: (_narrow(ids[name], len(tables[name])), tuple(tables[name])) for name in _KEYS
-        }
-        # Messages and trace ids can be as many as the records: their tables are compressed.
+        packing = _pack_by_column(records) or _pack_each(records)
+        ids, tables = packing.ids, packing.tables
+        self.ranks = packing.ranks
+        self.extras = bytes(map(bool, packing.fields))
+        self.columns = {name: (_narrow(ids[name], len(tables[name])), tuple(tables[name]))
+                        for name in _KEYS}
         self.message_ids = _narrow(ids["msg"], len(tables["msg"]))
-        self.messages = zlib.compress(orjson.dumps(list(tables["msg"])), 1)
-        self.traces = (_narrow(ids["trace"], len(tables["trace"])),
-                       zlib.compress(orjson.dumps(list(tables["trace"])), 1))
-        self.fields = zlib.compress("\n".join(fields).encode(), 1)
-        """Each record's extra fields as free text searches them, one line each (JSON escapes
-        every line break); empty for a record that has none (`extras` says which)."""
-        self.odd = odd
+        self.trace_ids = _narrow(ids["trace"], len(tables["trace"]))
+        # Messages and trace ids can be as many as the records: their tables are packed too.
+        self.packed = _Packed((
+            packing.text,
+            orjson.dumps(tables["msg"]),
+            orjson.dumps(tables["trace"]),
+            "\n".join([text or "" for text in packing.fields]).encode(),
+        ))
+        """The JSON lines; the message and trace tables; each record's extra fields as free
+        text searches them, one line each (JSON escapes every line break), empty for a record
+        that has none (`extras` says which)."""
+        self.odd = packing.odd
         """Records that do not survive a JSON line unchanged, as they are (rare)."""
 
     def text(self) -> bytes:
-        return zlib.decompress(self.payload)
+        return self.packed.part(_TEXT)
 
     def column_mask(self, log_filter: LogFilter) -> bytes | None:
         """One byte a record, 1 where level, step, flows and trace all pass (0 for the odd
@@ -158,30 +166,39 @@ class _Sealed:
 
     def _column(self, name: str) -> tuple[bytes | array[int], tuple[Any, ...]]:
         if name == "trace":
-            ids, packed = self.traces
-            return ids, tuple(orjson.loads(zlib.decompress(packed)))
+            return self.trace_ids, tuple(orjson.loads(self.packed.part(_TRACES)))
         return self.columns[name]
 
     def text_hits(self, pattern: re.Pattern[str]) -> int:
         """A byte a record (as one little-endian int, like the column masks), 1 where the
         pattern is found in the message or in the extra fields (`_hits` searches the block's
         distinct messages, then the fields of records whose message did not answer)."""
-        table = orjson.loads(zlib.decompress(self.messages))
+        table = orjson.loads(self.packed.part(_MESSAGES))
         in_message = _pick(self.message_ids, _hits(pattern, table))
         hits = _as_int(in_message)
         need = _as_int(self.extras) & ~hits
         if not need:
             return hits  # every record with fields is answered by its message
-        fields = zlib.decompress(self.fields).decode().split("\n")
+        fields = self.packed.part(_FIELDS).decode().split("\n")
         return hits | (_as_int(_hits(pattern, fields)) & need)
 
 
 _KEYS = ("step", "flows")
 """The columns a block keeps with their tables as they are."""
-_Key = Callable[[Mapping[str, Any]], Any]
-_ALL_KEYS: dict[str, tuple[str, _Key]] = {"step": ("step", step_key), "flows": ("flows", flows_key),
-             "trace": ("traceId", trace_key), "msg": ("msg", message_key)}
-"""Each column's field and the key `LogFilter` tests, a function of that field alone."""
+_ALL_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "step": ("step", casefolded), "flows": ("flows", flows_of),
+    "trace": ("traceId", casefolded), "msg": ("msg", message_text)}
+"""Each column's field and the key `LogFilter` tests (`step_key` and the others), a function
+of that field's value alone."""
+_FIELDS_READ = ("level", *(field for field, _ in _ALL_KEYS.values()))
+_PASS = 256
+"""Records taken apart at a time, each read for all its fields in one go: a pass over a
+whole block's records, scattered over the heap, would find few of them in the processor's
+caches the next time round."""
+_CHECKED = frozenset({"msg", "step", "trace"})
+"""Columns whose values must be plain to survive a JSON line (the level too)."""
+_OF_STRINGS = frozenset({"msg", "step", "trace"})
+"""Columns whose key of a string is the string (the message) or its casefold."""
 
 
 def _line(record: Mapping[str, Any]) -> bytes | None:
@@ -198,6 +215,111 @@ def _line(record: Mapping[str, Any]) -> bytes | None:
     if b"null" in line and orjson.loads(line) != listed(dict(record)):
         return None  # NaN and infinities: orjson writes null
     return line
+
+
+@dataclass
+class _Packing:
+    """A block's records taken apart, before compression."""
+
+    text: bytes
+    """The JSON lines, joined by line breaks (an odd record's line empty)."""
+    ranks: bytes
+    fields: list[str | None]
+    ids: dict[str, list[int]]
+    """Per column, each record's id in its table."""
+    tables: dict[str, list[Any]]
+    """Per column, the distinct keys, the id of each its position."""
+    odd: dict[int, Mapping[str, Any]]
+
+
+def _pack_by_column(records: Sequence[Mapping[str, Any]]) -> _Packing | None:
+    """The block taken apart a column at a time, in C but for one call a distinct value
+    (a block's records mostly share their level, step, flows and message objects); None
+    when a record needs `_pack_each` (not a plain dict, or odd)."""
+    if not records or set(map(type, records)) != {dict}:
+        return None
+    plain = cast(Sequence[dict[str, Any]], records)
+    lines: list[bytes] = []
+    fields: list[str | None] = []
+    columns: dict[str, list[Any]] = {field: [] for field in _FIELDS_READ}
+    for start in range(0, len(plain), _PASS):
+        part = plain[start : start + _PASS]
+        try:
+            lines += map(orjson.dumps, part)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+        for field, column in columns.items():
+            column += map(dict.get, part, repeat(field))
+        fields += fields_texts(part)
+    text = b"\n".join(lines)
+    ids: dict[str, list[int]] = {}
+    tables: dict[str, list[Any]] = {}
+    for name, (field, of_value) in _ALL_KEYS.items():
+        values = columns[field]
+        distinct = dict(zip(map(id, values), values, strict=True))
+        kinds = set(map(type, distinct.values()))
+        if name in _CHECKED and not kinds <= _PLAIN_STANDARD:
+            return None
+        keys: Iterable[Any]
+        if kinds == {str} and name in _OF_STRINGS:
+            keys = values if name == "msg" else map(str.casefold, cast(list[str], values))
+        else:
+            keyed = dict(zip(distinct, map(of_value, distinct.values()), strict=True))
+            keys = map(keyed.__getitem__, map(id, values))
+        keys = list(keys)
+        table = dict(zip(dict.fromkeys(keys), count()))
+        ids[name] = list(map(table.__getitem__, keys))
+        tables[name] = list(table)
+    levels = columns["level"]
+    distinct = dict(zip(map(id, levels), levels, strict=True))
+    if not set(map(type, distinct.values())) <= _PLAIN_STANDARD:
+        return None
+    rank_of = dict(zip(distinct, map(rank_of_level, distinct.values()), strict=True))
+    ranks = bytes(map(rank_of.__getitem__, map(id, levels)))
+    if b"null" in text and any(orjson.loads(lines[at]) != listed(dict(records[at]))
+                               for at, line in enumerate(lines) if b"null" in line):
+        return None  # NaN or an infinity, which orjson writes as null
+    return _Packing(text, ranks, fields, ids, tables, {})
+
+
+def _pack_each(records: Sequence[Mapping[str, Any]]) -> _Packing:
+    """The block taken apart a record at a time: any mapping, odd records kept as they are."""
+    size = len(records)
+    ranks = bytearray(size)
+    tables: dict[str, dict[Any, int]] = {name: {} for name in _ALL_KEYS}
+    ids = {name: [0] * size for name in _ALL_KEYS}
+    # Each key's memo: a field's value (by identity, held so its id stays its own) to its id
+    # in the table, so a key is worked out once for each distinct object, not once a record.
+    columns: list[tuple[str, Callable[[Any], Any], dict[Any, int], list[int],
+                        dict[int, tuple[Any, int]]]]
+    columns = [(field, of_value, tables[name], ids[name], {})
+               for name, (field, of_value) in _ALL_KEYS.items()]
+    seen_ranks: dict[int, tuple[Any, int]] = {}
+    lines: list[bytes] = []
+    fields: list[str | None] = []
+    odd: dict[int, Mapping[str, Any]] = {}
+    for offset, record in enumerate(records):
+        line = _line(record)
+        if line is None:
+            odd[offset] = record
+            lines.append(b"")
+            fields.append(None)
+            continue
+        lines.append(line)
+        level = record.get("level")
+        known = seen_ranks.get(id(level))
+        if known is None:
+            known = seen_ranks[id(level)] = (level, rank_of_level(level))
+        ranks[offset] = known[1]
+        fields.append(fields_text(record))
+        for field, of_value, table, column, memo in columns:
+            value = record.get(field)
+            entry = memo.get(id(value))
+            if entry is None:
+                entry = memo[id(value)] = (value, table.setdefault(of_value(value), len(table)))
+            column[offset] = entry[1]
+    return _Packing(b"\n".join(lines), bytes(ranks), fields, ids,
+                    {name: list(table) for name, table in tables.items()}, odd)
 
 
 def _hits(pattern: re.Pattern[str], strings: list[str]) -> bytes:
@@ -299,9 +421,9 @@ _LOOKING = re.compile(r"\\[AZ]|\(\?")
 conservatively, flags and groups too)."""
 
 
-def _narrow(ids: array[int], distinct: int) -> bytes | array[int]:
+def _narrow(ids: list[int], distinct: int) -> bytes | array[int]:
     """Ids in one byte each when the table allows, so masks are one `translate`."""
-    return bytes(ids.tolist()) if distinct <= 256 else ids
+    return bytes(ids) if distinct <= 256 else array("H", ids)
 
 
 def _pick(ids: bytes | array[int], allowed: Sequence[int]) -> bytes:
@@ -333,17 +455,17 @@ class RecordStore:
     def __len__(self) -> int:
         return self.end - self.start
 
-    def append(self, record: Mapping[str, Any]) -> bool:
-        """Add a record; True when the oldest one was evicted to make room."""
-        self._open.append(record)
-        self.end += 1
-        if len(self._open) >= self.block:
+    def extend(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """Add records, oldest first; the number of oldest records evicted to make room."""
+        self._open.extend(records)
+        self.end += len(records)
+        while len(self._open) >= self.block:
             self._seal()
-        if self.end - self.start <= self.capacity:
-            return False
-        self.start += 1
-        self._drop_evicted()
-        return True
+        evicted = max(0, len(self) - self.capacity)
+        if evicted:
+            self.start += evicted
+            self._drop_evicted()
+        return evicted
 
     def replace(self, index: int, records: Sequence[Mapping[str, Any]]) -> int:
         """Put `records` where the record at `index` is: the records after it move by

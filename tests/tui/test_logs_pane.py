@@ -35,7 +35,7 @@ def record(n: int) -> dict[str, Any]:
 def test_ring_evicts_oldest_and_keeps_absolute_indices() -> None:
     ring = RecordStore(3, block=2)
     for n in range(5):
-        ring.append(record(n))
+        ring.extend([record(n)])
     assert (ring.start, ring.end, len(ring)) == (2, 5, 3)
     assert [ring[i]["n"] for i in range(2, 5)] == [2, 3, 4]
 
