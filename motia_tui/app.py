@@ -216,6 +216,8 @@ class WorkbenchApp(FrameMarkingApp[int]):
         if self.cluster:
             for tab in CLUSTER_ONLY:
                 self._tabs.show(tab)
+        else:
+            self.pump.unfed = CLUSTER_ONLY
         await self._reload_panes()
         self.notices.account(startup, starting=True)
         self.pump.start()

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 FPS = 15
 SLOW_LINK_FPS = 4
 MIN_FPS = 2
-BUSY_EVENTS_PER_S = 3_000
-"""Above this event rate the frame rate drops in proportion (to MIN_FPS): nobody reads a log
-scrolling at thousands of lines a second, and the server sharing the loop needs the time."""
+BUSY_EVENTS_PER_S = 1_500
+"""Above this event rate (some 600 requests a second) the frame rate drops in proportion, to
+MIN_FPS from 11,250 events a second: nobody reads a log scrolling at thousands of lines a
+second, and the server sharing the loop needs the time (a frame of the Logs pane costs a few
+milliseconds). Keys are not held to this rate: they go first (`KEY_FIRST_S`)."""
 ALWAYS_FED = frozenset({"logs", "workers"})
 """Panes that take every batch even while hidden: the Logs pane keeps every record, and a
 reload could bring back only the newest of a burst; the Workers pane counts the spans each
@@ -60,6 +62,9 @@ class FeedPump:
         self._timer: Timer | None = None
         self._last_tick = 0.0
         self._waiting_since: float | None = None
+        self.unfed: frozenset[str] = frozenset()
+        """Panes whose tab this source never shows (the Workers pane off a cluster): they
+        are handed nothing."""
 
     def subscribe(self) -> None:
         self.feed = self.app.source.subscribe()
@@ -135,7 +140,10 @@ class FeedPump:
 
     def _hand_out(self, events: list[WireEvent], shown: str) -> None:
         app = self.app
+        unfed = self.unfed
         for tab in app.panes:
+            if tab in unfed:
+                continue
             if tab == shown or tab in ALWAYS_FED:
                 app.pane(tab).apply_events(events)
             else:

@@ -29,6 +29,7 @@ from motia_tui.panes.endpoints import EndpointsPane
 from motia_tui.panes.flows import FlowsPane
 from motia_tui.panes.logs import LogsPane, RecordScreen
 from motia_tui.panes.traces import TracesPane
+from motia_tui.panes.workers import WorkersPane
 from motia_tui.remote_source import RemoteSource
 from motia_tui.source import FEED_SIZE, EngineSource, LocalSource, _LocalFeed
 from motia_tui.widgets.flow_canvas import FlowCanvas
@@ -273,6 +274,25 @@ async def test_span_starts_are_made_only_while_a_pane_reads_them(tmp_path: Path)
                        what="the shown Flows pane counting the next request")
         assert drained.count("span.start") == 3
         assert all(c["running"] == 0 for c in flows.model.counters.values())
+
+
+async def test_a_pane_whose_tab_the_source_never_shows_is_handed_no_events(
+    tmp_path: Path,
+) -> None:
+    """Off a cluster the Workers tab is never shown: handing it every batch (it is fed even
+    while hidden) cost the loop a pass over each batch for nothing."""
+    source = local_source(tmp_path)
+    async with workbench(source) as (app, pilot):
+        workers = app.query_one(WorkersPane)
+        handed: list[Any] = []
+        workers.apply_events = handed.append  # type: ignore[method-assign]
+        logs = logs_of(app)
+        await pilot.press("4")
+        await greet(source.label, "Ada")
+        await source.engine.idle()
+        await wait_for(lambda: shown_messages(logs).count("greeting recorded") == 1,
+                       what="the request on Logs")
+        assert handed == []
 
 
 async def test_after_the_feed_overflows_the_shown_pane_reloads_and_the_others_once_shown(

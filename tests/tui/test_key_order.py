@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -23,7 +23,7 @@ from textual.widgets import Input
 from engine.settings import Settings
 from motia_tui import key_order
 from motia_tui.app import PANES, WorkbenchApp
-from motia_tui.feed_pump import KEY_FIRST_LIMIT_S
+from motia_tui.feed_pump import BUSY_EVENTS_PER_S, FPS, KEY_FIRST_LIMIT_S, MIN_FPS, FeedPump
 from motia_tui.help import KeyBar
 from motia_tui.pane_tabs import PaneTabs
 from motia_tui.source import LocalSource
@@ -221,3 +221,14 @@ async def test_live_updates_wait_while_a_key_is_not_yet_drawn(tmp_path: Path) ->
             await wait_for(lambda: len(logs.buffer) > held, what="the records to be shown")
             assert time.monotonic() - sent_at >= KEY_FIRST_LIMIT_S
         assert app.key_order.keys_given_up == 0
+
+
+def test_a_feed_as_busy_as_a_server_at_thousands_of_requests_a_second_draws_at_the_floor() -> None:
+    """Each request brings two or three events; at a few thousand requests a second the
+    panes redraw twice a second (nobody reads lines scrolling that fast), and the loop goes
+    to the server; below the busy rate they redraw at the full rate."""
+    pump = FeedPump(cast(Any, None), [], FPS)
+    assert pump.next_frame(1_000) == 1 / FPS
+    assert pump.next_frame(BUSY_EVENTS_PER_S) == 1 / FPS
+    assert pump.next_frame(3 * BUSY_EVENTS_PER_S) == 1 / (FPS / 3)
+    assert pump.next_frame(6_000 * 2) == 1 / MIN_FPS
