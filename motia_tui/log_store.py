@@ -37,6 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from itertools import accumulate, compress, count, repeat
 from typing import Any, cast
 
@@ -86,14 +87,10 @@ class _Packed:
         return zlib.decompress(parts[which]) if compressed else parts[which]
 
 
-_PACKER: list[ThreadPoolExecutor] = []
-
-
+@cache
 def _packer() -> ThreadPoolExecutor:
     """One thread for every store's blocks, started with the first sealed block."""
-    if not _PACKER:
-        _PACKER.append(ThreadPoolExecutor(1, thread_name_prefix="motia-logs-packer"))
-    return _PACKER[0]
+    return ThreadPoolExecutor(1, thread_name_prefix="motia-logs-packer")
 
 
 class _Sealed:
@@ -195,10 +192,9 @@ _PASS = 256
 """Records taken apart at a time, each read for all its fields in one go: a pass over a
 whole block's records, scattered over the heap, would find few of them in the processor's
 caches the next time round."""
-_CHECKED = frozenset({"msg", "step", "trace"})
-"""Columns whose values must be plain to survive a JSON line (the level too)."""
-_OF_STRINGS = frozenset({"msg", "step", "trace"})
-"""Columns whose key of a string is the string (the message) or its casefold."""
+_PLAIN_COLUMNS = frozenset({"msg", "step", "trace"})
+"""Columns whose values must be plain to survive a JSON line (the level's too), and whose
+key of a string is the string (the message) or its casefold."""
 
 
 def _line(record: Mapping[str, Any]) -> bytes | None:
@@ -258,10 +254,10 @@ def _pack_by_column(records: Sequence[Mapping[str, Any]]) -> _Packing | None:
         values = columns[field]
         distinct = dict(zip(map(id, values), values, strict=True))
         kinds = set(map(type, distinct.values()))
-        if name in _CHECKED and not kinds <= _PLAIN_STANDARD:
+        if name in _PLAIN_COLUMNS and not kinds <= _PLAIN_STANDARD:
             return None
         keys: Iterable[Any]
-        if kinds == {str} and name in _OF_STRINGS:
+        if kinds == {str} and name in _PLAIN_COLUMNS:
             keys = values if name == "msg" else map(str.casefold, cast(list[str], values))
         else:
             keyed = dict(zip(distinct, map(of_value, distinct.values()), strict=True))

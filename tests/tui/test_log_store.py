@@ -295,8 +295,7 @@ def test_blocks_answer_the_same_before_and_after_the_packer_compresses_them() ->
     rng = random.Random(3)
     records = [random_record(rng, n) for n in range(600)]
     store = RecordStore(capacity=1_000, block=100)
-    for record in records:
-        store.extend([record])
+    store.extend(records)
     blocks = list(store._sealed)
 
     def answers() -> tuple[list[Any], list[list[int]]]:
