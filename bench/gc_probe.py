@@ -1,7 +1,7 @@
 """Run `motia` with the collector's pauses recorded, for the workbench memory bench.
 
     python bench/gc_probe.py OUT.json [--census SECONDS] [--tracemalloc] [--garbage OBJECTS]
-                             tui --dir PROJECT ...
+                             [--young SECONDS] tui --dir PROJECT ...
 
 The longest collection (wall and CPU time between `gc.callbacks`' start and stop), the
 count by generation, the same once start-up is over (`tuned_*`: from the moment the process
@@ -24,6 +24,12 @@ the objects by type, the references between them by the types at either end, and
 cycles (objects connected by references) by what they are made of, most numerous first.
 What such a collection frees is garbage reference counting could not free: cycles, which
 is what to break. The description holds the GIL for a second or so per 100,000 objects.
+
+`--young SECONDS` describes, that often, what a young collection is about to walk, at its
+start (`young`): a young collection's work is the young objects alive when it starts, so a
+census at a random moment undercounts what survives until then. The young objects by type,
+tuples by the types of their items, and for the most numerous kinds what holds a few of them
+(`gc.get_referrers`, which walks every tracked object: a second or so, GIL held).
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ OUT = Path(sys.argv.pop(1))
 CENSUS_S = float(_option("--census", True) or 0)
 TRACING = _option("--tracemalloc", False) is not None
 GARBAGE_AT = int(_option("--garbage", True) or 0)
+YOUNG_S = float(_option("--young", True) or 0)
+YOUNG_KINDS = 6
+YOUNG_SAMPLE = 20
 KEPT_PAUSES = 10
 TOP_TYPES = 25
 TOP_LINES = 15
@@ -69,8 +78,9 @@ STATE: dict[str, Any] = {"longest_ms": 0.0, "longest_cpu_ms": 0.0, "longest_gene
                          "collections": [0, 0, 0], "pauses": [], "census": [],
                          "tuned_longest_ms": 0.0, "tuned_longest_cpu_ms": 0.0,
                          "tuned_collections": [0, 0, 0], "total_cpu_ms": 0.0,
-                         "garbage": []}
+                         "garbage": [], "young": []}
 _began = [0.0, 0.0]
+_next_young = [0.0]
 _tuned = [False]
 """Start-up is over (the process froze its objects). Asked of the collector only until it
 is: `gc.get_freeze_count()` walks every frozen object, about 20 ms of CPU for the
@@ -83,6 +93,9 @@ def probe(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         if GARBAGE_AT and info["generation"] >= 1:
             gc.set_debug(gc.DEBUG_SAVEALL)
+        if YOUNG_S and info["generation"] == 0 and time.perf_counter() >= _next_young[0]:
+            STATE["young"].append(young())
+            _next_young[0] = time.perf_counter() + YOUNG_S
         _began[0], _began[1] = time.perf_counter(), time.thread_time()
         return
     pause = (time.perf_counter() - _began[0]) * 1000
@@ -114,6 +127,34 @@ def probe(phase: str, info: dict[str, Any]) -> None:
                                      "generation": generation, "cpu_ms": round(cpu, 2),
                                      **describe(gc.garbage)})
         gc.garbage.clear()  # freed by a later collection, as the cycles they are
+
+
+def _kind(o: Any) -> str:
+    if type(o) is tuple:
+        return "(" + ", ".join(type(item).__qualname__ for item in o) + ")"
+    return type(o).__qualname__
+
+
+def young() -> dict[str, Any]:
+    """What the young collection starting now will walk, and what holds it."""
+    began = time.perf_counter()
+    objects = gc.get_objects(0)
+    kinds = Counter(_kind(o) for o in objects)
+    holders: dict[str, list[tuple[str, int]]] = {}
+    for kind, _count in kinds.most_common(YOUNG_KINDS):
+        sample = [o for o in objects if _kind(o) == kind][:YOUNG_SAMPLE]
+        held: Counter[str] = Counter()
+        for o in sample:
+            for referrer in gc.get_referrers(o):
+                if referrer is not objects and referrer is not sample:
+                    length = _length(referrer) if isinstance(referrer, Sized) else 0
+                    held[f"{_kind(referrer)[:80]} of {length}"] += 1
+        holders[kind] = held.most_common(4)
+    entry = {"at_s": round(began - _STARTED, 1), "objects": len(objects),
+             "kinds": kinds.most_common(TOP_TYPES), "held_by": holders}
+    del objects
+    entry["took_s"] = round(time.perf_counter() - began, 2)
+    return entry
 
 
 def describe(garbage: list[Any]) -> dict[str, Any]:

@@ -628,7 +628,8 @@ def bench_memory(motia: str, root: Path, seconds: float,
         pauses = json.loads(probe.read_text())
     if census_to is not None:
         census_to.write_text(json.dumps({"census": pauses["census"],
-                                         "garbage": pauses["garbage"]}, indent=1))
+                                         "garbage": pauses["garbage"],
+                                         "young": pauses["young"]}, indent=1))
     after = [(t, mb) for t, mb, _ in samples if full_at is not None and t >= full_at]
     slope = _slope(after) * 60 if len(after) >= 3 else float("nan")
     return {
@@ -705,6 +706,9 @@ def main() -> None:
     parser.add_argument("--garbage", type=int, default=0,
                         help="memory part: describe what each middle or full collection that"
                              " frees at least this many objects freed (to --census-to)")
+    parser.add_argument("--young", type=float, default=0,
+                        help="memory part: describe what a young collection walks, at its"
+                             " start, this often (seconds; to --census-to)")
     parser.add_argument("--census-to", type=Path, default=Path("census.json"))
     parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md")
     parser.add_argument("--recording-only", action="store_true",
@@ -721,7 +725,8 @@ def main() -> None:
     memory_seconds = 600 if args.full else args.memory_seconds
     probe_options = ((("--census", f"{args.census:g}") if args.census else ())
                      + (("--tracemalloc",) if args.tracemalloc else ())
-                     + (("--garbage", str(args.garbage)) if args.garbage else ()))
+                     + (("--garbage", str(args.garbage)) if args.garbage else ())
+                     + (("--young", f"{args.young:g}") if args.young else ()))
     recording_command = (f"python bench/tui.py --seconds {args.seconds:g} "
                          f"--rounds {args.rounds}")
     if args.only:
