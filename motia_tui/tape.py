@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from engine import jsonio
-from engine.events import EVENTS_DROPPED, SPAN_RUN, ThreadSubscription
+from engine.events import EVENTS_DROPPED, LOG, SPAN_RUN, ThreadSubscription
 from engine.masking import Masker, secret_values
 from engine.runtime import Engine
 from motia_tui.request_env import every_secret
@@ -103,6 +103,8 @@ def prune(folder: Path, keep: int) -> list[str]:
     return removed
 
 
+LOG_LINE = b'{"time":%b,"type":"' + LOG.encode() + b'","data":%b}\n'
+"""A log record's line, from its time and the JSON the engine encoded (`event_line`'s)."""
 RUN_LINE = b'{"time":%b,"type":"span.run","end":%b,"data":%b}\n'
 """A span's start and end as one line: its start, its end, the ended span's JSON (filled in
 the writer's loop without a call: most lines are these)."""
@@ -232,13 +234,18 @@ class TapeRecorder:
 
     def _write_events(self) -> None:
         assert self._subscription is not None
-        entries = self._subscription.take()
+        entries, log_times = self._subscription.take()
         if not entries:
             return
         lines = []
-        written = 0
+        written = len(log_times)
         dumps = orjson.dumps
-        for time_ms, type_, data in entries:
+        times = iter(log_times)
+        for entry in entries:
+            if isinstance(entry, bytes):
+                lines.append(LOG_LINE % (dumps(next(times)), entry))
+                continue
+            time_ms, type_, data = entry
             if type_ == SPAN_RUN:
                 written += 2
                 lines.append(RUN_LINE % (dumps(time_ms), dumps(data[0]), data[1]))

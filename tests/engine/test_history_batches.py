@@ -5,6 +5,7 @@ nothing that reads history from the disk misses what is still waiting to be writ
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 from engine_support import served, wait_until
 
 from engine import Settings
-from engine.stores.sqlite.store import HISTORY_DELAY_S, TRIGGER_DELAY_S
+from engine.effects import SpanRecord
+from engine.stores.sqlite.store import HISTORY_DELAY_S, TRIGGER_DELAY_S, SqliteStore
 
 MakeProject = Callable[[dict[str, str]], Path]
 
@@ -209,3 +211,37 @@ async def test_rows_reach_sqlite_as_values_it_binds_without_an_adapter(
     assert _on_disk(root, "SELECT count(*) FROM spans WHERE root = 0") == 3
     assert _on_disk(root, "SELECT count(*) FROM spans WHERE typeof(root) != 'integer'") == 0
     assert of_the_runs == []
+
+
+async def test_waiting_log_records_are_no_objects_for_the_collector(tmp_path: Path) -> None:
+    """Under a flood thousands of log records wait for their batch: each waits as its fields
+    in one flat list, so the young collections do not walk a tuple a record, and they reach
+    the disk as they came, in order, with the spans among them."""
+    store = SqliteStore(tmp_path / "store.sqlite3", 100, 100_000)
+    store.start(asyncio.get_running_loop(), lambda _health: None)
+    messages = [f"record {n}" for n in range(2_000)]
+    span: SpanRecord = ("span-1", "trace-1", 1, 5.0, '{"spanId": "span-1"}', False)
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        for n, message in enumerate(messages):
+            store.record((float(n), 20, "trace-1", "Flood", message, "{}"))
+        after = gc.get_count()[0]
+    finally:
+        gc.enable()
+    assert after - before < 50, f"{after - before} objects left for the collector"
+    store.record(span)
+    store.record((2_000.0, 40, None, None, "last", '{"msg": "last"}'))
+    await store.settled()
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    try:
+        rows = conn.execute("SELECT time, level, trace_id, step, msg, record FROM logs"
+                            " ORDER BY id").fetchall()
+        spans = conn.execute("SELECT span_id, trace_id, root, start FROM spans").fetchall()
+    finally:
+        conn.close()
+    assert rows == [(float(n), 20, "trace-1", "Flood", message, "{}")
+                    for n, message in enumerate(messages)] + [
+        (2_000.0, 40, None, None, "last", '{"msg": "last"}')]
+    assert spans == [("span-1", "trace-1", 1, 5.0)]

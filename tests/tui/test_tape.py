@@ -116,11 +116,15 @@ async def test_a_request_s_spans_and_logs_wait_for_the_writer_as_bytes_not_dicts
     await source.start()
     window = source.engine.events.subscribe_thread(1_000)
     await greet(source, "Ada")
-    held = [data for _time, kind, data in window._entries if kind == "span.start"]
+    held = [entry[2] for entry in window._entries
+            if type(entry) is tuple and entry[1] == "span.start"]
     assert held and all(type(item) is bytes for start in held for item in start), \
         "an ended span's start holds its JSON, not the span"
-    entries = window.take()
+    taken, log_times = window.take()
     window.close()
+    logs = [entry for entry in taken if type(entry) is bytes]
+    entries = [entry for entry in taken if type(entry) is tuple]
+    assert len(log_times) == len(logs)
     ends = [data for _time, kind, data in entries if kind == "span.end"]
     assert ends and all(type(data) is bytes for data in ends)
     greeted = [(kind, data if type(data) is dict else json.loads(data))
@@ -134,8 +138,10 @@ async def test_a_request_s_spans_and_logs_wait_for_the_writer_as_bytes_not_dicts
     trace = source.engine.traces.get(ended["traceId"])
     assert trace is not None
     assert next(s for s in trace["spans"] if s["spanId"] == ended["spanId"]) == ended
-    logs = [data for _time, kind, data in entries if kind == "log"]
-    assert logs and all(type(data) is bytes for data in logs)
+    assert logs, "a log record waits as its JSON alone, not in an entry tuple"
+    assert log_times == sorted(log_times)
+    assert all(abs(record["time"] - at) < 1_000 for record, at in zip(map(json.loads, logs),
+                                                                      log_times, strict=True))
     assert [json.loads(data) for data in logs] == await source.logs(trace_id=ended["traceId"])
     await source.stop()
 

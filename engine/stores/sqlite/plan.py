@@ -17,7 +17,8 @@ writer more than the insert); deletes take their keys as one JSON parameter (`js
 
 A batch holds thousands of rows, planned while the loop runs, and every container alive
 meanwhile is walked by the garbage collector (whichever thread's allocation starts it), so the
-plan makes few: the queue and span rows of a bulk insert go straight into one flat list of
+plan makes few: log records come as one flat list of their fields (`FlatRows`), and the queue
+and span rows of a bulk insert go straight into one flat list of
 parameters (`FlatRows`), not a tuple a row; a single-column delete keeps its keys as a list of
 strings; spans are netted by their id alone; a delivery's removal is a shared constant.
 """
@@ -73,7 +74,8 @@ class Values:
 
 
 class FlatRows:
-    """A bulk insert's rows as one flat list of parameters, `width` a row."""
+    """A bulk insert's rows as one flat list of parameters, `width` a row; as an effect for
+    `plan`, log records (`LOG_WIDTH` a row)."""
 
     __slots__ = ("params", "width")
 
@@ -157,6 +159,8 @@ LOG_INSERT: tuple[str, Values] = (
     "INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES (?, ?, ?, ?, ?, ?)",
     Values("INSERT INTO logs (time, level, trace_id, step, msg, record) VALUES ", 6),
 )
+LOG_WIDTH = 6
+"""A log record's fields (`LogRecord`), in the columns' order."""
 
 _DELETED = None
 _INSERT, _UPDATE, _DELETE, _NOTHING = 0, 1, 2, 3
@@ -176,12 +180,14 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     dead: dict[str, DeadLettered | None] = {}
     spans: dict[str | tuple[str, str], SpanRecord] = {}
     rewritten: list[tuple[str, str, str]] = []
-    logs: list[Sequence[Any]] = []
+    logs: list[Any] = []
     for effect in effects:
         kind = type(effect)
-        if kind is tuple:
+        if kind is FlatRows:
+            logs.extend(effect.params)
+        elif kind is tuple:
             if type(effect[0]) is not str:  # a LogRecord, in the columns' order
-                logs.append(effect)
+                logs.extend(effect)
                 continue
             span_id, trace_id = effect[0], effect[1]  # a SpanRecord
             key: str | tuple[str, str] = span_id
@@ -308,7 +314,7 @@ def plan(effects: Iterable[Any]) -> list[Call]:
         for span in spans.values():
             params.extend(span[:5])
         _add_flat(calls, SPAN_INSERT, params, 5)
-    _add(calls, LOG_INSERT, logs)
+    _add_flat(calls, LOG_INSERT, logs, LOG_WIDTH)
     return calls
 
 

@@ -10,8 +10,11 @@ History (spans, log records, triggers) waits apart from units of work, half a se
 `HISTORY_ROWS` rows, and goes to the writer in a transaction of its own: a transaction of a
 thousand spans costs the writer far less per span than one of a few hundred (SQLite rewrites
 the index pages each commit touched), and every span it writes takes the interpreter lock from
-the loop. Units of work never carry it along, so their commits stay small and a 2xx waits only
-for its own effects. Triggers (whole requests, kept for re-runs) are netted as they wait: only
+the loop. Log records wait as their fields in one flat list (`FlatRows`), not as the tuple
+each came as: under a flood thousands wait at a time, and as tuples they were most of what
+each young collection walked (one tracked object a record, where the list is one in all).
+Units of work never carry history along, so their commits stay small and a 2xx waits only for
+its own effects. Triggers (whole requests, kept for re-runs) are netted as they wait: only
 the newest `trigger_store` of them can be kept, so under load most are never handed to the
 writer; and they wait longer, half a second after a quiet spell but `TRIGGER_DELAY_S` after
 the last were written, so a busy server encodes and writes its newest thousand every two
@@ -52,7 +55,7 @@ from engine.stores.base import (
 )
 from engine.stores.layered import Planes
 from engine.stores.sqlite.opening import open_store_file
-from engine.stores.sqlite.plan import plan
+from engine.stores.sqlite.plan import LOG_WIDTH, FlatRows, plan
 from engine.stores.sqlite.plan import run as run_calls
 from engine.stores.sqlite.schema import TRACE_KEY, of_traces, trace_key
 from engine.stores.sqlite.triggers import TriggerFile, trigger_path
@@ -83,8 +86,10 @@ PRUNE_EVERY = 2_000
 PROBE_FIRST_S = 0.25
 PROBE_MAX_S = 5.0
 HISTORY_KEPT = 100_000
-"""History waiting through an outage, at most; the oldest goes first beyond it."""
+"""History waiting through an outage, at most (rows); the oldest goes first beyond it."""
 
+Waiting = History | FlatRows
+"""History as it waits for the writer: a span or a trigger, or a batch of log records."""
 Unit = tuple[int, Sequence[Effect], "asyncio.Future[None] | None"]
 """A unit's sequence number (0 when it wrote nothing to memory, so its commit settles
 nothing there), its effects and the future of a caller waiting for it. Only a unit that
@@ -141,7 +146,11 @@ class SqliteStore(LocalQueue, Planes):
         self._units: list[Unit] = []
         self._waiting = 0
         """Units whose effects wait in `_effects`."""
-        self._history: list[History] = []
+        self._history: list[Waiting] = []
+        self._log_fields: list[Any] = []
+        """The waiting log records' fields, `LOG_WIDTH` a record, in order."""
+        self._history_rows = 0
+        """Spans and log records waiting on the loop."""
         limits = triggers or TriggerLimits()
         self._waiting_triggers: deque[TriggerRecord] = deque(maxlen=limits.count)
         """Triggers waiting on the loop; the oldest fall out once the newest would trim them."""
@@ -154,7 +163,8 @@ class SqliteStore(LocalQueue, Planes):
         self._probe_delay = PROBE_FIRST_S
         # Owned by the writer thread:
         self._broken = threading.Event()
-        self._unwritten_history: deque[History] = deque(maxlen=HISTORY_KEPT)
+        self._unwritten_history: deque[Waiting] = deque()
+        self._unwritten_rows = 0
         self._writes_since_prune = 0
         self._triggers = TriggerFile(trigger_path(path), limits, connect, connect_reader)
 
@@ -225,15 +235,18 @@ class SqliteStore(LocalQueue, Planes):
             self._write([], [history])
             return
         loop = self._loop
-        if type(history) is TriggerRecord:
+        if isinstance(history, TriggerRecord):
             self._waiting_triggers.append(history)
             if self._trigger_timer is None:
                 due = max(loop.time() + HISTORY_DELAY_S, self._triggers_due)
                 self._trigger_timer = loop.call_at(due, self._flush, False, True)
             return
-        waiting = self._history
-        waiting.append(history)
-        if len(waiting) >= HISTORY_ROWS:
+        if type(history[0]) is str:  # a SpanRecord
+            self._history.append(history)
+        else:
+            self._log_fields.extend(history)
+        self._history_rows += 1
+        if self._history_rows >= HISTORY_ROWS:
             self._flush(history=True)
         elif self._history_timer is None:
             self._history_timer = loop.call_later(HISTORY_DELAY_S, self._flush, True)
@@ -255,13 +268,17 @@ class SqliteStore(LocalQueue, Planes):
         if self._flush_timer is not None:
             self._flush_timer.cancel()
             self._flush_timer = None
-        kept: list[History] = []
+        kept: list[Waiting] = []
         if history:
             if self._history_timer is not None:
                 self._history_timer.cancel()
                 self._history_timer = None
             kept = self._history
             self._history = []
+            self._history_rows = 0
+            if self._log_fields:
+                kept.append(FlatRows(self._log_fields, LOG_WIDTH))
+                self._log_fields = []
         if triggers:
             if self._trigger_timer is not None:
                 self._trigger_timer.cancel()
@@ -299,7 +316,7 @@ class SqliteStore(LocalQueue, Planes):
                 else:
                     effects.extend(item[0])
                     units.extend(item[1])
-                    self._unwritten_history.extend(item[2])
+                    self._keep_unwritten(item[2])
             if self._broken.is_set():
                 if effects or units:
                     self._post(self._failed, units, None)
@@ -312,6 +329,20 @@ class SqliteStore(LocalQueue, Planes):
                     self._prune()
                 return
 
+    def _keep_unwritten(self, history: list[Waiting]) -> None:
+        """Hold history until a commit writes it, the oldest let go past `HISTORY_KEPT` rows."""
+        unwritten = self._unwritten_history
+        unwritten.extend(history)
+        self._unwritten_rows += sum(len(item) if type(item) is FlatRows else 1
+                                    for item in history)
+        while self._unwritten_rows > HISTORY_KEPT:
+            oldest = unwritten.popleft()
+            self._unwritten_rows -= len(oldest) if type(oldest) is FlatRows else 1
+
+    def _written(self) -> None:
+        self._unwritten_history.clear()
+        self._unwritten_rows = 0
+
     def _commit(self, effects: list[Effect], units: list[Unit]) -> None:
         history = list(self._unwritten_history)
         try:
@@ -321,7 +352,7 @@ class SqliteStore(LocalQueue, Planes):
             self._broken.set()
             self._post(self._failed, units, exc)
             return
-        self._unwritten_history.clear()
+        self._written()
         self._post(self._committed, units)
         if self._writes_since_prune >= PRUNE_EVERY:
             self._writes_since_prune = 0
@@ -335,11 +366,11 @@ class SqliteStore(LocalQueue, Planes):
         except sqlite3.Error as exc:
             self._post(self._probe_failed, exc)
             return
-        self._unwritten_history.clear()
+        self._written()
         self._post(self._recovered)
 
     def _write(
-        self, effects: Sequence[Effect], history: Sequence[History], probe: bool = False
+        self, effects: Sequence[Effect], history: Sequence[Waiting], probe: bool = False
     ) -> None:
         conn = self._conn
         kept = [item for item in history if type(item) is TriggerRecord]
