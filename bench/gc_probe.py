@@ -29,7 +29,8 @@ is what to break. The description holds the GIL for a second or so per 100,000 o
 start (`young`): a young collection's work is the young objects alive when it starts, so a
 census at a random moment undercounts what survives until then. The young objects by type,
 tuples by the types of their items, and for the most numerous kinds what holds a few of them
-(`gc.get_referrers`, which walks every tracked object: a second or so, GIL held).
+(`gc.get_referrers`, which walks every tracked object: a second or so, GIL held), and the
+young containers of `LARGE` items or more, each of which costs the collection its length.
 """
 
 from __future__ import annotations
@@ -150,8 +151,12 @@ def young() -> dict[str, Any]:
                     length = _length(referrer) if isinstance(referrer, Sized) else 0
                     held[f"{_kind(referrer)[:80]} of {length}"] += 1
         holders[kind] = held.most_common(4)
+    large = sorted(((_kind(o)[:80], _length(o)) for o in objects
+                    if isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE),
+                   key=lambda c: -c[1])[:TOP_TYPES]
     entry = {"at_s": round(began - _STARTED, 1), "objects": len(objects),
-             "kinds": kinds.most_common(TOP_TYPES), "held_by": holders}
+             "kinds": kinds.most_common(TOP_TYPES), "large_containers": large,
+             "held_by": holders}
     del objects
     entry["took_s"] = round(time.perf_counter() - began, 2)
     return entry

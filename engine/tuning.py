@@ -27,8 +27,11 @@ import sys
 import threading
 from collections.abc import Callable
 
-YOUNG_THRESHOLD = 20_000
-"""Allocations between young collections (Python's default is 700)."""
+YOUNG_THRESHOLD = 10_000
+"""Allocations between young collections (Python's default is 700). Under the workbench's
+flood of log records (`bench/tui.py --only memory`, 40 s runs, 2026-12-04) the longest young
+collection took 8.8-9.0 ms of CPU at 10,000 against 14.4-20.4 ms at 20,000, for 1.0 s of
+collector CPU against 0.7-0.9 s of some 75 s; 5,000 was no shorter (8.5 ms) and cost 1.2 s."""
 SWITCH_INTERVAL_S = 0.0005
 TRIM_EVERY_S = 5.0
 """How often freed C memory goes back: each trim took 0.4 to 4.7 ms of its thread's CPU

@@ -74,12 +74,14 @@ class Values:
 
 
 class FlatRows:
-    """A bulk insert's rows as one flat list of parameters, `width` a row; as an effect for
-    `plan`, log records (`LOG_WIDTH` a row)."""
+    """A bulk insert's rows as one flat sequence of parameters, `width` a row; as an effect
+    for `plan`, a batch of log records (`LOG_WIDTH` a row) as a tuple: a tuple of plain values
+    is untracked at the first collection that meets it, where a list of a batch's 30,000
+    fields was walked whole by every young collection until the batch was written."""
 
     __slots__ = ("params", "width")
 
-    def __init__(self, params: list[Any], width: int) -> None:
+    def __init__(self, params: Sequence[Any], width: int) -> None:
         self.params = params
         self.width = width
 
@@ -180,11 +182,13 @@ def plan(effects: Iterable[Any]) -> list[Call]:
     dead: dict[str, DeadLettered | None] = {}
     spans: dict[str | tuple[str, str], SpanRecord] = {}
     rewritten: list[tuple[str, str, str]] = []
+    log_batches: list[Sequence[Any]] = []
     logs: list[Any] = []
+    """Log records that came one by one (a store with no loop writes each at once)."""
     for effect in effects:
         kind = type(effect)
         if kind is FlatRows:
-            logs.extend(effect.params)
+            log_batches.append(effect.params)
         elif kind is tuple:
             if type(effect[0]) is not str:  # a LogRecord, in the columns' order
                 logs.extend(effect)
@@ -314,6 +318,8 @@ def plan(effects: Iterable[Any]) -> list[Call]:
         for span in spans.values():
             params.extend(span[:5])
         _add_flat(calls, SPAN_INSERT, params, 5)
+    for batch in log_batches:
+        _add_flat(calls, LOG_INSERT, batch, LOG_WIDTH)
     _add_flat(calls, LOG_INSERT, logs, LOG_WIDTH)
     return calls
 
@@ -352,7 +358,9 @@ def _add_keys(calls: list[Call], sql: tuple[str, str | None], keys: list[str]) -
         calls.append((sql[0], sql[1], [(key,) for key in keys]))
 
 
-def _add_flat(calls: list[Call], sql: tuple[str, Values], params: list[Any], width: int) -> None:
+def _add_flat(
+    calls: list[Call], sql: tuple[str, Values], params: Sequence[Any], width: int
+) -> None:
     """An insert whose rows are `params`, `width` a row: flat from `BULK_ROWS` rows on."""
     rows = len(params) // width
     if rows >= BULK_ROWS:

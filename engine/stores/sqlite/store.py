@@ -10,9 +10,10 @@ History (spans, log records, triggers) waits apart from units of work, half a se
 `HISTORY_ROWS` rows, and goes to the writer in a transaction of its own: a transaction of a
 thousand spans costs the writer far less per span than one of a few hundred (SQLite rewrites
 the index pages each commit touched), and every span it writes takes the interpreter lock from
-the loop. Log records wait as their fields in one flat list (`FlatRows`), not as the tuple
-each came as: under a flood thousands wait at a time, and as tuples they were most of what
-each young collection walked (one tracked object a record, where the list is one in all).
+the loop. Log records wait as their fields in one flat list, and go to the writer as one
+tuple of them (`FlatRows`), not as the tuple each came as: under a flood thousands wait at a
+time, and as tuples they were most of what each young collection walked (one tracked object
+a record, where the batch is one in all, untracked at the first collection that meets it).
 Units of work never carry history along, so their commits stay small and a 2xx waits only for
 its own effects. Triggers (whole requests, kept for re-runs) are netted as they wait: only
 the newest `trigger_store` of them can be kept, so under load most are never handed to the
@@ -277,7 +278,7 @@ class SqliteStore(LocalQueue, Planes):
             self._history = []
             self._history_rows = 0
             if self._log_fields:
-                kept.append(FlatRows(self._log_fields, LOG_WIDTH))
+                kept.append(FlatRows(tuple(self._log_fields), LOG_WIDTH))
                 self._log_fields = []
         if triggers:
             if self._trigger_timer is not None:
