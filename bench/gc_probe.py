@@ -140,10 +140,12 @@ def young() -> dict[str, Any]:
     """What the young collection starting now will walk, and what holds it."""
     began = time.perf_counter()
     objects = gc.get_objects(0)
-    kinds = Counter(_kind(o) for o in objects)
+    named = [_kind(o) for o in objects]
+    kinds = Counter(named)
     holders: dict[str, list[tuple[str, int]]] = {}
     for kind, _count in kinds.most_common(YOUNG_KINDS):
-        sample = [o for o in objects if _kind(o) == kind][:YOUNG_SAMPLE]
+        sample = [o for o, name in zip(objects, named, strict=True)
+                  if name == kind][:YOUNG_SAMPLE]
         held: Counter[str] = Counter()
         for o in sample:
             for referrer in gc.get_referrers(o):
@@ -151,9 +153,8 @@ def young() -> dict[str, Any]:
                     length = _length(referrer) if isinstance(referrer, Sized) else 0
                     held[f"{_kind(referrer)[:80]} of {length}"] += 1
         holders[kind] = held.most_common(4)
-    large = sorted(((_kind(o)[:80], _length(o)) for o in objects
-                    if isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE),
-                   key=lambda c: -c[1])[:TOP_TYPES]
+    large = sorted(((name[:80], _length(o)) for o, name in zip(objects, named, strict=True)
+                    if _large(o)), key=lambda c: -c[1])[:TOP_TYPES]
     entry = {"at_s": round(began - _STARTED, 1), "objects": len(objects),
              "kinds": kinds.most_common(TOP_TYPES), "large_containers": large,
              "held_by": holders}
@@ -192,6 +193,11 @@ def describe(garbage: list[Any]) -> dict[str, Any]:
             "cycles_by_makeup": cycles.most_common(TOP_TYPES)}
 
 
+def _large(o: Any) -> bool:
+    """A container of `LARGE` items or more (a class is not one, though it may be Sized)."""
+    return isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE
+
+
 def _length(container: Sized) -> int:
     try:
         return len(container)
@@ -208,7 +214,7 @@ def census() -> dict[str, Any]:
                            .most_common(TOP_TYPES // 2) for generation in range(3)]
     large = [(generation, type(o).__qualname__, len(o)) for generation in range(3)
              for o in gc.get_objects(generation)
-             if isinstance(o, Sized) and not isinstance(o, type) and _length(o) >= LARGE]
+             if _large(o)]
     timed = []
     for generation in (0, 0, 1, 1):
         sizes = [len(gc.get_objects(g)) for g in range(3)]

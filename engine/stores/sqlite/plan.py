@@ -17,10 +17,10 @@ writer more than the insert); deletes take their keys as one JSON parameter (`js
 
 A batch holds thousands of rows, planned while the loop runs, and every container alive
 meanwhile is walked by the garbage collector (whichever thread's allocation starts it), so the
-plan makes few: log records come as one flat list of their fields (`FlatRows`), and the queue
-and span rows of a bulk insert go straight into one flat list of
-parameters (`FlatRows`), not a tuple a row; a single-column delete keeps its keys as a list of
-strings; spans are netted by their id alone; a delivery's removal is a shared constant.
+plan makes few: log records come in batches as one flat tuple of their fields, and the queue
+and span rows of a bulk insert go straight into one flat list of parameters (both
+`FlatRows`), not a tuple a row; a single-column delete keeps its keys as a list of strings;
+spans are netted by their id alone; a delivery's removal is a shared constant.
 """
 
 from __future__ import annotations

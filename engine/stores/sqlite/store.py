@@ -101,6 +101,11 @@ _STOP = object()
 _PROBE = object()
 
 
+def _rows(item: Waiting) -> int:
+    """The rows a waiting item writes: a batch's records, else one."""
+    return len(item) if type(item) is FlatRows else 1
+
+
 def connect(path: str, uri: bool = False, cache_kib: int = CACHE_KIB) -> sqlite3.Connection:
     conn = sqlite3.connect(path, uri=uri, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -334,11 +339,9 @@ class SqliteStore(LocalQueue, Planes):
         """Hold history until a commit writes it, the oldest let go past `HISTORY_KEPT` rows."""
         unwritten = self._unwritten_history
         unwritten.extend(history)
-        self._unwritten_rows += sum(len(item) if type(item) is FlatRows else 1
-                                    for item in history)
+        self._unwritten_rows += sum(map(_rows, history))
         while self._unwritten_rows > HISTORY_KEPT:
-            oldest = unwritten.popleft()
-            self._unwritten_rows -= len(oldest) if type(oldest) is FlatRows else 1
+            self._unwritten_rows -= _rows(unwritten.popleft())
 
     def _written(self) -> None:
         self._unwritten_history.clear()
